@@ -1,0 +1,199 @@
+"""The data that flows between stages, and the result of grading one submission.
+
+Every stage returns small frozen dataclasses; `GradeResult` is what result.json,
+the reports and the gradebook are rendered from (and nothing else is).
+The JSON form is documented in docs/result-schema.md and checked by
+grader/schema/result.schema.json; bump `SCHEMA_VERSION` on any change to it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+SCHEMA_VERSION = "1.0"
+
+
+class Status(StrEnum):
+    """How grading one submission ended."""
+
+    GRADED = "graded"  # the pipeline ran to the end; the score is meaningful
+    ERROR = "error"  # the submission could not be loaded, built or trained
+    TIMEOUT = "timeout"  # the wall-clock limit killed it before any result
+    RESOURCE_LIMIT = "resource_limit"  # memory/process/disk limit
+    REJECTED = "rejected"  # refused before running (not a submission, unsafe)
+
+
+class CheckStatus(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # a prerequisite failed or the data for it is missing
+
+
+class TrialStatus(StrEnum):
+    """Mirrors keras_tuner's TrialStatus, plus the grader's own stop."""
+
+    COMPLETED = "completed"
+    STOPPED = "stopped"  # cut by the grader's time limit; its epochs still count
+    FAILED = "failed"  # the student's build/fit raised
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where in the student's file something is: 1-based cell (None for .py) and line."""
+
+    cell: int | None
+    line: int
+
+    def __str__(self) -> str:
+        return f"cell {self.cell}, line {self.line}" if self.cell else f"line {self.line}"
+
+
+@dataclass(frozen=True)
+class SkippedStatement:
+    """A top-level statement the grader did not run, and why."""
+
+    cell: int | None
+    line: int
+    kind: str  # e.g. "data loading", "tuner.search", "print", "magic", "shell"
+    code: str  # its first line, shortened
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    title: str
+    status: CheckStatus
+    points: float
+    max_points: float
+    message: str
+    hidden: bool = False
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    id: str
+    hyperparameters: dict[str, Any]
+    val_accuracy: float | None
+    epochs: int
+    seconds: float
+    status: TrialStatus
+    history: dict[str, list[float]] = field(default_factory=dict)
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Baseline:
+    name: str
+    test_accuracy: float  # fraction in [0, 1]
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class GradeResult:
+    id: str
+    sha256: str
+    assignment: str
+    budget: str
+    status: Status
+    message: str = ""
+    score: float = 0.0
+    max_score: float = 0.0
+    checks: tuple[CheckResult, ...] = ()
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    val_accuracy: float | None = None
+    best_hyperparameters: dict[str, Any] = field(default_factory=dict)
+    trials: tuple[TrialResult, ...] = ()
+    baselines: tuple[Baseline, ...] = ()
+    reference_test_accuracy: float | None = None  # reference solution, same budget
+    skipped_statements: tuple[SkippedStatement, ...] = ()
+    notes: tuple[str, ...] = ()  # things the grader did that the student should know
+    timings: dict[str, float] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    source_path: str = ""
+    schema_version: str = SCHEMA_VERSION
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.score / self.max_score if self.max_score else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_jsonable(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GradeResult:
+        return _from_dict(cls, data)
+
+    @classmethod
+    def without_results(
+        cls,
+        *,
+        id: str,
+        sha256: str,
+        assignment: str,
+        budget: str,
+        status: Status,
+        message: str,
+        **extra: Any,
+    ) -> GradeResult:
+        """A submission that produced no grade (crash, timeout, rejection): still a result."""
+        return cls(
+            id=id,
+            sha256=sha256,
+            assignment=assignment,
+            budget=budget,
+            status=status,
+            message=message,
+            **extra,
+        )
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, enums and tuples to plain JSON types (dict field order kept)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, GradeResult):
+            out = {"schema_version": out.pop("schema_version"), **out}
+        return out
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+_NESTED = {
+    "checks": CheckResult,
+    "trials": TrialResult,
+    "baselines": Baseline,
+    "skipped_statements": SkippedStatement,
+    "location": Location,
+}
+_ENUMS = {"status": {GradeResult: Status, CheckResult: CheckStatus, TrialResult: TrialStatus}}
+
+
+def _from_dict(cls: type, data: dict[str, Any]) -> Any:
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if f.name in _NESTED and value is not None:
+            sub = _NESTED[f.name]
+            if isinstance(value, list):
+                value = tuple(_from_dict(sub, v) for v in value)
+            else:
+                value = _from_dict(sub, value)
+        elif f.name in _ENUMS and cls in _ENUMS[f.name]:
+            value = _ENUMS[f.name][cls](value)
+        elif isinstance(value, list) and f.name == "notes":
+            value = tuple(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)

@@ -1,0 +1,248 @@
+"""The bounded search (runs in the child, around the student's MyHyperModel).
+
+The grader, not the student, builds the tuner, exactly as the exam does:
+`BayesianOptimization(MyHyperModel(), objective="val_accuracy", max_trials=...,
+executions_per_trial=1, overwrite=True, seed=...)` and `tuner.search(x, y, (x_val, y_val))`.
+The budget is enforced from outside the student's code:
+
+- every `Model.fit` the student's `fit` makes is clamped to `max_epochs` (the student's
+  EarlyStopping still applies inside that);
+- a trial's training stops cleanly (at a batch boundary, validation still runs) when the
+  trial's or the submission's time is up, and the epochs done count;
+- no new trial starts once the submission's time is up: the finished trials count;
+- the tuner's own callbacks (its best-epoch checkpoint among them) are put back when the
+  student's `fit` drops them, and that is recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import keras_tuner
+
+from grader.results import TrialStatus
+
+
+@dataclass(frozen=True)
+class SearchLimits:
+    max_trials: int
+    max_epochs: int
+    trial_seconds: float
+    submission_seconds: float
+
+
+@dataclass
+class FitCall:
+    """What one guarded `Model.fit` call asked for and what the grader changed."""
+
+    requested_epochs: int | None
+    clamped_to: int | None
+    restored_callbacks: list[str]
+    stopped_by_time: bool = False
+
+
+@dataclass
+class TrialLog:
+    """The grader's own account of a trial, filled by the guard while it trains."""
+
+    fit_calls: list[FitCall] = field(default_factory=list)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epochs: int = 0
+    seconds: float = 0.0
+
+
+class _TimeLimit(keras.callbacks.Callback):
+    """Stops training at the next batch once the deadline (time.monotonic) has passed."""
+
+    def __init__(self, deadline: float, call: FitCall) -> None:
+        super().__init__()
+        self.deadline = deadline
+        self.call = call
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if time.monotonic() >= self.deadline:
+            self.model.stop_training = True
+            self.call.stopped_by_time = True
+
+
+class _EpochRecorder(keras.callbacks.Callback):
+    """Keeps every epoch's logs, whatever the student's fit returns."""
+
+    def __init__(self, log: TrialLog) -> None:
+        super().__init__()
+        self.log = log
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.log.epochs += 1
+        for key, value in (logs or {}).items():
+            self.log.history.setdefault(key, []).append(float(value))
+
+
+_ORIGINAL_FIT = keras.Model.fit
+_FIT_SIGNATURE = inspect.signature(_ORIGINAL_FIT)
+
+
+@contextlib.contextmanager
+def guarded_fit(
+    *,
+    max_epochs: int,
+    deadline: float,
+    tuner_callbacks: list[keras.callbacks.Callback],
+    log: TrialLog,
+) -> Iterator[None]:
+    """Replace `keras.Model.fit` while one trial runs; always restored afterwards.
+
+    Patching the class (not the model) catches every way a student's fit reaches
+    training: `M.fit(...)`, `super().fit` in a subclassed model, a helper function.
+    """
+
+    def fit(model: keras.Model, *args: Any, **kwargs: Any) -> Any:
+        bound = _FIT_SIGNATURE.bind(model, *args, **kwargs)
+        arguments = bound.arguments
+        extra = arguments.pop("kwargs", {})
+        requested = arguments.get("epochs", 1)
+        epochs = min(int(requested), max_epochs) if requested is not None else max_epochs
+        callbacks = list(arguments.get("callbacks") or [])
+        missing = [cb for cb in tuner_callbacks if not any(cb is c for c in callbacks)]
+        call = FitCall(
+            requested_epochs=requested,
+            clamped_to=epochs if requested != epochs else None,
+            restored_callbacks=[type(cb).__name__ for cb in missing],
+        )
+        log.fit_calls.append(call)
+        callbacks += missing
+        callbacks += [_TimeLimit(deadline, call), _EpochRecorder(log)]
+        arguments.update(epochs=epochs, callbacks=callbacks, verbose=0)
+        return _ORIGINAL_FIT(**arguments, **extra)
+
+    keras.Model.fit = fit
+    try:
+        yield
+    finally:
+        keras.Model.fit = _ORIGINAL_FIT
+
+
+class BoundedBayesianOptimization(keras_tuner.BayesianOptimization):
+    """keras-tuner's BayesianOptimization with the grader's budget around each trial."""
+
+    def __init__(
+        self,
+        hypermodel: keras_tuner.HyperModel,
+        *,
+        limits: SearchLimits,
+        started: float,
+        on_trial_end: Callable[[TrialLog, Any], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(hypermodel, max_trials=limits.max_trials, **kwargs)
+        self.limits = limits
+        self.submission_deadline = started + limits.submission_seconds
+        self.trial_logs: dict[str, TrialLog] = {}
+        self.stopped_for_time = False
+        self._on_trial_end_hook = on_trial_end
+
+    def pre_create_trial(self) -> None:
+        # Ending the search through the oracle's own max_trials makes keras-tuner stop
+        # as it does at the end of a full search: finished trials stay, nothing aborts.
+        if time.monotonic() >= self.submission_deadline and not self.stopped_for_time:
+            self.stopped_for_time = True
+            self.oracle.max_trials = len(self.oracle.trials)
+        super().pre_create_trial()
+
+    def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        log = self.trial_logs.setdefault(trial.trial_id, TrialLog())
+        deadline = min(time.monotonic() + self.limits.trial_seconds, self.submission_deadline)
+        start = time.monotonic()
+        try:
+            with guarded_fit(
+                max_epochs=self.limits.max_epochs,
+                deadline=deadline,
+                tuner_callbacks=list(kwargs.get("callbacks") or []),
+                log=log,
+            ):
+                return super()._build_and_fit_model(trial, *args, **kwargs)
+        finally:
+            log.seconds += time.monotonic() - start
+
+    def on_trial_end(self, trial: Any) -> None:
+        super().on_trial_end(trial)
+        if self._on_trial_end_hook is not None:
+            self._on_trial_end_hook(self.trial_logs.get(trial.trial_id, TrialLog()), trial)
+
+
+def trial_status(trial: Any, log: TrialLog) -> TrialStatus:
+    status = str(trial.status).upper()
+    if status == "COMPLETED":
+        stopped = any(call.stopped_by_time for call in log.fit_calls)
+        return TrialStatus.STOPPED if stopped else TrialStatus.COMPLETED
+    if status == "FAILED":
+        return TrialStatus.FAILED
+    return TrialStatus.INVALID
+
+
+def trial_record(trial: Any, log: TrialLog, objective: str) -> dict[str, Any]:
+    """A trial as plain data (the child's answer is JSON, never objects)."""
+    score = trial.score
+    return {
+        "id": str(trial.trial_id),
+        "hyperparameters": {k: _plain(v) for k, v in trial.hyperparameters.values.items()},
+        objective: None if score is None else float(score),
+        "epochs": log.epochs,
+        "seconds": round(log.seconds, 3),
+        "status": trial_status(trial, log).value,
+        "history": log.history,
+        "message": _last_lines(trial.message or "", 12),
+        "fit_calls": [call.__dict__ for call in log.fit_calls],
+    }
+
+
+def run_search(
+    hypermodel: keras_tuner.HyperModel,
+    data: tuple[Any, Any, tuple[Any, Any]],
+    *,
+    limits: SearchLimits,
+    seed: int,
+    objective: str,
+    executions_per_trial: int,
+    directory: Path,
+    project_name: str,
+    on_trial_end: Callable[[TrialLog, Any], None] | None = None,
+) -> BoundedBayesianOptimization:
+    """Run the search the exam runs, under `limits`; returns the finished tuner."""
+    keras.utils.set_random_seed(seed)
+    tuner = BoundedBayesianOptimization(
+        hypermodel,
+        limits=limits,
+        started=time.monotonic(),
+        on_trial_end=on_trial_end,
+        objective=objective,
+        executions_per_trial=executions_per_trial,
+        overwrite=True,
+        seed=seed,
+        directory=str(directory),
+        project_name=project_name,
+    )
+    x, y, xy_val = data
+    tuner.search(x, y, xy_val)
+    return tuner
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _last_lines(text: str, n: int) -> str:
+    lines = text.strip().splitlines()
+    return "\n".join(lines[-n:])

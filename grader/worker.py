@@ -1,0 +1,278 @@
+"""The child process: `python -m grader.worker REQUEST.json`.
+
+It is the only place where student code runs. It executes the chosen top-level
+statements, probes `MyHyperModel`, runs the bounded search and saves the best model
+as files; the trusted parent reads its answer (`response.json`) as data and
+evaluates the model on the test set, which the child never sees.
+
+The answer is rewritten after the probe and after every trial, so a hard kill
+still leaves what was finished.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import linecache
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+PROTOCOL = 1
+REQUEST_LIMIT = 16 * 1024 * 1024
+
+
+def cell_filename(cell: int | None) -> str:
+    """The pseudo file name a chunk is compiled under; tracebacks then name the cell."""
+    return f"<cell {cell}>" if cell is not None else "<submission>"
+
+
+def location_from_traceback(tb: Any) -> dict[str, int | None] | None:
+    """The innermost frame in the student's code, as {cell, line}."""
+    found = None
+    for frame in traceback.extract_tb(tb):
+        if frame.filename.startswith("<cell ") or frame.filename == "<submission>":
+            cell = int(frame.filename[6:-1]) if frame.filename.startswith("<cell ") else None
+            found = {"cell": cell, "line": frame.lineno}
+    return found
+
+
+def describe_exception(exc: BaseException) -> dict[str, Any]:
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc)[:2000],
+        "location": location_from_traceback(exc.__traceback__),
+    }
+
+
+class Answer:
+    """The response file, rewritten atomically whenever something is learned."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, Any] = {
+            "protocol": PROTOCOL,
+            "status": "running",
+            "message": "",
+            "stage": "start",
+            "probe": None,
+            "trials": [],
+            "best": None,
+            "notes": [],
+            "import_failures": [],
+            "timings": {},
+            "versions": {},
+        }
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, default=str), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+def run_chunks(chunks: list[dict[str, Any]], answer: Answer) -> dict[str, Any]:
+    """Execute the chosen statements in one namespace, keeping cell and line numbers."""
+    namespace: dict[str, Any] = {"__name__": "__student__", "__builtins__": builtins}
+    for chunk in chunks:
+        filename = cell_filename(chunk["cell"])
+        # Padding keeps line numbers equal to the notebook's, so tracebacks and the
+        # probe point at the student's own cell and line.
+        padded = "\n" * (chunk["line"] - 1) + chunk["source"]
+        linecache.cache[filename] = (len(padded), None, padded.splitlines(True), filename)
+        try:
+            exec(compile(padded, filename, "exec"), namespace)
+        except ImportError as exc:
+            if chunk["kind"] != "import":
+                raise
+            # An import the grading environment lacks (google.colab, ...) must not sink
+            # a submission that never uses it; the report lists it.
+            answer.data["import_failures"].append(
+                {"cell": chunk["cell"], "line": chunk["line"], "message": str(exc)}
+            )
+    return namespace
+
+
+def _versions() -> dict[str, str]:
+    import keras
+    import keras_tuner
+    import numpy
+    import tensorflow
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tensorflow.__version__,
+        "keras": keras.__version__,
+        "keras_tuner": keras_tuner.__version__,
+        "numpy": numpy.__version__,
+        "machine": platform.machine(),
+    }
+
+
+def _configure(request: dict[str, Any]) -> None:
+    import keras
+    import tensorflow as tf
+
+    threads = int(request.get("threads", 2))
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(int(request["seed"]))
+
+
+def main(argv: list[str]) -> int:
+    request_path = Path(argv[1])
+    scratch = request_path.parent
+    answer = Answer(scratch / "response.json")
+    timings = answer.data["timings"]
+    t0 = time.monotonic()
+    try:
+        if request_path.stat().st_size > REQUEST_LIMIT:
+            raise ValueError("request too large")
+        request = json.loads(request_path.read_text(encoding="utf-8"))
+        _configure(request)
+        answer.data["versions"] = _versions()
+        timings["startup"] = round(time.monotonic() - t0, 3)
+
+        answer.data["stage"] = "load"
+        t = time.monotonic()
+        namespace = run_chunks(request["chunks"], answer)
+        timings["run_code"] = round(time.monotonic() - t, 3)
+
+        from grader import data as data_module
+
+        d = request["data"]
+        t = time.monotonic()
+        split = data_module.load_train_val(
+            Path(d["trainval_dir"]),
+            validation_size=d["validation_size"],
+            num_classes=d["num_classes"],
+            subset=d.get("subset"),
+        )
+        timings["data"] = round(time.monotonic() - t, 3)
+
+        answer.data["stage"] = "probe"
+        t = time.monotonic()
+        answer.data["probe"] = _probe(request, namespace, split)
+        timings["probe"] = round(time.monotonic() - t, 3)
+        answer.save()
+
+        hypermodel_class = namespace.get(request["class_name"])
+        if request.get("search", True) and _searchable(hypermodel_class):
+            answer.data["stage"] = "search"
+            t = time.monotonic()
+            _search(request, hypermodel_class, split, scratch, answer)
+            timings["search"] = round(time.monotonic() - t, 3)
+        answer.data["status"] = "ok"
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent as data
+        answer.data["status"] = "error"
+        answer.data["error"] = describe_exception(exc)
+        answer.data["message"] = f"{type(exc).__name__}: {exc}"[:2000]
+    finally:
+        timings["total"] = round(time.monotonic() - t0, 3)
+        answer.save()
+    return 0
+
+
+def _searchable(cls: Any) -> bool:
+    import keras_tuner
+
+    return isinstance(cls, type) and issubclass(cls, keras_tuner.HyperModel)
+
+
+def _probe(request: dict[str, Any], namespace: dict[str, Any], split: Any) -> dict[str, Any]:
+    from grader import probe
+
+    rows = min(256, len(split.x_train))
+    fit_data = (
+        split.x_train[:rows],
+        split.y_train[:rows],
+        (split.x_val[:rows], split.y_val[:rows]),
+    )
+    p = request["probe"]
+    return probe.run_probe(
+        namespace,
+        class_name=request["class_name"],
+        input_dim=request["data"]["input_dim"],
+        num_classes=request["data"]["num_classes"],
+        steps_per_epoch=p["steps_per_epoch"],
+        epochs=p["epochs"],
+        fit_data=fit_data,
+    )
+
+
+def _search(
+    request: dict[str, Any], cls: type, split: Any, scratch: Path, answer: Answer
+) -> None:
+    from grader import search
+
+    b = request["budget"]
+    limits = search.SearchLimits(
+        max_trials=int(b["max_trials"]),
+        max_epochs=int(b["max_epochs"]),
+        trial_seconds=float(b["trial_seconds"]),
+        submission_seconds=float(b["submission_seconds"]),
+    )
+    objective = request["objective"]
+
+    def record(log: search.TrialLog, trial: Any) -> None:
+        answer.data["trials"].append(search.trial_record(trial, log, objective))
+        answer.save()
+
+    try:
+        hypermodel = cls()
+    except Exception as exc:
+        raise RuntimeError(f"{request['class_name']}() could not be created: {exc}") from exc
+    tuner = search.run_search(
+        hypermodel,
+        (split.x_train, split.y_train, (split.x_val, split.y_val)),
+        limits=limits,
+        seed=int(request["seed"]),
+        objective=objective,
+        executions_per_trial=int(request["executions_per_trial"]),
+        directory=scratch / "tuner",
+        project_name="search",
+        on_trial_end=record,
+    )
+    if tuner.stopped_for_time:
+        answer.data["notes"].append("search_stopped_for_time")
+    restored = any(
+        call.restored_callbacks for log in tuner.trial_logs.values() for call in log.fit_calls
+    )
+    if restored:
+        answer.data["notes"].append("callbacks_restored")
+    clamped = any(
+        call.clamped_to is not None for log in tuner.trial_logs.values() for call in log.fit_calls
+    )
+    if clamped:
+        answer.data["notes"].append("epochs_clamped")
+    _save_best(tuner, scratch, answer, objective)
+
+
+def _save_best(tuner: Any, scratch: Path, answer: Answer, objective: str) -> None:
+    completed = [t for t in answer.data["trials"] if t.get(objective) is not None]
+    if not completed:
+        return
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    model = tuner.get_best_models(num_models=1)[0]
+    (scratch / "best_model.json").write_text(model.to_json(), encoding="utf-8")
+    model.save_weights(str(scratch / "best.weights.h5"))
+    optimizer = getattr(model, "optimizer", None)
+    answer.data["best"] = {
+        "trial_id": str(best_trial.trial_id),
+        "hyperparameters": {
+            k: v if isinstance(v, int | float | str | bool) else str(v)
+            for k, v in best_trial.hyperparameters.values.items()
+        },
+        objective: float(best_trial.score),
+        "model_json": "best_model.json",
+        "weights": "best.weights.h5",
+        "optimizer_class": type(optimizer).__name__ if optimizer is not None else None,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

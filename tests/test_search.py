@@ -1,0 +1,157 @@
+"""The bounded search: epoch clamp, time limits, restored callbacks, clean stop."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+from grader import search
+from grader.results import TrialStatus
+
+
+def _data(rows: int = 512) -> tuple:
+    rng = np.random.default_rng(0)
+    x = rng.random((rows, 784), dtype=np.float32)
+    y = keras.utils.to_categorical(rng.integers(0, 10, rows), 10)
+    return x, y, (x[:128], y[:128])
+
+
+class SmallHyperModel(keras_tuner.HyperModel):
+    """The exam's calling convention with a small network (the clamps don't care)."""
+
+    def __init__(self, *, drop_callbacks: bool = False, sleep: float = 0.0) -> None:
+        super().__init__()
+        self.drop_callbacks = drop_callbacks
+        self.sleep = sleep
+
+    def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        model = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(10, "softmax")])
+        lr = hp.Float("initial_learning_rate", min_value=0.01, max_value=0.1)
+        model.compile(
+            loss="categorical_crossentropy",
+            optimizer=keras.optimizers.SGD(learning_rate=lr),
+            metrics=["accuracy"],
+        )
+        return model
+
+    def fit(self, hp, M, x, y, xy_val, **kwargs):  # noqa: N803 - the exam's names
+        if self.sleep:
+            kwargs["callbacks"].append(_SleepPerBatch(self.sleep))
+        if self.drop_callbacks:
+            kwargs["callbacks"] = [keras.callbacks.EarlyStopping(monitor="val_accuracy")]
+        return M.fit(x, y, batch_size=64, epochs=100, validation_data=xy_val, **kwargs)
+
+
+class _SleepPerBatch(keras.callbacks.Callback):
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        time.sleep(self.seconds)
+
+
+def _run(tmp_path: Path, hypermodel: keras_tuner.HyperModel, **limits: float):
+    values = {"max_trials": 2, "max_epochs": 2, "trial_seconds": 60, "submission_seconds": 120}
+    values.update(limits)
+    return search.run_search(
+        hypermodel,
+        _data(),
+        limits=search.SearchLimits(**values),
+        seed=23,
+        objective="val_accuracy",
+        executions_per_trial=1,
+        directory=tmp_path,
+        project_name="p",
+    )
+
+
+def test_epochs_are_clamped_and_recorded(tmp_path: Path) -> None:
+    tuner = _run(tmp_path, SmallHyperModel(), max_epochs=2)
+    assert len(tuner.oracle.trials) == 2
+    for log in tuner.trial_logs.values():
+        assert log.epochs == 2
+        assert [c.requested_epochs for c in log.fit_calls] == [100]
+        assert [c.clamped_to for c in log.fit_calls] == [2]
+        assert len(log.history["val_accuracy"]) == 2
+
+
+def test_fit_is_restored_after_the_search(tmp_path: Path) -> None:
+    original = keras.Model.fit
+    _run(tmp_path, SmallHyperModel(), max_trials=1, max_epochs=1)
+    assert keras.Model.fit is original
+
+
+def test_dropped_tuner_callbacks_are_put_back(tmp_path: Path) -> None:
+    tuner = _run(tmp_path, SmallHyperModel(drop_callbacks=True), max_epochs=1)
+    calls = [c for log in tuner.trial_logs.values() for c in log.fit_calls]
+    assert calls and all("SaveBestEpoch" in c.restored_callbacks for c in calls)
+    # The best-epoch checkpoint ran, so keras-tuner can rebuild the best model.
+    assert tuner.get_best_models(1)[0] is not None
+
+
+def test_callbacks_passed_on_are_not_duplicated(tmp_path: Path) -> None:
+    tuner = _run(tmp_path, SmallHyperModel(), max_epochs=1, max_trials=1)
+    calls = [c for log in tuner.trial_logs.values() for c in log.fit_calls]
+    assert calls and all(c.restored_callbacks == [] for c in calls)
+
+
+def test_trial_time_limit_stops_training_cleanly(tmp_path: Path) -> None:
+    tuner = _run(
+        tmp_path, SmallHyperModel(sleep=0.05), max_trials=1, max_epochs=50, trial_seconds=0.5
+    )
+    (trial_id, log), = tuner.trial_logs.items()
+    trial = tuner.oracle.trials[trial_id]
+    assert search.trial_status(trial, log) is TrialStatus.STOPPED
+    assert 1 <= log.epochs < 50
+    # Validation still ran for the cut epoch, so the trial has a score that counts.
+    assert trial.score is not None
+    assert log.seconds < 10
+
+
+def test_submission_deadline_stops_new_trials(tmp_path: Path) -> None:
+    tuner = _run(
+        tmp_path,
+        SmallHyperModel(sleep=0.05),
+        max_trials=5,
+        max_epochs=50,
+        trial_seconds=60,
+        submission_seconds=1.0,
+    )
+    assert tuner.stopped_for_time
+    assert len(tuner.oracle.trials) == 1
+    (trial,) = tuner.oracle.trials.values()
+    assert trial.score is not None
+
+
+def test_same_seed_same_search(tmp_path: Path) -> None:
+    first = _run(tmp_path / "a", SmallHyperModel(), max_epochs=1)
+    second = _run(tmp_path / "b", SmallHyperModel(), max_epochs=1)
+    scores = [[t.score for t in tuner.oracle.trials.values()] for tuner in (first, second)]
+    hps = [
+        [t.hyperparameters.values for t in tuner.oracle.trials.values()]
+        for tuner in (first, second)
+    ]
+    assert scores[0] == scores[1]
+    assert hps[0] == hps[1]
+
+
+@pytest.mark.parametrize("epochs_arg", ["positional", "missing"])
+def test_clamp_handles_positional_and_default_epochs(tmp_path: Path, epochs_arg: str) -> None:
+    log = search.TrialLog()
+    model = SmallHyperModel().build(keras_tuner.HyperParameters())
+    x, y, _ = _data(128)
+    with search.guarded_fit(max_epochs=1, deadline=time.monotonic() + 60, tuner_callbacks=[],
+                            log=log):
+        if epochs_arg == "positional":
+            model.fit(x, y, 64, 7)
+        else:
+            model.fit(x, y, batch_size=64)
+    assert log.epochs == 1
+    expected = 7 if epochs_arg == "positional" else 1
+    assert log.fit_calls[0].requested_epochs == expected
