@@ -131,6 +131,7 @@ def _request(
             {"cell": c.cell, "line": c.line, "source": c.source, "kind": c.kind}
             for c in loaded.chunks
         ],
+        "cells": list(loaded.cells),
         "class_name": spec.class_name,
         "seed": spec.seed,
         "objective": spec.objective,

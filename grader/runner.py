@@ -57,6 +57,7 @@ def child_env(*, seed: int, threads: int, home: Path) -> dict[str, str]:
         TF_ENABLE_ONEDNN_OPTS="0",
         PYTHONHASHSEED=str(seed),
         PYTHONDONTWRITEBYTECODE="1",
+        PYTHONUNBUFFERED="1",  # a crash still leaves its last output in the log
         OMP_NUM_THREADS=str(threads),
         MPLBACKEND="Agg",
         CUDA_VISIBLE_DEVICES="",

@@ -24,8 +24,8 @@ NOTES = {
         "Model.fit; the grader added them back so the best model could be recovered.",
     },
     "epochs_clamped": {
-        "es": "El presupuesto '{budget}' limita cada entrenamiento a {max_epochs} épocas.",
-        "en": "The '{budget}' budget limits every training run to {max_epochs} epochs.",
+        "es": "El presupuesto '{budget}' limita cada entrenamiento a {max_epochs} época(s).",
+        "en": "The '{budget}' budget limits every training run to {max_epochs} epoch(s).",
     },
     "search_stopped_for_time": {
         "es": "La búsqueda se detuvo al agotarse el tiempo ({seconds:.0f} s); "

@@ -26,11 +26,6 @@ PROTOCOL = 1
 REQUEST_LIMIT = 16 * 1024 * 1024
 
 
-def cell_filename(cell: int | None) -> str:
-    """The pseudo file name a chunk is compiled under; tracebacks then name the cell."""
-    return f"<cell {cell}>" if cell is not None else "<submission>"
-
-
 def location_from_traceback(tb: Any) -> dict[str, int | None] | None:
     """The innermost frame in the student's code, as {cell, line}."""
     found = None
@@ -74,24 +69,30 @@ class Answer:
         os.replace(tmp, self.path)
 
 
-def run_chunks(chunks: list[dict[str, Any]], answer: Answer) -> dict[str, Any]:
+def run_chunks(
+    chunks: list[dict[str, Any]], cells: list[str], answer: Answer
+) -> dict[str, Any]:
     """Execute the chosen statements in one namespace, keeping cell and line numbers."""
+    from grader.submission import CodeChunk, compile_chunk, filename_for
+
+    # Tracebacks and `inspect` read source lines from linecache: give them the
+    # student's own cells, so a message can quote the line it points at.
+    numbered = len(cells) > 1 or any(c["cell"] is not None for c in chunks)
+    for index, text in enumerate(cells, start=1):
+        name = filename_for(index if numbered else None)
+        linecache.cache[name] = (len(text), None, text.splitlines(True), name)
     namespace: dict[str, Any] = {"__name__": "__student__", "__builtins__": builtins}
-    for chunk in chunks:
-        filename = cell_filename(chunk["cell"])
-        # Padding keeps line numbers equal to the notebook's, so tracebacks and the
-        # probe point at the student's own cell and line.
-        padded = "\n" * (chunk["line"] - 1) + chunk["source"]
-        linecache.cache[filename] = (len(padded), None, padded.splitlines(True), filename)
+    for raw in chunks:
+        chunk = CodeChunk(raw["cell"], raw["line"], raw["source"], raw["kind"])
         try:
-            exec(compile(padded, filename, "exec"), namespace)
+            exec(compile_chunk(chunk), namespace)
         except ImportError as exc:
-            if chunk["kind"] != "import":
+            if chunk.kind != "import":
                 raise
             # An import the grading environment lacks (google.colab, ...) must not sink
             # a submission that never uses it; the report lists it.
             answer.data["import_failures"].append(
-                {"cell": chunk["cell"], "line": chunk["line"], "message": str(exc)}
+                {"cell": chunk.cell, "line": chunk.line, "message": str(exc)}
             )
     return namespace
 
@@ -139,7 +140,7 @@ def main(argv: list[str]) -> int:
 
         answer.data["stage"] = "load"
         t = time.monotonic()
-        namespace = run_chunks(request["chunks"], answer)
+        namespace = run_chunks(request["chunks"], request.get("cells", []), answer)
         timings["run_code"] = round(time.monotonic() - t, 3)
 
         from grader import data as data_module

@@ -1,0 +1,147 @@
+"""The rubric checks: one module per check id, run in the spec's rubric order.
+
+A check reads only the probe record (grader/probe.py), its rubric item's `params`,
+the search/evaluation outcome and, for locations, the loaded submission; it returns a
+`Verdict`. `run_checks` turns verdicts into `CheckResult`s with points, skips checks
+whose prerequisite stage failed, and never lets one check's bug sink the batch.
+Message templates live in each check module (see grader/checks/base.py); the spec's
+`[rubric.<id>].messages` overrides them per key and language.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from grader.checks import (  # noqa: F401 - importing a check module registers it
+    accuracy,
+    architecture,
+    callbacks_passthrough,
+    fit_config,
+    loss_metrics,
+    optimizer,
+    schedule,
+    schedule_params,
+    search_space,
+    structure,
+)
+from grader.checks.base import (
+    COMMON_MESSAGES,
+    REGISTRY,
+    STAGES,
+    Check,
+    CheckContext,
+    Verdict,
+    error_text,
+    placeholders,
+    register,
+    skipped,
+)
+from grader.errors import SpecError
+from grader.results import CheckResult, CheckStatus
+from grader.spec import LANGUAGES, RubricItem, Spec
+
+__all__ = [
+    "REGISTRY",
+    "CheckContext",
+    "Verdict",
+    "register",
+    "run_checks",
+    "validate_rubric",
+]
+
+# Which prerequisite message a failed stage gives (the first failed one wins).
+_STAGE_MESSAGE = {"structure": "needs_structure", "build": "needs_build", "fit": "needs_fit"}
+
+
+def validate_rubric(spec: Spec) -> None:
+    """Raise SpecError for an unknown check id or a message override that cannot work."""
+    for item in spec.rubric:
+        check = REGISTRY.get(item.id)
+        if check is None:
+            raise SpecError(
+                f"{spec.path}: [rubric.{item.id}] names no known check",
+                hint=f"known checks: {', '.join(sorted(REGISTRY))}",
+            )
+        defaults = {**COMMON_MESSAGES, **check.messages}
+        for key, texts in item.messages.items():
+            where = f"{spec.path}: [rubric.{item.id}].messages.{key}"
+            if key not in defaults:
+                raise SpecError(
+                    f"{where} is not a message of this check",
+                    hint=f"known: {', '.join(sorted(defaults))}",
+                )
+            if not isinstance(texts, Mapping) or not set(texts) <= set(LANGUAGES):
+                raise SpecError(f"{where} must be a table of {LANGUAGES} texts")
+            allowed = set().union(*(placeholders(t) for t in defaults[key].values()))
+            for lang, text in texts.items():
+                extra = placeholders(str(text)) - allowed - {"class_name"}
+                if extra:
+                    raise SpecError(
+                        f"{where}.{lang} uses unknown placeholder(s) {sorted(extra)}",
+                        hint=f"available: {', '.join(sorted(allowed)) or 'none'}",
+                    )
+
+
+def _messages(check: Check, item: RubricItem) -> MappingProxyType:
+    merged = {key: dict(texts) for key, texts in {**COMMON_MESSAGES, **check.messages}.items()}
+    for key, texts in item.messages.items():
+        merged.setdefault(key, {}).update(texts)
+    return MappingProxyType(merged)
+
+
+def _prerequisite(check: Check, ctx: CheckContext) -> Verdict | None:
+    """A skip verdict when the probe never ran or a stage this check needs failed."""
+    if not check.requires:
+        return None
+    if not ctx.record or "probe_version" not in ctx.record:
+        return skipped(ctx.say("no_probe"))
+    # Stages in pipeline order up to the deepest one needed: the first failure is the
+    # reason to give (an unusable class, not the fit that could not run because of it).
+    deepest = max(STAGES.index(stage) for stage in check.requires)
+    for stage in STAGES[: deepest + 1]:
+        if ctx.stage(stage).get("status") != "ok":
+            return skipped(ctx.say(_STAGE_MESSAGE[stage]))
+    return None
+
+
+def run_checks(
+    spec: Spec, base: CheckContext, lang: str | None = None, include_hidden: bool = True
+) -> tuple[CheckResult, ...]:
+    """Every rubric item of `spec`, in order, as a CheckResult (hidden ones optional)."""
+    validate_rubric(spec)
+    lang = lang or base.lang
+    results = []
+    for item in spec.rubric:
+        if item.hidden and not include_hidden:
+            continue
+        check = REGISTRY[item.id]
+        ctx = dataclasses.replace(
+            base,
+            lang=lang,
+            params=item.params,
+            messages=_messages(check, item),
+            class_name=spec.class_name,
+            baselines=base.baselines or spec.baselines,
+        )
+        try:
+            verdict = _prerequisite(check, ctx) or check.run(ctx)
+        except Exception as exc:
+            error = error_text({"type": type(exc).__name__, "message": str(exc)})
+            verdict = Verdict(CheckStatus.FAILED, ctx.say("grader_error", error=error), None, 0.0)
+        fraction = min(1.0, max(0.0, verdict.fraction))
+        points = item.points * fraction if verdict.status is CheckStatus.PASSED else 0.0
+        results.append(
+            CheckResult(
+                id=item.id,
+                title=item.title_in(lang),
+                status=verdict.status,
+                points=round(points, 6),
+                max_points=item.points,
+                message=verdict.message,
+                hidden=item.hidden,
+                location=verdict.location,
+            )
+        )
+    return tuple(results)

@@ -1,0 +1,232 @@
+"""What every check shares: its input (`CheckContext`), its answer (`Verdict`), the registry.
+
+Messages: each check module keeps its templates, in Spanish and English, in a module
+level `MESSAGES = {key: {"es": ..., "en": ...}}` and passes it to `@register`. An
+instructor may override any of them (or the shared ones in `COMMON_MESSAGES`) from the
+spec, per key and language, without touching code:
+
+    [rubric.optimizer]
+    messages = { wrong_class = { es = "Usa SGD, no {found}.", en = "Use SGD, not {found}." } }
+
+`validate_rubric` rejects an override whose key the check does not have or whose
+placeholders the check does not provide. Templates are `str.format` strings.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from grader.results import Baseline, CheckStatus, Location
+
+Messages = Mapping[str, Mapping[str, str]]
+
+# Stages of the probe record a check may depend on (see grader/probe.py).
+STAGES = ("structure", "build", "fit")
+
+COMMON_MESSAGES: dict[str, dict[str, str]] = {
+    "no_probe": {
+        "es": "Omitido: el corrector no llegó a examinar {class_name} "
+        "(la ejecución de tu código se detuvo antes).",
+        "en": "Skipped: the grader never got to inspect {class_name} "
+        "(running your code stopped before that).",
+    },
+    "needs_structure": {
+        "es": "Omitido: no se pudo construir {class_name}.",
+        "en": "Skipped: {class_name} could not be built.",
+    },
+    "needs_build": {
+        "es": "Omitido: {class_name}.build(hp) no devolvió un modelo de Keras.",
+        "en": "Skipped: {class_name}.build(hp) did not return a Keras model.",
+    },
+    "needs_fit": {
+        "es": "Omitido: {class_name}.fit(...) falló al ejecutarlo sin entrenar.",
+        "en": "Skipped: {class_name}.fit(...) failed when run without training.",
+    },
+    "grader_error": {
+        "es": "El corrector falló en esta comprobación ({error}); no es un fallo tuyo: "
+        "avisa al profesor.",
+        "en": "The grader failed on this check ({error}); this is not your mistake: "
+        "tell the instructor.",
+    },
+    "keras2_lr": {
+        "es": "`lr=` es de Keras 2: en Keras 3 el argumento se llama `learning_rate` y recibe "
+        "un número o un planificador como keras.optimizers.schedules.PolynomialDecay.",
+        "en": "`lr=` is Keras 2: in Keras 3 the argument is `learning_rate` and it takes a "
+        "number or a schedule such as keras.optimizers.schedules.PolynomialDecay.",
+    },
+    "keras2_decay": {
+        "es": "`decay=` es de Keras 2 y Keras 3 lo ignora (el learning rate queda constante): "
+        "para que el learning rate decrezca, pasa un planificador como "
+        "keras.optimizers.schedules.PolynomialDecay en `learning_rate`.",
+        "en": "`decay=` is Keras 2 and Keras 3 ignores it (the learning rate stays constant): "
+        "to make the learning rate decay, pass a schedule such as "
+        "keras.optimizers.schedules.PolynomialDecay as `learning_rate`.",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A check's answer; `fraction` of the item's points is given when it passed."""
+
+    status: CheckStatus
+    message: str
+    location: Location | None = None
+    fraction: float = 1.0
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """Everything a check may look at. `run_checks` fills the per-item fields.
+
+    The caller gives the record and the outcome; `params`, `messages` and
+    `class_name` are set from the spec for each rubric item.
+    """
+
+    record: Mapping[str, Any]
+    lang: str = "es"
+    loaded: Any = None  # grader.submission.LoadedSubmission, for locations
+    test_accuracy: float | None = None
+    reference_test_accuracy: float | None = None
+    budget: str = ""
+    baselines: tuple[Baseline, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    messages: Messages = field(default_factory=lambda: MappingProxyType({}))
+    class_name: str = "MyHyperModel"
+
+    def stage(self, name: str) -> Mapping[str, Any]:
+        """One stage of the probe record ({} when absent)."""
+        value = self.record.get(name) if self.record else None
+        return value if isinstance(value, Mapping) else {}
+
+    def say(self, key: str, **fields: Any) -> str:
+        """The message `key` in this context's language, filled with `fields`."""
+        texts = self.messages.get(key) or COMMON_MESSAGES[key]
+        template = texts.get(self.lang) or texts.get("en") or next(iter(texts.values()))
+        return template.format(class_name=self.class_name, **fields)
+
+    def locate(self, *call_names: str, anywhere: bool = False) -> Location | None:
+        """First call to any of `call_names` inside the class (or anywhere), if loaded."""
+        if self.loaded is None:
+            return None
+        from grader.submission import find_calls
+
+        within = None if anywhere else self.class_name
+        for name in call_names:
+            found = find_calls(self.loaded, name, within=within)
+            if found:
+                return found[0]
+        return None
+
+    def keyword(self, call_name: str, keyword: str) -> Location | None:
+        """First `call_name(keyword=...)` anywhere in the file, if loaded."""
+        if self.loaded is None:
+            return None
+        from grader.submission import find_keyword
+
+        found = find_keyword(self.loaded, call_name, keyword)
+        return found[0] if found else None
+
+    def class_location(self, name: str | None = None) -> Location | None:
+        if self.loaded is None:
+            return None
+        from grader.submission import definitions
+
+        return definitions(self.loaded, "class").get(name or self.class_name)
+
+
+CheckFunction = Callable[[CheckContext], Verdict]
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    run: CheckFunction
+    messages: Messages
+    requires: tuple[str, ...]  # probe stages that must be "ok" (see STAGES)
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def register(
+    check_id: str, messages: Messages, *, requires: tuple[str, ...] = ()
+) -> Callable[[CheckFunction], CheckFunction]:
+    """Make `func` the check `check_id` (the key used in the spec's [rubric.<id>])."""
+    for key, texts in messages.items():
+        if set(texts) != {"es", "en"}:
+            raise ValueError(f"check {check_id}: message {key!r} needs exactly es and en")
+    unknown = set(requires) - set(STAGES)
+    if unknown:
+        raise ValueError(f"check {check_id}: unknown stages {sorted(unknown)}")
+
+    def decorate(func: CheckFunction) -> CheckFunction:
+        REGISTRY[check_id] = Check(check_id, func, MappingProxyType(dict(messages)), requires)
+        return func
+
+    return decorate
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+# --- helpers the checks share ------------------------------------------------------------
+
+
+def passed(message: str, location: Location | None = None, fraction: float = 1.0) -> Verdict:
+    return Verdict(CheckStatus.PASSED, message, location, fraction)
+
+
+def failed(message: str, location: Location | None = None) -> Verdict:
+    return Verdict(CheckStatus.FAILED, message, location, 0.0)
+
+
+def skipped(message: str, location: Location | None = None) -> Verdict:
+    return Verdict(CheckStatus.SKIPPED, message, location, 0.0)
+
+
+def error_location(error: Mapping[str, Any] | None) -> Location | None:
+    """The student-code location the probe recorded with an exception."""
+    loc = (error or {}).get("location")
+    if not isinstance(loc, Mapping) or loc.get("line") is None:
+        return None
+    return Location(loc.get("cell"), int(loc["line"]))
+
+
+def error_text(error: Mapping[str, Any] | None, limit: int = 300) -> str:
+    if not error:
+        return "?"
+    text = f"{error.get('type', 'Error')}: {error.get('message', '')}".strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def keras2_hint(ctx: CheckContext, message: str) -> str:
+    """The Keras 2 explanation matching an error or warning text, or ''."""
+    if re.search(r"""['"`]lr['"`]""", message):
+        return ctx.say("keras2_lr")
+    if "`decay`" in message or "'decay'" in message:
+        return ctx.say("keras2_decay")
+    return ""
+
+
+def fmt(value: Any) -> str:
+    """A value as the student would write it in Python."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(fmt(v) for v in value) + "]"
+    return str(value)
+
+
+def join(parts: list[str]) -> str:
+    """Sentences into one message, ending each with a full stop if it has none."""
+    sentences = [p.strip() for p in parts if p and p.strip()]
+    return " ".join(s if s.endswith((".", "!", "?")) else s + "." for s in sentences)

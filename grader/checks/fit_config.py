@@ -1,0 +1,142 @@
+"""fit_config: the student's fit calls Model.fit on the data it receives with the
+exam's training settings: params.batch_size, params.epochs, validation on the xy_val
+it receives (params.validation = "xy_val"), and an EarlyStopping callback with
+params.monitor and params.patience. Only the keys present in params are judged; the
+first Model.fit call is the one judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from grader.checks.base import CheckContext, Verdict, failed, fmt, join, passed, register
+
+MESSAGES = {
+    "ok": {
+        "es": "Model.fit({found}), como se pedía.",
+        "en": "Model.fit({found}), as required.",
+    },
+    "no_call": {
+        "es": "Tu fit no llama a Model.fit (p. ej. `return M.fit(x, y, ...)`), así que no se "
+        "puede comprobar cómo entrena; se esperaba Model.fit({expected}).",
+        "en": "Your fit never calls Model.fit (e.g. `return M.fit(x, y, ...)`), so how it "
+        "trains cannot be checked; expected Model.fit({expected}).",
+    },
+    "several_calls": {
+        "es": "Tu fit llama {count} veces a Model.fit; se comprueba la primera.",
+        "en": "Your fit calls Model.fit {count} times; the first call is checked.",
+    },
+    "wrong_value": {
+        "es": "{name}={found}; se esperaba {name}={expected}.",
+        "en": "{name}={found}; expected {name}={expected}.",
+    },
+    "default_value": {
+        "es": "{name} no se indica (Keras usa {found}); se esperaba {name}={expected}.",
+        "en": "{name} is not given (Keras uses {found}); expected {name}={expected}.",
+    },
+    "wrong_data": {
+        "es": "Model.fit no entrena con los x, y que recibe tu fit.",
+        "en": "Model.fit does not train on the x, y your fit receives.",
+    },
+    "validation_split": {
+        "es": "Se valida con validation_split={found} en lugar de con los datos de validación "
+        "que recibe fit; se esperaba validation_data=xy_val.",
+        "en": "Validation uses validation_split={found} instead of the validation data fit "
+        "receives; expected validation_data=xy_val.",
+    },
+    "no_validation": {
+        "es": "Model.fit no recibe datos de validación; se esperaba validation_data=xy_val "
+        "(el tuner optimiza val_accuracy).",
+        "en": "Model.fit gets no validation data; expected validation_data=xy_val "
+        "(the tuner optimises val_accuracy).",
+    },
+    "other_validation": {
+        "es": "validation_data no es el xy_val que recibe fit; se esperaba validation_data=xy_val.",
+        "en": "validation_data is not the xy_val fit receives; expected validation_data=xy_val.",
+    },
+    "no_early_stopping": {
+        "es": "No hay callback EarlyStopping; se esperaba {expected}.",
+        "en": "There is no EarlyStopping callback; expected {expected}.",
+    },
+    "early_stopping": {
+        "es": "EarlyStopping({found}); se esperaba {expected}.",
+        "en": "EarlyStopping({found}); expected {expected}.",
+    },
+}
+
+_KERAS_DEFAULTS = {"batch_size": 32, "epochs": 1}
+_VALIDATION_OK = {"same", "same_elements", "same_shape"}
+
+
+def _early_stopping_text(p: Mapping[str, Any]) -> str:
+    args = ", ".join(f"{k}={fmt(p[k])}" for k in ("monitor", "patience") if k in p)
+    return f"EarlyStopping({args})"
+
+
+def _expected_text(p: Mapping[str, Any]) -> str:
+    parts = [f"{k}={fmt(p[k])}" for k in ("batch_size", "epochs") if k in p]
+    if p.get("validation"):
+        parts.append(f"validation_data={p['validation']}")
+    if "monitor" in p or "patience" in p:
+        parts.append(f"callbacks=[..., {_early_stopping_text(p)}]")
+    return ", ".join(parts)
+
+
+def _settings(ctx: CheckContext, call: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for name in ("batch_size", "epochs"):
+        if name not in ctx.params:
+            continue
+        value, expected = call.get(name), ctx.params[name]
+        if value == expected:
+            continue
+        if name not in call.get("given", [name]) or value is None:
+            # Left out (or None): Keras falls back to its own default.
+            found = _KERAS_DEFAULTS[name]
+            problems.append(ctx.say("default_value", name=name, found=found, expected=expected))
+        else:
+            problems.append(ctx.say("wrong_value", name=name, found=fmt(value), expected=expected))
+    if "x" in call and (call.get("x") not in _VALIDATION_OK or call.get("y") not in _VALIDATION_OK):
+        problems.append(ctx.say("wrong_data"))
+    if ctx.params.get("validation"):
+        validation = call.get("validation")
+        if validation in _VALIDATION_OK:
+            pass
+        elif call.get("validation_split"):
+            problems.append(ctx.say("validation_split", found=fmt(call["validation_split"])))
+        elif validation == "none":
+            problems.append(ctx.say("no_validation"))
+        else:
+            problems.append(ctx.say("other_validation"))
+    return problems
+
+
+def _early_stopping(ctx: CheckContext, call: Mapping[str, Any]) -> list[str]:
+    wanted = {k: ctx.params[k] for k in ("monitor", "patience") if k in ctx.params}
+    if not wanted:
+        return []
+    expected = _early_stopping_text(ctx.params)
+    stoppers = [cb for cb in call.get("callbacks") or [] if cb.get("class_name") == "EarlyStopping"]
+    if not stoppers:
+        return [ctx.say("no_early_stopping", expected=expected)]
+    config = stoppers[0].get("config") or {}
+    if all(config.get(k) == v for k, v in wanted.items()):
+        return []
+    found = ", ".join(f"{k}={fmt(config.get(k))}" for k in wanted)
+    return [ctx.say("early_stopping", found=found, expected=expected)]
+
+
+@register("fit_config", MESSAGES, requires=("fit",))
+def check(ctx: CheckContext) -> Verdict:
+    calls = ctx.stage("fit").get("calls") or []
+    where = ctx.locate("fit")
+    if not calls:
+        return failed(ctx.say("no_call", expected=_expected_text(ctx.params)), ctx.class_location())
+    call = calls[0]
+    problems = _settings(ctx, call) + _early_stopping(ctx, call)
+    if problems and len(calls) > 1:
+        problems.insert(0, ctx.say("several_calls", count=len(calls)))
+    if problems:
+        return failed(join(problems), where)
+    return passed(ctx.say("ok", found=_expected_text(ctx.params)), where)

@@ -1,0 +1,120 @@
+"""loss_metrics: compile(loss=params.loss, metrics=params.metrics).
+
+The loss may be the string, the function or the class (`CategoricalCrossentropy()`,
+not from_logits: the model ends in softmax). A metric counts when it is logged under
+the required name (the tuner's objective `val_accuracy` needs a metric logged as
+`accuracy`) and computes categorical accuracy: "accuracy" or
+CategoricalAccuracy(name="accuracy"); keras.metrics.Accuracy compares exact values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from grader.checks.base import CheckContext, Verdict, failed, join, passed, register
+
+MESSAGES = {
+    "ok": {
+        "es": "compile(loss={loss}, metrics={metrics}), como se pedía.",
+        "en": "compile(loss={loss}, metrics={metrics}), as required.",
+    },
+    "wrong_loss": {
+        "es": "La pérdida es {found}; se esperaba {expected}.",
+        "en": "The loss is {found}; expected {expected}.",
+    },
+    "from_logits": {
+        "es": "La pérdida usa from_logits=True, pero la red ya termina en softmax; se esperaba "
+        "{expected} sobre probabilidades (from_logits=False).",
+        "en": "The loss uses from_logits=True, but the network already ends in softmax; "
+        "expected {expected} on probabilities (from_logits=False).",
+    },
+    "missing_metric": {
+        "es": "Las métricas son {found}; se esperaba {expected}: el objetivo del tuner "
+        "val_{name} necesita una métrica registrada como '{name}'.",
+        "en": "The metrics are {found}; expected {expected}: the tuner's objective "
+        "val_{name} needs a metric logged as '{name}'.",
+    },
+    "exact_accuracy": {
+        "es": "keras.metrics.Accuracy compara valores exactos (da casi 0 con salidas softmax); "
+        "se esperaba metrics=['accuracy'].",
+        "en": "keras.metrics.Accuracy compares exact values (close to 0 with softmax outputs); "
+        "expected metrics=['accuracy'].",
+    },
+}
+
+# Metric classes that compute what "accuracy" means for one-hot labels.
+_ACCURACY_CLASSES = {None, "CategoricalAccuracy", "MeanMetricWrapper"}
+
+
+def snake(name: str) -> str:
+    """CategoricalCrossentropy -> categorical_crossentropy."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _loss_name(loss: Any) -> tuple[str, bool]:
+    """(normalised name, from_logits) of the recorded loss."""
+    if isinstance(loss, str):
+        return snake(loss) if loss[:1].isupper() else loss.lower(), False
+    if isinstance(loss, Mapping):
+        config = loss.get("config") or {}
+        name = (
+            config.get("name") if loss.get("class_name") == "function" else loss.get("class_name")
+        )
+        return snake(str(name)), bool(config.get("from_logits", False))
+    return str(loss), False
+
+
+def _describe_loss(loss: Any) -> str:
+    if isinstance(loss, Mapping):
+        return f"{loss.get('class_name')}(...)"
+    return repr(loss)
+
+
+def _describe_metrics(metrics: list[Mapping[str, Any]]) -> str:
+    parts = [
+        repr(m["name"])
+        if m.get("class_name") is None
+        else f"{m['class_name']}(name={m.get('name')!r})"
+        for m in metrics
+    ]
+    return "[" + ", ".join(parts) + "]"
+
+
+@register("loss_metrics", MESSAGES, requires=("build",))
+def check(ctx: CheckContext) -> Verdict:
+    b = ctx.stage("build")
+    expected_loss = str(ctx.params.get("loss", "categorical_crossentropy"))
+    expected_metrics = [str(m) for m in ctx.params.get("metrics", ["accuracy"])]
+    loss = b.get("loss")
+    metrics = list(b.get("metrics") or [])
+    problems = []
+    name, from_logits = _loss_name(loss)
+    if name != snake(expected_loss):
+        problems.append(
+            ctx.say("wrong_loss", found=_describe_loss(loss), expected=repr(expected_loss))
+        )
+    elif from_logits:
+        problems.append(ctx.say("from_logits", expected=repr(expected_loss)))
+    for wanted in expected_metrics:
+        logged = [m for m in metrics if m.get("name") == wanted]
+        if any(m.get("class_name") in _ACCURACY_CLASSES for m in logged):
+            continue
+        if any(m.get("class_name") == "Accuracy" for m in logged):
+            problems.append(ctx.say("exact_accuracy"))
+        else:
+            problems.append(
+                ctx.say(
+                    "missing_metric",
+                    found=_describe_metrics(metrics),
+                    expected=repr(expected_metrics),
+                    name=wanted,
+                )
+            )
+    where = ctx.locate("compile")
+    if problems:
+        return failed(join(problems), where)
+    return passed(
+        ctx.say("ok", loss=_describe_loss(loss), metrics=_describe_metrics(metrics)), where
+    )

@@ -1,0 +1,145 @@
+"""search_space: the hyperparameters in params.hyperparameters ({name, type, min, max})
+are declared with that type and range (within params.tolerance), no other one is
+searched unless params.allow_extra (hp.Fixed is not a search), and over the corners of
+the space the learning rate never ends above where it starts (end_learning_rate must
+not exceed initial_learning_rate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from grader.checks.base import (
+    CheckContext,
+    Verdict,
+    error_location,
+    error_text,
+    failed,
+    fmt,
+    join,
+    passed,
+    register,
+)
+
+MESSAGES = {
+    "ok": {
+        "es": "Se exploran {found}, como se pedía.",
+        "en": "The search explores {found}, as required.",
+    },
+    "missing": {
+        "es": "No se declara el hiperparámetro {expected}.",
+        "en": "The hyperparameter {expected} is not declared.",
+    },
+    "wrong_type": {
+        "es": "`{name}` se declara con hp.{found}; se esperaba {expected}.",
+        "en": "`{name}` is declared with hp.{found}; expected {expected}.",
+    },
+    "wrong_range": {
+        "es": "`{name}` explora [{found_min}, {found_max}]; se esperaba [{min}, {max}].",
+        "en": "`{name}` explores [{found_min}, {found_max}]; expected [{min}, {max}].",
+    },
+    "extra": {
+        "es": "También se explora {found}, que el enunciado no pide.",
+        "en": "The search also explores {found}, which the exercise does not ask for.",
+    },
+    "lr_grows": {
+        "es": "Con {values} el learning rate sube de {first} a {last}: end_learning_rate no "
+        "debe superar a initial_learning_rate en ningún punto del espacio de búsqueda.",
+        "en": "With {values} the learning rate rises from {first} to {last}: "
+        "end_learning_rate must not exceed initial_learning_rate anywhere in the search space.",
+    },
+    "corner_error": {
+        "es": "build(hp) falla con {values}: {error}",
+        "en": "build(hp) fails with {values}: {error}",
+    },
+}
+
+# A rate that grows by less than this (relative) is float32 noise at equal end and initial.
+_GROWTH_RTOL = 1e-6
+
+
+def declaration(h: Mapping[str, Any]) -> str:
+    """The hyperparameter as the student would declare it, e.g. hp.Float("x", ...)."""
+    kind, name = h.get("type"), h.get("name")
+    if kind == "Choice":
+        return f'hp.Choice("{name}", {fmt(h.get("values") or [])})'
+    if kind == "Boolean":
+        return f'hp.Boolean("{name}")'
+    return f'hp.{kind}("{name}", min_value={fmt(h.get("min"))}, max_value={fmt(h.get("max"))})'
+
+
+def _values_text(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={fmt(v)}" for k, v in values.items())
+
+
+def _range_problems(ctx: CheckContext, found: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    tolerance = float(ctx.params.get("tolerance", 1e-4))
+    problems = []
+    for want in ctx.params.get("hyperparameters", []):
+        name = want["name"]
+        have = found.get(name)
+        if have is None:
+            problems.append(ctx.say("missing", expected=declaration(want)))
+            continue
+        if want.get("type") and have.get("type") != want["type"]:
+            problems.append(
+                ctx.say("wrong_type", name=name, found=have.get("type"), expected=declaration(want))
+            )
+            continue
+        for bound in ("min", "max"):
+            if bound in want and (
+                have.get(bound) is None or abs(float(have[bound]) - float(want[bound])) > tolerance
+            ):
+                problems.append(
+                    ctx.say(
+                        "wrong_range",
+                        name=name,
+                        found_min=fmt(have.get("min")),
+                        found_max=fmt(have.get("max")),
+                        min=fmt(want.get("min")),
+                        max=fmt(want.get("max")),
+                    )
+                )
+                break
+    return problems
+
+
+def _corner_problems(ctx: CheckContext) -> tuple[list[str], Any]:
+    problems: list[str] = []
+    growing: list[str] = []
+    where = None
+    for corner in ctx.stage("corners").get("builds") or []:
+        values = _values_text(corner.get("values") or {})
+        if not corner.get("ok"):
+            problems.append(
+                ctx.say("corner_error", values=values, error=error_text(corner.get("error")))
+            )
+            where = where or error_location(corner.get("error"))
+            continue
+        first, last = corner.get("lr_first"), corner.get("lr_last")
+        if first is not None and last is not None and last > first * (1 + _GROWTH_RTOL):
+            growing.append(ctx.say("lr_grows", values=values, first=fmt(first), last=fmt(last)))
+    # One example is enough: the rule is the same at every corner where it breaks.
+    return problems + growing[:1], where
+
+
+@register("search_space", MESSAGES, requires=("build",))
+def check(ctx: CheckContext) -> Verdict:
+    space = [
+        h
+        for h in ctx.stage("search_space").get("hyperparameters") or []
+        if h.get("type") != "Fixed"
+    ]
+    found = {h["name"]: h for h in space}
+    wanted = {w["name"] for w in ctx.params.get("hyperparameters", [])}
+    problems = _range_problems(ctx, found)
+    extra = [h for h in space if h["name"] not in wanted]
+    if extra and not ctx.params.get("allow_extra", False):
+        problems.append(ctx.say("extra", found=", ".join(declaration(h) for h in extra)))
+    corner_problems, corner_where = _corner_problems(ctx)
+    problems += corner_problems
+    where = corner_where or ctx.locate("Float", "Int", "Choice")
+    if problems:
+        return failed(join(problems), where)
+    return passed(ctx.say("ok", found=", ".join(declaration(h) for h in space)), where)

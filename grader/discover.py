@@ -1,0 +1,169 @@
+"""Find the submissions named on the command line.
+
+Rules (also shown in `grade --help`):
+
+- A path that is a file is one submission; its id is the file's stem. Only `.ipynb`
+  and `.py` files are submissions; any other file named explicitly is rejected.
+- A path that is a folder is a collection: each `.ipynb`/`.py` directly inside it is a
+  submission, and each subfolder is one student's folder (id = the folder's name).
+  Other files (README.md, EXPECTED.toml, data) are ignored silently.
+- In a student's folder (searched recursively) the submission is its only `.ipynb`;
+  with no notebook, its only `.py`. Several notebooks, several scripts and no notebook,
+  or nothing at all: the folder is rejected with a message that names the files.
+- Hidden files and folders (`.ipynb_checkpoints`, `.git`, ...) and `__pycache__` are
+  never looked at.
+- Two submissions with the same id (`ana.py` and `ana.ipynb`, or `ana.py` and a folder
+  `ana/`; compared ignoring case, since reports are written under the id) are both
+  rejected: the grader never picks one silently.
+
+Ids are NFC-normalised so that a name typed on macOS (NFD) and on Linux is the same id.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from grader.errors import UsageError
+
+Kind = Literal["ipynb", "py"]
+SUFFIXES: dict[str, Kind] = {".ipynb": "ipynb", ".py": "py"}
+_IGNORED_DIRS = frozenset({"__pycache__"})
+
+
+@dataclass(frozen=True)
+class SubmissionRef:
+    """One submission to grade: its id and the file to load."""
+
+    id: str
+    path: Path
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Something that looked like a submission but cannot be graded, and why."""
+
+    id: str
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class Discovery:
+    submissions: tuple[SubmissionRef, ...]  # sorted by id
+    rejected: tuple[Rejected, ...]  # sorted by id
+
+
+def discover(paths: Sequence[Path]) -> Discovery:
+    """Turn command-line paths into submissions (and rejections), following the module rules.
+
+    Raises `UsageError` if a path does not exist.
+    """
+    for path in paths:
+        if not path.exists():
+            raise UsageError(
+                f"no such file or folder: {path}",
+                hint="give .ipynb/.py files or folders that hold them",
+            )
+    found: list[SubmissionRef | Rejected] = []
+    seen: set[Path] = set()
+    for path in paths:
+        for entry in _entries(path):
+            key = entry.path.resolve()
+            # The same file reached twice (`grade subs subs/ana.py`) is one submission.
+            if key not in seen:
+                seen.add(key)
+                found.append(entry)
+    return _split(_reject_duplicates(found))
+
+
+def _entries(path: Path) -> Iterable[SubmissionRef | Rejected]:
+    if path.is_file():
+        yield _from_file(path)
+        return
+    for child in sorted(path.iterdir()):
+        if _ignored(child):
+            continue
+        if child.is_dir():
+            yield _from_folder(child)
+        elif child.suffix.lower() in SUFFIXES:
+            yield _from_file(child)
+
+
+def _from_file(path: Path) -> SubmissionRef | Rejected:
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        return Rejected(
+            _id(path.stem),
+            path,
+            f"{path.name} is not a submission: expected a .ipynb notebook or a .py script",
+        )
+    return SubmissionRef(_id(path.stem), path, kind)
+
+
+def _from_folder(folder: Path) -> SubmissionRef | Rejected:
+    student = _id(folder.name)
+    files = sorted(_candidates(folder))
+    notebooks = [f for f in files if f.suffix.lower() == ".ipynb"]
+    scripts = [f for f in files if f.suffix.lower() == ".py"]
+    chosen = notebooks if notebooks else scripts
+    if len(chosen) == 1:
+        return SubmissionRef(student, chosen[0], SUFFIXES[chosen[0].suffix.lower()])
+    if not chosen:
+        reason = f"folder {folder} holds no .ipynb notebook or .py script"
+    else:
+        names = ", ".join(str(f.relative_to(folder)) for f in chosen)
+        what = "notebooks" if notebooks else "scripts (and no notebook)"
+        reason = f"folder {folder} holds several {what}: {names}; leave exactly one"
+    return Rejected(student, folder, reason)
+
+
+def _candidates(folder: Path) -> Iterable[Path]:
+    for child in folder.iterdir():
+        if _ignored(child):
+            continue
+        if child.is_dir():
+            yield from _candidates(child)
+        elif child.suffix.lower() in SUFFIXES:
+            yield child
+
+
+def _ignored(path: Path) -> bool:
+    return path.name.startswith(".") or path.name in _IGNORED_DIRS
+
+
+def _id(name: str) -> str:
+    return unicodedata.normalize("NFC", name)
+
+
+def _reject_duplicates(found: list[SubmissionRef | Rejected]) -> list[SubmissionRef | Rejected]:
+    groups: dict[str, list[SubmissionRef | Rejected]] = {}
+    for entry in found:
+        groups.setdefault(entry.id.casefold(), []).append(entry)
+    out: list[SubmissionRef | Rejected] = []
+    for group in groups.values():
+        if len(group) == 1:
+            out.extend(group)
+            continue
+        names = " and ".join(str(entry.path) for entry in group)
+        for entry in group:
+            reason = (
+                f"{len(group)} submissions have the id {entry.id!r}: {names}; "
+                "rename or remove all but one"
+            )
+            out.append(Rejected(entry.id, entry.path, reason))
+    return out
+
+
+def _split(found: list[SubmissionRef | Rejected]) -> Discovery:
+    def order(entry: SubmissionRef | Rejected) -> tuple[str, str, str]:
+        return (entry.id.casefold(), entry.id, str(entry.path))
+
+    return Discovery(
+        submissions=tuple(sorted((e for e in found if isinstance(e, SubmissionRef)), key=order)),
+        rejected=tuple(sorted((e for e in found if isinstance(e, Rejected)), key=order)),
+    )

@@ -1,0 +1,735 @@
+"""Inspect the student's HyperModel in the child process, before any training.
+
+`run_probe` instantiates the class, builds a model with default hyperparameters,
+samples its learning rate, reads the search space, builds at the corners of the
+search space and runs the student's `fit` once with `keras.Model.fit` replaced by a
+recorder (no training). Every stage records its own error; a stage whose input is
+missing records ``{"status": "skipped"}``. Nothing raises out of `run_probe`.
+
+The record (plain JSON data; the checks in `grader/checks/` read only this):
+
+    probe_version: 1
+    class_name: str
+    seconds: float
+    probe_error: ERROR                 # only when the probe itself failed (a grader bug)
+    structure:
+        status: "ok" | "error"         # ok = the class exists and could be instantiated
+        exists, is_class, is_hypermodel, defines_build, defines_fit, instantiated: bool
+        near_misses: [str]             # classes with a similar name when it does not exist
+        found_type: str | None         # type name of the object bound to class_name
+        bases: [str]                   # "module.Qualname" of the MRO, without object
+        fit_signature: {params: [str], var_keyword: bool, var_positional: bool,
+                        text: str} | None     # params exclude `self`
+        error: ERROR | None            # instantiation error
+    build:
+        status: "ok" | "error" | "skipped"
+        error: ERROR | None
+        warnings: [str]                # e.g. "Argument `decay` is no longer supported ..."
+        returned_type: str | None
+        is_model, compiled: bool
+        architecture: {input_shape: [int|None] | None,
+                       layers: [{class_name, name, units?, activation?, use_bias?,
+                                 rate?, target_shape?}]}
+        compile_config: JSON | None    # model.get_compile_config()
+        loss: JSON                     # a string ("categorical_crossentropy") or
+                                       # {"class_name", "config"}; repr string as last resort
+        metrics: [{name: str, class_name: str | None, spec: JSON}]
+        optimizer: {class_name, config: JSON | None, config_error: str | None,
+                    momentum: float | None, nesterov: bool | None} | None
+        learning_rate: LR | None
+    search_space:
+        status: "ok" | "skipped"       # read after the default build, even a failed one
+        hyperparameters: [{name, type: "Float"|"Int"|"Choice"|"Boolean"|"Fixed",
+                           min, max, step, sampling, default, values}]
+        values: {name: value}          # the values the default build used
+    corners:
+        status: "ok" | "skipped"
+        total_steps: int               # steps_per_epoch * epochs
+        truncated: bool                # more than 4 numeric hyperparameters
+        builds: [{values: {name: value}, ok: bool, error: ERROR | None,
+                  lr_first: float | None, lr_last: float | None,
+                  lr_min: float | None, lr_max: float | None}]
+    fit:
+        status: "ok" | "error" | "skipped"
+        error: ERROR | None
+        warnings: [str]
+        calls: [CALL]                  # one per keras.Model.fit call
+        markers: "all" | "some" | "none" | "no_call"   # tuner callbacks reaching fit
+        returned_type: str | None
+
+    ERROR = {type: str, message: str, location: {cell: int | None, line: int} | None}
+    LR = {kind: "schedule" | "callable" | "constant", class_name: str,
+          config: JSON | None, config_error: str | None, value: float | None,
+          samples: {steps: [int], lrs: [float]} | None, samples_error: ERROR | str | None}
+    CALL = {same_model: bool, given: [str] (arguments passed explicitly), x: DATA, y: DATA,
+            validation: DATA, validation_split: float, batch_size: int | None, epochs: int | None,
+            shuffle, verbose, initial_epoch, steps_per_epoch: JSON,
+            extra_kwargs: [str], markers: int, bind_error: str | None,
+            callbacks: [CALLBACK]}
+    DATA = "same" | "same_elements" | "same_shape" | "different" | "none"
+    CALLBACK = {class_name, module, marker: bool, config: {...} | None,
+                samples: {epochs: [int], lrs: [float]} | None, samples_error: str | None,
+                conflicts_with_schedule: bool}
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import itertools
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from grader.worker import describe_exception
+
+PROBE_VERSION = 1
+SAMPLE_FIRST_STEPS = 300  # every step here: a short decay (decay_steps=10) shows in full
+SAMPLE_SPACED = 200  # plus this many spread over the whole training
+SAMPLE_SECONDS = 5.0  # one-by-one sampling stops after this (slow hand-written schedules)
+MAX_CORNER_HPS = 4  # 2**4 = 16 builds at most
+FAKE_HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+# Attributes of the callbacks the checks judge; the rest are recorded by class name only.
+_CALLBACK_FIELDS = {
+    "EarlyStopping": (
+        "monitor",
+        "patience",
+        "min_delta",
+        "mode",
+        "restore_best_weights",
+        "baseline",
+        "start_from_epoch",
+    ),
+    "ReduceLROnPlateau": (
+        "monitor",
+        "factor",
+        "patience",
+        "min_lr",
+        "min_delta",
+        "cooldown",
+        "mode",
+    ),
+    "LearningRateScheduler": ("verbose",),
+    "ModelCheckpoint": ("monitor", "save_best_only", "filepath"),
+}
+
+
+def run_probe(
+    namespace: dict[str, Any],
+    *,
+    class_name: str,
+    input_dim: int,
+    num_classes: int,
+    steps_per_epoch: int,
+    epochs: int,
+    fit_data: tuple[Any, Any, Any],
+) -> dict[str, Any]:
+    """Probe `namespace[class_name]`; never raises. See the module docstring for the record."""
+    started = time.monotonic()
+    record: dict[str, Any] = {"probe_version": PROBE_VERSION, "class_name": class_name}
+    total_steps = max(1, int(steps_per_epoch) * int(epochs))
+    instance = None
+    try:
+        import keras_tuner
+
+        record["structure"], instance = _structure(namespace, class_name)
+        hp = keras_tuner.HyperParameters()
+        model = None
+        if instance is None:
+            record["build"] = _skipped()
+            record["search_space"] = _skipped()
+        else:
+            record["build"], model = _build(instance, hp, total_steps)
+            record["search_space"] = _search_space(hp)
+        if model is None:
+            record["fit"] = _skipped()
+        else:
+            metric_names = [m["name"] for m in record["build"]["metrics"] if m["name"]]
+            record["fit"] = _dry_fit(instance, hp, model, fit_data, int(epochs), metric_names)
+        if model is None or not record["search_space"].get("hyperparameters"):
+            record["corners"] = _skipped()
+        else:
+            record["corners"] = _corners(instance, record["search_space"], total_steps)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        record["probe_error"] = describe_exception(exc)
+    for stage in ("structure", "build", "search_space", "corners", "fit"):
+        record.setdefault(stage, _skipped())
+    record["seconds"] = round(time.monotonic() - started, 3)
+    return jsonable(record)
+
+
+def _skipped() -> dict[str, Any]:
+    return {"status": "skipped"}
+
+
+# --- structure -------------------------------------------------------------------------
+
+
+def _structure(namespace: dict[str, Any], class_name: str) -> tuple[dict[str, Any], Any]:
+    import keras_tuner
+
+    out: dict[str, Any] = {
+        "status": "error",
+        "exists": class_name in namespace,
+        "near_misses": [],
+        "is_class": False,
+        "found_type": None,
+        "bases": [],
+        "is_hypermodel": False,
+        "defines_build": False,
+        "defines_fit": False,
+        "fit_signature": None,
+        "instantiated": False,
+        "error": None,
+    }
+    if class_name not in namespace:
+        out["near_misses"] = near_misses(namespace, class_name)
+        return out, None
+    cls = namespace[class_name]
+    out["found_type"] = type(cls).__name__
+    if not isinstance(cls, type):
+        return out, None
+    out["is_class"] = True
+    out["bases"] = [f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__[1:] if c is not object]
+    out["is_hypermodel"] = issubclass(cls, keras_tuner.HyperModel)
+    # "Defines" means the student's own class hierarchy, not keras_tuner's defaults.
+    own = [c for c in cls.__mro__ if not c.__module__.startswith(("keras_tuner", "builtins"))]
+    out["defines_build"] = any("build" in vars(c) for c in own)
+    out["defines_fit"] = any("fit" in vars(c) for c in own)
+    fit = getattr(cls, "fit", None)
+    if callable(fit):
+        out["fit_signature"] = _signature(fit)
+    try:
+        instance = cls()
+    except Exception as exc:
+        out["error"] = describe_exception(exc)
+        return out, None
+    out["instantiated"] = True
+    out["status"] = "ok"
+    return out, instance
+
+
+def near_misses(namespace: dict[str, Any], name: str) -> list[str]:
+    """Classes whose name differs from `name` only in case, or is close to it."""
+    classes = [k for k, v in namespace.items() if isinstance(v, type) and not k.startswith("_")]
+    same_case = [k for k in classes if k.lower() == name.lower()]
+    close = difflib.get_close_matches(name, classes, n=3, cutoff=0.75)
+    return list(dict.fromkeys(same_case + close))
+
+
+def _signature(func: Callable[..., Any]) -> dict[str, Any] | None:
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+    params = list(sig.parameters.values())
+    if params and params[0].name == "self":
+        params = params[1:]
+    kinds = inspect.Parameter
+    return {
+        "params": [
+            p.name for p in params if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
+        ],
+        "var_keyword": any(p.kind is kinds.VAR_KEYWORD for p in params),
+        "var_positional": any(p.kind is kinds.VAR_POSITIONAL for p in params),
+        "text": str(sig),
+    }
+
+
+# --- build -----------------------------------------------------------------------------
+
+
+@contextmanager
+def _captured_warnings(into: list[str]) -> Iterator[None]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    into.extend(dict.fromkeys(str(w.message)[:500] for w in caught))
+
+
+def _build(instance: Any, hp: Any, total_steps: int) -> tuple[dict[str, Any], Any]:
+    import keras
+
+    out: dict[str, Any] = {
+        "status": "error",
+        "error": None,
+        "warnings": [],
+        "returned_type": None,
+        "is_model": False,
+        "compiled": False,
+    }
+    try:
+        with _captured_warnings(out["warnings"]):
+            model = instance.build(hp)
+    except Exception as exc:
+        out["error"] = describe_exception(exc)
+        return out, None
+    out["returned_type"] = type(model).__name__
+    out["is_model"] = isinstance(model, keras.Model)
+    if not out["is_model"]:
+        return out, None
+    out["status"] = "ok"
+    out["compiled"] = bool(getattr(model, "compiled", False))
+    out["architecture"] = _architecture(model)
+    out.update(_compiled(model))
+    optimizer = getattr(model, "optimizer", None)
+    out["optimizer"] = _optimizer(optimizer) if optimizer is not None else None
+    out["learning_rate"] = learning_rate_record(optimizer, total_steps) if optimizer else None
+    return out, model
+
+
+def _architecture(model: Any) -> dict[str, Any]:
+    try:
+        input_shape = list(model.input_shape) if model.inputs else None
+    except Exception:  # an unbuilt Sequential has no inputs yet; that is data, not an error
+        input_shape = None
+    layers = []
+    for layer in model.layers:
+        entry: dict[str, Any] = {"class_name": type(layer).__name__, "name": layer.name}
+        try:
+            config = layer.get_config()
+        except Exception:
+            config = {}
+        for key in ("units", "use_bias", "rate", "target_shape"):
+            if key in config:
+                entry[key] = config[key]
+        if "activation" in config:
+            entry["activation"] = _activation_name(config["activation"])
+        layers.append(entry)
+    return {"input_shape": input_shape, "layers": layers}
+
+
+def _activation_name(value: Any) -> Any:
+    if isinstance(value, dict):  # a serialised activation object or function
+        return value.get("config", {}).get("name") or value.get("class_name")
+    if callable(value):
+        return getattr(value, "__name__", repr(value))
+    return value
+
+
+def _compiled(model: Any) -> dict[str, Any]:
+    """Loss and metrics as the student passed them to compile()."""
+    try:
+        config = model.get_compile_config()
+    except Exception:
+        config = None
+    if config is not None:
+        loss = _spec_of(config.get("loss"))
+        metrics_in = config.get("metrics") or []
+    else:  # an unserialisable custom loss/metric: describe the live objects instead
+        loss = _spec_of(getattr(model, "loss", None))
+        compiled_metrics = getattr(model, "_compile_metrics", None)
+        metrics_in = list(getattr(compiled_metrics, "_user_metrics", None) or [])
+    if isinstance(metrics_in, dict):  # multi-output style {"output": [...]}
+        metrics_in = [m for v in metrics_in.values() for m in (v if isinstance(v, list) else [v])]
+    if not isinstance(metrics_in, list | tuple):
+        metrics_in = [metrics_in]
+    metrics = [_metric_of(m) for m in metrics_in]
+    return {"compile_config": config, "loss": loss, "metrics": metrics}
+
+
+def _spec_of(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "class_name" in value:
+        return {"class_name": value["class_name"], "config": value.get("config")}
+    if callable(value) and not hasattr(value, "get_config"):
+        return {"class_name": "function", "config": {"name": getattr(value, "__name__", "?")}}
+    try:
+        return {"class_name": type(value).__name__, "config": value.get_config()}
+    except Exception:
+        return repr(value)[:200]
+
+
+def _metric_of(value: Any) -> dict[str, Any]:
+    spec = _spec_of(value)
+    if isinstance(spec, str):
+        return {"name": spec, "class_name": None, "spec": spec}
+    if isinstance(spec, dict):
+        config = spec.get("config") or {}
+        name = config.get("name") if isinstance(config, dict) else None
+        return {"name": name, "class_name": spec["class_name"], "spec": spec}
+    return {"name": None, "class_name": None, "spec": spec}
+
+
+def _optimizer(optimizer: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "class_name": type(optimizer).__name__,
+        "config": None,
+        "config_error": None,
+    }
+    try:
+        out["config"] = optimizer.get_config()
+    except Exception as exc:  # a hand-written schedule without get_config ends up here
+        out["config_error"] = f"{type(exc).__name__}: {exc}"[:500]
+    config = out["config"] or {}
+    out["momentum"] = _float_or_none(config.get("momentum", getattr(optimizer, "momentum", None)))
+    nesterov = config.get("nesterov", getattr(optimizer, "nesterov", None))
+    out["nesterov"] = bool(nesterov) if nesterov is not None else None
+    return out
+
+
+# --- learning rate -----------------------------------------------------------------------
+
+
+def sample_steps(total_steps: int) -> list[int]:
+    spaced = np.linspace(0, total_steps, SAMPLE_SPACED).round().astype(int).tolist()
+    return sorted(set(range(min(SAMPLE_FIRST_STEPS, total_steps + 1))) | set(spaced))
+
+
+def learning_rate_record(
+    optimizer: Any, total_steps: int, *, samples: bool = True
+) -> dict[str, Any]:
+    """What the optimizer's learning rate is and the values it takes over training."""
+    import keras
+
+    lr = getattr(optimizer, "_learning_rate", None)
+    if lr is None:  # not a Keras 3 optimizer: fall back to the public attribute
+        lr = getattr(optimizer, "learning_rate", None)
+    schedule_cls = keras.optimizers.schedules.LearningRateSchedule
+    out: dict[str, Any] = {
+        "class_name": type(lr).__name__,
+        "config": None,
+        "config_error": None,
+        "value": None,
+        "samples": None,
+        "samples_error": None,
+    }
+    if isinstance(lr, schedule_cls) or (callable(lr) and not isinstance(lr, keras.Variable)):
+        out["kind"] = "schedule" if isinstance(lr, schedule_cls) else "callable"
+        try:
+            out["config"] = lr.get_config()
+        except Exception as exc:
+            out["config_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        if samples:
+            try:
+                steps = sample_steps(total_steps)
+                done, lrs = _sample_schedule(lr, steps)
+                out["samples"] = {"steps": steps[: len(lrs)], "lrs": lrs}
+                if not done:
+                    out["samples_error"] = f"sampling stopped after {SAMPLE_SECONDS:g} s"
+            except Exception as exc:
+                out["samples_error"] = describe_exception(exc)
+        return out
+    out["kind"] = "constant"
+    try:
+        out["value"] = float(keras.ops.convert_to_numpy(lr))
+        out["samples"] = {"steps": [0, total_steps], "lrs": [out["value"]] * 2}
+    except Exception as exc:
+        out["samples_error"] = describe_exception(exc)
+    return out
+
+
+def _sample_schedule(schedule: Any, steps: list[int]) -> tuple[bool, list[float]]:
+    """Learning rates at `steps`: one vectorised call if it agrees with scalar calls."""
+    import keras
+
+    def at(step: int) -> float:
+        try:
+            value = schedule(keras.ops.convert_to_tensor(step, dtype="int64"))
+        except TypeError:  # a plain callable: Keras calls it with no argument
+            value = schedule()
+        return float(np.asarray(keras.ops.convert_to_numpy(value)).reshape(()))
+
+    probes = {s: at(s) for s in (steps[0], steps[len(steps) // 2], steps[-1])}
+    try:
+        vector = np.asarray(
+            keras.ops.convert_to_numpy(schedule(keras.ops.convert_to_tensor(steps, dtype="int64"))),
+            dtype=float,
+        )
+        if vector.shape == (len(steps),) and all(
+            math.isclose(vector[steps.index(s)], v, rel_tol=1e-6, abs_tol=1e-12)
+            for s, v in probes.items()
+        ):
+            return True, _finite(vector.tolist())
+    except Exception:
+        pass
+    deadline = time.monotonic() + SAMPLE_SECONDS
+    lrs = []
+    for step in steps:
+        if time.monotonic() > deadline:
+            return False, _finite(lrs)
+        lrs.append(at(step))
+    return True, _finite(lrs)
+
+
+def _finite(values: list[float]) -> list[float]:
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError("the learning rate takes a non-finite value (nan or inf)")
+    return values
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+# --- search space ------------------------------------------------------------------------
+
+
+def _search_space(hp: Any) -> dict[str, Any]:
+    entries = []
+    for p in hp.space:
+        config = p.get_config()
+        entries.append(
+            {
+                "name": p.name,
+                "type": type(p).__name__,
+                "min": config.get("min_value"),
+                "max": config.get("max_value"),
+                "step": config.get("step"),
+                "sampling": config.get("sampling"),
+                "default": config.get("default"),
+                "values": config.get("values"),
+            }
+        )
+    return {"status": "ok", "hyperparameters": entries, "values": dict(hp.values)}
+
+
+def _corners(instance: Any, space: dict[str, Any], total_steps: int) -> dict[str, Any]:
+    """Build at every min/max combination of the numeric hyperparameters."""
+    import keras
+    import keras_tuner
+
+    numeric = [
+        h
+        for h in space["hyperparameters"]
+        if h["type"] in ("Float", "Int") and h["min"] is not None and h["max"] is not None
+    ]
+    chosen = numeric[:MAX_CORNER_HPS]
+    builds = []
+    for combo in itertools.product(*[(h["min"], h["max"]) for h in chosen]):
+        values = {h["name"]: v for h, v in zip(chosen, combo, strict=True)}
+        entry: dict[str, Any] = {"values": values, "ok": False, "error": None}
+        entry.update(dict.fromkeys(("lr_first", "lr_last", "lr_min", "lr_max")))
+        keras.backend.clear_session()
+        hp = keras_tuner.HyperParameters()
+        # Preset values win over each declaration's default (HyperParameters._register).
+        hp.values.update(values)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = instance.build(hp)
+            lr = learning_rate_record(model.optimizer, total_steps)
+            entry["ok"] = True
+            lrs = (lr.get("samples") or {}).get("lrs") or []
+            if lrs:
+                entry.update(lr_first=lrs[0], lr_last=lrs[-1], lr_min=min(lrs), lr_max=max(lrs))
+        except Exception as exc:
+            entry["error"] = describe_exception(exc)
+        builds.append(entry)
+    keras.backend.clear_session()
+    return {
+        "status": "ok",
+        "total_steps": total_steps,
+        "truncated": len(numeric) > len(chosen),
+        "builds": builds,
+    }
+
+
+# --- fit dry run -------------------------------------------------------------------------
+
+
+def _marker_class() -> type:
+    import keras
+
+    class _TunerMarker(keras.callbacks.Callback):
+        """Stands for one of the callbacks keras-tuner passes to HyperModel.fit."""
+
+    return _TunerMarker
+
+
+def _dry_fit(
+    instance: Any, hp: Any, model: Any, fit_data: tuple, epochs: int, metric_names: list[str]
+) -> dict[str, Any]:
+    """Call the student's fit as keras-tuner does, with Model.fit recording instead of training."""
+    import keras
+
+    out: dict[str, Any] = {
+        "status": "error",
+        "error": None,
+        "warnings": [],
+        "calls": [],
+        "markers": "no_call",
+        "returned_type": None,
+    }
+    marker_cls = _marker_class()
+    x, y, xy_val = fit_data
+    optimizer = getattr(model, "optimizer", None)
+    real_fit = keras.Model.__dict__.get("fit")
+    original = keras.Model.fit
+    signature = inspect.signature(original)
+
+    def recorder(self: Any, *args: Any, **kwargs: Any) -> Any:
+        call: dict[str, Any] = {"same_model": self is model, "bind_error": None}
+        out["calls"].append(call)
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError as exc:
+            call["bind_error"] = str(exc)
+            raise
+        given = sorted(k for k in bound.arguments if k not in ("self", "kwargs"))
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        arguments.pop("self", None)
+        call.update(_describe_call(arguments, x, y, xy_val, marker_cls, optimizer, epochs))
+        call["given"] = given
+        history = keras.callbacks.History()
+        history.set_model(self)
+        history.epoch = [0]
+        # A fit that post-processes the history (returns history.history["val_accuracy"][-1])
+        # must still work, so every key the compiled metrics would log is there.
+        keys = [*FAKE_HISTORY_KEYS, *metric_names, *(f"val_{n}" for n in metric_names)]
+        history.history = {k: [0.5] for k in keys}
+        return history
+
+    try:
+        keras.Model.fit = recorder
+        with _captured_warnings(out["warnings"]):
+            callbacks = [marker_cls(), marker_cls()]
+            returned = instance.fit(hp, model, x, y, xy_val, callbacks=callbacks)
+        out["returned_type"] = type(returned).__name__
+        out["status"] = "ok"
+    except Exception as exc:
+        out["error"] = describe_exception(exc)
+    finally:
+        if real_fit is None:
+            del keras.Model.fit
+        else:
+            keras.Model.fit = real_fit
+    if out["calls"]:
+        counts = {c.get("markers", 0) for c in out["calls"]}
+        out["markers"] = "all" if counts == {2} else "none" if counts == {0} else "some"
+    return out
+
+
+def _describe_call(
+    arguments: dict[str, Any],
+    x: Any,
+    y: Any,
+    xy_val: Any,
+    marker_cls: type,
+    optimizer: Any,
+    epochs: int,
+) -> dict[str, Any]:
+    extra = arguments.pop("kwargs", {}) or {}
+    callbacks = arguments.get("callbacks") or []
+    if not isinstance(callbacks, list | tuple):
+        callbacks = [callbacks]
+    fit_epochs = arguments.get("epochs")
+    sample_epochs = fit_epochs if isinstance(fit_epochs, int) and 0 < fit_epochs <= 1000 else epochs
+    validation = arguments.get("validation_data")
+    return {
+        "x": compare_data(arguments.get("x"), x),
+        "y": compare_data(arguments.get("y"), y),
+        "validation": compare_data(validation, xy_val),
+        "validation_split": arguments.get("validation_split"),
+        "batch_size": arguments.get("batch_size"),
+        "epochs": fit_epochs,
+        "shuffle": arguments.get("shuffle"),
+        "verbose": arguments.get("verbose"),
+        "initial_epoch": arguments.get("initial_epoch"),
+        "steps_per_epoch": arguments.get("steps_per_epoch"),
+        "extra_kwargs": sorted(extra),
+        "markers": sum(isinstance(cb, marker_cls) for cb in callbacks),
+        "callbacks": [_callback(cb, marker_cls, optimizer, sample_epochs) for cb in callbacks],
+    }
+
+
+def compare_data(value: Any, reference: Any) -> str:
+    """How `value` relates to the data the probe passed in (identity, then shapes)."""
+    if value is None:
+        return "none"
+    if value is reference:
+        return "same"
+    if isinstance(reference, tuple) and isinstance(value, list | tuple):
+        if len(value) == len(reference) and all(
+            a is b for a, b in zip(value, reference, strict=True)
+        ):
+            return "same_elements"
+        if len(value) == len(reference) and all(
+            _shape(a) == _shape(b) for a, b in zip(value, reference, strict=True)
+        ):
+            return "same_shape"
+        return "different"
+    return (
+        "same_shape"
+        if _shape(value) is not None and _shape(value) == _shape(reference)
+        else "different"
+    )
+
+
+def _shape(value: Any) -> tuple[int, ...] | None:
+    shape = getattr(value, "shape", None)
+    return tuple(int(d) for d in shape) if shape is not None else None
+
+
+def _callback(cb: Any, marker_cls: type, optimizer: Any, epochs: int) -> dict[str, Any]:
+    name = type(cb).__name__
+    out: dict[str, Any] = {
+        "class_name": name,
+        "module": type(cb).__module__,
+        "marker": isinstance(cb, marker_cls),
+        "config": None,
+    }
+    fields = _CALLBACK_FIELDS.get(name)
+    if fields:
+        out["config"] = {f: getattr(cb, f, None) for f in fields}
+    if name == "LearningRateScheduler" and callable(getattr(cb, "schedule", None)):
+        out.update(_epoch_samples(cb.schedule, optimizer, epochs))
+    return out
+
+
+def _epoch_samples(schedule: Callable[..., Any], optimizer: Any, epochs: int) -> dict[str, Any]:
+    """Replay LearningRateScheduler.on_epoch_begin for every epoch, without training."""
+    import keras
+
+    out: dict[str, Any] = {"samples": None, "samples_error": None, "conflicts_with_schedule": False}
+    lr_object = getattr(optimizer, "_learning_rate", None)
+    out["conflicts_with_schedule"] = isinstance(
+        lr_object, keras.optimizers.schedules.LearningRateSchedule
+    )
+    try:
+        lr = float(keras.ops.convert_to_numpy(optimizer.learning_rate)) if optimizer else 0.0
+        lrs = []
+        for epoch in range(epochs):
+            try:  # the same two call styles Keras tries, in the same order
+                lr = schedule(epoch, lr)
+            except TypeError:
+                lr = schedule(epoch)
+            lr = float(np.asarray(keras.ops.convert_to_numpy(lr)).reshape(()))
+            lrs.append(lr)
+        out["samples"] = {"epochs": list(range(epochs)), "lrs": _finite(lrs)}
+    except Exception as exc:
+        out["samples_error"] = describe_exception(exc)
+    return out
+
+
+# --- JSON --------------------------------------------------------------------------------
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types only: numpy scalars to Python, unknown objects to a short repr."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray) and value.size <= 64:
+        return jsonable(value.tolist())
+    return repr(value)[:200]

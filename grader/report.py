@@ -1,0 +1,408 @@
+"""The report stage: a `GradeResult` to result.json, report.html, report.md and grades.csv.
+
+result.json is the record (validated against grader/schema/result.schema.json, documented in
+docs/result-schema.md); the reports are views of it for the student; grades.csv is the
+instructor's table for the whole batch. Every file is written atomically (temporary file in the
+same folder, then `os.replace`), so an interrupted run never leaves half a report behind.
+
+Template context (for instructors writing their own templates, `render_reports(templates=...)`):
+`result` is `GradeResult.to_dict()` (student-facing: hidden checks removed unless asked for),
+`hidden_checks` the number of checks removed, `ui` the localised labels (`UI[lang]`).
+Filters: `pct` (fraction -> "88.83 %"), `num` (points), `secs`, `value` (a hyperparameter),
+`location` (a check's location), and for Markdown `md` (inline text) and `mdcode` (code span).
+Templates get plain data only: no grader objects, nothing that reads files.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import math
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from grader.errors import UsageError
+from grader.results import GradeResult
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "result.schema.json"
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+RESULT_FILE = "result.json"
+GRADEBOOK_FILE = "grades.csv"
+REPORT_TEMPLATES = {"report.html": "report.html.j2", "report.md": "report.md.j2"}
+
+_STATUS_ES = {
+    "graded": "Corregida",
+    "error": "Error",
+    "timeout": "Tiempo agotado",
+    "resource_limit": "Límite de recursos",
+    "rejected": "Rechazada",
+}
+_STATUS_EN = {
+    "graded": "Graded",
+    "error": "Error",
+    "timeout": "Timed out",
+    "resource_limit": "Resource limit",
+    "rejected": "Rejected",
+}
+
+# Localised labels: the only words in the reports that do not come from the result itself.
+UI: dict[str, dict[str, Any]] = {
+    "es": {
+        "lang": "es",
+        "decimal": ",",
+        "title": "Informe de corrección",
+        "student": "Estudiante",
+        "assignment": "Ejercicio",
+        "budget": "Presupuesto",
+        "status": "Estado",
+        "score": "Puntuación",
+        "hidden_one": "incluye {n} comprobación oculta",
+        "hidden_many": "incluye {n} comprobaciones ocultas",
+        "statuses": _STATUS_ES,
+        "status_help": {
+            "graded": "La entrega se ejecutó completa y se ha puntuado.",
+            "error": "La entrega no se pudo cargar, construir o entrenar.",
+            "timeout": "Se agotó el tiempo máximo antes de obtener un resultado.",
+            "resource_limit": "La entrega superó un límite de memoria, procesos o disco.",
+            "rejected": "La entrega se rechazó antes de ejecutarla.",
+        },
+        "no_results": "No hay comprobaciones ni ensayos: la entrega no llegó a puntuarse.",
+        "checks": "Comprobaciones",
+        "check": "Comprobación",
+        "points": "Puntos",
+        "message": "Mensaje",
+        "where": "Ubicación",
+        "cell": "celda",
+        "line": "línea",
+        "check_statuses": {"passed": "Superada", "failed": "No superada", "skipped": "Omitida"},
+        "accuracy": "Precisión en test",
+        "your_model": "Tu modelo",
+        "reference": "Solución de referencia (mismo presupuesto)",
+        "baselines": "Referencias del examen (protocolo completo)",
+        "scale_from": "Las barras empiezan en {p}.",
+        "no_accuracy": "No hay precisión en test.",
+        "val_accuracy": "Precisión en validación",
+        "test_loss": "Pérdida en test",
+        "best_hyperparameters": "Mejores hiperparámetros",
+        "trials": "Ensayos",
+        "trial": "Ensayo",
+        "hyperparameters": "Hiperparámetros",
+        "epochs": "Épocas",
+        "seconds": "Segundos",
+        "trial_statuses": {
+            "completed": "Completado",
+            "stopped": "Detenido",
+            "failed": "Fallido",
+            "invalid": "Inválido",
+        },
+        "notes": "Avisos del corrector",
+        "skipped": "Instrucciones no ejecutadas",
+        "kind": "Tipo",
+        "code": "Código",
+        "timings": "Tiempos",
+        "versions": "Versiones",
+        "none": "—",
+    },
+    "en": {
+        "lang": "en",
+        "decimal": ".",
+        "title": "Grading report",
+        "student": "Student",
+        "assignment": "Assignment",
+        "budget": "Budget",
+        "status": "Status",
+        "score": "Score",
+        "hidden_one": "includes {n} hidden check",
+        "hidden_many": "includes {n} hidden checks",
+        "statuses": _STATUS_EN,
+        "status_help": {
+            "graded": "The submission ran to the end and was scored.",
+            "error": "The submission could not be loaded, built or trained.",
+            "timeout": "The time limit ran out before any result.",
+            "resource_limit": "The submission exceeded a memory, process or disk limit.",
+            "rejected": "The submission was refused before running.",
+        },
+        "no_results": "No checks and no trials: the submission was not scored.",
+        "checks": "Checks",
+        "check": "Check",
+        "points": "Points",
+        "message": "Message",
+        "where": "Location",
+        "cell": "cell",
+        "line": "line",
+        "check_statuses": {"passed": "Passed", "failed": "Failed", "skipped": "Skipped"},
+        "accuracy": "Test accuracy",
+        "your_model": "Your model",
+        "reference": "Reference solution (same budget)",
+        "baselines": "Exam baselines (full protocol)",
+        "scale_from": "Bars start at {p}.",
+        "no_accuracy": "No test accuracy.",
+        "val_accuracy": "Validation accuracy",
+        "test_loss": "Test loss",
+        "best_hyperparameters": "Best hyperparameters",
+        "trials": "Trials",
+        "trial": "Trial",
+        "hyperparameters": "Hyperparameters",
+        "epochs": "Epochs",
+        "seconds": "Seconds",
+        "trial_statuses": {
+            "completed": "Completed",
+            "stopped": "Stopped",
+            "failed": "Failed",
+            "invalid": "Invalid",
+        },
+        "notes": "Notes from the grader",
+        "skipped": "Statements not run",
+        "kind": "Kind",
+        "code": "Code",
+        "timings": "Timings",
+        "versions": "Versions",
+        "none": "—",
+    },
+}
+
+
+class ResultSchemaError(ValueError):
+    """A result does not match the schema: a bug in the grader, never the student's fault.
+
+    Deliberately not a `GraderError`: it must not be turned into a submission status.
+    """
+
+
+@functools.cache
+def _schema_validator() -> Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def validate(data: dict[str, Any]) -> None:
+    """Raise `ResultSchemaError` (naming the offending field) unless `data` matches the schema."""
+    error = best_match(_schema_validator().iter_errors(data))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ResultSchemaError(
+            f"result {data.get('id')!r} breaks the schema at {where}: {error.message}"
+        ) from error
+
+
+def result_dict(result: GradeResult) -> dict[str, Any]:
+    """`result.to_dict()` with non-finite numbers as null.
+
+    A diverged training gives NaN losses; JSON has no NaN, and `json.dumps` would write a
+    token strict parsers reject. The schema says where null is allowed, so a NaN anywhere
+    else is still caught as a bug.
+    """
+    return _finite(result.to_dict())
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_result(result: GradeResult, out: Path) -> Path:
+    """Validate and write `<out>/<id>/result.json` atomically; return its path."""
+    data = result_dict(result)
+    validate(data)
+    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return _atomic_write(Path(out) / result.id / RESULT_FILE, text.encode("utf-8"))
+
+
+def read_result(path: Path) -> GradeResult:
+    """Read a result.json written by `write_result` (e.g. a cached one), validated."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    validate(data)
+    return GradeResult.from_dict(data)
+
+
+def render_reports(
+    result: GradeResult,
+    out: Path,
+    *,
+    lang: str,
+    templates: Path | None = None,
+    include_hidden: bool = False,
+) -> list[Path]:
+    """Render report.html and report.md into `<out>/<id>/`; return their paths.
+
+    Student-facing by default: hidden checks are left out (the score still counts them and
+    the report says how many there are). `templates` replaces the default template folder;
+    an error in one becomes a `UsageError` naming the file.
+    """
+    if lang not in UI:
+        raise UsageError(
+            f"unknown report language {lang!r}", hint=f"choose one of: {', '.join(UI)}"
+        )
+    data = result_dict(result)
+    validate(data)  # templates may rely on everything the schema promises
+    visible = [c for c in data["checks"] if include_hidden or not c["hidden"]]
+    context = {
+        "result": {**data, "checks": visible},
+        "hidden_checks": len(data["checks"]) - len(visible),
+        "ui": UI[lang],
+    }
+    env = _environment(templates or TEMPLATES_DIR, UI[lang])
+    written = []
+    for name, template_name in REPORT_TEMPLATES.items():
+        try:
+            text = env.get_template(template_name).render(context)
+        except jinja2.TemplateError as exc:
+            if templates is None:
+                raise  # our own templates: a bug, keep the traceback
+            raise UsageError(
+                f"template {Path(templates) / template_name} cannot be rendered: {exc}",
+                hint="templates receive only `result`, `hidden_checks` and `ui`",
+            ) from exc
+        written.append(_atomic_write(Path(out) / result.id / name, text.encode("utf-8")))
+    return written
+
+
+def write_gradebook(results: Sequence[GradeResult], out: Path, check_ids: Sequence[str]) -> Path:
+    """Write `<out>/grades.csv`: one row per submission, sorted by id, hidden checks included.
+
+    Numbers use a dot and no thousands separator so spreadsheets and pandas read them alike.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        ["id", "status", "score", "max_score", "percent", "test_accuracy", *check_ids, "message"]
+    )
+    for result in sorted(results, key=lambda r: r.id):
+        earned = {c.id: c.points for c in result.checks}
+        accuracy = result.test_accuracy
+        writer.writerow(
+            [
+                _csv_text(result.id),
+                result.status.value,
+                _plain(result.score),
+                _plain(result.max_score),
+                f"{result.percent:.1f}",
+                "" if accuracy is None or not math.isfinite(accuracy) else f"{100 * accuracy:.2f}",
+                *("" if cid not in earned else _plain(earned[cid]) for cid in check_ids),
+                _csv_text(result.message),
+            ]
+        )
+    return _atomic_write(Path(out) / GRADEBOOK_FILE, buffer.getvalue().encode("utf-8"))
+
+
+def _plain(x: float) -> str:
+    """7.5 -> "7.5", 10.0 -> "10": exact enough for points, no exponent."""
+    return f"{x:.4f}".rstrip("0").rstrip(".")
+
+
+def _csv_text(text: str) -> str:
+    # Ids come from file names and messages quote student code: a leading = + - @ would be
+    # run as a formula by spreadsheet programs (CSV injection), so quote it as text.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _atomic_write(path: Path, data: bytes) -> Path:
+    """Write `data` to `path` so that readers see the old file or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    # os.open with 0o666 lets the umask decide the mode, as a plain open() would
+    # (tempfile would make the reports private to the grading user).
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _environment(folder: Path, ui: dict[str, Any]) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        # HTML is escaped; Markdown is escaped by the `md` filters; anything else escapes too.
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html.j2",), disabled_extensions=("md.j2",), default=True
+        ),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(_filters(ui))
+    return env
+
+
+def _filters(ui: dict[str, Any]) -> dict[str, Callable[..., str]]:
+    """Formatting filters bound to one language (decimal separator, words)."""
+    dec = ui["decimal"]
+
+    def fmt(text: str) -> str:
+        return text.replace(".", dec)
+
+    def pct(fraction: float | None) -> str:
+        return ui["none"] if fraction is None else fmt(f"{100 * fraction:.2f}") + " %"
+
+    def num(x: float | None) -> str:
+        return ui["none"] if x is None else fmt(_plain(x))
+
+    def secs(x: float | None) -> str:
+        return ui["none"] if x is None else fmt(f"{x:.1f}") + " s"
+
+    def value(v: Any) -> str:
+        if isinstance(v, float):
+            return fmt(f"{v:.6g}")
+        return str(v)
+
+    def location(loc: dict[str, Any] | None) -> str:
+        if loc is None:
+            return ""
+        line = f"{ui['line']} {loc['line']}"
+        return f"{ui['cell']} {loc['cell']}, {line}" if loc["cell"] else line
+
+    return {
+        "pct": pct,
+        "num": num,
+        "secs": secs,
+        "value": value,
+        "location": location,
+        "md": _md,
+        "mdcode": _md_code,
+    }
+
+
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`|<>[]*_"})
+
+
+def _md(text: Any) -> str:
+    """Inline Markdown text: one line, no markup, safe inside a table cell.
+
+    Student strings (messages quote their code) must not become links, HTML or new columns.
+    """
+    return " ".join(str(text).split()).translate(_MD_SPECIAL)
+
+
+def _md_code(text: Any) -> str:
+    """A Markdown code span for any text (backticks inside included), safe in a table cell."""
+    code = " ".join(str(text).split()).replace("|", "\\|")
+    longest = 0
+    run = 0
+    for ch in code:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * (longest + 1)
+    pad = " " if code.startswith("`") or code.endswith("`") else ""
+    return f"{fence}{pad}{code}{pad}{fence}"

@@ -1,0 +1,358 @@
+"""The rubric checks on probe records of real student code, judged with the real spec.
+
+Each variant in probe_helpers.VARIANTS is saved as a .py file, loaded with
+grader.submission (so locations are real) and probed once per module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+from probe_helpers import VARIANTS, probe_file
+
+from grader import spec as spec_module
+from grader.checks import REGISTRY, CheckContext, run_checks, validate_rubric
+from grader.checks.base import COMMON_MESSAGES, Check, placeholders
+from grader.errors import SpecError
+from grader.results import Baseline, CheckResult, CheckStatus
+
+ASSIGNMENT = "fashion-mnist-polynomial-decay"
+SPEC = spec_module.load(ASSIGNMENT)
+Probed = Callable[[str], tuple[Any, dict[str, Any]]]
+
+
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory: pytest.TempPathFactory) -> Probed:
+    root = tmp_path_factory.mktemp("students")
+    cache: dict[str, tuple[Any, dict[str, Any]]] = {}
+
+    def get(name: str) -> tuple[Any, dict[str, Any]]:
+        if name not in cache:
+            cache[name] = probe_file(VARIANTS[name], root / name)
+        return cache[name]
+
+    return get
+
+
+def grade(
+    probed: Probed, name: str, *, spec: spec_module.Spec = SPEC, lang: str = "en", **outcome: Any
+) -> dict[str, CheckResult]:
+    loaded, record = probed(name)
+    context = CheckContext(record=record, lang=lang, loaded=loaded, budget="smoke", **outcome)
+    return {r.id: r for r in run_checks(spec, context)}
+
+
+def line_of(name: str, text: str) -> int:
+    """Line in the .py file (the prelude has 2 lines) of the first line containing text."""
+    source = "import keras\nimport keras_tuner\n" + VARIANTS[name]
+    return next(i for i, line in enumerate(source.splitlines(), 1) if text in line)
+
+
+# --- the reference passes everything ------------------------------------------------------
+
+
+def test_reference_passes_every_check_with_full_points(probed: Probed) -> None:
+    results = grade(probed, "reference", test_accuracy=0.885, reference_test_accuracy=0.8883)
+    assert list(results) == [item.id for item in SPEC.rubric]
+    for r in results.values():
+        assert r.status is CheckStatus.PASSED, (r.id, r.message)
+        assert r.points == r.max_points
+    assert sum(r.points for r in results.values()) == SPEC.max_score
+
+
+def test_reference_messages_say_what_was_found_and_where(probed: Probed) -> None:
+    results = grade(probed, "reference", lang="es")
+    assert "como se pedía" in results["optimizer"].message
+    assert "PolynomialDecay(initial_learning_rate=0.2983" in results["schedule"].message
+    assert "784 → Dense(800, relu) → Dense(10, softmax)" in results["architecture"].message
+    assert results["optimizer"].location.line == line_of("reference", "SGD(")
+    assert results["fit_config"].location.line == line_of("reference", "return M.fit(")
+    assert results["structure"].title == "Estructura de MyHyperModel"
+
+
+def test_accuracy_is_skipped_without_a_test_accuracy(probed: Probed) -> None:
+    result = grade(probed, "reference")["accuracy"]
+    assert result.status is CheckStatus.SKIPPED and result.points == 0
+
+
+# --- each check fails on its mistake ------------------------------------------------------
+
+FAILURES = [
+    ("misnamed", "structure", "found `MyHypermodel`", "class MyHypermodel("),
+    (
+        "wrong_base",
+        "structure",
+        "expected a subclass of keras_tuner.HyperModel",
+        "class MyHyperModel",
+    ),
+    (
+        "bad_signature",
+        "structure",
+        "fit(self, hp, M, x, y, xy_val, **kwargs)",
+        "class MyHyperModel",
+    ),
+    ("build_raises", "structure", "NameError", "undefined_name"),
+    ("keras2_lr", "structure", "`lr=` is Keras 2", "SGD(lr="),
+    ("wrong_architecture", "architecture", "Dense(512, sigmoid)", "Dense("),
+    ("wrong_loss_metrics", "loss_metrics", "The loss is 'mse'", "M.compile("),
+    ("adam", "optimizer", "The optimizer is Adam", "Adam("),
+    ("exponential", "schedule", "ExponentialDecay(", "SGD("),
+    ("lr_scheduler", "schedule", "LearningRateScheduler callback", "SGD("),
+    ("plateau", "schedule", "ReduceLROnPlateau(monitor='val_accuracy', factor=0.32", "SGD("),
+    ("keras2_decay", "schedule", "`decay=` is Keras 2", "SGD("),
+    ("exponential", "schedule_params", "There is no PolynomialDecay", None),
+    (
+        "decay_steps_20",
+        "schedule_params",
+        "decay_steps=20, power=1, cycle=False; expected decay_steps=10",
+        "PolynomialDecay(",
+    ),
+    ("wrong_ranges", "search_space", "[0.2983, 0.4]; expected [0.2983, 0.32]", "hp.Float("),
+    ("end_above_initial", "search_space", "rises from 0.2983 to 0.33", "hp.Float("),
+    ("extra_hp", "search_space", 'hp.Int("decay_steps", min_value=5, max_value=20)', "hp.Float("),
+    ("wrong_fit", "fit_config", "batch_size=128; expected batch_size=256", "return M.fit("),
+    ("validation_split", "fit_config", "validation_split=0.2", "return M.fit("),
+    ("dropped_callbacks", "callbacks_passthrough", "None of the callbacks", "return M.fit("),
+]
+
+
+@pytest.mark.parametrize(("name", "check_id", "phrase", "where"), FAILURES)
+def test_failure(probed: Probed, name: str, check_id: str, phrase: str, where: str | None) -> None:
+    result = grade(probed, name)[check_id]
+    assert result.status is CheckStatus.FAILED, result.message
+    assert result.points == 0
+    assert phrase in result.message
+    if where is not None:
+        assert result.location is not None
+        assert result.location.line == line_of(name, where)
+
+
+def test_every_check_has_a_failing_case() -> None:
+    # accuracy's failing cases are built from outcomes below, not from student code.
+    assert {check for _, check, _, _ in FAILURES} | {"accuracy"} == set(REGISTRY)
+
+
+def test_the_mistake_costs_only_its_own_check(probed: Probed) -> None:
+    results = grade(probed, "adam")
+    assert results["optimizer"].status is CheckStatus.FAILED
+    # The schedule is judged by behaviour: a PolynomialDecay on Adam is still one.
+    assert results["schedule"].status is CheckStatus.PASSED
+    assert results["fit_config"].status is CheckStatus.PASSED
+
+
+def test_hand_written_polynomial_schedule_passes(probed: Probed) -> None:
+    results = grade(probed, "hand_written")
+    assert results["schedule"].status is CheckStatus.PASSED, results["schedule"].message
+    assert "LinearDecay" in results["schedule"].message
+    assert results["schedule_params"].status is CheckStatus.PASSED
+
+
+def test_learning_rate_scheduler_message_names_the_epoch_schedule(probed: Probed) -> None:
+    message = grade(probed, "lr_scheduler", lang="es")["schedule"].message
+    assert "decaimiento escalonado" in message
+    assert "constante 0.3" in message
+    assert "keras.optimizers.schedules.PolynomialDecay" in message
+
+
+def test_dropped_callbacks_still_pass_fit_config(probed: Probed) -> None:
+    results = grade(probed, "dropped_callbacks")
+    assert results["fit_config"].status is CheckStatus.PASSED, results["fit_config"].message
+
+
+def test_misnamed_class_skips_the_rest_but_not_accuracy(probed: Probed) -> None:
+    results = grade(probed, "misnamed", lang="es", test_accuracy=0.88, reference_test_accuracy=0.88)
+    assert "distingue mayúsculas" in results["structure"].message
+    for check_id in ("architecture", "schedule", "fit_config", "callbacks_passthrough"):
+        assert results[check_id].status is CheckStatus.SKIPPED
+        assert results[check_id].message == "Omitido: no se pudo construir MyHyperModel."
+    assert results["accuracy"].status is CheckStatus.PASSED
+
+
+def test_build_error_skips_build_checks(probed: Probed) -> None:
+    results = grade(probed, "build_raises")
+    assert results["structure"].location.line == line_of("build_raises", "undefined_name")
+    for check_id in ("architecture", "loss_metrics", "optimizer", "schedule", "search_space"):
+        assert results[check_id].status is CheckStatus.SKIPPED
+        assert "did not return a Keras model" in results[check_id].message
+
+
+def test_fit_error_skips_fit_checks(probed: Probed) -> None:
+    results = grade(probed, "fit_raises")
+    assert results["schedule"].status is CheckStatus.PASSED
+    for check_id in ("fit_config", "callbacks_passthrough"):
+        assert results[check_id].status is CheckStatus.SKIPPED
+        assert "failed when run without training" in results[check_id].message
+
+
+def test_no_probe_record_skips_all_but_accuracy() -> None:
+    context = CheckContext(record={}, lang="en", test_accuracy=0.9, reference_test_accuracy=0.88)
+    results = {r.id: r for r in run_checks(SPEC, context)}
+    assert results["structure"].status is CheckStatus.SKIPPED
+    assert "never got to inspect MyHyperModel" in results["structure"].message
+    assert results["optimizer"].status is CheckStatus.SKIPPED
+    assert results["accuracy"].status is CheckStatus.PASSED
+
+
+# --- accuracy -----------------------------------------------------------------------------
+
+
+def accuracy(test: float | None, reference: float | None, lang: str = "en") -> CheckResult:
+    context = CheckContext(
+        record={},
+        lang=lang,
+        test_accuracy=test,
+        reference_test_accuracy=reference,
+        budget="default",
+        baselines=(Baseline("Adam, tuned learning rate", 0.898),),
+    )
+    return {r.id: r for r in run_checks(SPEC, context)}["accuracy"]
+
+
+@pytest.mark.parametrize(
+    ("test", "status", "points"),
+    [
+        (0.90, CheckStatus.PASSED, 1.0),
+        (0.87, CheckStatus.PASSED, 1.0),
+        (0.85, CheckStatus.PASSED, 0.5),
+        (0.80, CheckStatus.FAILED, 0.0),
+    ],
+)
+def test_accuracy_bands(test: float, status: CheckStatus, points: float) -> None:
+    result = accuracy(test, 0.88)
+    assert (result.status, result.points) == (status, points)
+    assert "Adam, tuned learning rate 89.80%" in result.message
+
+
+def test_accuracy_skips_without_reference_for_the_budget() -> None:
+    result = accuracy(0.87, None, lang="es")
+    assert result.status is CheckStatus.SKIPPED
+    assert "presupuesto 'default'" in result.message and "87.00%" in result.message
+
+
+# --- the spec drives the verdicts ----------------------------------------------------------
+
+
+def copy_spec(tmp_path: Path, *edits: tuple[str, str]) -> spec_module.Spec:
+    source = SPEC.path.parent
+    shutil.copy(source / "reference.ipynb", tmp_path / "reference.ipynb")
+    text = (source / "assignment.toml").read_text(encoding="utf-8")
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    (tmp_path / "assignment.toml").write_text(text, encoding="utf-8")
+    return spec_module.load(tmp_path / "assignment.toml")
+
+
+def test_changing_params_and_points_in_the_toml_changes_the_verdict(
+    probed: Probed, tmp_path: Path
+) -> None:
+    assert grade(probed, "decay_steps_20")["schedule_params"].status is CheckStatus.FAILED
+    spec = copy_spec(
+        tmp_path,
+        ("params = { decay_steps = 10,", "params = { decay_steps = 20,"),
+        ("[rubric.schedule_params]\npoints = 1.0", "[rubric.schedule_params]\npoints = 2.5"),
+    )
+    result = grade(probed, "decay_steps_20", spec=spec)["schedule_params"]
+    assert result.status is CheckStatus.PASSED
+    assert (result.points, result.max_points) == (2.5, 2.5)
+
+
+def test_changing_a_range_with_dataclasses_replace_changes_the_verdict(probed: Probed) -> None:
+    assert grade(probed, "wrong_ranges")["search_space"].status is CheckStatus.FAILED
+    rubric = []
+    for item in SPEC.rubric:
+        if item.id == "search_space":
+            params = dict(item.params)
+            params["hyperparameters"] = [
+                {**h, "max": 0.4} if h["name"] == "initial_learning_rate" else h
+                for h in params["hyperparameters"]
+            ]
+            item = dataclasses.replace(item, params=MappingProxyType(params))
+        rubric.append(item)
+    spec = dataclasses.replace(SPEC, rubric=tuple(rubric))
+    assert grade(probed, "wrong_ranges", spec=spec)["search_space"].status is CheckStatus.PASSED
+    assert grade(probed, "reference", spec=spec)["search_space"].status is CheckStatus.FAILED
+
+
+def test_a_message_override_in_the_toml_is_used(probed: Probed, tmp_path: Path) -> None:
+    spec = copy_spec(
+        tmp_path,
+        (
+            'params = { class_name = "SGD"',
+            'messages = { wrong_class = { es = "Usa SGD, no {found}." } }\n'
+            'params = { class_name = "SGD"',
+        ),
+    )
+    es = grade(probed, "adam", spec=spec, lang="es")["optimizer"].message
+    en = grade(probed, "adam", spec=spec, lang="en")["optimizer"].message
+    assert es == "Usa SGD, no Adam."
+    assert en.startswith("The optimizer is Adam")  # English falls back to the built-in text
+
+
+@pytest.mark.parametrize(
+    ("override", "error"),
+    [
+        ('messages = { nope = { es = "x" } }', "not a message of this check"),
+        ('messages = { wrong_class = { es = "{oops}" } }', "unknown placeholder"),
+    ],
+)
+def test_bad_message_overrides_are_spec_errors(tmp_path: Path, override: str, error: str) -> None:
+    spec = copy_spec(
+        tmp_path, ('params = { class_name = "SGD"', override + '\nparams = { class_name = "SGD"')
+    )
+    with pytest.raises(SpecError, match=error):
+        validate_rubric(spec)
+
+
+def test_an_unknown_check_id_is_a_spec_error() -> None:
+    bogus = dataclasses.replace(SPEC.rubric[0], id="nonexistent")
+    spec = dataclasses.replace(SPEC, rubric=(*SPEC.rubric, bogus))
+    with pytest.raises(SpecError, match="nonexistent"):
+        validate_rubric(spec)
+    with pytest.raises(SpecError):
+        run_checks(spec, CheckContext(record={}))
+
+
+def test_hidden_items_can_be_left_out(probed: Probed) -> None:
+    rubric = tuple(
+        dataclasses.replace(i, hidden=True) if i.id == "accuracy" else i for i in SPEC.rubric
+    )
+    spec = dataclasses.replace(SPEC, rubric=rubric)
+    _, record = probed("reference")
+    shown = run_checks(spec, CheckContext(record=record), include_hidden=False)
+    assert "accuracy" not in [r.id for r in shown]
+    everything = run_checks(spec, CheckContext(record=record))
+    assert next(r for r in everything if r.id == "accuracy").hidden
+
+
+def test_a_check_that_crashes_becomes_a_failed_result(
+    probed: Probed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(ctx: CheckContext) -> Any:
+        raise KeyError("surprise")
+
+    original = REGISTRY["optimizer"]
+    monkeypatch.setitem(
+        REGISTRY, "optimizer", Check("optimizer", boom, original.messages, ("build",))
+    )
+    results = grade(probed, "reference")
+    assert results["optimizer"].status is CheckStatus.FAILED
+    assert "The grader failed on this check (KeyError" in results["optimizer"].message
+    assert results["schedule"].status is CheckStatus.PASSED
+
+
+# --- messages -----------------------------------------------------------------------------
+
+
+def test_every_message_exists_in_both_languages_with_the_same_placeholders() -> None:
+    for check_id, check in REGISTRY.items():
+        for key, texts in {**COMMON_MESSAGES, **check.messages}.items():
+            assert set(texts) == {"es", "en"}, (check_id, key)
+            assert placeholders(texts["es"]) == placeholders(texts["en"]), (check_id, key)
+            assert texts["es"] != texts["en"], (check_id, key)
