@@ -33,33 +33,69 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
-                        help="submission files or folders of submissions")
-    parser.add_argument("--assignment", metavar="ID|DIR|TOML",
-                        help="assignment id under assignments/, its folder, or its "
-                        "assignment.toml (default: the only assignment)")
-    parser.add_argument("--budget", metavar="NAME",
-                        help="budget preset from the spec: smoke, default, exam "
-                        "(default: the spec's default_budget)")
-    parser.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR",
-                        help="output folder (default: reports/)")
-    parser.add_argument("--data-dir", type=Path, metavar="DIR",
-                        help="folder with the four Fashion-MNIST .gz files "
-                        "(default: $FASHION_MNIST_DIR, Debian's dataset-fashion-mnist, "
-                        "the Keras cache)")
-    parser.add_argument("--cache-dir", type=Path, metavar="DIR",
-                        help="where the decoded dataset is cached "
-                        "(default: $GRADER_CACHE or ~/.cache/grader)")
-    parser.add_argument("--lang", choices=("es", "en"),
-                        help="language of messages and reports (default: the spec's)")
-    parser.add_argument("--subset", type=int, metavar="N",
-                        help="train on the first N training and N validation images only "
-                        "(quick runs and tests; no reference accuracy applies)")
-    parser.add_argument("--templates", type=Path, metavar="DIR",
-                        help="folder with report.html.j2 and report.md.j2 to use instead "
-                        "of the built-in templates")
-    parser.add_argument("--keep-scratch", action="store_true",
-                        help="keep each submission's scratch folder (for debugging)")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="submission files or folders of submissions",
+    )
+    parser.add_argument(
+        "--assignment",
+        metavar="ID|DIR|TOML",
+        help="assignment id under assignments/, its folder, or its "
+        "assignment.toml (default: the only assignment)",
+    )
+    parser.add_argument(
+        "--budget",
+        metavar="NAME",
+        help="budget preset from the spec: smoke, default, exam "
+        "(default: the spec's default_budget)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports"),
+        metavar="DIR",
+        help="output folder (default: reports/)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="folder with the four Fashion-MNIST .gz files "
+        "(default: $FASHION_MNIST_DIR, Debian's dataset-fashion-mnist, "
+        "the Keras cache)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the decoded dataset is cached (default: $GRADER_CACHE or ~/.cache/grader)",
+    )
+    parser.add_argument(
+        "--lang",
+        choices=("es", "en"),
+        help="language of messages and reports (default: the spec's)",
+    )
+    parser.add_argument(
+        "--subset",
+        type=int,
+        metavar="N",
+        help="train on the first N training and N validation images only "
+        "(quick runs and tests; no reference accuracy applies)",
+    )
+    parser.add_argument(
+        "--templates",
+        type=Path,
+        metavar="DIR",
+        help="folder with report.html.j2 and report.md.j2 to use instead of the built-in templates",
+    )
+    parser.add_argument(
+        "--keep-scratch",
+        action="store_true",
+        help="keep each submission's scratch folder (for debugging)",
+    )
     parser.add_argument("--version", action="version", version=f"grader {__version__}")
     return parser
 

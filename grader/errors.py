@@ -62,8 +62,6 @@ class SubmissionError(GraderError):
 
     exit_code = ExitCode.NOT_ALL_GRADED
 
-    def __init__(
-        self, message: str, *, status: str = "error", hint: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, status: str = "error", hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.status = status

@@ -8,6 +8,8 @@ and computes accuracy and cross-entropy itself with NumPy. Nothing the student w
 
 from __future__ import annotations
 
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,11 +42,18 @@ def scores(probabilities: np.ndarray, y_onehot: np.ndarray) -> tuple[float, floa
 
 
 def evaluate(model_json: Path, weights: Path, x_test: np.ndarray, y_test: np.ndarray) -> Evaluation:
+    # TensorFlow's start-up chatter would bury the batch's progress lines.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import keras
 
     try:
         model = keras.models.model_from_json(model_json.read_text(encoding="utf-8"))
-        model.load_weights(str(weights))
+        with warnings.catch_warnings():
+            # The weights file also holds the student's optimizer state, which the
+            # uncompiled model does not need; Keras warns that it skips it.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model.load_weights(str(weights))
     except Exception as exc:
         raise SubmissionError(
             "the best model could not be rebuilt safely from its architecture and weights "

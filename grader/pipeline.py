@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from grader import data, discover, report, score, spec as spec_module, submission
+from grader import data, discover, report, score, submission
+from grader import spec as spec_module
 from grader.checks import validate_rubric
 from grader.errors import ExitCode, SubmissionError
 from grader.evaluate import Evaluation, evaluate
@@ -84,8 +85,10 @@ def grade(
         )
         results.append(_publish(result, out, lang, templates, spec, results, echo, total))
     all_graded = all(r.status is Status.GRADED for r in results)
-    echo(f"wrote {out / 'grades.csv'}: {sum(r.status is Status.GRADED for r in results)}"
-         f"/{len(results)} graded")
+    echo(
+        f"wrote {out / 'grades.csv'}: {sum(r.status is Status.GRADED for r in results)}"
+        f"/{len(results)} graded"
+    )
     return ExitCode.OK if all_graded else ExitCode.NOT_ALL_GRADED
 
 
@@ -201,7 +204,10 @@ def grade_one(
             t = time.monotonic()
             try:
                 evaluation = evaluate(
-                    scratch / "best_model.json", scratch / "best.weights.h5", test.x_test, test.y_test
+                    scratch / "best_model.json",
+                    scratch / "best.weights.h5",
+                    test.x_test,
+                    test.y_test,
                 )
             except SubmissionError as exc:
                 message_override = exc.message

@@ -9,6 +9,7 @@ file of which only the tail is kept. (A later stage wraps the command in a sandb
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -45,9 +46,7 @@ class ChildOutcome:
 
 
 def child_env(*, seed: int, threads: int, home: Path) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
     env.update(
         HOME=str(home),
         KERAS_HOME=str(home / ".keras"),
@@ -129,10 +128,8 @@ def read_answer(path: Path) -> dict[str, Any] | None:
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     # The student's code may have started processes of its own; they share the group.
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     proc.wait()
 
 

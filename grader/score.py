@@ -34,7 +34,8 @@ NOTES = {
         "the finished trials count.",
     },
     "subset": {
-        "es": "Entrenado con un subconjunto de {subset} imágenes (no comparable con la referencia).",
+        "es": "Entrenado con un subconjunto de {subset} imágenes "
+        "(no comparable con la referencia).",
         "en": "Trained on a subset of {subset} images (not comparable with the reference).",
     },
     "import_failed": {
@@ -133,8 +134,13 @@ def assemble(
         message = ""
 
     notes = [
-        note(code, lang, budget=budget.name, max_epochs=budget.max_epochs,
-             seconds=budget.submission_seconds)
+        note(
+            code,
+            lang,
+            budget=budget.name,
+            max_epochs=budget.max_epochs,
+            seconds=budget.submission_seconds,
+        )
         for code in answer.get("notes", [])
         if code in NOTES
     ]

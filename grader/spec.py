@@ -147,7 +147,9 @@ class _Reader:
             value = float(value)
         ok = isinstance(value, kind) and not (isinstance(value, bool) and kind in (int, float))
         if not ok:
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            names = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
             raise self.fail(key, f"must be {names}, got {type(value).__name__} {value!r}")
         return value
 

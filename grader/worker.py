@@ -69,9 +69,7 @@ class Answer:
         os.replace(tmp, self.path)
 
 
-def run_chunks(
-    chunks: list[dict[str, Any]], cells: list[str], answer: Answer
-) -> dict[str, Any]:
+def run_chunks(chunks: list[dict[str, Any]], cells: list[str], answer: Answer) -> dict[str, Any]:
     """Execute the chosen statements in one namespace, keeping cell and line numbers."""
     from grader.submission import CodeChunk, compile_chunk, filename_for
 
@@ -168,7 +166,7 @@ def main(argv: list[str]) -> int:
             _search(request, hypermodel_class, split, scratch, answer)
             timings["search"] = round(time.monotonic() - t, 3)
         answer.data["status"] = "ok"
-    except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent as data
+    except BaseException as exc:
         answer.data["status"] = "error"
         answer.data["error"] = describe_exception(exc)
         answer.data["message"] = f"{type(exc).__name__}: {exc}"[:2000]
@@ -205,9 +203,7 @@ def _probe(request: dict[str, Any], namespace: dict[str, Any], split: Any) -> di
     )
 
 
-def _search(
-    request: dict[str, Any], cls: type, split: Any, scratch: Path, answer: Answer
-) -> None:
+def _search(request: dict[str, Any], cls: type, split: Any, scratch: Path, answer: Answer) -> None:
     from grader import search
 
     b = request["budget"]

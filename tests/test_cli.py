@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import cli, spec as spec_module
+from grader import cli
+from grader import spec as spec_module
 from grader.errors import ExitCode
 
 SHIPPED = spec_module.ASSIGNMENTS_DIR / "fashion-mnist-polynomial-decay"
@@ -43,8 +44,9 @@ def test_unknown_budget(tmp_path: Path, capsys) -> None:
 
 
 def test_unknown_assignment(tmp_path: Path, capsys) -> None:
-    code, _, err = run([str(tmp_path), "--assignment", "cifar", "--out", str(tmp_path / "o")],
-                       capsys)
+    code, _, err = run(
+        [str(tmp_path), "--assignment", "cifar", "--out", str(tmp_path / "o")], capsys
+    )
     assert code == ExitCode.USAGE
     assert "unknown assignment 'cifar'" in err and "fashion-mnist-polynomial-decay" in err
 
@@ -54,8 +56,9 @@ def test_broken_spec(tmp_path: Path, capsys) -> None:
     shutil.copytree(SHIPPED, folder)
     toml = folder / "assignment.toml"
     toml.write_text(toml.read_text().replace("seed = 23", "seed = -"), encoding="utf-8")
-    code, _, err = run([str(tmp_path), "--assignment", str(folder), "--out", str(tmp_path / "o")],
-                       capsys)
+    code, _, err = run(
+        [str(tmp_path), "--assignment", str(folder), "--out", str(tmp_path / "o")], capsys
+    )
     assert code == ExitCode.USAGE
     assert "not valid TOML" in err and str(toml) in err
 
@@ -71,8 +74,15 @@ def test_missing_data_dir(tmp_path: Path, capsys) -> None:
     sub = tmp_path / "s.py"
     sub.write_text("x = 1\n")
     code, _, err = run(
-        [str(sub), "--data-dir", str(empty), "--cache-dir", str(tmp_path / "c"),
-         "--out", str(tmp_path / "o")],
+        [
+            str(sub),
+            "--data-dir",
+            str(empty),
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
         capsys,
     )
     assert code == ExitCode.USAGE
@@ -80,8 +90,10 @@ def test_missing_data_dir(tmp_path: Path, capsys) -> None:
 
 
 def test_python_dash_m_and_console_script_agree() -> None:
-    for command in ([sys.executable, "-m", "grader", "--version"],
-                    [str(Path(sys.executable).parent / "grade"), "--version"]):
+    for command in (
+        [sys.executable, "-m", "grader", "--version"],
+        [str(Path(sys.executable).parent / "grade"), "--version"],
+    ):
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         assert done.returncode == 0
         assert done.stdout.startswith("grader ")

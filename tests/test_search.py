@@ -39,7 +39,7 @@ class SmallHyperModel(keras_tuner.HyperModel):
         )
         return model
 
-    def fit(self, hp, M, x, y, xy_val, **kwargs):  # noqa: N803 - the exam's names
+    def fit(self, hp, M, x, y, xy_val, **kwargs):
         if self.sleep:
             kwargs["callbacks"].append(_SleepPerBatch(self.sleep))
         if self.drop_callbacks:
@@ -105,7 +105,7 @@ def test_trial_time_limit_stops_training_cleanly(tmp_path: Path) -> None:
     tuner = _run(
         tmp_path, SmallHyperModel(sleep=0.05), max_trials=1, max_epochs=50, trial_seconds=0.5
     )
-    (trial_id, log), = tuner.trial_logs.items()
+    ((trial_id, log),) = tuner.trial_logs.items()
     trial = tuner.oracle.trials[trial_id]
     assert search.trial_status(trial, log) is TrialStatus.STOPPED
     assert 1 <= log.epochs < 50
@@ -146,8 +146,9 @@ def test_clamp_handles_positional_and_default_epochs(tmp_path: Path, epochs_arg:
     log = search.TrialLog()
     model = SmallHyperModel().build(keras_tuner.HyperParameters())
     x, y, _ = _data(128)
-    with search.guarded_fit(max_epochs=1, deadline=time.monotonic() + 60, tuner_callbacks=[],
-                            log=log):
+    with search.guarded_fit(
+        max_epochs=1, deadline=time.monotonic() + 60, tuner_callbacks=[], log=log
+    ):
         if epochs_arg == "positional":
             model.fit(x, y, 64, 7)
         else:

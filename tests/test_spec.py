@@ -50,14 +50,20 @@ def _copy(tmp_path: Path, edit) -> Path:
     [
         (lambda t: t.replace("seed = 23", 'seed = "23"'), r"'data\.seed' must be int"),
         (lambda t: t.replace("max_trials = 2\n", ""), r"'budgets\.smoke\.max_trials' is missing"),
-        (lambda t: t.replace("max_epochs = 4", "max_epochs = 0"),
-         r"'budgets\.default\.max_epochs' must be positive"),
+        (
+            lambda t: t.replace("max_epochs = 4", "max_epochs = 0"),
+            r"'budgets\.default\.max_epochs' must be positive",
+        ),
         (lambda t: t.replace("[data]", "[data]\nsed = 1"), r"'data\.sed' is not a known key"),
         (lambda t: t.replace('language = "es"', 'language = "fr"'), r"'language' must be one"),
-        (lambda t: t.replace("test_accuracy = 0.8883", "test_accuracy = 88.83"),
-         r"'baselines\[0\]\.test_accuracy' must be a fraction"),
-        (lambda t: t.replace('default_budget = "default"', 'default_budget = "fast"'),
-         r"'default_budget' names 'fast'"),
+        (
+            lambda t: t.replace("test_accuracy = 0.8883", "test_accuracy = 88.83"),
+            r"'baselines\[0\]\.test_accuracy' must be a fraction",
+        ),
+        (
+            lambda t: t.replace('default_budget = "default"', 'default_budget = "fast"'),
+            r"'default_budget' names 'fast'",
+        ),
         (lambda t: t.replace("schema_version = 1", "schema_version = 9"), "schema_version"),
         (lambda t: t + "\n[oops", "not valid TOML"),
     ],
