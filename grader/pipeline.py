@@ -1,13 +1,13 @@
-"""`grade(...)`: the whole pipeline over a batch of submissions.
+"""`grade_one`: one submission through load -> (child: probe, search) -> evaluate -> score.
 
-discover -> load -> (child: probe, search) -> evaluate -> score -> report, for each
-submission in turn. A submission that fails in any way becomes a result
-(`GradeResult.without_results` or a graded result with status error); only a
-`FatalError` (bad spec, missing data, bad usage) stops the batch.
+A submission that fails in any way becomes a result (`GradeResult.without_results`,
+or a result with status error/timeout); nothing it does raises out of here. The
+batch around it (discover, report, gradebook) is `grader.batch`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
@@ -15,114 +15,40 @@ import shutil
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import data, discover, report, score, submission
-from grader import spec as spec_module
-from grader.checks import validate_rubric
-from grader.errors import ExitCode, SubmissionError
+from grader import data, score, submission
+from grader.discover import SubmissionRef
+from grader.errors import SubmissionError
 from grader.evaluate import Evaluation, evaluate
 from grader.results import GradeResult, Status
 from grader.runner import run_child
 from grader.spec import Budget, Spec
 
-Echo = Callable[[str], None]
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything that decides how one submission is graded, besides the submission."""
+
+    spec: Spec
+    budget: Budget
+    cache: Path  # the decoded dataset (grader.data.prepare)
+    lang: str
+    subset: int | None = None  # train on the first N train/val images (tests, quick runs)
+    seed: int | None = None  # overrides spec.seed (calibration over several seeds)
+    threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    include_hidden: bool = True  # False for the student self-check
+    keep_scratch: bool = False
+
+    @property
+    def effective_seed(self) -> int:
+        return self.spec.seed if self.seed is None else self.seed
 
 
-def grade(
-    *,
-    paths: Sequence[Path],
-    assignment: str | Path | None = None,
-    budget: str | None = None,
-    out: Path = Path("reports"),
-    data_dir: Path | None = None,
-    cache_dir: Path | None = None,
-    lang: str | None = None,
-    subset: int | None = None,
-    templates: Path | None = None,
-    keep_scratch: bool = False,
-    echo: Echo = print,
-) -> ExitCode:
-    """Grade every submission under `paths`; write reports and grades.csv into `out`."""
-    spec = spec_module.load(assignment)
-    validate_rubric(spec)
-    chosen = spec.budget(budget)
-    lang = lang or spec.language
-    found = discover.discover(paths)
-    cache = data.prepare(data_dir=data_dir, cache_dir=cache_dir)
-    test = data.load_test(cache, num_classes=spec.num_classes)
-    out.mkdir(parents=True, exist_ok=True)
-
-    results: list[GradeResult] = []
-    total = len(found.submissions) + len(found.rejected)
-    echo(
-        f"grading {len(found.submissions)} submission(s) of {spec.id} "
-        f"with budget '{chosen.name}' into {out}/"
-    )
-    for rejected in found.rejected:
-        result = GradeResult.without_results(
-            id=rejected.id,
-            sha256="",
-            assignment=spec.id,
-            budget=chosen.name,
-            status=Status.REJECTED,
-            message=rejected.reason,
-            source_path=str(rejected.path),
-        )
-        results.append(_publish(result, out, lang, templates, spec, results, echo, total))
-    for ref in found.submissions:
-        result = grade_one(
-            ref,
-            spec=spec,
-            budget=chosen,
-            cache=cache,
-            test=test,
-            lang=lang,
-            subset=subset,
-            keep_scratch=keep_scratch,
-        )
-        results.append(_publish(result, out, lang, templates, spec, results, echo, total))
-    all_graded = all(r.status is Status.GRADED for r in results)
-    echo(
-        f"wrote {out / 'grades.csv'}: {sum(r.status is Status.GRADED for r in results)}"
-        f"/{len(results)} graded"
-    )
-    return ExitCode.OK if all_graded else ExitCode.NOT_ALL_GRADED
-
-
-def _publish(
-    result: GradeResult,
-    out: Path,
-    lang: str,
-    templates: Path | None,
-    spec: Spec,
-    done: list[GradeResult],
-    echo: Echo,
-    total: int,
-) -> GradeResult:
-    report.write_result(result, out)
-    report.render_reports(result, out, lang=lang, templates=templates)
-    # Rewritten after every submission so an interrupted batch leaves a true gradebook.
-    report.write_gradebook([*done, result], out, [item.id for item in spec.rubric])
-    acc = f" test {100 * result.test_accuracy:.2f}%" if result.test_accuracy is not None else ""
-    echo(
-        f"[{len(done) + 1}/{total}] {result.id}: {result.status.value} "
-        f"{result.score:g}/{result.max_score:g}{acc}"
-        + (f" - {result.message.splitlines()[0][:160]}" if result.message else "")
-    )
-    return result
-
-
-def _request(
-    loaded: submission.LoadedSubmission,
-    spec: Spec,
-    budget: Budget,
-    cache: Path,
-    subset: int | None,
-    threads: int,
-) -> dict[str, Any]:
+def _request(loaded: submission.LoadedSubmission, settings: RunSettings) -> dict[str, Any]:
+    spec, budget = settings.spec, settings.budget
     fit = next((item.params for item in spec.rubric if item.id == "fit_config"), {})
     batch_size = int(fit.get("batch_size", 32))
     epochs = int(fit.get("epochs", budget.max_epochs))
@@ -136,7 +62,7 @@ def _request(
         ],
         "cells": list(loaded.cells),
         "class_name": spec.class_name,
-        "seed": spec.seed,
+        "seed": settings.effective_seed,
         "objective": spec.objective,
         "executions_per_trial": spec.executions_per_trial,
         "budget": {
@@ -146,30 +72,21 @@ def _request(
             "submission_seconds": budget.submission_seconds,
         },
         "data": {
-            "trainval_dir": str(data.trainval_dir(cache)),
+            "trainval_dir": str(data.trainval_dir(settings.cache)),
             "validation_size": spec.validation_size,
             "num_classes": spec.num_classes,
             "input_dim": spec.input_dim,
-            "subset": subset,
+            "subset": settings.subset,
         },
         "probe": {"steps_per_epoch": math.ceil(train_size / batch_size), "epochs": epochs},
-        "threads": threads,
+        "threads": settings.threads,
         "search": True,
     }
 
 
-def grade_one(
-    ref: discover.SubmissionRef,
-    *,
-    spec: Spec,
-    budget: Budget,
-    cache: Path,
-    test: data.TestSet,
-    lang: str,
-    subset: int | None = None,
-    keep_scratch: bool = False,
-) -> GradeResult:
+def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> GradeResult:
     """Grade one submission; never raises for anything the submission does."""
+    spec, budget = settings.spec, settings.budget
     timings: dict[str, float] = {}
     start = time.monotonic()
     try:
@@ -187,14 +104,13 @@ def grade_one(
     timings["load"] = round(time.monotonic() - start, 3)
     scratch = Path(tempfile.mkdtemp(prefix=f"grader-{_safe(ref.id)}-"))
     try:
-        threads = max(1, os.cpu_count() or 1)
-        request = _request(loaded, spec, budget, cache, subset, threads)
+        request = _request(loaded, settings)
         t = time.monotonic()
         outcome = run_child(
             request,
             scratch,
             hard_timeout=budget.submission_seconds + budget.kill_grace_seconds,
-            threads=threads,
+            threads=settings.threads,
         )
         timings["child"] = round(time.monotonic() - t, 3)
         evaluation: Evaluation | None = None
@@ -219,12 +135,13 @@ def grade_one(
             loaded=loaded,
             outcome=outcome,
             evaluation=evaluation,
-            lang=lang,
-            subset=subset,
+            lang=settings.lang,
+            subset=settings.subset,
+            include_hidden=settings.include_hidden,
             timings=timings,
         )
         if message_override:
-            result = _replace(result, status=Status.ERROR, message=message_override)
+            result = dataclasses.replace(result, status=Status.ERROR, message=message_override)
         return result
     except Exception as exc:  # a grader bug must cost one result, not the batch
         return GradeResult.without_results(
@@ -238,14 +155,8 @@ def grade_one(
             source_path=str(ref.path),
         )
     finally:
-        if not keep_scratch:
+        if not settings.keep_scratch:
             shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _replace(result: GradeResult, **changes: Any) -> GradeResult:
-    import dataclasses
-
-    return dataclasses.replace(result, **changes)
 
 
 def _file_sha256(path: Path) -> str:

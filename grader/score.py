@@ -104,6 +104,7 @@ def assemble(
     lang: str,
     subset: int | None,
     timings: dict[str, float],
+    include_hidden: bool = True,
 ) -> GradeResult:
     answer = outcome.answer or {}
     best = answer.get("best") or {}
@@ -117,7 +118,7 @@ def assemble(
         budget=budget.name,
         baselines=spec.baselines,
     )
-    results = checks.run_checks(spec, context)
+    results = checks.run_checks(spec, context, include_hidden=include_hidden)
 
     stage = answer.get("stage", "start")
     if outcome.end is ChildEnd.TIMEOUT:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import pipeline, report
+from grader import report
 from grader import spec as spec_module
+from grader.batch import grade
 from grader.errors import ExitCode
 from grader.results import GradeResult, Status
 
@@ -32,10 +33,10 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def batch(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple[ExitCode, Path]:
+def graded(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple[ExitCode, Path]:
     out = tmp_path_factory.mktemp("reports")
     lines: list[str] = []
-    code = pipeline.grade(
+    code = grade(
         paths=[SUBMISSIONS],
         budget="smoke",
         out=out,
@@ -51,8 +52,8 @@ def _result(out: Path, sid: str) -> GradeResult:
     return report.read_result(out / sid / "result.json")
 
 
-def test_batch_exit_code_says_not_all_graded(batch: tuple[ExitCode, Path]) -> None:
-    code, out = batch
+def test_batch_exit_code_says_not_all_graded(graded: tuple[ExitCode, Path]) -> None:
+    code, out = graded
     assert code == ExitCode.NOT_ALL_GRADED  # syntax_error is an example of an error
     console = (out / "console.txt").read_text(encoding="utf-8")
     assert f"{len(EXPECTED) - 1}/{len(EXPECTED)} graded" in console
@@ -60,8 +61,8 @@ def test_batch_exit_code_says_not_all_graded(batch: tuple[ExitCode, Path]) -> No
 
 
 @pytest.mark.parametrize("sid", sorted(EXPECTED))
-def test_each_example_gets_its_expected_verdict(batch: tuple[ExitCode, Path], sid: str) -> None:
-    _, out = batch
+def test_each_example_gets_its_expected_verdict(graded: tuple[ExitCode, Path], sid: str) -> None:
+    _, out = graded
     expected = EXPECTED[sid]
     result = _result(out, sid)
     assert result.status.value == expected["status"], result.message
@@ -81,8 +82,8 @@ def test_each_example_gets_its_expected_verdict(batch: tuple[ExitCode, Path], si
         assert result.max_score == spec_module.load(None).max_score
 
 
-def test_reference_is_trained_and_evaluated_by_the_parent(batch: tuple[ExitCode, Path]) -> None:
-    _, out = batch
+def test_reference_is_trained_and_evaluated_by_the_parent(graded: tuple[ExitCode, Path]) -> None:
+    _, out = graded
     result = _result(out, "reference")
     assert result.test_accuracy is not None and 0.3 < result.test_accuracy <= 1.0
     assert result.val_accuracy == max(t.val_accuracy for t in result.trials)
@@ -96,19 +97,19 @@ def test_reference_is_trained_and_evaluated_by_the_parent(batch: tuple[ExitCode,
     assert accuracy.status.value == "skipped"
 
 
-def test_same_code_same_numbers(batch: tuple[ExitCode, Path]) -> None:
+def test_same_code_same_numbers(graded: tuple[ExitCode, Path]) -> None:
     """The notebook and its .py export are the same program: same trials, same accuracy."""
-    _, out = batch
+    _, out = graded
     notebook, script = _result(out, "reference"), _result(out, "reference_py")
     assert notebook.test_accuracy == script.test_accuracy
     assert [t.val_accuracy for t in notebook.trials] == [t.val_accuracy for t in script.trials]
 
 
 def test_regrading_gives_the_same_test_accuracy(
-    batch: tuple[ExitCode, Path], cache_dir: Path, tmp_path: Path
+    graded: tuple[ExitCode, Path], cache_dir: Path, tmp_path: Path
 ) -> None:
-    _, out = batch
-    code = pipeline.grade(
+    _, out = graded
+    code = grade(
         paths=[SUBMISSIONS / "reference"],
         budget="smoke",
         out=tmp_path,
@@ -123,8 +124,8 @@ def test_regrading_gives_the_same_test_accuracy(
     assert again.best_hyperparameters == first.best_hyperparameters
 
 
-def test_outputs_are_complete_and_valid(batch: tuple[ExitCode, Path]) -> None:
-    _, out = batch
+def test_outputs_are_complete_and_valid(graded: tuple[ExitCode, Path]) -> None:
+    _, out = graded
     for sid in EXPECTED:
         folder = out / sid
         report.validate(json.loads((folder / "result.json").read_text(encoding="utf-8")))
@@ -156,7 +157,7 @@ def test_hard_time_limit_gives_timeout(tmp_path: Path, cache_dir: Path) -> None:
         "            pass\n",
         encoding="utf-8",
     )
-    code = pipeline.grade(
+    code = grade(
         paths=[student],
         assignment=toml,
         budget="smoke",

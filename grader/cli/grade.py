@@ -1,7 +1,4 @@
-"""`grade PATH...`: parse arguments, call `grader.pipeline.grade`, map errors to exit codes.
-
-Nothing else lives here: the CLI only parses arguments and calls a keyword-only function.
-"""
+"""`grade PATH...`: parse arguments, call `grader.batch.grade`, map errors to exit codes."""
 
 from __future__ import annotations
 
@@ -22,7 +19,16 @@ exit codes:
   130  interrupted
 
 Writes <out>/<id>/result.json, report.html and report.md per submission, and <out>/grades.csv.
-"""
+{commands}"""
+
+
+def _commands_text() -> str:
+    from grader.cli import COMMANDS
+
+    if not COMMANDS:
+        return ""
+    lines = [f"  grade {name} ...  {text}" for name, (_, text) in COMMANDS.items()]
+    return "\nother commands (each with --help):\n" + "\n".join(lines) + "\n"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="grade",
         description="Grade keras_tuner HyperModel submissions (.ipynb, .py, or a folder per "
         "student) with a bounded BayesianOptimization search and a rubric.",
-        epilog=EPILOG,
+        epilog=EPILOG.format(commands=_commands_text()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -105,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.subset is not None and args.subset <= 0:
         print("error: --subset must be a positive number of images", file=sys.stderr)
         return ExitCode.USAGE
-    from grader.pipeline import grade  # heavy imports only once arguments are valid
+    from grader.batch import grade  # heavy imports only once arguments are valid
 
     try:
         return grade(

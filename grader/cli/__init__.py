@@ -1,0 +1,26 @@
+"""The `grade` command: `grade PATH...` grades a batch; `grade COMMAND ...` runs a tool.
+
+Each command is a module of this package with `build_parser()` and `main(argv)`; a
+command only parses its arguments and calls one keyword-only function elsewhere in
+the package, then maps `GraderError`s to their exit codes. A submission path that is
+spelt like a command is given as `./check`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> (module under grader.cli, one-line help). Batch grading is the default.
+COMMANDS: dict[str, tuple[str, str]] = {}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in COMMANDS:
+        module = importlib.import_module(f"grader.cli.{COMMANDS[args[0]][0]}")
+        return int(module.main(args[1:]))
+    from grader.cli import grade
+
+    return int(grade.main(args))
