@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 OUT ?= reports
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-DEBIAN_PACKAGES := dataset-fashion-mnist bubblewrap
+DEBIAN_PACKAGES := dataset-fashion-mnist bubblewrap chromium
 STAMP := $(VENV)/.installed
 
 .PHONY: setup system python grade test lint clean
@@ -23,7 +23,7 @@ system:
 # A venv with the package and its pinned dependencies (constraints.txt pins the whole tree).
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(VENV)/bin/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,bench]'
 	touch $@
 
 python: $(STAMP)

@@ -1,22 +1,36 @@
-"""`grade(...)`: the pipeline over a batch of submissions.
+"""`grade(...)`: the pipeline over a batch of submissions, durable and resumable.
 
-discover -> (grader.pipeline.grade_one for each) -> report -> gradebook. Only a
-`FatalError` (bad spec, missing data, bad usage) stops the batch; every submission,
-whatever it does, ends as a result with reports.
+discover -> results store (reuse what was graded under the same key) -> grade the rest
+(in this process, a local pool or a Dask cluster: grader.executor) -> per submission:
+result.json, reports, Gradescope results.json, then the store row -> grades.csv after every
+submission -> summary.html at the end.
+
+Write order makes a crash harmless: a submission's files are written (each atomically)
+before its row; a row therefore means "its files were complete", and a re-run rewrites the
+files of a stored result whose files are missing or differ. A result without a row is
+graded again. Only a `FatalError` (bad spec, missing data, bad usage) stops the batch; every
+submission, whatever it does, ends as exactly one result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from grader import data, discover, report
+from grader import __version__, calibrate, data, discover, executor, gradescope, report, sandbox
+from grader import progress as progress_module
 from grader import spec as spec_module
+from grader import store as store_module
+from grader import summary as summary_module
 from grader.checks import validate_rubric
+from grader.discover import SubmissionRef
 from grader.errors import ExitCode
-from grader.pipeline import RunSettings, grade_one
-from grader.results import GradeResult, Status
-from grader.spec import Spec
+from grader.pipeline import RunSettings
+from grader.results import GradeResult, Status, to_jsonable
 
 Echo = Callable[[str], None]
 
@@ -33,72 +47,227 @@ def grade(
     subset: int | None = None,
     templates: Path | None = None,
     keep_scratch: bool = False,
+    no_sandbox: bool = False,
+    limits: Mapping[str, int] | None = None,
     echo: Echo = print,
+    jobs: int | None = None,
+    force: bool = False,
+    scheduler: str | None = None,
+    dask_config: Path | None = None,
+    progress: str = "auto",
 ) -> ExitCode:
-    """Grade every submission under `paths`; write reports and grades.csv into `out`."""
+    """Grade every submission under `paths`; write reports, grades.csv and summary.html.
+
+    Results already in `<out>/results.sqlite` under the same key are reused unless `force`.
+    `jobs` worker processes grade at once (default: from cores and memory); `scheduler`
+    (a Dask address or scheduler file) sends the submissions to a Dask cluster instead.
+    `progress` is "auto", "rich" or "plain".
+    """
     spec = spec_module.load(assignment)
     validate_rubric(spec)
     chosen = spec.budget(budget)
     lang = lang or spec.language
+    isolation = sandbox.resolve(no_sandbox=no_sandbox)  # refuses early without bubblewrap
     found = discover.discover(paths)
     cache = data.prepare(data_dir=data_dir, cache_dir=cache_dir)
     test = data.load_test(cache, num_classes=spec.num_classes)
+    plan = executor.plan(jobs)
     settings = RunSettings(
         spec=spec,
         budget=chosen,
         cache=cache,
         lang=lang,
         subset=subset,
+        threads=plan.threads,
         keep_scratch=keep_scratch,
+        sandbox=isolation,
+        limits=dataclasses.replace(spec.limits, **(limits or {})),
     )
-    out.mkdir(parents=True, exist_ok=True)
-
-    results: list[GradeResult] = []
-    total = len(found.submissions) + len(found.rejected)
+    if subset is None and found.submissions:  # a subset is never compared with the reference
+        calibrated = calibrate.ensure(settings, test, echo=echo)
+        settings = dataclasses.replace(settings, calibration=calibrated.summary())
+    where = f"Dask scheduler {scheduler}" if scheduler else f"{plan.jobs} job(s) ({plan.reason})"
     echo(
         f"grading {len(found.submissions)} submission(s) of {spec.id} "
-        f"with budget '{chosen.name}' into {out}/"
+        f"with budget '{chosen.name}' into {out}/ on {where}"
     )
-    for rejected in found.rejected:
-        result = GradeResult.without_results(
-            id=rejected.id,
-            sha256="",
-            assignment=spec.id,
-            budget=chosen.name,
-            status=Status.REJECTED,
-            message=rejected.reason,
-            source_path=str(rejected.path),
+    shown = progress_module.choose(progress, echo=echo, max_trials=chosen.max_trials)
+    with store_module.open_store(out) as db:
+        batch = _Batch(settings, out, templates, db, shown)
+        shown.begin(len(found.submissions) + len(found.rejected))
+        try:
+            batch.add_rejected(found.rejected)
+            todo = batch.reuse(found.submissions, force=force)
+            shown.say(
+                f"reused {batch.reused} stored result(s) from {db.path}"
+                + (" (--force grades them again)" if not force else "")
+                + f"; grading {len(todo)}"
+            )
+            if todo:
+                batch.grade(todo, plan, test, scheduler=scheduler, dask_config=dask_config)
+        finally:
+            shown.close()
+        batch.finish(found.submissions)
+    results = list(batch.results.values())
+    graded = sum(r.status is Status.GRADED for r in results)
+    echo(
+        f"wrote {out / report.GRADEBOOK_FILE} and {out / summary_module.SUMMARY_FILE}: "
+        f"{graded}/{len(results)} graded"
+    )
+    return ExitCode.OK if graded == len(results) else ExitCode.NOT_ALL_GRADED
+
+
+def store_key(ref_id: str, sha256: str, settings: RunSettings) -> store_module.Key:
+    """The key a result is stored under: everything that could change it."""
+    calibration = None
+    if settings.calibration is not None:
+        # When it was computed, and whether just now, does not change a grade.
+        calibration = {
+            k: v
+            for k, v in to_jsonable(settings.calibration).items()
+            if k not in ("computed_now", "created")
+        }
+    others = {
+        "lang": settings.lang,
+        "seed": settings.effective_seed,
+        "include_hidden": settings.include_hidden,
+        "calibration": calibration,
+        "limits": to_jsonable(settings.effective_limits),
+        "sandbox": settings.sandbox.enabled,
+    }
+    return store_module.Key(
+        assignment=settings.spec.id,
+        submission_id=ref_id,
+        sha256=sha256,
+        budget=settings.budget.name,
+        subset=settings.subset,
+        settings=store_module.settings_hash(others),
+        spec_sha256=settings.spec.sha256,
+        grader_version=__version__,
+    )
+
+
+class _Batch:
+    """The results of this run, by id, and how each reaches the disk and the store."""
+
+    def __init__(
+        self,
+        settings: RunSettings,
+        out: Path,
+        templates: Path | None,
+        db: store_module.Store,
+        shown: progress_module.BatchProgress,
+    ) -> None:
+        self.settings, self.out, self.templates, self.db, self.shown = (
+            settings,
+            out,
+            templates,
+            db,
+            shown,
         )
-        results.append(_publish(result, out, lang, templates, spec, results, echo, total))
-    for ref in found.submissions:
-        result = grade_one(ref, settings, test)
-        results.append(_publish(result, out, lang, templates, spec, results, echo, total))
-    all_graded = all(r.status is Status.GRADED for r in results)
-    echo(
-        f"wrote {out / 'grades.csv'}: {sum(r.status is Status.GRADED for r in results)}"
-        f"/{len(results)} graded"
-    )
-    return ExitCode.OK if all_graded else ExitCode.NOT_ALL_GRADED
+        self.check_ids = [item.id for item in settings.spec.rubric]
+        self.results: dict[str, GradeResult] = {}
+        self.reused = 0
+
+    def add_rejected(self, rejected: Sequence[discover.Rejected]) -> None:
+        # Not stored: discovery decides them again on every run, instantly.
+        for item in rejected:
+            result = GradeResult.without_results(
+                id=item.id,
+                sha256="",
+                assignment=self.settings.spec.id,
+                budget=self.settings.budget.name,
+                status=Status.REJECTED,
+                message=item.reason,
+                source_path=str(item.path),
+            )
+            self._write_files(result, report.result_json(result), only_if_changed=True)
+            self.results[result.id] = result
+            self.shown.finished(result, how="rejected")
+
+    def reuse(self, refs: Sequence[SubmissionRef], *, force: bool) -> list[SubmissionRef]:
+        """Take every stored result whose key matches; return the submissions left to grade."""
+        todo = []
+        for ref in refs:
+            stored = (
+                None if force else self.db.get(store_key(ref.id, _sha256(ref.path), self.settings))
+            )
+            if stored is None:
+                todo.append(ref)
+                continue
+            self._write_files(stored.result, stored.text, only_if_changed=self.templates is None)
+            self.results[ref.id] = stored.result
+            self.reused += 1
+            self.shown.finished(stored.result, how="reused")
+        self.shown.expect(len(todo))
+        return todo
+
+    def grade(
+        self,
+        refs: Sequence[SubmissionRef],
+        plan: executor.Plan,
+        test: data.TestSet,
+        *,
+        scheduler: str | None,
+        dask_config: Path | None,
+    ) -> None:
+        work = Path(tempfile.mkdtemp(prefix="grader-batch-"))
+        scratch = executor.ScratchDirs(work)
+        runner: executor.Runner
+        if scheduler:
+            runner = executor.DaskRunner(
+                self.settings, scheduler, config=dask_config, scratch=scratch
+            )
+        elif plan.jobs > 1 and len(refs) > 1:
+            runner = executor.LocalPool(self.settings, plan.jobs, scratch)
+        else:
+            runner = executor.InProcess(self.settings, test, scratch)
+        try:
+            for ref, result in runner.run(refs, lambda r, folder: self.shown.started(r.id, folder)):
+                self.add(ref, result)
+        finally:
+            runner.close()
+            if not self.settings.keep_scratch:
+                shutil.rmtree(work, ignore_errors=True)
+
+    def add(self, ref: SubmissionRef, result: GradeResult) -> None:
+        """Files first, then the store row, then the gradebook (see the module docstring)."""
+        text = report.result_json(result)
+        self._write_files(result, text, only_if_changed=False)
+        sha = result.sha256 or _sha256(ref.path)
+        self.db.put(store_key(ref.id, sha, self.settings), result, text)
+        self.results[result.id] = result
+        # Rewritten after every submission so an interrupted batch leaves a true gradebook.
+        report.write_gradebook(list(self.results.values()), self.out, self.check_ids)
+        self.shown.finished(result)
+
+    def finish(self, refs: Sequence[SubmissionRef]) -> None:
+        results = list(self.results.values())
+        report.write_gradebook(results, self.out, self.check_ids)
+        summary_module.write(results, refs, self.settings.spec, self.out, lang=self.settings.lang)
+
+    def _write_files(self, result: GradeResult, text: str, *, only_if_changed: bool) -> None:
+        folder = self.out / result.id
+        if only_if_changed and _files_current(folder, text):
+            return
+        report.atomic_write(folder / report.RESULT_FILE, text.encode("utf-8"))
+        report.render_reports(result, self.out, lang=self.settings.lang, templates=self.templates)
+        gradescope.write(result, self.out, lang=self.settings.lang)
 
 
-def _publish(
-    result: GradeResult,
-    out: Path,
-    lang: str,
-    templates: Path | None,
-    spec: Spec,
-    done: list[GradeResult],
-    echo: Echo,
-    total: int,
-) -> GradeResult:
-    report.write_result(result, out)
-    report.render_reports(result, out, lang=lang, templates=templates)
-    # Rewritten after every submission so an interrupted batch leaves a true gradebook.
-    report.write_gradebook([*done, result], out, [item.id for item in spec.rubric])
-    acc = f" test {100 * result.test_accuracy:.2f}%" if result.test_accuracy is not None else ""
-    echo(
-        f"[{len(done) + 1}/{total}] {result.id}: {result.status.value} "
-        f"{result.score:g}/{result.max_score:g}{acc}"
-        + (f" - {result.message.splitlines()[0][:160]}" if result.message else "")
-    )
-    return result
+def _files_current(folder: Path, text: str) -> bool:
+    """Whether result.json holds exactly `text` and every file derived from it exists."""
+    try:
+        if (folder / report.RESULT_FILE).read_text(encoding="utf-8") != text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        return False
+    derived = [*report.REPORT_TEMPLATES, f"{gradescope.FOLDER}/{gradescope.RESULTS_FILE}"]
+    return all((folder / name).is_file() for name in derived)
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""  # unreadable: never matches a stored row, so grade_one reports it

@@ -8,8 +8,10 @@ and computes accuracy and cross-entropy itself with NumPy. Nothing the student w
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,3 +64,34 @@ def evaluate(model_json: Path, weights: Path, x_test: np.ndarray, y_test: np.nda
     probabilities = np.asarray(model.predict(x_test, batch_size=1000, verbose=0))
     accuracy, loss = scores(probabilities, y_test)
     return Evaluation(accuracy, loss, len(x_test))
+
+
+def scores_from_file(predictions: Path, y_test: np.ndarray) -> Evaluation:
+    """Score probabilities a sandboxed child computed: read as data, never unpickled."""
+    try:
+        probabilities = np.load(predictions, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise SubmissionError(f"the model's predictions could not be read ({exc})") from exc
+    if probabilities.dtype.kind != "f" or not np.all(np.isfinite(probabilities)):
+        raise SubmissionError("the model's predictions are not finite numbers (NaN or inf)")
+    accuracy, loss = scores(probabilities, y_test)
+    return Evaluation(accuracy, loss, len(y_test))
+
+
+def saved_optimizer(model_file: Path, limit: int = 4 * 1024 * 1024) -> dict | None:
+    """The optimizer config stored in a .keras file, read as JSON data (nothing is built).
+
+    A .keras file is a zip whose config.json holds `compile_config.optimizer`; reading
+    it this way cannot run any of the student's code.
+    """
+    try:
+        with zipfile.ZipFile(model_file) as archive:
+            info = archive.getinfo("config.json")
+            if info.file_size > limit:
+                return None
+            config = json.loads(archive.read(info).decode("utf-8"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    compile_config = config.get("compile_config") if isinstance(config, dict) else None
+    optimizer = compile_config.get("optimizer") if isinstance(compile_config, dict) else None
+    return optimizer if isinstance(optimizer, dict) else None

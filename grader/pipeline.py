@@ -19,12 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from grader import data, score, submission
 from grader.discover import SubmissionRef
 from grader.errors import SubmissionError
-from grader.evaluate import Evaluation, evaluate
-from grader.results import GradeResult, Status
-from grader.runner import run_child
+from grader.evaluate import Evaluation, evaluate, saved_optimizer, scores_from_file
+from grader.limits import Limits
+from grader.results import GradeResult, ReferenceCalibration, Status
+from grader.runner import ChildEnd, run_child
+from grader.sandbox import Sandbox, resolve
 from grader.spec import Budget, Spec
 
 
@@ -41,6 +45,15 @@ class RunSettings:
     threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     include_hidden: bool = True  # False for the student self-check
     keep_scratch: bool = False
+    # The reference under this budget (grader.calibrate.ensure); None: accuracy is skipped.
+    calibration: ReferenceCalibration | None = None
+    # Student code runs in bubblewrap unless the caller deliberately passes Sandbox(None).
+    sandbox: Sandbox = field(default_factory=lambda: resolve(no_sandbox=False))
+    limits: Limits | None = None  # None: the spec's [limits]
+
+    @property
+    def effective_limits(self) -> Limits:
+        return self.limits or self.spec.limits
 
     @property
     def effective_seed(self) -> int:
@@ -106,28 +119,21 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
     try:
         request = _request(loaded, settings)
         t = time.monotonic()
-        outcome = run_child(
-            request,
-            scratch,
-            hard_timeout=budget.submission_seconds + budget.kill_grace_seconds,
-            threads=settings.threads,
-        )
+        outcome = _run(request, scratch, settings)
         timings["child"] = round(time.monotonic() - t, 3)
         evaluation: Evaluation | None = None
         best = (outcome.answer or {}).get("best")
         message_override = None
+        optimizer = None
         if best:
             t = time.monotonic()
             try:
-                evaluation = evaluate(
-                    scratch / "best_model.json",
-                    scratch / "best.weights.h5",
-                    test.x_test,
-                    test.y_test,
-                )
+                evaluation = _evaluate(request, scratch, settings, test)
             except SubmissionError as exc:
                 message_override = exc.message
             timings["evaluate"] = round(time.monotonic() - t, 3)
+            if best.get("model_file"):
+                optimizer = saved_optimizer(scratch / "best.keras")
         timings["total"] = round(time.monotonic() - start, 3)
         result = score.assemble(
             spec=spec,
@@ -139,6 +145,10 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
             subset=settings.subset,
             include_hidden=settings.include_hidden,
             timings=timings,
+            seed=settings.effective_seed,
+            calibration=settings.calibration,
+            saved_optimizer=optimizer,
+            sandboxed=settings.sandbox.enabled,
         )
         if message_override:
             result = dataclasses.replace(result, status=Status.ERROR, message=message_override)
@@ -157,6 +167,49 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
     finally:
         if not settings.keep_scratch:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(request: dict[str, Any], scratch: Path, settings: RunSettings) -> Any:
+    budget = settings.budget
+    return run_child(
+        request,
+        scratch,
+        hard_timeout=budget.submission_seconds + budget.kill_grace_seconds,
+        threads=settings.threads,
+        sandbox=settings.sandbox,
+        limits=settings.effective_limits,
+        readable=[data.trainval_dir(settings.cache)],
+        # Every other copy of the dataset holds the test set: none may be visible.
+        hidden=[data.DEBIAN_DIR, settings.cache / data.TEST, data.keras_cache_dir()],
+    )
+
+
+def _evaluate(
+    request: dict[str, Any], scratch: Path, settings: RunSettings, test: data.TestSet
+) -> Evaluation:
+    """Test accuracy computed by the parent.
+
+    First the safe way: rebuild the model from its architecture in Keras' safe mode.
+    A model that needs the student's own classes is predicted by a second sandboxed
+    child that gets the test images but never the labels; the parent scores it.
+    """
+    model_files = (scratch / "best_model.json", scratch / "best.weights.h5")
+    try:
+        return evaluate(*model_files, test.x_test, test.y_test)
+    except SubmissionError as safe_failure:
+        folder = scratch / "predict"
+        folder.mkdir()
+        for path in model_files:
+            shutil.copy2(path, folder / path.name)
+        np.save(folder / "test_images.npy", test.x_test, allow_pickle=False)
+        outcome = _run({**request, "mode": "predict", "search": False}, folder, settings)
+        answer = outcome.answer or {}
+        if outcome.end is not ChildEnd.FINISHED or answer.get("status") != "ok":
+            detail = answer.get("message") or outcome.end.value
+            raise SubmissionError(
+                f"{safe_failure.message}; predicting in the sandbox failed too: {detail}"
+            ) from None
+        return scores_from_file(folder / "predictions.npy", test.y_test)
 
 
 def _file_sha256(path: Path) -> str:

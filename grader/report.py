@@ -7,7 +7,9 @@ same folder, then `os.replace`), so an interrupted run never leaves half a repor
 
 Template context (for instructors writing their own templates, `render_reports(templates=...)`):
 `result` is `GradeResult.to_dict()` (student-facing: hidden checks removed unless asked for),
-`hidden_checks` the number of checks removed, `ui` the localised labels (`UI[lang]`).
+`hidden_checks` the number of checks removed, `ui` the localised labels (`UI[lang]`),
+`plots` a dict of inline SVG strings drawn from `result` by grader/plots.py (`learning_rate`,
+`history`, `trials`, `accuracy`; a plot without data is absent; insert with `|safe`).
 Filters: `pct` (fraction -> "88.83 %"), `num` (points), `secs`, `value` (a hyperparameter),
 `location` (a check's location), and for Markdown `md` (inline text) and `mdcode` (code span).
 Templates get plain data only: no grader objects, nothing that reads files.
@@ -21,6 +23,7 @@ import io
 import json
 import math
 import os
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,6 +33,7 @@ import jinja2
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from grader import plots
 from grader.errors import UsageError
 from grader.results import GradeResult
 
@@ -111,6 +115,41 @@ UI: dict[str, dict[str, Any]] = {
         "timings": "Tiempos",
         "versions": "Versiones",
         "none": "—",
+        "your_code": "Tu código",
+        "plots_in_html": "Las gráficas (learning rate, entrenamiento, ensayos y precisión) "
+        "están en report.html.",
+        "learning_rate": "Learning rate",
+        "lr_caption": "Tu learning rate a lo largo del entrenamiento ({steps} pasos) y el "
+        "planificador que pide el enunciado, ambos con {values}. El eje horizontal es lineal "
+        "hasta el paso 10 y logarítmico después.",
+        "lr_missing": "No se pudo muestrear tu learning rate.",
+        "training": "Entrenamiento del mejor ensayo",
+        "training_caption": "Precisión y pérdida por época en entrenamiento y validación.",
+        "trials_caption": "Precisión en validación de cada ensayo según sus hiperparámetros; "
+        "en naranja, el mejor.",
+        "plot": {
+            "decimal": ",",
+            "learning_rate_title": "Learning rate por paso de entrenamiento",
+            "history_title": "Precisión y pérdida por época del mejor ensayo",
+            "trials_title": "Precisión en validación de cada ensayo",
+            "accuracy_title": "Precisión en test frente a las referencias",
+            "lr_student": "Tu planificador",
+            "lr_expected": "Esperado",
+            "step": "Paso de entrenamiento",
+            "learning_rate": "Learning rate",
+            "accuracy": "Precisión",
+            "loss": "Pérdida",
+            "training": "Entrenamiento",
+            "validation": "Validación",
+            "epoch": "Época",
+            "trial": "Ensayo",
+            "val_accuracy": "Precisión en validación",
+            "best_trial": "Mejor ensayo",
+            "other_trials": "Otros ensayos",
+            "your_model": "Tu modelo",
+            "reference": "Referencia (mismo presupuesto)",
+            "test_accuracy": "Precisión en test",
+        },
     },
     "en": {
         "lang": "en",
@@ -167,6 +206,41 @@ UI: dict[str, dict[str, Any]] = {
         "timings": "Timings",
         "versions": "Versions",
         "none": "—",
+        "your_code": "Your code",
+        "plots_in_html": "The plots (learning rate, training, trials and accuracy) are in "
+        "report.html.",
+        "learning_rate": "Learning rate",
+        "lr_caption": "Your learning rate over training ({steps} steps) beside the schedule "
+        "the assignment asks for, both with {values}. The horizontal axis is linear up to "
+        "step 10 and logarithmic after.",
+        "lr_missing": "Your learning rate could not be sampled.",
+        "training": "Training of the best trial",
+        "training_caption": "Accuracy and loss per epoch on training and validation data.",
+        "trials_caption": "Validation accuracy of every trial against its hyperparameters; "
+        "the best one in orange.",
+        "plot": {
+            "decimal": ".",
+            "learning_rate_title": "Learning rate per training step",
+            "history_title": "Accuracy and loss per epoch of the best trial",
+            "trials_title": "Validation accuracy of every trial",
+            "accuracy_title": "Test accuracy against the baselines",
+            "lr_student": "Your schedule",
+            "lr_expected": "Expected",
+            "step": "Training step",
+            "learning_rate": "Learning rate",
+            "accuracy": "Accuracy",
+            "loss": "Loss",
+            "training": "Training",
+            "validation": "Validation",
+            "epoch": "Epoch",
+            "trial": "Trial",
+            "val_accuracy": "Validation accuracy",
+            "best_trial": "Best trial",
+            "other_trials": "Other trials",
+            "your_model": "Your model",
+            "reference": "Reference (same budget)",
+            "test_accuracy": "Test accuracy",
+        },
     },
 }
 
@@ -215,11 +289,16 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def write_result(result: GradeResult, out: Path) -> Path:
-    """Validate and write `<out>/<id>/result.json` atomically; return its path."""
+def result_json(result: GradeResult) -> str:
+    """The validated text of result.json (what `write_result` writes, byte for byte)."""
     data = result_dict(result)
     validate(data)
-    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_result(result: GradeResult, out: Path) -> Path:
+    """Validate and write `<out>/<id>/result.json` atomically; return its path."""
+    text = result_json(result)
     return _atomic_write(Path(out) / result.id / RESULT_FILE, text.encode("utf-8"))
 
 
@@ -251,10 +330,12 @@ def render_reports(
     data = result_dict(result)
     validate(data)  # templates may rely on everything the schema promises
     visible = [c for c in data["checks"] if include_hidden or not c["hidden"]]
+    student_view = {**data, "checks": visible}
     context = {
-        "result": {**data, "checks": visible},
+        "result": student_view,
         "hidden_checks": len(data["checks"]) - len(visible),
         "ui": UI[lang],
+        "plots": plots.render(student_view, UI[lang]["plot"]),
     }
     env = _environment(templates or TEMPLATES_DIR, UI[lang])
     written = []
@@ -266,7 +347,7 @@ def render_reports(
                 raise  # our own templates: a bug, keep the traceback
             raise UsageError(
                 f"template {Path(templates) / template_name} cannot be rendered: {exc}",
-                hint="templates receive only `result`, `hidden_checks` and `ui`",
+                hint="templates receive only `result`, `hidden_checks`, `ui` and `plots`",
             ) from exc
         written.append(_atomic_write(Path(out) / result.id / name, text.encode("utf-8")))
     return written
@@ -330,6 +411,10 @@ def _atomic_write(path: Path, data: bytes) -> Path:
     return path
 
 
+# Public name for the batch's other exports (gradescope results, summary).
+atomic_write = _atomic_write
+
+
 def _environment(folder: Path, ui: dict[str, Any]) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(folder),
@@ -381,6 +466,7 @@ def _filters(ui: dict[str, Any]) -> dict[str, Callable[..., str]]:
         "location": location,
         "md": _md,
         "mdcode": _md_code,
+        "codefence": _code_fence,
     }
 
 
@@ -393,6 +479,16 @@ def _md(text: Any) -> str:
     Student strings (messages quote their code) must not become links, HTML or new columns.
     """
     return " ".join(str(text).split()).translate(_MD_SPECIAL)
+
+
+def _code_fence(snippet: Sequence[dict[str, Any]]) -> str:
+    """A backtick fence longer than any backtick run in the snippet's lines.
+
+    Student code inside a fenced block is shown verbatim; only a line of as many backticks
+    could close the block early, and this fence is longer than any such line.
+    """
+    longest = max((len(run) for s in snippet for run in re.findall(r"`+", s["text"])), default=0)
+    return "`" * max(3, longest + 1)
 
 
 def _md_code(text: Any) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 class Status(StrEnum):
@@ -63,6 +63,14 @@ class SkippedStatement:
 
 
 @dataclass(frozen=True)
+class SnippetLine:
+    """One line of the student's code, with its 1-based line number in the cell (or file)."""
+
+    line: int
+    text: str
+
+
+@dataclass(frozen=True)
 class CheckResult:
     id: str
     title: str
@@ -72,6 +80,8 @@ class CheckResult:
     message: str
     hidden: bool = False
     location: Location | None = None
+    # The student's code around `location` (its line included), so reports need no file.
+    snippet: tuple[SnippetLine, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,10 +97,52 @@ class TrialResult:
 
 
 @dataclass(frozen=True)
+class Curve:
+    """A learning rate at some training steps (equal lengths, steps increasing)."""
+
+    steps: tuple[int, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class LearningRateCurves:
+    """The student's learning rate over training beside the schedule the spec expects.
+
+    Both are taken with the same hyperparameter values (those of the probe's default
+    build), so any gap between them is the student's schedule, not the search.
+    """
+
+    student: Curve | None  # None: the learning rate could not be sampled
+    expected: Curve | None  # None: the spec's schedule needs a value the build lacks
+    family: str  # the expected schedule's Keras class, e.g. "PolynomialDecay"
+    hyperparameters: dict[str, Any]  # the values both curves were taken with
+    total_steps: int  # steps of the whole training the probe assumed
+
+
+@dataclass(frozen=True)
 class Baseline:
     name: str
     test_accuracy: float  # fraction in [0, 1]
     source: str = ""
+
+
+@dataclass(frozen=True)
+class ReferenceCalibration:
+    """The reference solution graded under the same budget over several seeds.
+
+    The `accuracy` check compares with `test_mean` in bands of `test_sd` (see
+    grader/calibrate.py); `computed_now` says why it was computed during this run
+    ("missing", "stale: ...") and is "" when it came from the cached file.
+    """
+
+    budget: str
+    seeds: tuple[int, ...]
+    test_mean: float
+    test_sd: float
+    val_mean: float
+    val_sd: float
+    created: str  # UTC, ISO 8601
+    computed_now: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,8 +161,11 @@ class GradeResult:
     val_accuracy: float | None = None
     best_hyperparameters: dict[str, Any] = field(default_factory=dict)
     trials: tuple[TrialResult, ...] = ()
+    learning_rate: LearningRateCurves | None = None  # the student's schedule vs the spec's
     baselines: tuple[Baseline, ...] = ()
     reference_test_accuracy: float | None = None  # reference solution, same budget
+    calibration: ReferenceCalibration | None = None  # where reference_test_accuracy came from
+    seeds: dict[str, int] = field(default_factory=dict)  # what was seeded, with what
     skipped_statements: tuple[SkippedStatement, ...] = ()
     notes: tuple[str, ...] = ()  # things the grader did that the student should know
     timings: dict[str, float] = field(default_factory=dict)
@@ -175,6 +230,11 @@ _NESTED = {
     "baselines": Baseline,
     "skipped_statements": SkippedStatement,
     "location": Location,
+    "calibration": ReferenceCalibration,
+    "snippet": SnippetLine,
+    "learning_rate": LearningRateCurves,
+    "student": Curve,
+    "expected": Curve,
 }
 _ENUMS = {"status": {GradeResult: Status, CheckResult: CheckStatus, TrialResult: TrialStatus}}
 
@@ -193,7 +253,7 @@ def _from_dict(cls: type, data: dict[str, Any]) -> Any:
                 value = _from_dict(sub, value)
         elif f.name in _ENUMS and cls in _ENUMS[f.name]:
             value = _ENUMS[f.name][cls](value)
-        elif isinstance(value, list) and f.name == "notes":
+        elif isinstance(value, list):  # every sequence field is a tuple (notes, curve steps...)
             value = tuple(value)
         kwargs[f.name] = value
     return cls(**kwargs)

@@ -203,9 +203,8 @@ def trial_record(trial: Any, log: TrialLog, objective: str) -> dict[str, Any]:
     }
 
 
-def run_search(
+def make_tuner(
     hypermodel: keras_tuner.HyperModel,
-    data: tuple[Any, Any, tuple[Any, Any]],
     *,
     limits: SearchLimits,
     seed: int,
@@ -215,9 +214,9 @@ def run_search(
     project_name: str,
     on_trial_end: Callable[[TrialLog, Any], None] | None = None,
 ) -> BoundedBayesianOptimization:
-    """Run the search the exam runs, under `limits`; returns the finished tuner."""
+    """The tuner the exam builds, with the grader's budget around each trial."""
     keras.utils.set_random_seed(seed)
-    tuner = BoundedBayesianOptimization(
+    return BoundedBayesianOptimization(
         hypermodel,
         limits=limits,
         started=time.monotonic(),
@@ -229,6 +228,18 @@ def run_search(
         directory=str(directory),
         project_name=project_name,
     )
+
+
+def run_search(
+    hypermodel: keras_tuner.HyperModel,
+    data: tuple[Any, Any, tuple[Any, Any]],
+    **settings: Any,
+) -> BoundedBayesianOptimization:
+    """Run the search the exam runs, under the budget; returns the finished tuner.
+
+    The call is the exam's: `tuner.search(x_train, y_train, (x_val, y_val))`.
+    """
+    tuner = make_tuner(hypermodel, **settings)
     x, y, xy_val = data
     tuner.search(x, y, xy_val)
     return tuner

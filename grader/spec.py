@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from grader.errors import SpecError, UsageError
+from grader.limits import Limits
 from grader.results import Baseline
 
 SPEC_FILE = "assignment.toml"
@@ -32,7 +33,7 @@ class Budget:
     submission_seconds: float
     kill_grace_seconds: float
     description: str = ""
-    reference_test_accuracy: float | None = None
+    calibration_seeds: int = 3  # reference runs the accuracy check is calibrated on
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Spec:
     baselines: tuple[Baseline, ...]
     rubric: tuple[RubricItem, ...]
     sha256: str  # of the spec file: part of every result's cache key
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def directory(self) -> Path:
@@ -221,7 +223,7 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
             submission_seconds=b.positive("submission_seconds", float),
             kill_grace_seconds=b.positive("kill_grace_seconds", float),
             description=b.get("description", str, ""),
-            reference_test_accuracy=b.positive("reference_test_accuracy", float, None),
+            calibration_seeds=b.positive("calibration_seeds", int, 3),
         )
         b.finish()
     if not budgets:
@@ -229,6 +231,19 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
     default_budget = top.get("default_budget", str, "default")
     if default_budget not in budgets:
         raise top.fail("default_budget", f"names {default_budget!r}, not one of {list(budgets)}")
+
+    limits = Limits()
+    if "limits" in top.data:
+        lim = top.table("limits")
+        limits = Limits(
+            memory_mb=lim.positive("memory_mb", int, limits.memory_mb),
+            processes=lim.positive("processes", int, limits.processes),
+            scratch_mb=lim.positive("scratch_mb", int, limits.scratch_mb),
+            output_kb=lim.positive("output_kb", int, limits.output_kb),
+        )
+        lim.finish()
+    else:
+        top.used.add("limits")
 
     baselines = []
     for i, entry in enumerate(top.get("baselines", list, [])):
@@ -279,4 +294,5 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
         baselines=tuple(baselines),
         rubric=tuple(rubric),
         sha256=sha256,
+        limits=limits,
     )

@@ -57,8 +57,20 @@ def line_of(name: str, text: str) -> int:
 # --- the reference passes everything ------------------------------------------------------
 
 
+def saved_as_probed(probed: Probed, name: str) -> dict[str, Any]:
+    """The optimizer config a saved model holds when training used what the probe saw."""
+    optimizer = probed(name)[1]["build"]["optimizer"]
+    return {"class_name": optimizer["class_name"], "config": optimizer["config"]}
+
+
 def test_reference_passes_every_check_with_full_points(probed: Probed) -> None:
-    results = grade(probed, "reference", test_accuracy=0.885, reference_test_accuracy=0.8883)
+    results = grade(
+        probed,
+        "reference",
+        test_accuracy=0.885,
+        reference_test_accuracy=0.8883,
+        saved_optimizer=saved_as_probed(probed, "reference"),
+    )
     assert list(results) == [item.id for item in SPEC.rubric]
     for r in results.values():
         assert r.status is CheckStatus.PASSED, (r.id, r.message)
@@ -134,8 +146,9 @@ def test_failure(probed: Probed, name: str, check_id: str, phrase: str, where: s
 
 
 def test_every_check_has_a_failing_case() -> None:
-    # accuracy's failing cases are built from outcomes below, not from student code.
-    assert {check for _, check, _, _ in FAILURES} | {"accuracy"} == set(REGISTRY)
+    # accuracy's and consistency's failing cases are built from outcomes (below), not
+    # from student code alone.
+    assert {check for _, check, _, _ in FAILURES} | {"accuracy", "consistency"} == set(REGISTRY)
 
 
 def test_the_mistake_costs_only_its_own_check(probed: Probed) -> None:
@@ -356,3 +369,37 @@ def test_every_message_exists_in_both_languages_with_the_same_placeholders() -> 
             assert set(texts) == {"es", "en"}, (check_id, key)
             assert placeholders(texts["es"]) == placeholders(texts["en"]), (check_id, key)
             assert texts["es"] != texts["en"], (check_id, key)
+
+
+# --- consistency: the trained model is the inspected one ----------------------------------
+
+
+def test_consistency_passes_when_the_saved_model_matches(probed: Probed) -> None:
+    saved = saved_as_probed(probed, "reference")
+    result = grade(probed, "reference", saved_optimizer=saved)["consistency"]
+    assert result.status is CheckStatus.PASSED, result.message
+    assert "SGD + PolynomialDecay" in result.message
+
+
+def test_consistency_fails_when_training_used_another_optimizer(probed: Probed) -> None:
+    saved = saved_as_probed(probed, "reference")
+    switched = {**saved, "class_name": "Adam"}
+    result = grade(probed, "reference", saved_optimizer=switched)["consistency"]
+    assert result.status is CheckStatus.FAILED
+    assert "SGD → Adam" in result.message
+
+
+def test_consistency_fails_when_the_schedule_changed(probed: Probed) -> None:
+    saved = saved_as_probed(probed, "reference")
+    config = dict(saved["config"])
+    schedule = dict(config["learning_rate"])
+    schedule["config"] = {**schedule["config"], "decay_steps": 1000}
+    config["learning_rate"] = schedule
+    result = grade(probed, "reference", saved_optimizer={**saved, "config": config})
+    assert result["consistency"].status is CheckStatus.FAILED
+    assert "decay_steps 10 → 1000" in result["consistency"].message
+
+
+def test_consistency_is_skipped_without_a_saved_model(probed: Probed) -> None:
+    result = grade(probed, "reference")["consistency"]
+    assert result.status is CheckStatus.SKIPPED and result.points == 0

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from sample_results import SHA, graded_result
 
 from grader import report
 from grader.errors import UsageError
@@ -17,105 +18,23 @@ from grader.results import (
     Baseline,
     CheckResult,
     CheckStatus,
+    Curve,
     GradeResult,
+    LearningRateCurves,
     Location,
     SkippedStatement,
+    SnippetLine,
     Status,
     TrialResult,
     TrialStatus,
 )
 
 GOLDENS = Path(__file__).parent / "goldens"
-SHA = "ab" * 32
-
-# The message a check might quote from student code: must be shown, never run.
-SCRIPT_MESSAGE = "se esperaba <script>alert(1)</script> | [x](javascript:1)"
 
 
 def _graded(id: str = "josé") -> GradeResult:
     """A fixed, fully populated graded result (also the goldens' input)."""
-    return GradeResult(
-        id=id,
-        sha256=SHA,
-        assignment="fashion-mnist-polynomial-decay",
-        budget="smoke",
-        status=Status.GRADED,
-        message="",
-        score=7.5,
-        max_score=10.0,
-        checks=(
-            CheckResult(
-                "structure", "Estructura de MyHyperModel", CheckStatus.PASSED, 1.0, 1.0, "Correcta."
-            ),
-            CheckResult(
-                "schedule",
-                "Planificador PolynomialDecay",
-                CheckStatus.FAILED,
-                0.0,
-                2.0,
-                "Se usa ExponentialDecay en lugar de PolynomialDecay.",
-                location=Location(cell=5, line=12),
-            ),
-            CheckResult(
-                "loss_metrics",
-                "Pérdida y métricas",
-                CheckStatus.FAILED,
-                0.25,
-                0.5,
-                SCRIPT_MESSAGE,
-                location=Location(cell=None, line=40),
-            ),
-            CheckResult(
-                "accuracy", "Precisión en test", CheckStatus.SKIPPED, 0.0, 1.0, "Sin modelo."
-            ),
-            CheckResult(
-                "secret_rule",
-                "Regla oculta del profesor",
-                CheckStatus.PASSED,
-                1.0,
-                1.0,
-                "Mensaje oculto al estudiante.",
-                hidden=True,
-            ),
-        ),
-        test_accuracy=0.8512,
-        test_loss=0.4213,
-        val_accuracy=0.8605,
-        best_hyperparameters={"initial_learning_rate": 0.31, "end_learning_rate": 0.29},
-        trials=(
-            TrialResult(
-                "00",
-                {"initial_learning_rate": 0.31, "end_learning_rate": 0.29},
-                0.8605,
-                1,
-                12.5,
-                TrialStatus.COMPLETED,
-                history={"val_accuracy": [0.8605], "loss": [0.61]},
-            ),
-            TrialResult(
-                "01",
-                {"initial_learning_rate": 0.3, "end_learning_rate": 0.285},
-                None,
-                0,
-                0.4,
-                TrialStatus.FAILED,
-                message="ValueError: bad shape",
-            ),
-        ),
-        baselines=(
-            Baseline("PolynomialDecay (SGD, exam)", 0.8883, "TL05 exam, section 3"),
-            Baseline("Adam, tuned learning rate", 0.898),
-        ),
-        reference_test_accuracy=0.8523,
-        skipped_statements=(
-            SkippedStatement(2, 1, "data loading", "(x, y), _ = fashion_mnist.load_data()"),
-            SkippedStatement(9, 3, "tuner.search", "tuner.search(x, y, `epochs`=100)"),
-        ),
-        notes=("El corrector restauró los callbacks del tuner que tu fit descartaba.",),
-        timings={"search": 25.25, "evaluate": 1.5},
-        versions={"grader": "0.1.0", "keras": "3.15.1"},
-        source_path="submissions/josé.ipynb",
-    )
+    return graded_result(id)
 
 
 def _failed(status: Status, message: str) -> GradeResult:
@@ -149,6 +68,9 @@ def test_schema_lists_exactly_the_dataclass_fields() -> None:
         "baseline": Baseline,
         "skipped_statement": SkippedStatement,
         "location": Location,
+        "snippet_line": SnippetLine,
+        "curve": Curve,
+        "learning_rate_curves": LearningRateCurves,
     }
     fields = [f.name for f in dataclasses.fields(GradeResult)]
     assert sorted(schema["properties"]) == sorted(fields)
@@ -207,7 +129,7 @@ def test_result_json_validates_and_round_trips(tmp_path: Path, result: GradeResu
 def test_result_json_is_readable_utf8(tmp_path: Path) -> None:
     text = report.write_result(_graded(), tmp_path).read_text(encoding="utf-8")
     assert '"id": "josé"' in text
-    assert text.startswith('{\n  "schema_version": "1.0",\n  "id": "josé",')
+    assert text.startswith(f'{{\n  "schema_version": "{SCHEMA_VERSION}",\n  "id": "josé",')
 
 
 def test_nan_loss_is_written_as_null(tmp_path: Path) -> None:
@@ -314,12 +236,44 @@ def test_html_is_self_contained_and_escapes_student_text(tmp_path: Path) -> None
     assert '<meta name="viewport"' in html and "@media print" in html
 
 
+def test_html_shows_each_checks_code_and_four_plots(tmp_path: Path) -> None:
+    html = report.render_reports(_graded(), tmp_path, lang="en")[0].read_text(encoding="utf-8")
+    # The located line is marked; the hostile snippet line is text, not markup.
+    assert (
+        '<span class="at"><i>12</i>        lr = keras.optimizers.schedules.ExponentialDecay('
+        "</span>" in html
+    )
+    assert "# ``` and &lt;/pre&gt;&lt;script&gt;alert(2)&lt;/script&gt;" in html
+    assert html.count("<figure>") == 4
+    for name in ("learning_rate", "history", "trials", "accuracy"):
+        assert re.search(f'<svg [^>]*id="plot-{name}"', html), name
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), "four inline SVGs must not share an id"
+    # The learning-rate caption names the values both curves were taken with.
+    assert "<code>initial_learning_rate</code> = 0.2983" in html
+
+
+def test_html_without_data_draws_no_plot(tmp_path: Path) -> None:
+    result = _failed(Status.ERROR, "SyntaxError")
+    html = report.render_reports(result, tmp_path, lang="es")[0].read_text(encoding="utf-8")
+    assert "<svg" not in html and "<figure>" not in html
+
+
 def test_markdown_escapes_student_text(tmp_path: Path) -> None:
     md = report.render_reports(_graded(), tmp_path, lang="es")[1].read_text(encoding="utf-8")
-    assert "<script>" not in md and "[x](" not in md
-    row = next(line for line in md.splitlines() if "alert(1)" in line)
-    # Escaped pipes do not open new columns: 5 columns -> 6 unescaped bars.
-    assert len(re.findall(r"(?<!\\)\|", row)) == 6
+    # Student code is shown verbatim inside fenced blocks; everywhere else it is escaped.
+    fenced = re.findall(r"^(`{3,})\n(.*?)^\1$", md, flags=re.MULTILINE | re.DOTALL)
+    prose = re.sub(r"^(`{3,})\n.*?^\1$", "", md, flags=re.MULTILINE | re.DOTALL)
+    assert "<script>" not in prose and "[x](" not in prose
+    assert "alert(1)" in prose
+    # The snippet holding ``` gets a longer fence, so that line cannot close the block.
+    fence, block = next((f, b) for f, b in fenced if "alert(2)" in b)
+    assert fence == "````"
+    assert "→  12          lr = keras.optimizers.schedules.ExponentialDecay(" in block
+    checks_table = md.split("## Comprobaciones\n\n")[1].split("\n\n")[0]
+    for row in checks_table.splitlines():
+        # Escaped pipes do not open new columns: 4 columns -> 5 unescaped bars.
+        assert len(re.findall(r"(?<!\\)\|", row)) == 5, row
     assert "``tuner.search(x, y, `epochs`=100)``" in md
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from grader import runner
+from grader.limits import Limits
 from grader.runner import ChildEnd
 
 
@@ -63,11 +64,26 @@ def test_exit_without_answer_is_a_crash(tmp_path: Path, fake_worker) -> None:
 
 
 def test_partial_answer_survives_a_crash(tmp_path: Path, fake_worker) -> None:
-    partial = {"protocol": 1, "status": "running", "trials": [{"id": "0"}], "stage": "search"}
+    trial = {
+        "id": "0",
+        "hyperparameters": {"lr": 0.3},
+        "epochs": 1,
+        "seconds": 1.0,
+        "status": "completed",
+    }
+    partial = {
+        "protocol": 1,
+        "status": "running",
+        "message": "",
+        "stage": "search",
+        "trials": [trial],
+        "notes": [],
+        "timings": {},
+    }
     fake_worker(f"import json, os; json.dump({partial!r}, open('response.json', 'w')); os._exit(9)")
     outcome = runner.run_child(_request(), tmp_path, hard_timeout=30, threads=1)
     assert outcome.end is ChildEnd.CRASHED
-    assert outcome.answer is not None and outcome.answer["trials"] == [{"id": "0"}]
+    assert outcome.answer is not None and outcome.answer["trials"] == [trial]
 
 
 @pytest.mark.parametrize(
@@ -98,6 +114,8 @@ def test_child_environment_is_scrubbed(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_log_keeps_only_the_tail(tmp_path: Path, fake_worker) -> None:
     fake_worker("print('A' * 100000); print('THE END')")
-    outcome = runner.run_child(_request(), tmp_path, hard_timeout=30, threads=1)
-    assert len(outcome.log_tail) <= runner.LOG_TAIL + 10
+    outcome = runner.run_child(
+        _request(), tmp_path, hard_timeout=30, threads=1, limits=Limits(output_kb=8)
+    )
+    assert len(outcome.log_tail) <= 8 * 1024 + 100
     assert outcome.log_tail.rstrip().endswith("THE END")

@@ -18,6 +18,7 @@ from grader.checks import (  # noqa: F401 - importing a check module registers i
     accuracy,
     architecture,
     callbacks_passthrough,
+    consistency,
     fit_config,
     loss_metrics,
     optimizer,

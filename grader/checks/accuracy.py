@@ -1,38 +1,50 @@
 """accuracy: the test accuracy of the student's best model against the reference solution
-graded under the same budget: full points within params.full_within (absolute, as a
-fraction), params.partial_fraction of them within params.partial_within, none below.
-Being above the reference is always fine. Skipped when there is no test accuracy (the
-search produced no model) or no reference for the budget. The exam's published
-baselines are listed for context.
+graded under the same budget over several seeds (grader/calibrate.py).
+
+Bands are in standard deviations of the reference's test accuracy over those seeds:
+full points from mean - params.full_within_sd * sd up, params.partial_fraction of them
+from mean - params.partial_within_sd * sd, none below. Being above the reference is
+always fine. The sd used is never below params.sd_floor (a fraction): a handful of
+seeds can give a spread near zero by chance, and a band narrower than the run-to-run
+noise would fail correct solutions. Skipped when there is no test accuracy (the search
+produced no model) or no calibration (a subset run). The exam's published baselines are
+listed for context.
 """
 
 from __future__ import annotations
 
 from grader.checks.base import CheckContext, Verdict, failed, passed, register, skipped
 
+_REFERENCE = {
+    "es": "Precisión en test {test}; la solución de referencia obtiene de media {reference} "
+    "con el mismo presupuesto ('{budget}'), con una desviación típica de {sd} puntos "
+    "porcentuales entre semillas.",
+    "en": "Test accuracy {test}; the reference solution gets {reference} on average under "
+    "the same budget ('{budget}'), with a standard deviation of {sd} percentage points "
+    "across seeds.",
+}
+
 MESSAGES = {
     "full": {
-        "es": "Precisión en test {test}; la solución de referencia obtiene {reference} con el "
-        "mismo presupuesto ('{budget}'): estás a menos de {full_within} puntos porcentuales, "
-        "como se pedía. {baselines}",
-        "en": "Test accuracy {test}; the reference solution gets {reference} under the same "
-        "budget ('{budget}'): within {full_within} percentage points, as required. {baselines}",
+        "es": _REFERENCE["es"] + " Llegas al mínimo para la nota completa ({full_min}, "
+        "{full_within_sd} desviaciones por debajo de la media). {baselines}",
+        "en": _REFERENCE["en"] + " You reach the minimum for full points ({full_min}, "
+        "{full_within_sd} standard deviations below the mean). {baselines}",
     },
     "partial": {
-        "es": "Precisión en test {test}; la solución de referencia obtiene {reference} con el "
-        "mismo presupuesto ('{budget}'): se esperaba estar a menos de {full_within} puntos "
-        "porcentuales; a menos de {partial_within} se obtiene parte de la nota. {baselines}",
-        "en": "Test accuracy {test}; the reference solution gets {reference} under the same "
-        "budget ('{budget}'): expected within {full_within} percentage points; within "
-        "{partial_within} earns part of the points. {baselines}",
+        "es": _REFERENCE["es"] + " Para la nota completa se esperaba al menos {full_min} "
+        "({full_within_sd} desviaciones por debajo de la media); desde {partial_min} se "
+        "obtiene parte de la nota. {baselines}",
+        "en": _REFERENCE["en"] + " Full points needed at least {full_min} ({full_within_sd} "
+        "standard deviations below the mean); from {partial_min} you earn part of the "
+        "points. {baselines}",
     },
     "low": {
-        "es": "Precisión en test {test}; la solución de referencia obtiene {reference} con el "
-        "mismo presupuesto ('{budget}'): se esperaba estar a menos de {full_within} puntos "
-        "porcentuales (o de {partial_within} para obtener parte de la nota). {baselines}",
-        "en": "Test accuracy {test}; the reference solution gets {reference} under the same "
-        "budget ('{budget}'): expected within {full_within} percentage points (or "
-        "{partial_within} for part of the points). {baselines}",
+        "es": _REFERENCE["es"] + " Se esperaba al menos {full_min} ({full_within_sd} "
+        "desviaciones por debajo de la media), o {partial_min} para obtener parte de la "
+        "nota. {baselines}",
+        "en": _REFERENCE["en"] + " Expected at least {full_min} ({full_within_sd} standard "
+        "deviations below the mean), or {partial_min} for part of the points. {baselines}",
     },
     "no_test": {
         "es": "Omitido: no hay un modelo que evaluar en test (la búsqueda no terminó ningún "
@@ -41,10 +53,10 @@ MESSAGES = {
         "no trial with val_accuracy).",
     },
     "no_reference": {
-        "es": "Omitido: no hay precisión de referencia para el presupuesto '{budget}'; tu "
-        "precisión en test es {test}. {baselines}",
-        "en": "Skipped: there is no reference accuracy for the '{budget}' budget; your test "
-        "accuracy is {test}. {baselines}",
+        "es": "Omitido: no hay calibración de la referencia para el presupuesto '{budget}' "
+        "(p. ej. al entrenar con un subconjunto); tu precisión en test es {test}. {baselines}",
+        "en": "Skipped: there is no calibration of the reference for the '{budget}' budget "
+        "(e.g. when training on a subset); your test accuracy is {test}. {baselines}",
     },
     "baselines": {
         "es": "Resultados del examen (protocolo completo): {items}.",
@@ -52,14 +64,11 @@ MESSAGES = {
     },
 }
 
+DEFAULTS = {"full_within_sd": 3.0, "partial_within_sd": 6.0, "sd_floor": 0.005}
+
 
 def _pct(value: float) -> str:
     return f"{100 * value:.2f}%"
-
-
-def _points(value: float) -> str:
-    """An accuracy difference in percentage points (0.02 -> "2")."""
-    return f"{100 * value:g}"
 
 
 @register("accuracy", MESSAGES)
@@ -73,21 +82,26 @@ def check(ctx: CheckContext) -> Verdict:
         return skipped(
             ctx.say("no_reference", budget=ctx.budget, test=test, baselines=baselines).strip()
         )
-    full = float(ctx.params.get("full_within", 0.02))
-    partial = float(ctx.params.get("partial_within", 0.05))
+    full_sd = float(ctx.params.get("full_within_sd", DEFAULTS["full_within_sd"]))
+    partial_sd = float(ctx.params.get("partial_within_sd", DEFAULTS["partial_within_sd"]))
+    floor = float(ctx.params.get("sd_floor", DEFAULTS["sd_floor"]))
     fraction = float(ctx.params.get("partial_fraction", 0.5))
+    sd = max(ctx.reference_sd or 0.0, floor)
+    mean = ctx.reference_test_accuracy
+    full_min, partial_min = mean - full_sd * sd, mean - partial_sd * sd
     fields = {
         "test": test,
-        "reference": _pct(ctx.reference_test_accuracy),
+        "reference": _pct(mean),
+        "sd": f"{100 * sd:.2f}",
         "budget": ctx.budget,
-        "full_within": _points(full),
-        "partial_within": _points(partial),
+        "full_within_sd": f"{full_sd:g}",
+        "full_min": _pct(full_min),
+        "partial_min": _pct(partial_min),
         "baselines": baselines,
     }
-    gap = ctx.reference_test_accuracy - ctx.test_accuracy
-    # A hair of slack so that a gap of exactly full_within is not lost to float round-off.
-    if gap <= full + 1e-9:
+    # A hair of slack so that landing exactly on a band's edge is not lost to round-off.
+    if ctx.test_accuracy >= full_min - 1e-9:
         return passed(ctx.say("full", **fields).strip())
-    if gap <= partial + 1e-9:
+    if ctx.test_accuracy >= partial_min - 1e-9:
         return passed(ctx.say("partial", **fields).strip(), fraction=fraction)
     return failed(ctx.say("low", **fields).strip())

@@ -92,9 +92,13 @@ class CheckContext:
     lang: str = "es"
     loaded: Any = None  # grader.submission.LoadedSubmission, for locations
     test_accuracy: float | None = None
-    reference_test_accuracy: float | None = None
+    reference_test_accuracy: float | None = None  # calibrated mean (grader/calibrate.py)
+    reference_sd: float | None = None  # its standard deviation over the calibration seeds
     budget: str = ""
     baselines: tuple[Baseline, ...] = ()
+    # The optimizer config read from the saved best model (grader.evaluate.saved_optimizer);
+    # None when no model was saved or its schedule could not be serialised.
+    saved_optimizer: Mapping[str, Any] | None = None
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     messages: Messages = field(default_factory=lambda: MappingProxyType({}))
     class_name: str = "MyHyperModel"

@@ -9,14 +9,21 @@ spelt like a command is given as `./check`.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 # name -> (module under grader.cli, one-line help). Batch grading is the default.
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "calibrate": ("calibrate", "grade the reference over several seeds under a budget"),
+    "gradescope-package": ("gradescope_package", "build autograder.zip for Gradescope"),
+    "check": ("check", "self-check one notebook before submitting: quick, visible checks only"),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # TensorFlow's start-up chatter (the parent evaluates models) would bury our output.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in COMMANDS:
         module = importlib.import_module(f"grader.cli.{COMMANDS[args[0]][0]}")

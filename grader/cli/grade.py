@@ -18,8 +18,17 @@ exit codes:
   2    usage error: bad path, unknown assignment or budget, broken spec, missing dataset
   130  interrupted
 
-Writes <out>/<id>/result.json, report.html and report.md per submission, and <out>/grades.csv.
+Writes <out>/<id>/result.json, report.html, report.md and gradescope/results.json per
+submission, and <out>/grades.csv, <out>/summary.html and <out>/results.sqlite.
 {commands}"""
+
+
+LIMIT_FLAGS = (
+    ("--memory-mb", "memory_mb", "resident memory of the child's process tree, in MB"),
+    ("--max-processes", "processes", "processes the child may run at once"),
+    ("--scratch-mb", "scratch_mb", "disk the child may write in its scratch folder, in MB"),
+    ("--output-kb", "output_kb", "printed output kept for the report, in KB"),
+)
 
 
 def _commands_text() -> str:
@@ -102,14 +111,71 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep each submission's scratch folder (for debugging)",
     )
+    _add_batch_options(parser)
+    isolation = parser.add_argument_group(
+        "isolation and limits",
+        "student code runs in a bubblewrap sandbox (no network, no test set, read-only "
+        "system) under the limits of the spec's [limits] table; these override them",
+    )
+    isolation.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run student code WITHOUT the sandbox (trusted code only; every report says so)",
+    )
+    for flag, key, text in LIMIT_FLAGS:
+        isolation.add_argument(flag, type=int, metavar="N", dest=key, help=text)
     parser.add_argument("--version", action="version", version=f"grader {__version__}")
     return parser
+
+
+def _add_batch_options(parser: argparse.ArgumentParser) -> None:
+    batch = parser.add_argument_group(
+        "batch",
+        "results are kept in <out>/results.sqlite: a re-run grades only new or changed "
+        "submissions and resumes an interrupted batch",
+    )
+    batch.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="submissions graded at once, each in its own worker process "
+        "(default: one per 2 cores, fewer if memory is short)",
+    )
+    batch.add_argument(
+        "--force", action="store_true", help="grade every submission again, ignoring stored results"
+    )
+    batch.add_argument(
+        "--scheduler",
+        metavar="ADDRESS|FILE",
+        help="grade on a Dask cluster: its scheduler address (tcp://HOST:PORT) or scheduler "
+        "file; workers need the grader installed and the dataset",
+    )
+    batch.add_argument(
+        "--dask-config",
+        type=Path,
+        metavar="YAML",
+        help="Dask configuration to apply before connecting (timeouts, comm, ...)",
+    )
+    batch.add_argument(
+        "--progress",
+        choices=("auto", "rich", "plain"),
+        default="auto",
+        help="live display or one line per submission (default: live on a terminal, "
+        "plain under CI or when piped)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.subset is not None and args.subset <= 0:
         print("error: --subset must be a positive number of images", file=sys.stderr)
+        return ExitCode.USAGE
+    for flag, key, _ in LIMIT_FLAGS:
+        if getattr(args, key) is not None and getattr(args, key) <= 0:
+            print(f"error: {flag} must be a positive number", file=sys.stderr)
+            return ExitCode.USAGE
+    if args.jobs is not None and args.jobs < 1:
+        print("error: --jobs must be at least 1", file=sys.stderr)
         return ExitCode.USAGE
     from grader.batch import grade  # heavy imports only once arguments are valid
 
@@ -125,6 +191,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             subset=args.subset,
             templates=args.templates,
             keep_scratch=args.keep_scratch,
+            no_sandbox=args.no_sandbox,
+            jobs=args.jobs,
+            force=args.force,
+            scheduler=args.scheduler,
+            dask_config=args.dask_config,
+            progress=args.progress,
+            limits={
+                key: getattr(args, key)
+                for _, key, _ in LIMIT_FLAGS
+                if getattr(args, key) is not None
+            },
         )
     except GraderError as exc:
         print(exc.format(), file=sys.stderr)

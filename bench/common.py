@@ -1,0 +1,115 @@
+"""What the benchmarks share: the machine's description, the reference submission, a
+RunSettings on the full data, the child environment the grader uses, the MLP's FLOPs."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import resource
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from grader import data  # noqa: E402
+from grader import spec as spec_module  # noqa: E402
+from grader.discover import SubmissionRef, discover  # noqa: E402
+from grader.limits import process_tree, resident_kb  # noqa: E402
+from grader.pipeline import RunSettings  # noqa: E402
+from grader.runner import child_env  # noqa: E402
+
+# The exam's MLP and batch: 784 -> 800 (relu) -> 10 (softmax), batch 256.
+LAYERS = ((784, 800), (800, 10))
+BATCH = 256
+
+
+def machine() -> str:
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}; load average {load}"
+    )
+
+
+def others_training() -> int:
+    """How many grader children (of anyone) are training right now."""
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return sum("grader.worker" in line and "ps -eo" not in line for line in out.splitlines())
+
+
+def submission(sid: str) -> SubmissionRef:
+    return next(r for r in discover([ROOT / "submissions"]).submissions if r.id == sid)
+
+
+def settings(budget: str = "default", **extra: Any) -> tuple[RunSettings, data.TestSet]:
+    """Full-data settings with the budget's committed calibration (never recomputed here)."""
+    from grader import calibrate
+
+    spec = spec_module.load(None)
+    cache = data.prepare()
+    test = data.load_test(cache, num_classes=spec.num_classes)
+    chosen = spec.budget(budget)
+    base = RunSettings(spec=spec, budget=chosen, cache=cache, lang="en", **extra)
+    found = calibrate.load(calibrate.path_for(spec, chosen))
+    summary = found.summary() if found else None
+    return dataclasses.replace(base, calibration=summary), test
+
+
+def grader_env(home: Path, threads: int, seed: int = 23) -> dict[str, str]:
+    """The environment the grader gives its child, for a baseline that runs like it."""
+    home.mkdir(parents=True, exist_ok=True)
+    return child_env(seed=seed, threads=threads, home=home)
+
+
+def children_peak_rss_mib() -> float:
+    """Largest resident set of any finished child of this process so far (Linux: KiB)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+class PeakMemory:
+    """Polls this process's descendants (not itself) and keeps the peak of their summed
+    proportional resident memory (grader.limits.resident_kb), as the grader's watchdog does.
+    """
+
+    def __init__(self, every: float = 0.2) -> None:
+        self.every = every
+        self.peak_mib = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._stop.wait(self.every):
+            tree = [pid for pid in process_tree(me) if pid != me]
+            total = sum(resident_kb(pid) for pid in tree) / 1024
+            self.peak_mib = max(self.peak_mib, total)
+
+
+def train_step_flops(batch: int = BATCH) -> int:
+    """Matmul FLOPs of one training step: forward X·W for both layers, backward dW for
+    both and dX for the second only (the input's gradient is never needed)."""
+    (a, b), (_, c) = LAYERS
+    forward = 2 * batch * (a * b + b * c)
+    backward = 2 * batch * (a * b + b * c) + 2 * batch * c * b
+    return forward + backward

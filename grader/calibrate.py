@@ -1,0 +1,373 @@
+"""Calibration: what the reference solution scores under a budget, and how much that varies.
+
+A bounded search cannot reach the exam's published accuracy, and one short run of the
+reference is noisy. So the `accuracy` check compares a student's test accuracy with the
+reference solution graded under the same budget over several seeds (spec.seed,
+spec.seed + 1, ...): the mean and the standard deviation of its test and validation
+accuracy. One JSON file per budget lives beside the spec
+(`assignments/<id>/calibration/<budget>.json`) with the per-seed runs, their per-epoch
+curves and a fingerprint of what the numbers depend on: machine, library versions,
+the grader's version and a hash of the spec parts that change training. A
+missing file or one whose fingerprint differs is recomputed on first use (`ensure`)
+and the reports say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from grader import __version__, data
+from grader.discover import SUFFIXES, SubmissionRef
+from grader.errors import FatalError
+from grader.pipeline import RunSettings, grade_one
+from grader.results import ReferenceCalibration, Status
+from grader.spec import Budget, Spec
+
+FORMAT = 1
+DIRECTORY = "calibration"
+# The distributions whose versions change the numbers (their import names differ).
+LIBRARIES = ("tensorflow", "keras", "keras-tuner", "numpy", "scikit-learn")
+
+Echo = Callable[[str], None]
+
+
+class CalibrationError(FatalError):
+    """The reference solution could not be graded, so nothing can be compared with it."""
+
+
+@dataclass(frozen=True)
+class CalibrationRun:
+    """The reference solution graded with one seed."""
+
+    seed: int
+    test_accuracy: float
+    val_accuracy: float
+    seconds: float
+    best_hyperparameters: dict[str, Any]
+    curves: tuple[dict[str, list[float]], ...]  # per trial: metric -> one value per epoch
+
+
+@dataclass(frozen=True)
+class Calibration:
+    assignment: str
+    budget: str
+    subset: int | None
+    runs: tuple[CalibrationRun, ...]
+    fingerprint: dict[str, str]
+    created: str
+    computed_now: str = ""  # why it was computed in this process; "" if read from its file
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(run.seed for run in self.runs)
+
+    @property
+    def test_mean(self) -> float:
+        return statistics.fmean(run.test_accuracy for run in self.runs)
+
+    @property
+    def test_sd(self) -> float:
+        return _sd([run.test_accuracy for run in self.runs])
+
+    @property
+    def val_mean(self) -> float:
+        return statistics.fmean(run.val_accuracy for run in self.runs)
+
+    @property
+    def val_sd(self) -> float:
+        return _sd([run.val_accuracy for run in self.runs])
+
+    def summary(self) -> ReferenceCalibration:
+        """What a grade result carries (and the `accuracy` check reads)."""
+        return ReferenceCalibration(
+            budget=self.budget,
+            seeds=self.seeds,
+            test_mean=round(self.test_mean, 6),
+            test_sd=round(self.test_sd, 6),
+            val_mean=round(self.val_mean, 6),
+            val_sd=round(self.val_sd, 6),
+            created=self.created,
+            computed_now=self.computed_now,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        body = dataclasses.asdict(self)
+        body.pop("computed_now")
+        stats = {
+            "test_mean": self.test_mean,
+            "test_sd": self.test_sd,
+            "val_mean": self.val_mean,
+            "val_sd": self.val_sd,
+        }
+        return {"format": FORMAT, **body, "seeds": list(self.seeds), **stats}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Calibration:
+        runs = tuple(
+            CalibrationRun(
+                seed=int(r["seed"]),
+                test_accuracy=float(r["test_accuracy"]),
+                val_accuracy=float(r["val_accuracy"]),
+                seconds=float(r["seconds"]),
+                best_hyperparameters=dict(r["best_hyperparameters"]),
+                curves=tuple(dict(c) for c in r["curves"]),
+            )
+            for r in raw["runs"]
+        )
+        if not runs:
+            raise ValueError("a calibration without runs")
+        return cls(
+            assignment=str(raw["assignment"]),
+            budget=str(raw["budget"]),
+            subset=raw.get("subset"),
+            runs=runs,
+            fingerprint={str(k): str(v) for k, v in raw["fingerprint"].items()},
+            created=str(raw["created"]),
+        )
+
+
+def _sd(values: Sequence[float]) -> float:
+    # The sample standard deviation; one run says nothing about spread (the check's
+    # floor then decides the band).
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def path_for(
+    spec: Spec, budget: Budget, subset: int | None = None, directory: Path | None = None
+) -> Path:
+    folder = directory or spec.directory / DIRECTORY
+    name = budget.name if subset is None else f"{budget.name}.subset-{subset}"
+    return folder / f"{name}.json"
+
+
+def seeds_for(spec: Spec, budget: Budget, count: int | None = None) -> tuple[int, ...]:
+    """spec.seed first (the seed students are graded with), then the next ones."""
+    return tuple(spec.seed + i for i in range(count or budget.calibration_seeds))
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def spec_hash(spec: Spec, budget: Budget, subset: int | None) -> str:
+    """A hash of everything in the spec that changes how the reference trains."""
+    fit = next((dict(item.params) for item in spec.rubric if item.id == "fit_config"), {})
+    relevant = {
+        "seed": spec.seed,
+        "validation_size": spec.validation_size,
+        "num_classes": spec.num_classes,
+        "input_dim": spec.input_dim,
+        "class_name": spec.class_name,
+        "objective": spec.objective,
+        "executions_per_trial": spec.executions_per_trial,
+        "budget": {
+            "max_trials": budget.max_trials,
+            "max_epochs": budget.max_epochs,
+            "trial_seconds": budget.trial_seconds,
+            "submission_seconds": budget.submission_seconds,
+        },
+        "fit_config": {k: fit.get(k) for k in ("batch_size", "epochs")},
+        "reference_sha256": hashlib.sha256(spec.reference.read_bytes()).hexdigest(),
+        "subset": subset,
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def fingerprint(settings: RunSettings) -> dict[str, str]:
+    """What the reference's numbers depend on besides the seed.
+
+    The thread count is left out on purpose: it changes only the order of float
+    additions, one more source of the run-to-run noise the bands are measured on, and
+    a batch with more jobs (fewer threads each) must not recalibrate.
+    """
+    return {
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "cpus": str(os.cpu_count()),
+        "python": platform.python_version(),
+        **{name: _version(name) for name in LIBRARIES},
+        "grader": __version__,
+        "spec": spec_hash(settings.spec, settings.budget, settings.subset),
+    }
+
+
+def stale_reason(calibration: Calibration, expected: dict[str, str]) -> str:
+    """ "" when the calibration still applies, else which fingerprint keys differ."""
+    changed = [
+        f"{key} {calibration.fingerprint.get(key, '?')} -> {value}"
+        for key, value in expected.items()
+        if calibration.fingerprint.get(key) != value
+    ]
+    return "; ".join(changed)
+
+
+def load(path: Path) -> Calibration | None:
+    """The calibration stored at `path`, or None if there is none readable."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if raw.get("format") != FORMAT:
+            return None
+        return Calibration.from_dict(raw)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def save(calibration: Calibration, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(calibration.to_dict(), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def reference_ref(spec: Spec) -> SubmissionRef:
+    return SubmissionRef(id="reference", path=spec.reference, kind=SUFFIXES[spec.reference.suffix])
+
+
+def run(
+    settings: RunSettings,
+    test: data.TestSet,
+    *,
+    seeds: Sequence[int],
+    echo: Echo = print,
+) -> Calibration:
+    """Grade the reference solution once per seed under `settings`' budget."""
+    spec, budget = settings.spec, settings.budget
+    ref = reference_ref(spec)
+    runs = []
+    for i, seed in enumerate(seeds, start=1):
+        result = grade_one(ref, dataclasses.replace(settings, seed=seed, calibration=None), test)
+        if result.status is not Status.GRADED or result.test_accuracy is None:
+            raise CalibrationError(
+                f"the reference solution {spec.reference} could not be graded under budget "
+                f"'{budget.name}' with seed {seed}: {result.status.value}: {result.message}",
+                hint="fix the reference or the budget in the spec; a budget too short to "
+                "finish one trial cannot be calibrated",
+            )
+        seconds = result.timings.get("total", 0.0)
+        runs.append(
+            CalibrationRun(
+                seed=seed,
+                test_accuracy=result.test_accuracy,
+                val_accuracy=float(result.val_accuracy or 0.0),
+                seconds=seconds,
+                best_hyperparameters=dict(result.best_hyperparameters),
+                curves=tuple(dict(t.history) for t in result.trials),
+            )
+        )
+        echo(
+            f"calibration {budget.name} [{i}/{len(seeds)}] seed {seed}: "
+            f"test {100 * result.test_accuracy:.2f}% val {100 * runs[-1].val_accuracy:.2f}% "
+            f"({seconds:.0f} s)"
+        )
+    return Calibration(
+        assignment=spec.id,
+        budget=budget.name,
+        subset=settings.subset,
+        runs=tuple(runs),
+        fingerprint=fingerprint(settings),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def cached(settings: RunSettings, directory: Path | None = None) -> ReferenceCalibration | None:
+    """The stored calibration if it still applies, else None; never trains (for callers
+    such as a self-check that must stay cheap and may run on another machine)."""
+    found = load(path_for(settings.spec, settings.budget, settings.subset, directory))
+    if found is None or stale_reason(found, fingerprint(settings)):
+        return None
+    return found.summary()
+
+
+def ensure(
+    settings: RunSettings,
+    test: data.TestSet,
+    *,
+    directory: Path | None = None,
+    seeds: Sequence[int] | None = None,
+    force: bool = False,
+    echo: Echo = print,
+) -> Calibration:
+    """The calibration for `settings`' budget: read from its file if it still applies,
+    else computed now (over `seeds`, default the budget's calibration_seeds), stored and
+    marked `computed_now`."""
+    spec, budget = settings.spec, settings.budget
+    path = path_for(spec, budget, settings.subset, directory)
+    expected = fingerprint(settings)
+    found = None if force else load(path)
+    if found is not None:
+        reason = stale_reason(found, expected)
+        if not reason:
+            return found
+    else:
+        reason = "forced" if force else "missing"
+    chosen = tuple(seeds) if seeds else seeds_for(spec, budget)
+    echo(
+        f"calibrating the reference solution under budget '{budget.name}' over seeds "
+        f"{list(chosen)} ({reason}); it is cached in {path}"
+    )
+    calibration = run(settings, test, seeds=chosen, echo=echo)
+    save(calibration, path)
+    return dataclasses.replace(calibration, computed_now=reason)
+
+
+def calibrate(
+    *,
+    assignment: str | Path | None = None,
+    budget: str | None = None,
+    seeds: int | None = None,
+    subset: int | None = None,
+    directory: Path | None = None,
+    data_dir: Path | None = None,
+    cache_dir: Path | None = None,
+    echo: Echo = print,
+) -> Calibration:
+    """`grade calibrate`: (re)compute and store one budget's calibration."""
+    from grader import spec as spec_module
+    from grader.checks import validate_rubric
+
+    spec = spec_module.load(assignment)
+    validate_rubric(spec)
+    chosen = spec.budget(budget)
+    cache = data.prepare(data_dir=data_dir, cache_dir=cache_dir)
+    test = data.load_test(cache, num_classes=spec.num_classes)
+    settings = RunSettings(spec=spec, budget=chosen, cache=cache, lang="en", subset=subset)
+    calibration = ensure(
+        settings,
+        test,
+        directory=directory,
+        seeds=seeds_for(spec, chosen, seeds),
+        force=True,
+        echo=echo,
+    )
+    echo(
+        f"reference under '{chosen.name}': test {100 * calibration.test_mean:.2f}% "
+        f"± {100 * calibration.test_sd:.2f}, val {100 * calibration.val_mean:.2f}% "
+        f"± {100 * calibration.val_sd:.2f} over seeds {list(calibration.seeds)}; wrote "
+        f"{path_for(spec, chosen, subset, directory)}"
+    )
+    return calibration

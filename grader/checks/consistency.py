@@ -1,0 +1,86 @@
+"""consistency: the model that was trained used the optimizer and schedule the probe saw.
+
+The probe inspects `build(hp)` before training; the parent then reads the optimizer
+config stored in the best model's file (as JSON data, nothing is built) and compares
+the two. Code that behaves one way when inspected and another when trained fails
+here. Learning-rate values are not compared (the search changes them per trial); the
+optimizer's class, the schedule's class and its structural settings are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from grader.checks.base import CheckContext, Verdict, failed, passed, register, skipped
+
+# Settings that do not depend on the hyperparameters being searched.
+_OPTIMIZER_KEYS = ("momentum", "nesterov")
+_SCHEDULE_KEYS = ("decay_steps", "power", "cycle", "decay_rate", "staircase", "alpha")
+
+MESSAGES = {
+    "ok": {
+        "es": "El modelo entrenado usa el mismo optimizador y planificador que se inspeccionó "
+        "({found}).",
+        "en": "The trained model uses the same optimizer and schedule that was inspected "
+        "({found}).",
+    },
+    "mismatch": {
+        "es": "El modelo entrenado no coincide con el inspeccionado: {differences}. "
+        "build(hp) debe construir siempre el mismo tipo de modelo.",
+        "en": "The trained model differs from the inspected one: {differences}. "
+        "build(hp) must always build the same kind of model.",
+    },
+    "unavailable": {
+        "es": "Omitido: el mejor modelo no se pudo guardar con su optimizador "
+        "(p. ej. un planificador propio sin get_config()), así que no se puede comparar.",
+        "en": "Skipped: the best model could not be saved with its optimizer "
+        "(e.g. a hand-written schedule without get_config()), so it cannot be compared.",
+    },
+}
+
+
+def _name(obj: Any) -> str | None:
+    return obj.get("class_name") if isinstance(obj, Mapping) else None
+
+
+def _schedule(config: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    lr = (config or {}).get("learning_rate")
+    return lr if isinstance(lr, Mapping) else None
+
+
+def differences(probed: Mapping[str, Any], saved: Mapping[str, Any]) -> list[str]:
+    """What differs between the probe's optimizer record and the saved config."""
+    out = []
+    if probed.get("class_name") != saved.get("class_name"):
+        out.append(f"optimizer {probed.get('class_name')} → {saved.get('class_name')}")
+    probed_config = probed.get("config") or {}
+    saved_config = saved.get("config") or {}
+    for key in _OPTIMIZER_KEYS:
+        if key in probed_config and key in saved_config and probed_config[key] != saved_config[key]:
+            out.append(f"{key} {probed_config[key]} → {saved_config[key]}")
+    probed_lr, saved_lr = _schedule(probed_config), _schedule(saved_config)
+    if _name(probed_lr) != _name(saved_lr):
+        out.append(
+            f"learning_rate {_name(probed_lr) or 'constant'} → {_name(saved_lr) or 'constant'}"
+        )
+    elif probed_lr and saved_lr:
+        a, b = probed_lr.get("config") or {}, saved_lr.get("config") or {}
+        for key in _SCHEDULE_KEYS:
+            if key in a and key in b and a[key] != b[key]:
+                out.append(f"{key} {a[key]} → {b[key]}")
+    return out
+
+
+@register("consistency", MESSAGES, requires=("build",))
+def check(ctx: CheckContext) -> Verdict:
+    probed = ctx.stage("build").get("optimizer")
+    if not isinstance(probed, Mapping) or ctx.saved_optimizer is None:
+        return skipped(ctx.say("unavailable"))
+    diffs = differences(probed, ctx.saved_optimizer)
+    where = ctx.locate("compile")
+    if diffs:
+        return failed(ctx.say("mismatch", differences="; ".join(diffs)), where)
+    found = ctx.saved_optimizer.get("class_name", "?")
+    schedule = _name(_schedule(ctx.saved_optimizer.get("config")))
+    return passed(ctx.say("ok", found=f"{found} + {schedule}" if schedule else found), where)

@@ -1,0 +1,75 @@
+"""`grade calibrate`: grade the reference solution over several seeds under one budget."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from grader.errors import ExitCode, GraderError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grade calibrate",
+        description="Grade the assignment's reference solution under a budget with several "
+        "seeds and store the mean and standard deviation of its test and validation "
+        "accuracy (with per-epoch curves and a fingerprint of machine and library "
+        "versions) in assignments/<id>/calibration/<budget>.json. The accuracy check "
+        "compares students with it; `grade` computes it by itself when it is missing or "
+        "stale, this command does it ahead of time.",
+    )
+    parser.add_argument("--assignment", metavar="ID|DIR|TOML", help="as for `grade`")
+    parser.add_argument(
+        "--budget", metavar="NAME", help="budget preset (default: the spec's default_budget)"
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        metavar="N",
+        help="number of seeds, from the spec's seed up (default: the budget's calibration_seeds)",
+    )
+    parser.add_argument(
+        "--subset",
+        type=int,
+        metavar="N",
+        help="train on the first N images (tests); stored as <budget>.subset-N.json",
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        metavar="DIR",
+        help="where to write the calibration (default: the assignment's calibration/)",
+    )
+    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="as for `grade`")
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="as for `grade`")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    for name in ("seeds", "subset"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            print(f"error: --{name} must be a positive number", file=sys.stderr)
+            return ExitCode.USAGE
+    from grader.calibrate import calibrate  # heavy imports only once arguments are valid
+
+    try:
+        calibrate(
+            assignment=args.assignment,
+            budget=args.budget,
+            seeds=args.seeds,
+            subset=args.subset,
+            directory=args.dir,
+            data_dir=args.data_dir,
+            cache_dir=args.cache_dir,
+        )
+    except GraderError as exc:
+        print(exc.format(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK

@@ -1,0 +1,94 @@
+"""`grade check NOTEBOOK`: the student's self-check (grader.selfcheck) from the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from grader.errors import ExitCode, GraderError
+
+EPILOG = """\
+Runs the probe, every visible check and a short search (the spec's smoke budget) on a
+subset of the images; the instructor's hidden checks neither run nor appear. Prints a
+checklist (✓ passed, ✗ failed, – skipped) and writes <out>/<id>/report.html.
+
+exit codes:
+  0    graded, and no visible check failed
+  1    some visible check failed, or the notebook could not be graded (the report says why)
+  2    usage error: bad path, unknown assignment, broken spec, missing dataset
+  130  interrupted
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from grader import selfcheck
+
+    parser = argparse.ArgumentParser(
+        prog="grade check",
+        description="Check your notebook before submitting it: quick, visible checks only.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("notebook", type=Path, metavar="NOTEBOOK", help="your .ipynb or .py")
+    parser.add_argument(
+        "--assignment",
+        metavar="ID|DIR|TOML",
+        help="assignment id under assignments/, its folder, or its assignment.toml "
+        "(default: the only assignment)",
+    )
+    parser.add_argument("--lang", choices=("es", "en"), help="language of the checklist and report")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=selfcheck.DEFAULT_OUT,
+        metavar="DIR",
+        help=f"where the report goes (default: {selfcheck.DEFAULT_OUT}/)",
+    )
+    parser.add_argument(
+        "--subset",
+        type=int,
+        default=selfcheck.SUBSET,
+        metavar="N",
+        help=f"train on the first N training and validation images (default: {selfcheck.SUBSET})",
+    )
+    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="as in `grade --help`")
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="as in `grade --help`")
+    parser.add_argument(
+        "--templates",
+        type=Path,
+        metavar="DIR",
+        help="folder with report.html.j2 and report.md.j2 to use instead of the built-in ones",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.subset <= 0:
+        print("error: --subset must be a positive number of images", file=sys.stderr)
+        return ExitCode.USAGE
+    from rich.console import Console
+
+    from grader.selfcheck import check
+
+    try:
+        outcome = check(
+            notebook=args.notebook,
+            assignment=args.assignment,
+            lang=args.lang,
+            out=args.out,
+            subset=args.subset,
+            data_dir=args.data_dir,
+            cache_dir=args.cache_dir,
+            templates=args.templates,
+            console=Console(),
+        )
+    except GraderError as exc:
+        print(exc.format(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK if outcome.passed else ExitCode.NOT_ALL_GRADED

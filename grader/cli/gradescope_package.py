@@ -1,0 +1,67 @@
+"""`grade gradescope-package`: build Gradescope's autograder.zip (grader.autograder)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from grader import report
+from grader.errors import ExitCode, GraderError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grade gradescope-package",
+        description="Build autograder.zip for a Gradescope programming assignment: setup.sh "
+        "installs the grader, run_autograder grades /autograder/submission (one student's "
+        "notebook or script) and writes /autograder/results/results.json.",
+    )
+    parser.add_argument("--assignment", metavar="ID|DIR|TOML", help="as for `grade`")
+    parser.add_argument("--budget", metavar="NAME", help="budget preset the autograder uses")
+    parser.add_argument("--lang", choices=tuple(report.UI), help="language of the feedback")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("autograder.zip"),
+        metavar="ZIP",
+        help="where to write the zip (default: autograder.zip)",
+    )
+    parser.add_argument(
+        "--include-data",
+        action="store_true",
+        help="put the four Fashion-MNIST files in the zip (about 30 MB) instead of "
+        "installing Debian's dataset-fashion-mnist in setup.sh",
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, metavar="DIR", help="where to take them from (as for `grade`)"
+    )
+    parser.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run student code without bubblewrap in the container (if user namespaces "
+        "are unavailable there); Gradescope's per-submission container is the only isolation",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from grader.autograder import build_package
+
+    try:
+        path = build_package(
+            out=args.out,
+            assignment=args.assignment,
+            budget=args.budget,
+            lang=args.lang,
+            data_dir=args.data_dir,
+            include_data=args.include_data,
+            no_sandbox=args.no_sandbox,
+        )
+    except GraderError as exc:
+        print(exc.format(), file=sys.stderr)
+        return exc.exit_code
+    print(f"wrote {path}: upload it as the autograder of a Gradescope programming assignment")
+    return ExitCode.OK

@@ -1,0 +1,110 @@
+"""What the reports show besides the checks' verdicts, taken out while the inputs are at hand.
+
+Templates render only from the result, never from the student's file or the probe record,
+so the score stage copies two things into it: the student's code around each check's
+location (`with_snippets`) and the learning rate the probe sampled beside the schedule the
+spec expects (`learning_rate_curves`). Both are pure functions of data the parent already
+holds; nothing here runs student code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from grader import schedules
+from grader.results import CheckResult, Curve, LearningRateCurves, Location, SnippetLine
+from grader.spec import Spec
+
+SNIPPET_CONTEXT = 2  # lines shown either side of the located line
+MAX_LINE_CHARS = 160  # a minified line must not blow up the report's width
+
+
+def snippet(
+    cells: Sequence[str], location: Location | None, context: int = SNIPPET_CONTEXT
+) -> tuple[SnippetLine, ...]:
+    """The lines of `cells` around `location` (cell None: a .py file, the only "cell")."""
+    if location is None:
+        return ()
+    index = 0 if location.cell is None else location.cell - 1
+    if not 0 <= index < len(cells):
+        return ()
+    lines = cells[index].split("\n")
+    if not 1 <= location.line <= len(lines):
+        return ()
+    first = max(1, location.line - context)
+    last = min(len(lines), location.line + context)
+    return tuple(SnippetLine(n, _shorten(lines[n - 1])) for n in range(first, last + 1))
+
+
+def with_snippets(checks: Sequence[CheckResult], cells: Sequence[str]) -> tuple[CheckResult, ...]:
+    """`checks` with each one's `snippet` filled from its location."""
+    return tuple(dataclasses.replace(c, snippet=snippet(cells, c.location)) for c in checks)
+
+
+def _shorten(text: str) -> str:
+    text = text.rstrip().expandtabs(4)
+    return text if len(text) <= MAX_LINE_CHARS else text[: MAX_LINE_CHARS - 1] + "…"
+
+
+def learning_rate_curves(record: Mapping[str, Any], spec: Spec) -> LearningRateCurves | None:
+    """The student's sampled learning rate and the spec's schedule with the same values.
+
+    None when the probe never built a model (nothing to compare). The expected curve takes
+    the spec's schedule family (`[rubric.schedule].params.family`), its fixed parameters
+    (`[rubric.schedule_params].params`) and the search-space hyperparameters at the values
+    the student's default build used, so the two curves differ only by the schedule itself.
+    """
+    build = record.get("build") if isinstance(record, Mapping) else None
+    if not isinstance(build, Mapping) or build.get("status") != "ok":
+        return None
+    lr = build.get("learning_rate") or {}
+    student = _curve((lr.get("samples") or {}) if isinstance(lr, Mapping) else {})
+    corners = record.get("corners") or {}
+    total_steps = int(corners.get("total_steps") or (student.steps[-1] if student else 0))
+
+    params = {item.id: dict(item.params) for item in spec.rubric}
+    family = str(params.get("schedule", {}).get("family", ""))
+    space = params.get("search_space", {}).get("hyperparameters", [])
+    used = (record.get("search_space") or {}).get("values") or {}
+    values = {
+        hp["name"]: used.get(hp["name"], hp.get("min", hp.get("default")))
+        for hp in space
+        if isinstance(hp, Mapping) and "name" in hp
+    }
+    expected = None
+    if family and total_steps > 0:
+        steps = student.steps if student and len(student.steps) > 2 else _steps(total_steps)
+        expected = _expected(family, {**params.get("schedule_params", {}), **values}, steps)
+    return LearningRateCurves(
+        student=student,
+        expected=expected,
+        family=family,
+        hyperparameters=values,
+        total_steps=total_steps,
+    )
+
+
+def _curve(samples: Mapping[str, Any]) -> Curve | None:
+    steps, lrs = samples.get("steps") or [], samples.get("lrs") or []
+    if not steps or len(steps) != len(lrs):
+        return None
+    return Curve(tuple(int(s) for s in steps), tuple(float(v) for v in lrs))
+
+
+def _steps(total_steps: int) -> tuple[int, ...]:
+    from grader.probe import sample_steps  # the probe's own grid: curves line up step by step
+
+    return tuple(sample_steps(total_steps))
+
+
+def _expected(family: str, params: dict[str, Any], steps: Sequence[int]) -> Curve | None:
+    try:
+        values = schedules.evaluate(family, params, steps)
+    except (KeyError, TypeError, ValueError):
+        return None  # the spec (or the build) lacks a parameter the family needs
+    if not all(math.isfinite(v) for v in values):
+        return None
+    return Curve(tuple(int(s) for s in steps), tuple(float(v) for v in values))

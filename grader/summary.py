@@ -1,0 +1,158 @@
+"""The class summary (`<out>/summary.html`): how the whole batch went, for the instructor.
+
+Score distribution, each check's pass rate, test accuracies against the exam's baselines
+and the reference, the submissions that were not graded, the slowest ones, and groups of
+near-identical submissions (grader/similarity.py). `summarise` computes plain data; the
+template (templates/summary.html.j2) only lays it out.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from grader import report, similarity
+from grader.discover import SubmissionRef
+from grader.results import CheckStatus, GradeResult, Status
+from grader.spec import Spec
+
+SUMMARY_FILE = "summary.html"
+TEMPLATE = "summary.html.j2"
+BINS = 10  # score histogram: 0-10 %, 10-20 %, ... 90-100 %
+SLOWEST = 5
+
+
+def summarise(
+    results: Sequence[GradeResult],
+    refs: Sequence[SubmissionRef],
+    spec: Spec,
+    *,
+    lang: str,
+) -> dict[str, Any]:
+    """Everything summary.html shows, as plain data."""
+    graded = [r for r in results if r.status is Status.GRADED]
+    return {
+        "assignment": spec.title.get(lang) or spec.id,
+        "budget": results[0].budget if results else "",
+        "counts": {
+            "total": len(results),
+            **{s.value: sum(r.status is s for r in results) for s in Status},
+        },
+        "scores": _scores(graded, spec.max_score),
+        "checks": _checks(graded, spec, lang),
+        "accuracy": _accuracy(graded, spec),
+        "failed": [
+            {"id": r.id, "status": r.status.value, "message": r.message.splitlines()[0][:200]}
+            for r in sorted(results, key=lambda r: r.id)
+            if r.status is not Status.GRADED
+        ],
+        "slowest": [
+            {"id": r.id, "seconds": r.timings["total"], "status": r.status.value}
+            for r in sorted(
+                (r for r in results if "total" in r.timings),
+                key=lambda r: -r.timings["total"],
+            )[:SLOWEST]
+        ],
+        "similar": [
+            asdict(g)
+            for g in similarity.groups({ref.id: ref.path for ref in refs}, base=[spec.reference])
+        ],
+        "similarity": {"threshold": similarity.THRESHOLD, "shingle": similarity.SHINGLE},
+    }
+
+
+def _scores(graded: Sequence[GradeResult], max_score: float) -> dict[str, Any]:
+    percents = [r.percent for r in graded]
+    counts = [0] * BINS
+    for p in percents:
+        counts[min(BINS - 1, int(p // (100 / BINS)))] += 1
+    width = 100 // BINS
+    return {
+        "max_score": max_score,
+        "bins": [
+            {"label": f"{i * width}–{(i + 1) * width} %", "count": c} for i, c in enumerate(counts)
+        ],
+        "peak": max(counts) if counts else 0,
+        **_stats([r.score for r in graded]),
+    }
+
+
+def _checks(graded: Sequence[GradeResult], spec: Spec, lang: str) -> list[dict[str, Any]]:
+    rows = []
+    for item in spec.rubric:
+        found = [c for r in graded for c in r.checks if c.id == item.id]
+        passed = sum(c.status is CheckStatus.PASSED for c in found)
+        rows.append(
+            {
+                "id": item.id,
+                "title": item.title_in(lang),
+                "hidden": item.hidden,
+                "passed": passed,
+                "failed": sum(c.status is CheckStatus.FAILED for c in found),
+                "skipped": sum(c.status is CheckStatus.SKIPPED for c in found),
+                "rate": passed / len(found) if found else None,
+            }
+        )
+    return rows
+
+
+def _accuracy(graded: Sequence[GradeResult], spec: Spec) -> dict[str, Any]:
+    values = [r.test_accuracy for r in graded if r.test_accuracy is not None]
+    reference = next(
+        (r.reference_test_accuracy for r in graded if r.reference_test_accuracy is not None), None
+    )
+    return {
+        **_stats(values),
+        "reference": reference,
+        "baselines": [
+            {
+                "name": b.name,
+                "test_accuracy": b.test_accuracy,
+                "at_or_above": sum(v >= b.test_accuracy for v in values),
+            }
+            for b in spec.baselines
+        ],
+    }
+
+
+def _stats(values: Sequence[float]) -> dict[str, Any]:
+    if not values:
+        return {"n": 0, "mean": None, "median": None, "min": None, "max": None}
+    return {
+        "n": len(values),
+        "mean": statistics.fmean(values),
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def render(context: dict[str, Any], templates: Path = report.TEMPLATES_DIR) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates),
+        autoescape=True,  # ids and messages come from students
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pct"] = lambda x: "—" if x is None else f"{100 * x:.2f} %"
+    env.filters["num"] = lambda x: "—" if x is None else f"{x:.2f}".rstrip("0").rstrip(".")
+    return env.get_template(TEMPLATE).render(s=context)
+
+
+def write(
+    results: Sequence[GradeResult],
+    refs: Sequence[SubmissionRef],
+    spec: Spec,
+    out: Path,
+    *,
+    lang: str,
+) -> Path:
+    """Compute and write `<out>/summary.html` atomically."""
+    text = render(summarise(results, refs, spec, lang=lang))
+    return report.atomic_write(out / SUMMARY_FILE, text.encode("utf-8"))

@@ -1,0 +1,14 @@
+"""An infinite loop in build()."""
+import keras
+import keras_tuner
+
+
+class MyHyperModel(keras_tuner.HyperModel):
+    def build(self, hp):
+        while True:
+            pass
+
+    def fit(self, hp, M, x, y, xy_val, **kwargs):
+        early_cb = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=20, min_delta=0.0)
+        kwargs["callbacks"].append(early_cb)
+        return M.fit(x, y, batch_size=256, epochs=100, validation_data=xy_val, **kwargs)

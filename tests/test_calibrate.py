@@ -1,0 +1,266 @@
+"""Calibration of the accuracy check: bands in standard deviations, the cached file,
+its fingerprint, recomputation when stale, and the committed calibrations.
+
+The one test that trains calibrates with one seed on a 300-image subset into a temporary folder
+(the `--subset` and `--dir` options), so no test ever starts a full-data calibration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from grader import calibrate, report
+from grader import spec as spec_module
+from grader.checks import CheckContext, run_checks
+from grader.cli import main as cli_main
+from grader.pipeline import RunSettings
+from grader.results import Baseline, CheckResult, CheckStatus, GradeResult, Status
+
+SPEC = spec_module.load(None)
+SUBSET = 300
+
+
+def accuracy(
+    test: float, mean: float, sd: float | None, lang: str = "en", spec: spec_module.Spec = SPEC
+) -> CheckResult:
+    context = CheckContext(
+        record={},
+        lang=lang,
+        test_accuracy=test,
+        reference_test_accuracy=mean,
+        reference_sd=sd,
+        budget="default",
+        baselines=(Baseline("PolynomialDecay (SGD, exam)", 0.8883),),
+    )
+    return {r.id: r for r in run_checks(spec, context)}["accuracy"]
+
+
+def test_spec_sets_the_bands_in_standard_deviations() -> None:
+    params = next(item.params for item in SPEC.rubric if item.id == "accuracy")
+    assert params["full_within_sd"] == 3.0 and params["partial_within_sd"] == 6.0
+    assert params["sd_floor"] == 0.005
+
+
+@pytest.mark.parametrize(
+    ("test", "status", "points"),
+    [
+        (0.83, CheckStatus.PASSED, 1.0),  # above the mean
+        (0.771, CheckStatus.PASSED, 1.0),  # mean - 2.9 sd
+        (0.769, CheckStatus.PASSED, 0.5),  # just past mean - 3 sd
+        (0.741, CheckStatus.PASSED, 0.5),
+        (0.739, CheckStatus.FAILED, 0.0),  # past mean - 6 sd
+    ],
+)
+def test_accuracy_bands_follow_the_calibrated_sd(
+    test: float, status: CheckStatus, points: float
+) -> None:
+    result = accuracy(test, mean=0.80, sd=0.01)
+    assert (result.status, result.points) == (status, points)
+
+
+def test_a_tiny_sd_is_raised_to_the_floor() -> None:
+    # sd 0.0001 would put full points at 79.97 %; the floor (0.5 points) puts it at 78.5 %.
+    assert accuracy(0.786, mean=0.80, sd=0.0001).points == 1.0
+    assert accuracy(0.784, mean=0.80, sd=0.0001).points == 0.5
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("en", ["76.00%", "80.00%", "standard deviation of 1.00", "77.00%", "74.00%"]),
+        ("es", ["76.00%", "80.00%", "desviación típica de 1.00", "77.00%", "74.00%"]),
+    ],
+)
+def test_the_message_gives_mean_sd_thresholds_and_the_exam(lang: str, words: list[str]) -> None:
+    result = accuracy(0.76, mean=0.80, sd=0.01, lang=lang)
+    for word in [*words, "88.83%"]:
+        assert word in result.message, (word, result.message)
+
+
+def test_the_band_widths_come_from_the_spec(tmp_path: Path) -> None:
+    text = SPEC.path.read_text(encoding="utf-8").replace(
+        "full_within_sd = 3.0", "full_within_sd = 1.0"
+    )
+    (tmp_path / "assignment.toml").write_text(text, encoding="utf-8")
+    (tmp_path / "reference.ipynb").write_bytes(SPEC.reference.read_bytes())
+    narrow = spec_module.load(tmp_path)
+    assert accuracy(0.785, mean=0.80, sd=0.01, spec=narrow).points == 0.5
+    assert accuracy(0.785, mean=0.80, sd=0.01).points == 1.0
+
+
+# --- the calibration record ----------------------------------------------------------------
+
+
+def _calibration(*tests: float, fingerprint: dict[str, str] | None = None) -> calibrate.Calibration:
+    runs = tuple(
+        calibrate.CalibrationRun(
+            seed=23 + i,
+            test_accuracy=t,
+            val_accuracy=t + 0.01,
+            seconds=1.0,
+            best_hyperparameters={"initial_learning_rate": 0.3},
+            curves=({"val_accuracy": [t - 0.05, t]},),
+        )
+        for i, t in enumerate(tests)
+    )
+    return calibrate.Calibration(
+        assignment=SPEC.id,
+        budget="smoke",
+        subset=None,
+        runs=runs,
+        fingerprint=fingerprint or {"cpu": "x"},
+        created="2026-01-01T00:00:00+00:00",
+    )
+
+
+def test_mean_and_sample_sd() -> None:
+    cal = _calibration(0.78, 0.80, 0.82)
+    assert cal.test_mean == pytest.approx(0.80)
+    assert cal.test_sd == pytest.approx(0.02)
+    assert cal.val_mean == pytest.approx(0.81)
+    assert _calibration(0.8).test_sd == 0.0  # one seed says nothing about spread
+
+
+def test_file_round_trip(tmp_path: Path) -> None:
+    cal = _calibration(0.78, 0.80)
+    path = tmp_path / "smoke.json"
+    calibrate.save(cal, path)
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    assert raw["seeds"] == [23, 24] and raw["test_mean"] == pytest.approx(0.79)
+    assert calibrate.load(path) == cal
+
+
+@pytest.mark.parametrize("content", ["", "{", '{"format": 99}', '{"format": 1, "runs": []}'])
+def test_an_unreadable_file_is_no_calibration(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "smoke.json"
+    path.write_text(content, encoding="utf-8")
+    assert calibrate.load(path) is None
+    assert calibrate.load(tmp_path / "absent.json") is None
+
+
+def _settings(budget: str = "smoke", subset: int | None = None) -> RunSettings:
+    return RunSettings(
+        spec=SPEC, budget=SPEC.budget(budget), cache=Path("/nonexistent"), lang="en", subset=subset
+    )
+
+
+def test_fingerprint_names_machine_libraries_grader_and_spec() -> None:
+    fp = calibrate.fingerprint(_settings())
+    assert {"machine", "cpu", "cpus", "python", "tensorflow", "keras", "keras-tuner"} <= set(fp)
+    assert {"numpy", "grader", "spec"} <= set(fp)
+    assert fp["tensorflow"] == "2.21.0"
+
+
+def test_fingerprint_changes_with_budget_and_subset_not_threads() -> None:
+    base = calibrate.fingerprint(_settings())
+    assert calibrate.fingerprint(_settings("default"))["spec"] != base["spec"]
+    assert calibrate.fingerprint(_settings(subset=100))["spec"] != base["spec"]
+    # More jobs means fewer threads each: that must not make the calibration stale.
+    other = dataclasses.replace(_settings(), threads=_settings().threads + 1)
+    assert calibrate.fingerprint(other) == base
+    assert calibrate.stale_reason(_calibration(0.8, fingerprint=base), base) == ""
+
+
+def test_stale_reason_names_what_changed() -> None:
+    cal = _calibration(0.8, fingerprint={"tensorflow": "2.20.0", "cpu": "A"})
+    reason = calibrate.stale_reason(cal, {"tensorflow": "2.21.0", "cpu": "A"})
+    assert reason == "tensorflow 2.20.0 -> 2.21.0"
+
+
+def test_calibration_files_are_named_per_budget_and_subset(tmp_path: Path) -> None:
+    smoke = SPEC.budget("smoke")
+    assert calibrate.path_for(SPEC, smoke) == SPEC.directory / "calibration" / "smoke.json"
+    assert calibrate.path_for(SPEC, smoke, 300, tmp_path) == tmp_path / "smoke.subset-300.json"
+    assert calibrate.seeds_for(SPEC, smoke) == (23, 24, 25, 26, 27)
+    assert calibrate.seeds_for(SPEC, smoke, 2) == (23, 24)
+
+
+def test_a_result_with_calibration_and_seeds_matches_the_schema() -> None:
+    summary = _calibration(0.78, 0.80).summary()
+    result = GradeResult(
+        id="ana",
+        sha256="",
+        assignment=SPEC.id,
+        budget="smoke",
+        status=Status.GRADED,
+        reference_test_accuracy=summary.test_mean,
+        calibration=dataclasses.replace(summary, computed_now="missing"),
+        seeds={"python": 23, "oracle": 23},
+    )
+    data = report.result_dict(result)
+    report.validate(data)
+    assert GradeResult.from_dict(json.loads(json.dumps(data))) == result
+
+
+# --- the committed calibrations ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("budget", ["smoke", "default"])
+def test_committed_calibration_passes_the_reference_on_every_seed(budget: str) -> None:
+    """Done-when of issue 7: the reference passes accuracy under smoke and default across
+    5 seeds (each calibration run is the reference graded with one seed)."""
+    cal = calibrate.load(calibrate.path_for(SPEC, SPEC.budget(budget)))
+    assert cal is not None, f"run `grade calibrate --budget {budget}`"
+    assert cal.budget == budget and cal.seeds == (23, 24, 25, 26, 27)
+    assert set(calibrate.fingerprint(_settings(budget))) == set(cal.fingerprint)
+    for run in cal.runs:
+        result = accuracy(run.test_accuracy, cal.test_mean, cal.test_sd)
+        assert (result.status, result.points) == (CheckStatus.PASSED, 1.0), run
+        assert len(run.curves) == SPEC.budget(budget).max_trials
+        assert all(len(c["val_accuracy"]) >= 1 for c in run.curves)
+
+
+# --- computing it ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_calibrate_command_then_cached_then_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    args = ["--budget", "smoke", "--seeds", "1", "--subset", str(SUBSET), "--dir", str(tmp_path)]
+    code = cli_main(["calibrate", *args, "--cache-dir", str(cache)])
+    assert code == 0
+    path = tmp_path / f"smoke.subset-{SUBSET}.json"
+    stored = calibrate.load(path)
+    assert stored is not None and stored.seeds == (23,) and stored.subset == SUBSET
+    assert all(0.1 < r.test_accuracy <= 1.0 for r in stored.runs)
+    assert all(len(r.curves) == 2 for r in stored.runs)  # smoke: two trials of one epoch
+
+    from grader import data
+
+    settings = RunSettings(
+        spec=SPEC,
+        budget=SPEC.budget("smoke"),
+        cache=data.prepare(cache_dir=cache),
+        lang="en",
+        subset=SUBSET,
+    )
+    calls: list[tuple[int, ...]] = []
+
+    def fake_run(settings: RunSettings, test: object, *, seeds: tuple[int, ...], echo: object):
+        calls.append(tuple(seeds))
+        return dataclasses.replace(stored, created="later")
+
+    monkeypatch.setattr(calibrate, "run", fake_run)
+    cached = calibrate.ensure(settings, None, directory=tmp_path, echo=lambda _: None)
+    assert cached == stored and cached.computed_now == "" and calls == []
+    assert calibrate.cached(settings, tmp_path) == stored.summary()
+
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw["fingerprint"]["keras"] = "2.15.0"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    lines: list[str] = []
+    again = calibrate.ensure(settings, None, directory=tmp_path, echo=lines.append)
+    assert calls == [(23, 24, 25, 26, 27)]  # the budget's calibration_seeds
+    assert again.computed_now == "keras 2.15.0 -> 3.15.1" and again.created == "later"
+    assert "keras 2.15.0 -> 3.15.1" in lines[0]
+    assert calibrate.load(path).created == "later"  # stored for next time
+    raw["fingerprint"]["keras"] = "2.15.0"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    assert calibrate.cached(settings, tmp_path) is None  # stale: never recomputed by cached()
+    assert len(calls) == 1

@@ -1,0 +1,119 @@
+"""The corpus of broken and hostile submissions, graded in one sandboxed batch.
+
+Each case in tests/corpus/ ends with the status (and failed checks, message) that
+tests/corpus/EXPECTED.toml gives it, and the exam's reference solution, graded in the
+same batch, gets exactly the result it gets alone. A small budget (one trial of one
+epoch on 256 images, 25 s per submission) keeps the batch to a few minutes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from grader import report
+from grader import spec as spec_module
+from grader.batch import grade
+from grader.results import GradeResult
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+EXPECTED = tomllib.loads((CORPUS / "EXPECTED.toml").read_text(encoding="utf-8"))
+REFERENCE = Path(__file__).resolve().parent.parent / "submissions" / "reference"
+SUBSET = 256
+
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
+
+
+def _corpus_spec(folder: Path) -> Path:
+    shutil.copytree(spec_module.ASSIGNMENTS_DIR / "fashion-mnist-polynomial-decay", folder)
+    toml = folder / "assignment.toml"
+    text = toml.read_text(encoding="utf-8")
+    smoke = text.index("[budgets.smoke]")
+    end = text.index("[budgets.default]")
+    text = (
+        text[:smoke] + "[budgets.smoke]\nmax_trials = 1\nmax_epochs = 1\ntrial_seconds = 20\n"
+        "submission_seconds = 25\nkill_grace_seconds = 10\n\n" + text[end:]
+    )
+    toml.write_text(text, encoding="utf-8")
+    return toml
+
+
+@pytest.fixture(scope="module")
+def listener() -> Iterator[None]:
+    """The host-side listener the socket_loopback case tries to reach."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 47311))
+    server.listen(5)
+    yield
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def corpus_run(tmp_path_factory: pytest.TempPathFactory, listener: None) -> dict:
+    base = tmp_path_factory.mktemp("corpus")
+    spec = _corpus_spec(base / "spec")
+    cache = tmp_path_factory.mktemp("cache")
+    submissions = base / "submissions"
+    shutil.copytree(CORPUS, submissions, ignore=shutil.ignore_patterns("EXPECTED.toml"))
+    shutil.copytree(REFERENCE, submissions / "reference")
+    common = dict(assignment=spec, budget="smoke", cache_dir=cache, subset=SUBSET, lang="en")
+    grade(paths=[submissions], out=base / "batch", echo=lambda line: None, **common)
+    grade(paths=[REFERENCE], out=base / "alone", echo=lambda line: None, **common)
+    return {"batch": base / "batch", "alone": base / "alone"}
+
+
+def _result(folder: Path, sid: str) -> GradeResult:
+    return report.read_result(folder / sid / "result.json")
+
+
+def test_corpus_is_big_enough() -> None:
+    assert len(EXPECTED) >= 20
+    on_disk = {p.stem for p in CORPUS.iterdir() if p.suffix in (".py", ".ipynb")}
+    assert on_disk == set(EXPECTED)
+
+
+@pytest.mark.parametrize("sid", sorted(EXPECTED))
+def test_case_gets_its_verdict(corpus_run: dict, sid: str) -> None:
+    expected = EXPECTED[sid]
+    result = _result(corpus_run["batch"], sid)
+    assert result.status.value == expected["status"], result.message
+    failed = {c.id for c in result.checks if c.status.value == "failed"}
+    assert set(expected.get("fail", [])) <= failed, [c.message for c in result.checks]
+    if "message" in expected:
+        assert expected["message"] in result.message
+    if "note" in expected:
+        assert any(expected["note"] in note for note in result.notes)
+    if "same_accuracy_as" in expected:
+        twin = _result(corpus_run["batch"], expected["same_accuracy_as"])
+        assert result.test_accuracy == twin.test_accuracy is not None
+    if expected.get("has_accuracy"):
+        assert result.test_accuracy is not None and result.test_accuracy > 0.2
+    # Whatever happened, the student is told something readable.
+    if result.status.value != "graded":
+        assert result.message and "Traceback" not in result.message
+
+
+def test_reference_in_the_batch_is_graded_as_alone(corpus_run: dict) -> None:
+    in_batch = _result(corpus_run["batch"], "reference")
+    alone = _result(corpus_run["alone"], "solution")
+    assert in_batch.status.value == alone.status.value == "graded"
+    assert in_batch.test_accuracy == alone.test_accuracy
+    assert in_batch.score == alone.score
+    assert [(c.id, c.status, c.points) for c in in_batch.checks] == [
+        (c.id, c.status, c.points) for c in alone.checks
+    ]
+
+
+def test_no_case_left_traces_outside_its_sandbox(corpus_run: dict) -> None:
+    package = Path(report.__file__).resolve().parent
+    assert not (package / "pwned.txt").exists()
+    assert not Path("/etc/pwned.txt").exists() and not Path("/usr/pwned.txt").exists()
+    # The fake files a case wrote in its scratch folder never reached the reports.
+    fake = _result(corpus_run["batch"], "fake_files")
+    assert fake.score < fake.max_score

@@ -1,0 +1,132 @@
+"""Gradescope: results.json against the documented schema, autograder.zip, the container run."""
+
+from __future__ import annotations
+
+import json
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grader import autograder, data, gradescope
+from grader.results import CheckResult, CheckStatus, GradeResult, Location, Status
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _graded() -> GradeResult:
+    return GradeResult(
+        id="ana", sha256="f" * 64, assignment="a", budget="smoke", status=Status.GRADED,
+        score=2.5, max_score=3.0, test_accuracy=0.8123, timings={"total": 12.34},
+        checks=(
+            CheckResult("schedule", "PolynomialDecay schedule", CheckStatus.PASSED, 2.0, 2.0, ""),
+            CheckResult("optimizer", "SGD", CheckStatus.FAILED, 0.0, 0.5, "Adam used",
+                        location=Location(cell=7, line=3)),
+            CheckResult("accuracy", "Test accuracy", CheckStatus.SKIPPED, 0.5, 0.5, "subset",
+                        hidden=True),
+        ),
+    )  # fmt: skip
+
+
+def test_results_json_follows_gradescopes_schema() -> None:
+    data = gradescope.to_results(_graded(), lang="en")
+    gradescope.validate(data)
+    assert data["score"] == 2.5 and data["execution_time"] == 12.3
+    assert "81.23 %" in data["output"]
+    tests = {t["tags"][0]: t for t in data["tests"]}
+    assert tests["schedule"] == {
+        "name": "PolynomialDecay schedule", "score": 2.0, "max_score": 2.0, "status": "passed",
+        "output": "", "tags": ["schedule"], "visibility": "visible",
+    }  # fmt: skip
+    assert tests["optimizer"]["status"] == "failed"
+    assert tests["optimizer"]["output"] == "Adam used (cell 7, line 3)"
+    assert tests["accuracy"]["visibility"] == "after_published"  # hidden check
+
+
+def test_an_ungraded_submission_still_has_a_valid_results_json() -> None:
+    result = GradeResult.without_results(
+        id="x", sha256="", assignment="a", budget="smoke", status=Status.TIMEOUT,
+        message="stopped at 240 s",
+    )  # fmt: skip
+    data = gradescope.to_results(result, lang="es")
+    gradescope.validate(data)
+    assert data["score"] == 0.0 and data["tests"] == []
+    assert "Tiempo agotado" in data["output"] and "240 s" in data["output"]
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"tests": [{"name": "t", "score": 1, "visibility": "students"}]},  # unknown visibility
+        {"score": 1, "tests": [{"score": 1, "status": "ok"}]},  # unknown status
+        {"score": "10"},  # score must be a number
+        {"tests": [{"name": "no score anywhere"}]},
+        {"score": 1, "sorce": 2},  # misspelt key Gradescope would ignore
+    ],
+)
+def test_the_schema_rejects_what_gradescope_does_not_document(broken: dict) -> None:
+    with pytest.raises(gradescope.GradescopeSchemaError):
+        gradescope.validate(broken)
+
+
+def test_autograder_zip_contents(tmp_path: Path) -> None:
+    path = autograder.build_package(out=tmp_path / "autograder.zip", budget="smoke", lang="en")
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        infos = {info.filename: info for info in archive.infolist()}
+        setup = archive.read("setup.sh").decode()
+        run = archive.read("run_autograder").decode()
+    for script in ("setup.sh", "run_autograder"):  # at the root, executable
+        assert stat.S_IMODE(infos[script].external_attr >> 16) == 0o755
+        assert infos[script].external_attr >> 16 & stat.S_IFREG
+    assert setup.startswith("#!/usr/bin/env bash") and run.startswith("#!/usr/bin/env bash")
+    assert "python3.11 -m venv" in setup and "-c constraints.txt -e ." in setup
+    assert "bubblewrap" in setup and "dataset-fashion-mnist" in setup
+    assert "-m grader.autograder --submission /autograder/submission" in run
+    assert "--results /autograder/results/results.json" in run
+    assert "--budget smoke" in run and "--lang en" in run and "--no-sandbox" not in run
+    assert {"pyproject.toml", "constraints.txt", "README.md"} <= names
+    assert {
+        "grader/batch.py",
+        "grader/autograder.py",
+        "grader/schema/gradescope.schema.json",
+    } <= names
+    assert {"templates/report.html.j2", "templates/summary.html.j2"} <= names
+    spec = "assignments/fashion-mnist-polynomial-decay/"
+    assert {spec + "assignment.toml", spec + "reference.ipynb"} <= names
+    assert not any("__pycache__" in n or n.startswith("data/") for n in names)
+
+
+def test_autograder_zip_can_carry_the_dataset(tmp_path: Path) -> None:
+    path = autograder.build_package(out=tmp_path / "a.zip", include_data=True, no_sandbox=True)
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        run = archive.read("run_autograder").decode()
+        setup = archive.read("setup.sh").decode()
+    assert {f"data/{name}" for name in data.FILE_NAMES} <= names
+    assert "--data-dir data" in run and "--no-sandbox" in run
+    assert "dataset-fashion-mnist" not in setup
+
+
+@pytest.mark.slow
+def test_the_container_entry_point_writes_results_json(tmp_path: Path) -> None:
+    """What run_autograder does, on a folder laid out as /autograder/submission."""
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    (submission / "exam.ipynb").write_bytes((ROOT / "submissions" / "adam.ipynb").read_bytes())
+    results = tmp_path / "results" / "results.json"
+    argv = ["--submission", str(submission), "--results", str(results)]
+    assert autograder.main([*argv, "--budget", "smoke", "--lang", "en", "--subset", "2000"]) == 0
+    written = json.loads(results.read_text(encoding="utf-8"))
+    gradescope.validate(written)
+    tests = {t["tags"][0]: t for t in written["tests"]}
+    assert tests["optimizer"]["status"] == "failed" and "Adam" in tests["optimizer"]["output"]
+    assert written["score"] == sum(t["score"] for t in written["tests"])
+
+    # Two notebooks: the folder is rejected, and Gradescope still gets a results.json.
+    (submission / "copy.ipynb").write_bytes((submission / "exam.ipynb").read_bytes())
+    assert autograder.main([*argv, "--budget", "smoke", "--subset", "2000"]) == 0
+    written = json.loads(results.read_text(encoding="utf-8"))
+    gradescope.validate(written)
+    assert written["score"] == 0 and "copy.ipynb" in written["output"]
