@@ -72,7 +72,12 @@ def render(result: Mapping[str, Any], labels: Labels) -> dict[str, str]:
     }
     out = {}
     for name in PLOTS:
-        with matplotlib.rc_context({**_RC, "svg.hashsalt": name, "svg.id": f"plot-{name}"}):
+        with matplotlib.rc_context():
+            # From Matplotlib's defaults, not the process's current settings: code that
+            # ran earlier in this process (a style, a notebook's rcParams) must not change
+            # the plots, or the same result would render differently.
+            matplotlib.rcdefaults()
+            matplotlib.rcParams.update({**_RC, "svg.hashsalt": name, "svg.id": f"plot-{name}"})
             figure = drawers[name](result, labels)
             if figure is not None:
                 out[name] = _svg(figure, name, labels[f"{name}_title"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -79,9 +80,10 @@ def test_a_dead_worker_costs_only_its_submission(tmp_path: Path) -> None:
     for name in ("a", "b", "c", "d"):
         assert by_id[name].status is Status.GRADED
         assert by_id[name].score == len("x = 1\n") * (len(name) + 1)
-    # Two workers did the work, and the dead one was replaced by a new process.
+    # The work ran in worker processes, never in the grader's own; how it spread over
+    # the two workers depends on timing, so only the bound is checked.
     pids = {by_id[n].timings["pid"] for n in ("a", "b", "c", "d")}
-    assert 2 <= len(pids) <= 3
+    assert os.getpid() not in pids and 1 <= len(pids) <= 3
 
 
 def test_local_pool_grades_for_real(tmp_path: Path) -> None:
