@@ -185,12 +185,7 @@ def spec_hash(spec: Spec, budget: Budget, subset: int | None) -> str:
         "class_name": spec.class_name,
         "objective": spec.objective,
         "executions_per_trial": spec.executions_per_trial,
-        "budget": {
-            "max_trials": budget.max_trials,
-            "max_epochs": budget.max_epochs,
-            "trial_seconds": budget.trial_seconds,
-            "submission_seconds": budget.submission_seconds,
-        },
+        "budget": budget.search_limits(),
         "fit_config": {k: fit.get(k) for k in ("batch_size", "epochs")},
         "reference_sha256": hashlib.sha256(spec.reference.read_bytes()).hexdigest(),
         "subset": subset,

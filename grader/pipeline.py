@@ -78,12 +78,7 @@ def _request(loaded: submission.LoadedSubmission, settings: RunSettings) -> dict
         "seed": settings.effective_seed,
         "objective": spec.objective,
         "executions_per_trial": spec.executions_per_trial,
-        "budget": {
-            "max_trials": budget.max_trials,
-            "max_epochs": budget.max_epochs,
-            "trial_seconds": budget.trial_seconds,
-            "submission_seconds": budget.submission_seconds,
-        },
+        "budget": budget.search_limits(),
         "data": {
             "trainval_dir": str(data.trainval_dir(settings.cache)),
             "validation_size": spec.validation_size,

@@ -33,7 +33,17 @@ class Budget:
     submission_seconds: float
     kill_grace_seconds: float
     description: str = ""
+
     calibration_seeds: int = 3  # reference runs the accuracy check is calibrated on
+
+    def search_limits(self) -> dict[str, float]:
+        """What bounds the search itself: the child's request, and the calibration's key."""
+        return {
+            "max_trials": self.max_trials,
+            "max_epochs": self.max_epochs,
+            "trial_seconds": self.trial_seconds,
+            "submission_seconds": self.submission_seconds,
+        }
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from grader.errors import ExitCode, GraderError
+
 # name -> (module under grader.cli, one-line help). Batch grading is the default.
 COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("calibrate", "grade the reference over several seeds under a budget"),
@@ -26,8 +28,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in COMMANDS:
-        module = importlib.import_module(f"grader.cli.{COMMANDS[args[0]][0]}")
-        return int(module.main(args[1:]))
-    from grader.cli import grade
-
-    return int(grade.main(args))
+        command, args = importlib.import_module(f"grader.cli.{COMMANDS[args[0]][0]}"), args[1:]
+    else:
+        from grader.cli import grade as command
+    # Every command's errors end the same way: one line on stderr and the error's code.
+    try:
+        return int(command.main(args))
+    except GraderError as exc:
+        print(exc.format(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from grader.errors import ExitCode, GraderError
+from grader.errors import ExitCode
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,20 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return ExitCode.USAGE
     from grader.calibrate import calibrate  # heavy imports only once arguments are valid
 
-    try:
-        calibrate(
-            assignment=args.assignment,
-            budget=args.budget,
-            seeds=args.seeds,
-            subset=args.subset,
-            directory=args.dir,
-            data_dir=args.data_dir,
-            cache_dir=args.cache_dir,
-        )
-    except GraderError as exc:
-        print(exc.format(), file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return ExitCode.INTERRUPTED
+    calibrate(
+        assignment=args.assignment,
+        budget=args.budget,
+        seeds=args.seeds,
+        subset=args.subset,
+        directory=args.dir,
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+    )
     return ExitCode.OK

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from grader.errors import ExitCode, GraderError
+from grader.errors import ExitCode
 
 EPILOG = """\
 Runs the probe, every visible check and a short search (the spec's smoke budget) on a
@@ -73,22 +73,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from grader.selfcheck import check
 
-    try:
-        outcome = check(
-            notebook=args.notebook,
-            assignment=args.assignment,
-            lang=args.lang,
-            out=args.out,
-            subset=args.subset,
-            data_dir=args.data_dir,
-            cache_dir=args.cache_dir,
-            templates=args.templates,
-            console=Console(),
-        )
-    except GraderError as exc:
-        print(exc.format(), file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return ExitCode.INTERRUPTED
+    outcome = check(
+        notebook=args.notebook,
+        assignment=args.assignment,
+        lang=args.lang,
+        out=args.out,
+        subset=args.subset,
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+        templates=args.templates,
+        console=Console(),
+    )
     return ExitCode.OK if outcome.passed else ExitCode.NOT_ALL_GRADED

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grader import __version__
-from grader.errors import ExitCode, GraderError
+from grader.errors import ExitCode
 
 EPILOG = """\
 exit codes:
@@ -179,33 +179,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.USAGE
     from grader.batch import grade  # heavy imports only once arguments are valid
 
-    try:
-        return grade(
-            paths=args.paths,
-            assignment=args.assignment,
-            budget=args.budget,
-            out=args.out,
-            data_dir=args.data_dir,
-            cache_dir=args.cache_dir,
-            lang=args.lang,
-            subset=args.subset,
-            templates=args.templates,
-            keep_scratch=args.keep_scratch,
-            no_sandbox=args.no_sandbox,
-            jobs=args.jobs,
-            force=args.force,
-            scheduler=args.scheduler,
-            dask_config=args.dask_config,
-            progress=args.progress,
-            limits={
-                key: getattr(args, key)
-                for _, key, _ in LIMIT_FLAGS
-                if getattr(args, key) is not None
-            },
-        )
-    except GraderError as exc:
-        print(exc.format(), file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return ExitCode.INTERRUPTED
+    return grade(
+        paths=args.paths,
+        assignment=args.assignment,
+        budget=args.budget,
+        out=args.out,
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+        lang=args.lang,
+        subset=args.subset,
+        templates=args.templates,
+        keep_scratch=args.keep_scratch,
+        no_sandbox=args.no_sandbox,
+        jobs=args.jobs,
+        force=args.force,
+        scheduler=args.scheduler,
+        dask_config=args.dask_config,
+        progress=args.progress,
+        limits={
+            key: getattr(args, key) for _, key, _ in LIMIT_FLAGS if getattr(args, key) is not None
+        },
+    )

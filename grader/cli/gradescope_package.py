@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from grader import report
-from grader.errors import ExitCode, GraderError
+from grader.errors import ExitCode
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,18 +49,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from grader.autograder import build_package
 
-    try:
-        path = build_package(
-            out=args.out,
-            assignment=args.assignment,
-            budget=args.budget,
-            lang=args.lang,
-            data_dir=args.data_dir,
-            include_data=args.include_data,
-            no_sandbox=args.no_sandbox,
-        )
-    except GraderError as exc:
-        print(exc.format(), file=sys.stderr)
-        return exc.exit_code
+    path = build_package(
+        out=args.out,
+        assignment=args.assignment,
+        budget=args.budget,
+        lang=args.lang,
+        data_dir=args.data_dir,
+        include_data=args.include_data,
+        no_sandbox=args.no_sandbox,
+    )
     print(f"wrote {path}: upload it as the autograder of a Gradescope programming assignment")
     return ExitCode.OK
