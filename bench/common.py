@@ -47,7 +47,7 @@ def machine() -> str:
 def others_training() -> int:
     """How many grader children (of anyone) are training right now."""
     out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    return sum("grader.worker" in line and "ps -eo" not in line for line in out.splitlines())
+    return sum("grader.child.worker" in line and "ps -eo" not in line for line in out.splitlines())
 
 
 def submission(sid: str) -> SubmissionRef:

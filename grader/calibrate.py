@@ -31,13 +31,17 @@ from grader import __version__, data
 from grader.discover import SUFFIXES, SubmissionRef
 from grader.errors import FatalError
 from grader.pipeline import RunSettings, grade_one
-from grader.results import ReferenceCalibration, Status
+from grader.results import GradeResult, ReferenceCalibration, Status
 from grader.spec import Budget, Spec
 
 FORMAT = 1
 DIRECTORY = "calibration"
 # The distributions whose versions change the numbers (their import names differ).
 LIBRARIES = ("tensorflow", "keras", "keras-tuner", "numpy", "scikit-learn")
+# How the child trains, beyond the libraries: bumped whenever seeding or TensorFlow's
+# settings change, so that every calibration made under the old ones becomes stale.
+# 2: the tuner seeded as the exam's notebook seeds it (no oracle seed), oneDNN on.
+TRAINING_SETTINGS = "2"
 
 Echo = Callable[[str], None]
 
@@ -207,6 +211,7 @@ def fingerprint(settings: RunSettings) -> dict[str, str]:
         "python": platform.python_version(),
         **{name: _version(name) for name in LIBRARIES},
         "grader": __version__,
+        "training": TRAINING_SETTINGS,
         "spec": spec_hash(settings.spec, settings.budget, settings.subset),
     }
 
@@ -243,6 +248,18 @@ def reference_ref(spec: Spec) -> SubmissionRef:
     return SubmissionRef(id="reference", path=spec.reference, kind=SUFFIXES[spec.reference.suffix])
 
 
+def run_from_result(result: GradeResult, seed: int) -> CalibrationRun:
+    """One calibration run from the reference's grade with `seed`."""
+    return CalibrationRun(
+        seed=seed,
+        test_accuracy=float(result.test_accuracy or 0.0),
+        val_accuracy=float(result.val_accuracy or 0.0),
+        seconds=result.timings.get("total", 0.0),
+        best_hyperparameters=dict(result.best_hyperparameters),
+        curves=tuple(dict(t.history) for t in result.trials),
+    )
+
+
 def run(
     settings: RunSettings,
     test: data.TestSet,
@@ -263,17 +280,8 @@ def run(
                 hint="fix the reference or the budget in the spec; a budget too short to "
                 "finish one trial cannot be calibrated",
             )
-        seconds = result.timings.get("total", 0.0)
-        runs.append(
-            CalibrationRun(
-                seed=seed,
-                test_accuracy=result.test_accuracy,
-                val_accuracy=float(result.val_accuracy or 0.0),
-                seconds=seconds,
-                best_hyperparameters=dict(result.best_hyperparameters),
-                curves=tuple(dict(t.history) for t in result.trials),
-            )
-        )
+        runs.append(run_from_result(result, seed))
+        seconds = runs[-1].seconds
         echo(
             f"calibration {budget.name} [{i}/{len(seeds)}] seed {seed}: "
             f"test {100 * result.test_accuracy:.2f}% val {100 * runs[-1].val_accuracy:.2f}% "

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from grader.child.protocol import TrialStatus
+
 SCHEMA_VERSION = "1.1"
 
 
@@ -30,15 +32,6 @@ class CheckStatus(StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     SKIPPED = "skipped"  # a prerequisite failed or the data for it is missing
-
-
-class TrialStatus(StrEnum):
-    """Mirrors keras_tuner's TrialStatus, plus the grader's own stop."""
-
-    COMPLETED = "completed"
-    STOPPED = "stopped"  # cut by the grader's time limit; its epochs still count
-    FAILED = "failed"  # the student's build/fit raised
-    INVALID = "invalid"
 
 
 @dataclass(frozen=True)

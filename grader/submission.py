@@ -21,11 +21,11 @@ import re
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from types import CodeType
 from typing import Literal
 
 import nbformat
 
+from grader.child.protocol import CodeChunk, filename_for
 from grader.discover import Kind, SubmissionRef
 from grader.errors import SubmissionError
 from grader.results import Location, SkippedStatement
@@ -33,16 +33,6 @@ from grader.results import Location, SkippedStatement
 CODE_WIDTH = 80  # SkippedStatement.code is shortened to this many characters
 _FIX_NOTEBOOK = "open it in Jupyter and save it again (File > Save), then resubmit"
 _FIX_SYNTAX = "fix it and check that the notebook runs from top to bottom"
-
-
-@dataclass(frozen=True)
-class CodeChunk:
-    """One top-level statement the worker will run, with where it came from."""
-
-    cell: int | None  # 1-based index among all cells; None for a .py file
-    line: int  # 1-based line within the cell (or file) where the statement starts
-    source: str  # the statement's exact text (decorators included)
-    kind: str  # "import", "function", "class", "constant" or "block" (an if/try of those)
 
 
 @dataclass(frozen=True)
@@ -63,18 +53,6 @@ class SubmissionSyntaxError(SubmissionError):
     def __init__(self, message: str, *, location: Location, hint: str | None = None) -> None:
         super().__init__(message, status="error", hint=hint)
         self.location = location
-
-
-def filename_for(cell: int | None) -> str:
-    """The pseudo file name code from `cell` is compiled under, so tracebacks name the cell."""
-    return f"<cell {cell}>" if cell is not None else "<submission>"
-
-
-def compile_chunk(chunk: CodeChunk) -> CodeType:
-    """Compile (not run) a chunk so that its line numbers are the student's own."""
-    tree = ast.parse(chunk.source, filename=filename_for(chunk.cell))
-    ast.increment_lineno(tree, chunk.line - 1)
-    return compile(tree, filename_for(chunk.cell), "exec")
 
 
 def load(ref: SubmissionRef) -> LoadedSubmission:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.probe import run_probe
+from grader.child.probe import run_probe
 
 PRELUDE = "import keras\nimport keras_tuner\n"
 
@@ -202,8 +202,9 @@ def probe_source(source: str, cell: int = 4) -> dict[str, Any]:
 
 def probe_file(source: str, directory: Path) -> tuple[Any, dict[str, Any]]:
     """(LoadedSubmission, probe record) of `source` saved as a .py file in `directory`."""
+    from grader.child.worker import compile_chunk
     from grader.discover import SubmissionRef
-    from grader.submission import compile_chunk, load
+    from grader.submission import load
 
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "student.py"

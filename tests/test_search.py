@@ -10,7 +10,7 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from grader import search
+from grader.child import search
 from grader.results import TrialStatus
 
 

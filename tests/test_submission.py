@@ -10,16 +10,15 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
 
 from grader import spec as spec_module
+from grader.child.protocol import CodeChunk, filename_for
+from grader.child.worker import compile_chunk
 from grader.discover import SubmissionRef, discover
 from grader.errors import SubmissionError
 from grader.results import Location, SkippedStatement
 from grader.submission import (
-    CodeChunk,
     LoadedSubmission,
     SubmissionSyntaxError,
-    compile_chunk,
     definitions,
-    filename_for,
     find_calls,
     find_keyword,
     load,

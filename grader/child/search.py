@@ -2,7 +2,8 @@
 
 The grader, not the student, builds the tuner, exactly as the exam does:
 `BayesianOptimization(MyHyperModel(), objective="val_accuracy", max_trials=...,
-executions_per_trial=1, overwrite=True, seed=...)` and `tuner.search(x, y, (x_val, y_val))`.
+executions_per_trial=1, overwrite=True)` right after `keras.utils.set_random_seed(seed)`,
+and `tuner.search(x, y, (x_val, y_val))`.
 The budget is enforced from outside the student's code:
 
 - every `Model.fit` the student's `fit` makes is clamped to `max_epochs` (the student's
@@ -27,7 +28,7 @@ from typing import Any
 import keras
 import keras_tuner
 
-from grader.results import TrialStatus
+from grader.child.protocol import TrialStatus
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,13 @@ def make_tuner(
     project_name: str,
     on_trial_end: Callable[[TrialLog, Any], None] | None = None,
 ) -> BoundedBayesianOptimization:
-    """The tuner the exam builds, with the grader's budget around each trial."""
+    """The tuner the exam builds, with the grader's budget around each trial.
+
+    Seeded exactly as the exam's notebook: `keras.utils.set_random_seed(seed)` and then
+    the tuner *without* an oracle seed, so the oracle draws its seed from the freshly
+    seeded Python RNG (`random.randint(1, 10000)`), as it does in the student's notebook.
+    Passing `seed=` would run a different search from the one the student ran.
+    """
     keras.utils.set_random_seed(seed)
     return BoundedBayesianOptimization(
         hypermodel,
@@ -224,7 +231,6 @@ def make_tuner(
         objective=objective,
         executions_per_trial=executions_per_trial,
         overwrite=True,
-        seed=seed,
         directory=str(directory),
         project_name=project_name,
     )

@@ -86,7 +86,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.worker import describe_exception
+from grader.child.protocol import describe_exception
 
 PROBE_VERSION = 1
 SAMPLE_FIRST_STEPS = 300  # every step here: a short decay (decay_steps=10) shows in full

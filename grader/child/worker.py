@@ -1,4 +1,4 @@
-"""The child process: `python -m grader.worker REQUEST.json`.
+"""The child process: `python -m grader.child.worker REQUEST.json`.
 
 It is the only place where student code runs. It executes the chosen top-level
 statements, probes `MyHyperModel`, runs the bounded search and saves the best model
@@ -11,6 +11,7 @@ still leaves what was finished.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import json
 import linecache
@@ -18,30 +19,17 @@ import os
 import platform
 import sys
 import time
-import traceback
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
-PROTOCOL = 1
-REQUEST_LIMIT = 16 * 1024 * 1024
-
-
-def location_from_traceback(tb: Any) -> dict[str, int | None] | None:
-    """The innermost frame in the student's code, as {cell, line}."""
-    found = None
-    for frame in traceback.extract_tb(tb):
-        if frame.filename.startswith("<cell ") or frame.filename == "<submission>":
-            cell = int(frame.filename[6:-1]) if frame.filename.startswith("<cell ") else None
-            found = {"cell": cell, "line": frame.lineno}
-    return found
-
-
-def describe_exception(exc: BaseException) -> dict[str, Any]:
-    return {
-        "type": type(exc).__name__,
-        "message": str(exc)[:2000],
-        "location": location_from_traceback(exc.__traceback__),
-    }
+from grader.child.protocol import (
+    PROTOCOL,
+    REQUEST_LIMIT,
+    CodeChunk,
+    describe_exception,
+    filename_for,
+)
 
 
 class Answer:
@@ -69,10 +57,15 @@ class Answer:
         os.replace(tmp, self.path)
 
 
+def compile_chunk(chunk: CodeChunk) -> CodeType:
+    """Compile (not run) a chunk so that its line numbers are the student's own."""
+    tree = ast.parse(chunk.source, filename=filename_for(chunk.cell))
+    ast.increment_lineno(tree, chunk.line - 1)
+    return compile(tree, filename_for(chunk.cell), "exec")
+
+
 def run_chunks(chunks: list[dict[str, Any]], cells: list[str], answer: Answer) -> dict[str, Any]:
     """Execute the chosen statements in one namespace, keeping cell and line numbers."""
-    from grader.submission import CodeChunk, compile_chunk, filename_for
-
     # Tracebacks and `inspect` read source lines from linecache: give them the
     # student's own cells, so a message can quote the line it points at.
     numbered = len(cells) > 1 or any(c["cell"] is not None for c in chunks)
@@ -192,7 +185,7 @@ def _searchable(cls: Any) -> bool:
 
 
 def _probe(request: dict[str, Any], namespace: dict[str, Any], split: Any) -> dict[str, Any]:
-    from grader import probe
+    from grader.child import probe
 
     rows = min(256, len(split.x_train))
     fit_data = (
@@ -213,7 +206,7 @@ def _probe(request: dict[str, Any], namespace: dict[str, Any], split: Any) -> di
 
 
 def _search(request: dict[str, Any], cls: type, split: Any, scratch: Path, answer: Answer) -> None:
-    from grader import search
+    from grader.child import search
 
     b = request["budget"]
     limits = search.SearchLimits(
