@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, machine, others_training
+from common import ROOT, Conditions, machine, others_training
 
 from grader import report
 from grader.batch import grade
@@ -74,4 +74,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with Conditions():  # prints "quiet" or "DISTURBED" with what else ran
+        main()

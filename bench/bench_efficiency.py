@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import BATCH, ROOT, grader_env, machine, others_training, train_step_flops
+from common import BATCH, ROOT, Conditions, grader_env, machine, others_training, train_step_flops
 
 
 def inner(epochs: int, trainval_dir: str, threads: int) -> dict[str, float]:
@@ -146,4 +146,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with Conditions():  # prints "quiet" or "DISTURBED" with what else ran
+        main()

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from common import (
     ROOT,
+    Conditions,
     PeakMemory,
     children_peak_rss_mib,
     grader_env,
@@ -105,4 +106,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with Conditions():  # prints "quiet" or "DISTURBED" with what else ran
+        main()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbclient
 import nbformat
-from common import grader_env, machine, others_training, settings, submission
+from common import Conditions, grader_env, machine, others_training, settings, submission
 
 from grader import data
 from grader.pipeline import grade_one
@@ -91,4 +91,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with Conditions():  # prints "quiet" or "DISTURBED" with what else ran
+        main()

@@ -1,48 +1,166 @@
-"""Reuse: re-grading an unchanged submission against its first grade.
+"""Reuse: a class where several students hand in the same program, against `--force`.
 
-    .venv/bin/python bench/bench_reuse.py [--budget default] [--submission reference]
+    .venv/bin/python bench/bench_reuse.py [--budget default] [--programs 10] [--copies 3]
+    .venv/bin/python bench/bench_reuse.py --budget smoke --subset 300 --programs 2 --copies 2
 
-Runs `grade` (grader.batch.grade, as the CLI does) on one submission into a fresh
-output folder, then again into the same folder with nothing changed, back to back in
-this run: the second finds the result stored under the same key (submission hash,
-spec, budget, calibration, versions...) and does not train. Prints both times and the
-ratio, and checks that the second grade is the same grade.
+Builds a class of programs x copies files from the examples in submissions/: the distinct
+programs are the examples (and, past them, an example with its own class docstring, which
+is another program); the copies of a program differ only in comments, blank lines, notebook
+outputs, execution counts and markdown. Runs `grade` (grader.batch.grade, as the CLI does)
+on it into a fresh folder, where each program trains once and its copies are only scored,
+then with `force=True` into another, where every file trains. Prints both times, their
+ratio and whether every file got the same grade both ways; records the load average and
+the other training processes (anyone's grader children, bench/exam_reference.py) at the
+start and the end, and prints "disturbed" when anything else was running.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import json
+import os
+import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from common import machine, others_training, submission
+from common import ROOT, machine, others_training
 
 from grader import report
 from grader.batch import grade
+from grader.results import GradeResult
+
+# The examples with a program of their own: syntax_error never loads, and reference_py.py
+# is the reference notebook exported as a script, the same program (its copies share).
+EXAMPLES = (
+    "reference/solution.ipynb",
+    "adam.ipynb",
+    "exponential_decay.ipynb",
+    "dropped_callbacks.ipynb",
+    "wrong_fit_config.ipynb",
+    "no_hypermodel.ipynb",
+)
+
+
+def _load(name: str) -> tuple[str, Any]:
+    path = ROOT / "submissions" / name
+    text = path.read_text(encoding="utf-8")
+    return (path.suffix, json.loads(text) if path.suffix == ".ipynb" else text)
+
+
+def _program(index: int) -> tuple[str, Any]:
+    """The index-th distinct program: an example, or past them one with a class docstring."""
+    suffix, body = _load(EXAMPLES[index % len(EXAMPLES)])
+    if index < len(EXAMPLES):
+        return suffix, body
+    doc = f'    """Variant {index}: another program, trained like its example."""\n'
+    if suffix == ".py":
+        return suffix, _documented(body, doc)
+    body = copy.deepcopy(body)
+    for cell in body["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if cell["cell_type"] == "code" and "class MyHyperModel" in source:
+            cell["source"] = _documented(source, doc)
+            break
+    return suffix, body
+
+
+def _documented(source: str, doc: str) -> str:
+    head, rest = source.split("class MyHyperModel", 1)
+    line, tail = rest.split("\n", 1)
+    return f"{head}class MyHyperModel{line}\n{doc}{tail}"
+
+
+def _copy(suffix: str, body: Any, which: int) -> str:
+    """Copy `which` of a program: 0 as is, then comments/blank lines, then outputs/markdown."""
+    if suffix == ".py":
+        return f"# copy {which}\n\n" * which + body
+    body = copy.deepcopy(body)
+    for cell in body["cells"]:
+        if cell["cell_type"] != "code" or which == 0:
+            continue
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if which % 2 == 1:
+            cell["source"] = f"# student note {which}\n\n" + source.replace("\n\n", "\n\n\n")
+        else:
+            cell["execution_count"] = which
+            cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": f"{which}\n"}]
+    if which % 2 == 0 and which:
+        body["cells"].insert(0, {"cell_type": "markdown", "metadata": {}, "source": f"# {which}"})
+    return json.dumps(body, indent=1)
+
+
+def build_class(folder: Path, programs: int, copies: int) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = []
+    for p in range(programs):
+        suffix, body = _program(p)
+        for c in range(copies):
+            sid = f"p{p:02d}-c{c}"
+            (folder / f"{sid}{suffix}").write_text(_copy(suffix, body, c), encoding="utf-8")
+            ids.append(sid)
+    return ids
+
+
+def others() -> int:
+    """Training processes that are not ours: grader children and the exam reference run."""
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    exam = sum(
+        "exam_reference.py" in line and str(os.getpid()) not in line for line in out.splitlines()
+    )
+    return others_training() + exam
+
+
+def _state() -> tuple[str, int]:
+    return f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}", others()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", default="default")
-    parser.add_argument("--submission", default="reference")
+    parser.add_argument("--subset", type=int, default=None, help="quick check: N images")
+    parser.add_argument("--programs", type=int, default=10)
+    parser.add_argument("--copies", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=None)
     args = parser.parse_args()
-    ref = submission(args.submission)
-    print(f"machine: {machine()}; grader children of others running: {others_training()}")
+    print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        times, results = [], []
-        for _ in range(2):
+        folder = Path(tmp) / "class"
+        ids = build_class(folder, args.programs, args.copies)
+        print(f"class: {len(ids)} files, {args.programs} programs x {args.copies} copies")
+        times: dict[str, float] = {}
+        grades: dict[str, dict[str, GradeResult]] = {}
+        states = []
+        for name, force in (("normal", False), ("force", True)):
+            out = Path(tmp) / name
+            states.append(_state())
             t = time.monotonic()
-            grade(paths=[ref.path], budget=args.budget, out=out, echo=lambda _: None)
-            times.append(time.monotonic() - t)
-            # Graded by its file, so its id is the file's stem.
-            results.append(report.read_result(out / ref.path.stem / "result.json"))
-    first, second = results
-    same = (first.score, first.test_accuracy) == (second.score, second.test_accuracy)
-    print(f"first grade:  {times[0]:7.2f} s (score {first.score:g}, test {first.test_accuracy})")
-    print(f"second grade: {times[1]:7.2f} s (same grade: {same})")
-    print(f"ratio second / first: {times[1] / times[0]:.5f} ({times[0] / times[1]:.0f}x faster)")
+            grade(
+                paths=[folder],
+                budget=args.budget,
+                subset=args.subset,
+                out=out,
+                jobs=args.jobs,
+                force=force,
+                progress="plain",
+                echo=lambda _: None,
+            )
+            times[name] = time.monotonic() - t
+            states.append(_state())
+            grades[name] = {sid: report.read_result(out / sid / "result.json") for sid in ids}
+    same = all(
+        (a.status, a.score, a.test_accuracy) == (b.status, b.score, b.test_accuracy)
+        for a, b in ((grades["normal"][i], grades["force"][i]) for i in ids)
+    )
+    for label, (load, busy) in zip(("start", "end"), (states[0], states[-1]), strict=True):
+        print(f"{label}: {load}; other training processes: {busy}")
+    print(f"normal (programs trained once): {times['normal']:8.1f} s")
+    print(f"--force (every file trained):   {times['force']:8.1f} s")
+    print(f"ratio normal / force: {times['normal'] / times['force']:.3f}; same grades: {same}")
+    if any(busy for _, busy in states):
+        print("disturbed: other training processes ran during the measurement")
 
 
 if __name__ == "__main__":

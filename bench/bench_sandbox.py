@@ -13,6 +13,8 @@ import statistics
 import time
 from pathlib import Path
 
+from common import Conditions
+
 from grader import data, discover
 from grader import spec as spec_module
 from grader.pipeline import RunSettings, grade_one
@@ -54,4 +56,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with Conditions():  # prints "quiet" or "DISTURBED" with what else ran
+        main()

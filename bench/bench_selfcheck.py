@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, machine, others_training
+from common import ROOT, Conditions, machine, others_training
 from rich.console import Console
 
 from grader import selfcheck
@@ -73,4 +73,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with Conditions():  # prints "quiet" or "DISTURBED" with what else ran
+        main()

@@ -44,10 +44,83 @@ def machine() -> str:
     )
 
 
+# Command lines that mean "someone else is training or testing on these cores".
+_HEAVY = ("grader.child.worker", "grader.evaluator", "pytest", "bench/", "grade ", "fidelity")
+
+
+def _others(mine: set[int]) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    found = []
+    for line in out.splitlines():
+        pid_text, _, args = line.strip().partition(" ")
+        if not pid_text.isdigit() or int(pid_text) in mine or "ps -eo" in args:
+            continue
+        if any(marker in args for marker in _HEAVY):
+            found.append(args[:120])
+    return found
+
+
 def others_training() -> int:
-    """How many grader children (of anyone) are training right now."""
-    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    return sum("grader.child.worker" in line and "ps -eo" not in line for line in out.splitlines())
+    """How many training or test processes not started by this benchmark are running now."""
+    me = os.getpid()
+    return len(_others({me, *process_tree(me)}))
+
+
+class Conditions:
+    """What else ran during a benchmark: load average and other training processes at its
+    start and end, and every few seconds in between. A benchmark prints `verdict()` with
+    its figures: "quiet", or "DISTURBED" with what was seen, so no number taken while other
+    work shared the two cores is quoted as a measurement.
+
+    Disturbed means: another training/test process at any sample, or a 1-minute load
+    average above `START_LOAD` at the start (work that just stopped still slows caches and
+    leaves the load high for a minute).
+    """
+
+    START_LOAD = 1.0
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = every
+        self.start_load = self.end_load = 0.0
+        self.seen: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        me = os.getpid()
+        self.seen.update(_others({me, *process_tree(me)}))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def __enter__(self) -> Conditions:
+        self.start_load = os.getloadavg()[0]
+        self._sample()
+        print(f"start: {machine()}; other processes: {len(self.seen)}", flush=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        self.end_load = os.getloadavg()[0]
+        print(self.verdict(), flush=True)
+
+    @property
+    def disturbed(self) -> bool:
+        return bool(self.seen) or self.start_load > self.START_LOAD
+
+    def verdict(self) -> str:
+        head = (
+            f"load average (1 min) {self.start_load:.2f} at start, {self.end_load:.2f} at end; "
+            f"other training/test processes seen: {len(self.seen)}"
+        )
+        if not self.disturbed:
+            return f"conditions: quiet ({head})"
+        detail = "; ".join(sorted(self.seen)[:5])
+        return f"conditions: DISTURBED ({head}{': ' + detail if detail else ''})"
 
 
 def submission(sid: str) -> SubmissionRef:

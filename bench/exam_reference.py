@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common import machine, others_training, settings, submission
+from common import Conditions, machine, others_training, settings, submission
 
 from grader import calibrate
 from grader.pipeline import grade_one
@@ -30,9 +30,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=None, help="default: the spec's seed")
     parser.add_argument("--out", type=Path, default=Path("bench/out/exam-reference.json"))
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="multiply the budget's time limits (on a loaded machine: the numbers do not "
+        "depend on speed, only a time limit could cut a trial; the wall time is then not a "
+        "measurement)",
+    )
     args = parser.parse_args()
     run_settings, test = settings("exam")
-    run_settings = dataclasses.replace(run_settings, seed=args.seed, calibration=None)
+    official = run_settings
+    budget = run_settings.budget
+    if args.time_scale != 1.0:
+        budget = dataclasses.replace(
+            budget,
+            trial_seconds=budget.trial_seconds * args.time_scale,
+            submission_seconds=budget.submission_seconds * args.time_scale,
+        )
+        print(
+            f"time limits x{args.time_scale}: trial {budget.trial_seconds:.0f} s, "
+            f"submission {budget.submission_seconds:.0f} s",
+            flush=True,
+        )
+    run_settings = dataclasses.replace(
+        run_settings, budget=budget, seed=args.seed, calibration=None
+    )
     seed = run_settings.effective_seed
     start_state = f"{machine()}; other grader children: {others_training()}"
     print(f"start: {start_state}", flush=True)
@@ -53,9 +76,15 @@ def main() -> None:
     )
     if result.test_accuracy is None:
         raise SystemExit(f"not graded: {result.message}")
+    cut = [t.id for t in result.trials if t.status.value == "stopped"]
+    if cut:
+        # A trial cut by a time limit is not the exam's search: not a calibration run.
+        raise SystemExit(f"trials {cut} were stopped by a time limit; calibration not written")
     new = calibrate.run_from_result(result, seed)
-    path = calibrate.path_for(run_settings.spec, run_settings.budget)
-    expected = calibrate.fingerprint(run_settings)
+    # The official budget's fingerprint: with no trial cut, raised time limits change
+    # nothing in the numbers (training is deterministic; only a time limit depends on speed).
+    path = calibrate.path_for(official.spec, official.budget)
+    expected = calibrate.fingerprint(dataclasses.replace(official, seed=args.seed))
     old = calibrate.load(path)
     runs = [new]
     if old is not None and not calibrate.stale_reason(old, expected):
@@ -76,4 +105,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with Conditions():  # prints "quiet" or "DISTURBED" with what else ran
+        main()

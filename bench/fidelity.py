@@ -1,6 +1,7 @@
 """Fidelity study: do short budgets give the same verdicts as a long one?
 
-Grades the example submissions that train (see submissions/EXPECTED.toml) under one
+Grades the example submissions that train (see submissions/EXPECTED.toml) and six
+near misses of the reference (one setting slightly off each: `NEAR_MISSES`) under one
 budget on the full data, with the accuracy check calibrated for that budget, and
 writes what decides their grade to a JSON file; `--compare` then prints how often two
 such files agree (the accuracy check's outcome, the set of failed checks, the score).
@@ -27,6 +28,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import Conditions  # noqa: E402
+
 from grader import calibrate, data  # noqa: E402
 from grader import spec as spec_module  # noqa: E402
 from grader.discover import discover  # noqa: E402
@@ -42,6 +45,39 @@ TRAINED = (
     "wrong_fit_config",
 )
 OUT = ROOT / "bench" / "out"
+VARIANTS_DIR = OUT / "variants"
+
+# Near misses of the reference: one setting slightly off each, written from the reference
+# notebook by text substitution (the `before` text must be in it).
+NEAR_MISSES: dict[str, tuple[str, str]] = {
+    "near_ranges": ("min_value=0.2983, max_value=0.3200", "min_value=0.2900, max_value=0.3200"),
+    "near_decay_steps_100": ("decay_steps = 10", "decay_steps = 100"),
+    "near_power_2": (
+        "initial_learning_rate, decay_steps, end_learning_rate)",
+        "initial_learning_rate, decay_steps, end_learning_rate, power=2.0)",
+    ),
+    "near_batch_128": ("batch_size=256", "batch_size=128"),
+    "near_patience_5": ("patience=2*patience", "patience=5"),
+    "near_momentum_0.1": (
+        "SGD(learning_rate=lr_schedule)",
+        "SGD(learning_rate=lr_schedule, momentum=0.1)",
+    ),
+}
+
+
+def write_variants(reference: Path, folder: Path = VARIANTS_DIR) -> dict[str, Path]:
+    """The near-miss notebooks, one file each, from the reference notebook's text."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = reference.read_text(encoding="utf-8")
+    out = {}
+    for name, (before, after) in NEAR_MISSES.items():
+        # The notebook's JSON escapes quotes; these substitutions contain none.
+        if before not in text:
+            raise SystemExit(f"{reference} no longer contains {before!r}; update NEAR_MISSES")
+        path = folder / f"{name}.ipynb"
+        path.write_text(text.replace(before, after, 1), encoding="utf-8")
+        out[name] = path
+    return out
 
 
 def budget_from(spec: Spec, text: str) -> tuple[Budget, Path | None]:
@@ -55,8 +91,10 @@ def budget_from(spec: Spec, text: str) -> tuple[Budget, Path | None]:
         max_trials=trials,
         max_epochs=epochs,
         # Generous limits: the study is about trials and epochs, not about being cut.
-        trial_seconds=60.0 * epochs,
-        submission_seconds=60.0 * epochs * trials,
+        # (600 s per epoch: even a heavily shared machine never cuts a trial, so the
+        # verdicts do not depend on what else ran.)
+        trial_seconds=600.0 * epochs,
+        submission_seconds=600.0 * epochs * trials,
         kill_grace_seconds=300.0,
         description="fidelity study",
         calibration_seeds=3,
@@ -77,8 +115,10 @@ def run(args: argparse.Namespace) -> None:
     calibration_seconds = time.monotonic() - t
     settings = dataclasses.replace(settings, calibration=calibration.summary())
     refs = {r.id: r for r in discover([ROOT / "submissions"]).submissions}
+    write_variants(spec.reference)
+    refs.update({r.id: r for r in discover([VARIANTS_DIR]).submissions})
     rows: dict[str, Any] = {}
-    for sid in args.only or TRAINED:
+    for sid in args.only or TRAINED + tuple(NEAR_MISSES):
         t = time.monotonic()
         result = grade_one(refs[sid], settings, test)
         accuracy = next((c for c in result.checks if c.id == "accuracy"), None)
@@ -173,7 +213,12 @@ def main() -> None:
     r.add_argument("--budget", required=True, help="spec budget name or TRIALSxEPOCHS")
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--seeds", type=int, help="calibration seeds (default: the budget's)")
-    r.add_argument("--only", nargs="+", choices=TRAINED, help="a subset of the examples")
+    r.add_argument(
+        "--only",
+        nargs="+",
+        choices=TRAINED + tuple(NEAR_MISSES),
+        help="a subset of the examples and near misses (default: all)",
+    )
     c = sub.add_parser("compare", help="agreement between two `run` outputs")
     c.add_argument("first", type=Path)
     c.add_argument("second", type=Path)
@@ -182,4 +227,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with Conditions():  # prints "quiet" or "DISTURBED" with what else ran
+        main()

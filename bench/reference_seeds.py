@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from common import machine, others_training, settings, submission
+from common import Conditions, machine, others_training, settings, submission
 
 from grader.pipeline import grade_one
 
@@ -48,4 +48,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with Conditions():  # prints "quiet" or "DISTURBED" with what else ran
+        main()

@@ -14,12 +14,16 @@ submission, whatever it does, ends as exactly one result.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import json
+import logging
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from grader import __version__, calibrate, data, discover, executor, gradescope, report, sandbox
 from grader import progress as progress_module
@@ -28,11 +32,13 @@ from grader import store as store_module
 from grader import summary as summary_module
 from grader.checks import validate_rubric
 from grader.discover import SubmissionRef
-from grader.errors import ExitCode
+from grader.errors import ExitCode, FatalError
 from grader.pipeline import RunSettings
 from grader.results import GradeResult, Status, to_jsonable
+from grader.reuse import Reuse
 
 Echo = Callable[[str], None]
+LOG_FILE = "grader.log"  # under the output folder: grader faults, with their tracebacks
 
 
 def grade(
@@ -52,13 +58,18 @@ def grade(
     echo: Echo = print,
     jobs: int | None = None,
     force: bool = False,
+    calibrate_now: bool = False,
     scheduler: str | None = None,
     dask_config: Path | None = None,
     progress: str = "auto",
 ) -> ExitCode:
     """Grade every submission under `paths`; write reports, grades.csv and summary.html.
 
-    Results already in `<out>/results.sqlite` under the same key are reused unless `force`.
+    Results already in `<out>/results.sqlite` under the same key are reused unless `force`,
+    and so is the training of a program already graded under another file (grader.reuse).
+    A missing or stale calibration is computed first if that should take at most
+    `calibrate.ASK_ABOVE_SECONDS`, or whatever it takes with `calibrate_now`; else
+    `CalibrationNeeded` (exit code 2) says how long and which command to run ahead.
     `jobs` worker processes grade at once (default: from cores and memory); `scheduler`
     (a Dask address or scheduler file) sends the submissions to a Dask cluster instead.
     `progress` is "auto", "rich" or "plain".
@@ -84,15 +95,25 @@ def grade(
         limits=dataclasses.replace(spec.limits, **(limits or {})),
     )
     if subset is None and found.submissions:  # a subset is never compared with the reference
-        calibrated = calibrate.ensure(settings, test, echo=echo)
+        ask = None if calibrate_now else calibrate.ASK_ABOVE_SECONDS
+        calibrated = calibrate.ensure(settings, test, max_seconds=ask, echo=echo)
         settings = dataclasses.replace(settings, calibration=calibrated.summary())
+    # Set after calibrating: the reference's runs must train, never reuse a student's copy.
+    shared = Reuse(store=(out / store_module.STORE_FILE).absolute(), read=not force)
+    settings = dataclasses.replace(settings, reuse=shared)
     where = f"Dask scheduler {scheduler}" if scheduler else f"{plan.jobs} job(s) ({plan.reason})"
     echo(
         f"grading {len(found.submissions)} submission(s) of {spec.id} "
         f"with budget '{chosen.name}' into {out}/ on {where}"
     )
-    shown = progress_module.choose(progress, echo=echo, max_trials=chosen.max_trials)
-    with store_module.open_store(out) as db:
+    shown = progress_module.choose(
+        progress,
+        echo=echo,
+        max_trials=chosen.max_trials,
+        budget_seconds=chosen.submission_seconds,
+        lang=lang,
+    )
+    with store_module.open_store(out) as db, _log_faults(out / LOG_FILE):
         batch = _Batch(settings, out, templates, db, shown)
         shown.begin(len(found.submissions) + len(found.rejected))
         try:
@@ -114,7 +135,27 @@ def grade(
         f"wrote {out / report.GRADEBOOK_FILE} and {out / summary_module.SUMMARY_FILE}: "
         f"{graded}/{len(results)} graded"
     )
-    return ExitCode.OK if graded == len(results) else ExitCode.NOT_ALL_GRADED
+    if batch.faults:
+        echo(f"{batch.faults} grader fault(s), each with its traceback in {out / LOG_FILE}")
+    everything = graded == len(results) and not batch.faults
+    return ExitCode.OK if everything else ExitCode.NOT_ALL_GRADED
+
+
+@contextlib.contextmanager
+def _log_faults(path: Path) -> Iterator[None]:
+    """Send the batch's log (`executor.LOG`: grader faults with tracebacks) to `path`.
+
+    Opened on the first record only, so the file exists only when something went wrong;
+    appended to, so a re-run keeps the earlier faults' tracebacks.
+    """
+    handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    executor.LOG.addHandler(handler)
+    try:
+        yield
+    finally:
+        executor.LOG.removeHandler(handler)
+        handler.close()
 
 
 def store_key(ref_id: str, sha256: str, settings: RunSettings) -> store_module.Key:
@@ -168,6 +209,7 @@ class _Batch:
         self.check_ids = [item.id for item in settings.spec.rubric]
         self.results: dict[str, GradeResult] = {}
         self.reused = 0
+        self.faults = 0  # grader faults logged to grader.log (each costs one result at most)
 
     def add_rejected(self, rejected: Sequence[discover.Rejected]) -> None:
         # Not stored: discovery decides them again on every run, instantly.
@@ -181,7 +223,20 @@ class _Batch:
                 message=item.reason,
                 source_path=str(item.path),
             )
-            self._write_files(result, report.result_json(result), only_if_changed=True)
+            try:
+                self._write_files(result, report.result_json(result), only_if_changed=True)
+            except FatalError:
+                raise
+            except Exception as exc:  # one bad name or message must not stop the batch
+                result = executor.fault(
+                    None,
+                    self.settings,
+                    exc,
+                    stage="report",
+                    sid=item.id,
+                    source_path=str(item.path),
+                )
+                self._write_fault(result)
             self.results[result.id] = result
             self.shown.finished(result, how="rejected")
 
@@ -195,7 +250,16 @@ class _Batch:
             if stored is None:
                 todo.append(ref)
                 continue
-            self._write_files(stored.result, stored.text, only_if_changed=self.templates is None)
+            try:
+                self._write_files(
+                    stored.result, stored.text, only_if_changed=self.templates is None
+                )
+            except FatalError:
+                raise
+            except Exception:  # e.g. a row the schema no longer accepts: grade it again
+                executor.LOG.exception("stored result of %s not reusable; graded again", ref.id)
+                todo.append(ref)
+                continue
             self.results[ref.id] = stored.result
             self.reused += 1
             self.shown.finished(stored.result, how="reused")
@@ -231,20 +295,76 @@ class _Batch:
                 shutil.rmtree(work, ignore_errors=True)
 
     def add(self, ref: SubmissionRef, result: GradeResult) -> None:
-        """Files first, then the store row, then the gradebook (see the module docstring)."""
-        text = report.result_json(result)
-        self._write_files(result, text, only_if_changed=False)
-        sha = result.sha256 or _sha256(ref.path)
-        self.db.put(store_key(ref.id, sha, self.settings), result, text)
+        """Files first, then the store row, then the gradebook (see the module docstring).
+
+        The per-submission guard: a grader fault while validating, rendering or storing
+        this result (a `ResultSchemaError`, a template error on odd data, a full disk)
+        turns it into an `error` result that says so (traceback in grader.log), which is
+        never stored, so a re-run grades it again. Only a `FatalError` (say, the
+        instructor's own template is broken) stops the batch.
+        """
+        try:
+            text = report.result_json(result)
+            self._write_files(result, text, only_if_changed=False)
+        except FatalError:
+            raise
+        except Exception as exc:
+            result = executor.fault(ref, self.settings, exc, stage="report")
+            self._write_fault(result)
+        else:
+            try:
+                sha = result.sha256 or _sha256(ref.path)
+                self.db.put(store_key(ref.id, sha, self.settings), result, text)
+            except FatalError:
+                raise
+            except Exception:  # its files are written; without a row it is graded again
+                self.faults += 1
+                executor.LOG.exception("result of %s not stored", ref.id)
         self.results[result.id] = result
         # Rewritten after every submission so an interrupted batch leaves a true gradebook.
-        report.write_gradebook(list(self.results.values()), self.out, self.check_ids)
+        self._guarded(
+            "grades.csv", report.write_gradebook, self._results(), self.out, self.check_ids
+        )
         self.shown.finished(result)
 
     def finish(self, refs: Sequence[SubmissionRef]) -> None:
-        results = list(self.results.values())
-        report.write_gradebook(results, self.out, self.check_ids)
-        summary_module.write(results, refs, self.settings.spec, self.out, lang=self.settings.lang)
+        """grades.csv, then summary.html: each written even if the other fails."""
+        results = self._results()
+        self._guarded("grades.csv", report.write_gradebook, results, self.out, self.check_ids)
+        self._guarded(
+            "summary.html",
+            summary_module.write,
+            results,
+            refs,
+            self.settings.spec,
+            self.out,
+            lang=self.settings.lang,
+        )
+
+    def _results(self) -> list[GradeResult]:
+        return list(self.results.values())
+
+    def _guarded(self, what: str, write: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+        try:
+            write(*args, **kwargs)
+        except FatalError:
+            raise
+        except Exception:
+            self.faults += 1
+            executor.LOG.exception("%s could not be written", what)
+
+    def _write_fault(self, result: GradeResult) -> None:
+        """Write a grader-fault result's files, as many as can be written (never raises)."""
+        self.faults += 1
+        try:
+            self._write_files(result, report.result_json(result), only_if_changed=False)
+        except Exception:  # even the plain error result failed: result.json at least
+            executor.LOG.exception("the error report of %s could not be written", result.id)
+            try:
+                text = json.dumps(report.result_dict(result), indent=2, ensure_ascii=False)
+                report.atomic_write(self.out / result.id / report.RESULT_FILE, text.encode())
+            except Exception:
+                executor.LOG.exception("result.json of %s could not be written", result.id)
 
     def _write_files(self, result: GradeResult, text: str, *, only_if_changed: bool) -> None:
         folder = self.out / result.id

@@ -43,11 +43,29 @@ LIBRARIES = ("tensorflow", "keras", "keras-tuner", "numpy", "scikit-learn")
 # 2: the tuner seeded as the exam's notebook seeds it (no oracle seed), oneDNN on.
 TRAINING_SETTINGS = "2"
 
+# `grade` computes a missing or stale calibration before grading only when that is
+# expected to take at most this long; beyond it stops and names the command to run
+# ahead (`grade calibrate`), unless --calibrate says to go on. Ten minutes covers the
+# smoke and default budgets here (about 2 and 5 min) and stops the exam's (hours).
+ASK_ABOVE_SECONDS = 10 * 60
+# Cost of one seed when no run of the budget was ever measured, fitted on the committed
+# smoke (2 epochs, 14-35 s) and default (16 epochs, 52-77 s) calibrations of the 2-core
+# grading machine, full 50 000-image split, batch 256: start-up + epochs x per epoch.
+# The exam's 10 x 100 epochs give 50 min per seed, an upper bound of its measured 32 min
+# (EarlyStopping ends trials early): over-estimating only makes `grade` ask sooner.
+STARTUP_SECONDS = 16.0
+EPOCH_SECONDS = 3.0
+FULL_TRAIN_IMAGES = 50_000
+
 Echo = Callable[[str], None]
 
 
 class CalibrationError(FatalError):
     """The reference solution could not be graded, so nothing can be compared with it."""
+
+
+class CalibrationNeeded(CalibrationError):
+    """Computing the calibration now would take longer than `grade` may spend unasked."""
 
 
 @dataclass(frozen=True)
@@ -272,7 +290,9 @@ def run(
     ref = reference_ref(spec)
     runs = []
     for i, seed in enumerate(seeds, start=1):
-        result = grade_one(ref, dataclasses.replace(settings, seed=seed, calibration=None), test)
+        # reuse=None: a calibration measures training, never an outcome stored earlier.
+        one = dataclasses.replace(settings, seed=seed, calibration=None, reuse=None)
+        result = grade_one(ref, one, test)
         if result.status is not Status.GRADED or result.test_accuracy is None:
             raise CalibrationError(
                 f"the reference solution {spec.reference} could not be graded under budget "
@@ -297,6 +317,53 @@ def run(
     )
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """How long computing a calibration should take, and what that guess rests on."""
+
+    seeds: int
+    per_seed: float  # seconds
+    basis: str  # "the 1 stored run(s)" or the budget's arithmetic
+
+    @property
+    def seconds(self) -> float:
+        return self.seeds * self.per_seed
+
+
+def estimate(settings: RunSettings, seeds: int, stored: Calibration | None = None) -> Estimate:
+    """The expected duration of grading the reference `seeds` times under `settings`.
+
+    A stored file for the same budget, even a stale one, measured it: its runs' mean.
+    Otherwise the budget's worst case at the measured cost per epoch, each trial cut at
+    trial_seconds and each grade at the hard limit, as the search itself is.
+    """
+    if stored is not None and stored.runs:
+        per_seed = statistics.fmean(run.seconds for run in stored.runs)
+        return Estimate(seeds, per_seed, f"the {len(stored.runs)} stored run(s)")
+    budget = settings.budget
+    images = min(settings.subset or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES)
+    epoch = EPOCH_SECONDS * images / FULL_TRAIN_IMAGES
+    per_trial = min(budget.max_epochs * epoch, budget.trial_seconds)
+    per_seed = min(
+        STARTUP_SECONDS + budget.max_trials * per_trial,
+        budget.submission_seconds + budget.kill_grace_seconds,
+    )
+    basis = (
+        f"{budget.max_trials} trials x up to {budget.max_epochs} epochs at about "
+        f"{epoch:.1f} s per epoch"
+    )
+    return Estimate(seeds, per_seed, basis)
+
+
+def duration(seconds: float) -> str:
+    """`5400` -> "1 h 30 min", `150` -> "3 min", `40` -> "40 s"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
 def cached(settings: RunSettings, directory: Path | None = None) -> ReferenceCalibration | None:
     """The stored calibration if it still applies, else None; never trains (for callers
     such as a self-check that must stay cheap and may run on another machine)."""
@@ -313,15 +380,22 @@ def ensure(
     directory: Path | None = None,
     seeds: Sequence[int] | None = None,
     force: bool = False,
+    max_seconds: float | None = None,
     echo: Echo = print,
 ) -> Calibration:
     """The calibration for `settings`' budget: read from its file if it still applies,
     else computed now (over `seeds`, default the budget's calibration_seeds), stored and
-    marked `computed_now`."""
+    marked `computed_now`.
+
+    A stored calibration with fewer seeds than the budget asks for still applies (the
+    reports say so); it is completed only by `grade calibrate`. With `max_seconds`, a
+    computation estimated to take longer raises `CalibrationNeeded` before starting.
+    """
     spec, budget = settings.spec, settings.budget
     path = path_for(spec, budget, settings.subset, directory)
     expected = fingerprint(settings)
-    found = None if force else load(path)
+    stored = load(path)
+    found = None if force else stored
     if found is not None:
         reason = stale_reason(found, expected)
         if not reason:
@@ -329,13 +403,69 @@ def ensure(
     else:
         reason = "forced" if force else "missing"
     chosen = tuple(seeds) if seeds else seeds_for(spec, budget)
+    guess = estimate(settings, len(chosen), stored)
+    if max_seconds is not None and guess.seconds > max_seconds:
+        state = {"missing": "missing", "forced": "to be recomputed"}.get(reason, "stale")
+        raise CalibrationNeeded(
+            f"the reference's calibration for budget '{budget.name}' is {state} ({reason}) "
+            f"and computing it now would take about {duration(guess.seconds)} "
+            f"({guess.seeds} seed(s) x about {duration(guess.per_seed)}, from {guess.basis}) "
+            "before grading anything",
+            hint=f"run `{calibrate_command(settings)}` ahead of time, or give --calibrate "
+            "to compute it now",
+        )
     echo(
         f"calibrating the reference solution under budget '{budget.name}' over seeds "
-        f"{list(chosen)} ({reason}); it is cached in {path}"
+        f"{list(chosen)} ({reason}), about {duration(guess.seconds)}; it is cached in {path}"
     )
     calibration = run(settings, test, seeds=chosen, echo=echo)
     save(calibration, path)
     return dataclasses.replace(calibration, computed_now=reason)
+
+
+def calibrate_command(settings: RunSettings) -> str:
+    """The command that computes `settings`' calibration ahead of time."""
+    subset = f" --subset {settings.subset}" if settings.subset is not None else ""
+    return f"grade calibrate --budget {settings.budget.name}{subset}"
+
+
+def complete(
+    settings: RunSettings,
+    test: data.TestSet,
+    *,
+    seeds: Sequence[int],
+    directory: Path | None = None,
+    fresh: bool = False,
+    echo: Echo = print,
+) -> Calibration:
+    """Store a calibration over `seeds`, grading only the seeds it lacks.
+
+    Runs already stored that still apply (same fingerprint) are kept, so completing the
+    exam's 1 of 3 seeds costs two runs, not three; `fresh` grades every seed again.
+    """
+    path = path_for(settings.spec, settings.budget, settings.subset, directory)
+    expected = fingerprint(settings)
+    stored = None if fresh else load(path)
+    kept: tuple[CalibrationRun, ...] = ()
+    if stored is not None and not stale_reason(stored, expected):
+        kept = tuple(r for r in stored.runs if r.seed in seeds)
+    missing = [seed for seed in seeds if seed not in {r.seed for r in kept}]
+    if not missing and stored is not None:
+        echo(f"{path} already holds seeds {list(seeds)} and still applies; nothing to compute")
+        return dataclasses.replace(stored, runs=kept)
+    if kept:
+        echo(f"keeping seed(s) {[r.seed for r in kept]} from {path}, still valid")
+    guess = estimate(settings, len(missing), stored)
+    echo(
+        f"calibrating the reference solution under budget '{settings.budget.name}' over "
+        f"seeds {missing}: about {duration(guess.seconds)} (from {guess.basis}); "
+        f"stored in {path}"
+    )
+    new = run(settings, test, seeds=missing, echo=echo)
+    runs = tuple(sorted((*kept, *new.runs), key=lambda r: r.seed))
+    calibration = dataclasses.replace(new, runs=runs)
+    save(calibration, path)
+    return calibration
 
 
 def calibrate(
@@ -347,9 +477,10 @@ def calibrate(
     directory: Path | None = None,
     data_dir: Path | None = None,
     cache_dir: Path | None = None,
+    fresh: bool = False,
     echo: Echo = print,
 ) -> Calibration:
-    """`grade calibrate`: (re)compute and store one budget's calibration."""
+    """`grade calibrate`: compute and store one budget's calibration (see `complete`)."""
     from grader import spec as spec_module
     from grader.checks import validate_rubric
 
@@ -359,12 +490,12 @@ def calibrate(
     cache = data.prepare(data_dir=data_dir, cache_dir=cache_dir)
     test = data.load_test(cache, num_classes=spec.num_classes)
     settings = RunSettings(spec=spec, budget=chosen, cache=cache, lang="en", subset=subset)
-    calibration = ensure(
+    calibration = complete(
         settings,
         test,
         directory=directory,
         seeds=seeds_for(spec, chosen, seeds),
-        force=True,
+        fresh=fresh,
         echo=echo,
     )
     echo(

@@ -404,6 +404,40 @@ def _atomic_write(target: Path, write: Callable[[BinaryIO], object]) -> None:
             tmp.unlink()
 
 
+# ---------------------------------------------------------------------------- split
+
+SPLITS = "splits"
+SPLIT_FORMAT = 1
+SPLIT_NAMES = ("x_train", "y_train", "x_val", "y_val")
+
+
+def prepare_split(cache: Path, *, validation_size: int, num_classes: int) -> Path:
+    """The folder of the four arrays a child trains on: the exam's split, preprocessed.
+
+    Built once from the verified decoded cache (`load_train_val`: the last
+    `validation_size` images are the validation set, pixels float32 / 255, one-hot
+    labels) and reused while its marker says it is complete; written file by file with
+    atomic renames and the marker last, so two processes preparing it at once cannot
+    leave a half-written split that looks complete. The child gets only this folder.
+    """
+    key = f"v{SPLIT_FORMAT}-last{validation_size}-scale255-onehot{num_classes}"
+    folder = Path(cache) / SPLITS / key
+    marker = folder / "complete.json"
+    if marker.is_file() and all((folder / f"{n}.npy").is_file() for n in SPLIT_NAMES):
+        return folder
+    split = load_train_val(cache, validation_size=validation_size, num_classes=num_classes)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in SPLIT_NAMES:
+        array = getattr(split, name)
+        _atomic_write(
+            folder / f"{name}.npy", lambda fh, a=array: np.save(fh, a, allow_pickle=False)
+        )
+    shapes = {name: list(getattr(split, name).shape) for name in SPLIT_NAMES}
+    text = json.dumps({"format": SPLIT_FORMAT, "shapes": shapes}) + "\n"
+    _atomic_write(marker, lambda fh: fh.write(text.encode("utf-8")))
+    return folder
+
+
 # ---------------------------------------------------------------------------- load
 
 

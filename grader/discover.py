@@ -32,6 +32,7 @@ from grader.errors import UsageError
 Kind = Literal["ipynb", "py"]
 SUFFIXES: dict[str, Kind] = {".ipynb": "ipynb", ".py": "py"}
 _IGNORED_DIRS = frozenset({"__pycache__"})
+MAX_FOLDER_DEPTH = 20  # inside one student's folder; a real one is 1 or 2 levels deep
 
 
 @dataclass(frozen=True)
@@ -82,10 +83,14 @@ def discover(paths: Sequence[Path]) -> Discovery:
 
 
 def _entries(path: Path) -> Iterable[SubmissionRef | Rejected]:
-    if path.is_file():
+    if not path.is_dir():
         yield _from_file(path)
         return
-    for child in sorted(path.iterdir()):
+    try:
+        children = sorted(path.iterdir())
+    except OSError as exc:
+        raise UsageError(f"cannot list {path}: {exc.strerror or exc}") from None
+    for child in children:
         if _ignored(child):
             continue
         if child.is_dir():
@@ -102,12 +107,23 @@ def _from_file(path: Path) -> SubmissionRef | Rejected:
             path,
             f"{path.name} is not a submission: expected a .ipynb notebook or a .py script",
         )
+    if not path.is_file():
+        # A named pipe would block every reader (load, hashing) forever; a device too.
+        return Rejected(
+            _id(path.stem), path, f"{path.name} is not a regular file (a pipe, a device...)"
+        )
     return SubmissionRef(_id(path.stem), path, kind)
 
 
 def _from_folder(folder: Path) -> SubmissionRef | Rejected:
     student = _id(folder.name)
-    files = sorted(_candidates(folder))
+    try:
+        files = sorted(_candidates(folder))
+    except _TooDeep:
+        reason = f"folder {folder} nests more than {MAX_FOLDER_DEPTH} folders deep"
+        return Rejected(student, folder, reason)
+    except OSError as exc:
+        return Rejected(student, folder, f"folder {folder} cannot be read: {exc.strerror or exc}")
     notebooks = [f for f in files if f.suffix.lower() == ".ipynb"]
     scripts = [f for f in files if f.suffix.lower() == ".py"]
     chosen = notebooks if notebooks else scripts
@@ -122,14 +138,30 @@ def _from_folder(folder: Path) -> SubmissionRef | Rejected:
     return Rejected(student, folder, reason)
 
 
-def _candidates(folder: Path) -> Iterable[Path]:
-    for child in folder.iterdir():
-        if _ignored(child):
-            continue
-        if child.is_dir():
-            yield from _candidates(child)
-        elif child.suffix.lower() in SUFFIXES:
-            yield child
+class _TooDeep(Exception):
+    pass
+
+
+def _candidates(folder: Path) -> list[Path]:
+    """Notebooks and scripts under `folder` (regular files only, links to folders not followed).
+
+    Iterative and bounded: a folder nested thousands of levels deep, or a link to a parent
+    folder, would otherwise recurse until RecursionError and stop discovery for everyone.
+    """
+    found: list[Path] = []
+    pending = [(folder, 0)]
+    while pending:
+        current, depth = pending.pop()
+        if depth > MAX_FOLDER_DEPTH:
+            raise _TooDeep
+        for child in current.iterdir():
+            if _ignored(child):
+                continue
+            if child.is_dir() and not child.is_symlink():
+                pending.append((child, depth + 1))
+            elif child.suffix.lower() in SUFFIXES and child.is_file():
+                found.append(child)
+    return found
 
 
 def _ignored(path: Path) -> bool:

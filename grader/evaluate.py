@@ -1,41 +1,137 @@
-"""Evaluate the best model on the test set, in the trusted parent.
+"""Evaluate the best model on the test set, for the trusted parent, without student code.
 
-The child hands over the architecture (JSON) and the weights; the parent rebuilds the
-model in Keras' safe mode (no custom objects, no lambdas), predicts the test images
-and computes accuracy and cross-entropy itself with NumPy. Nothing the student wrote
-(`compile`, `evaluate`, metrics) takes part, so none of it can change the grade.
+The child leaves the architecture (`best_model.json`) and the weights (`best.weights.h5`)
+in its scratch folder; everything there is hostile (grader/boundary.py). `evaluate_best`:
+
+1. reads the architecture as data (grader/architecture.py) and measures it: over the
+   spec's ceilings (`[limits]` eval_max_params, eval_max_macs) the submission ends as
+   `resource_limit` with the figure, before anything is built;
+2. copies the files through `copy_child_file` (no links, bounded) into the evaluator's
+   folder, and has the evaluator process (grader/evaluator.py) rebuild the model in
+   Keras' safe mode, predict the test images and read the optimizer's step counter,
+   under a time and a memory limit;
+3. computes accuracy and cross-entropy itself with NumPy.
+
+Student code never computes a test prediction. A model that is not plain Keras (a
+custom layer, a function) is not rebuilt: its accuracy goes to the instructor for review
+(`Review`), as does one with no step counter or whose initial weights are not the ones
+Keras draws under the run's seed (weights smuggled in through `build`). A model trained
+past the budget's steps is a fact the `accuracy` check fails on.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-import warnings
+import shutil
 import zipfile
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from grader.architecture import Architecture, describe, read_architecture
+from grader.boundary import copy_child_file, open_child_file, read_child_file
 from grader.errors import SubmissionError
+from grader.evaluator import Evaluator, InitialWeights, ModelFiles
+from grader.limits import Limits
 
 _EPSILON = 1e-7  # Keras' backend epsilon, as categorical_crossentropy clips
+JSON_LIMIT = 16 * 1024 * 1024
+CONFIG_LIMIT = 4 * 1024 * 1024
+MODEL_JSON, WEIGHTS = "best_model.json", "best.weights.h5"
+INITIAL_JSON, INITIAL_WEIGHTS = "initial_model.json", "initial.weights.h5"
+
+MESSAGES = {
+    "params": {
+        "es": "El mejor modelo tiene {found} parámetros; el límite del corrector es {limit} "
+        "(eval_max_params). No se ha evaluado.",
+        "en": "The best model has {found} parameters; the grader's limit is {limit} "
+        "(eval_max_params). It was not evaluated.",
+    },
+    "macs": {
+        "es": "El mejor modelo hace {found} multiplicaciones-sumas por imagen; el límite del "
+        "corrector es {limit} (eval_max_macs). No se ha evaluado.",
+        "en": "The best model does {found} multiply-adds per image; the grader's limit is "
+        "{limit} (eval_max_macs). It was not evaluated.",
+    },
+    "evaluator_limit": {
+        "es": "La evaluación del mejor modelo superó un límite del corrector: {detail}.",
+        "en": "Evaluating the best model exceeded a limit of the grader: {detail}.",
+    },
+    "unreadable": {
+        "es": "Los ficheros del mejor modelo no se pudieron leer: {detail}",
+        "en": "The best model's files could not be read: {detail}",
+    },
+    "shape": {
+        "es": "El modelo predice {found} valores por imagen; el conjunto de test necesita "
+        "{needed} (una probabilidad por clase).",
+        "en": "The model predicts {found} values per image; the test set needs {needed} "
+        "(one probability per class).",
+    },
+    "not_numbers": {
+        "es": "Las predicciones del modelo no son números reales.",
+        "en": "The model's predictions are not real numbers.",
+    },
+}
+
+
+class Review(StrEnum):
+    """Why the test accuracy cannot be given automatically: the instructor decides."""
+
+    NOT_STANDARD = "not_standard"  # not plain Keras: the grader does not rebuild it
+    NOT_REBUILDABLE = "not_rebuildable"  # plain Keras on paper, but safe mode refused it
+    NO_COUNTER = "no_counter"  # no optimizer step counter saved with the weights, or 0
+    INITIAL_WEIGHTS = "initial_weights"  # build(hp) returned weights Keras did not draw
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    test_accuracy: float
-    test_loss: float
+    """The parent's evaluation of the best model; `test_accuracy` None when not tested."""
+
+    test_accuracy: float | None
+    test_loss: float | None
     samples: int
+    params: int | None = None  # of the best model, from its architecture
+    macs: int | None = None  # multiply-adds per image
+    steps: int | None = None  # optimizer steps saved with the weights (None: unknown)
+    step_budget: int | None = None  # max_epochs * ceil(train_size / batch_size)
+    reviews: tuple[Review, ...] = ()
+    detail: str = ""  # what the instructor should know about the reviews
+
+    @property
+    def over_budget(self) -> bool:
+        return (
+            self.steps is not None
+            and self.step_budget is not None
+            and (self.steps > self.step_budget)
+        )
 
 
-def scores(probabilities: np.ndarray, y_onehot: np.ndarray) -> tuple[float, float]:
+def step_budget(max_epochs: int, train_size: int, batch_size: int) -> int:
+    """Optimizer steps the budget allows one training run: epochs x batches per epoch."""
+    return max_epochs * math.ceil(train_size / batch_size)
+
+
+def scores(
+    probabilities: np.ndarray, y_onehot: np.ndarray, lang: str = "en"
+) -> tuple[float, float]:
     """(accuracy, mean categorical cross-entropy) of predicted probabilities."""
     if probabilities.shape != y_onehot.shape:
         raise SubmissionError(
-            f"the model predicts shape {probabilities.shape[1:]} per image; "
-            f"the test set needs {y_onehot.shape[1:]} (one probability per class)"
+            _say(
+                "shape",
+                lang,
+                found=probabilities.shape[1:],
+                needed=y_onehot.shape[1:],
+            )
         )
+    if probabilities.dtype.kind != "f":
+        raise SubmissionError(_say("not_numbers", lang))
+    # NaN is kept: a diverged training predicts NaN, scores as chance and reports a NaN loss.
     accuracy = float(np.mean(np.argmax(probabilities, 1) == np.argmax(y_onehot, 1)))
     p = np.clip(probabilities.astype(np.float64), _EPSILON, 1.0 - _EPSILON)
     p = p / p.sum(axis=1, keepdims=True)
@@ -43,54 +139,206 @@ def scores(probabilities: np.ndarray, y_onehot: np.ndarray) -> tuple[float, floa
     return accuracy, loss
 
 
-def evaluate(model_json: Path, weights: Path, x_test: np.ndarray, y_test: np.ndarray) -> Evaluation:
-    # TensorFlow's start-up chatter would bury the batch's progress lines.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
-
-    try:
-        model = keras.models.model_from_json(model_json.read_text(encoding="utf-8"))
-        with warnings.catch_warnings():
-            # The weights file also holds the student's optimizer state, which the
-            # uncompiled model does not need; Keras warns that it skips it.
-            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-            model.load_weights(str(weights))
-    except Exception as exc:
+def measure(scratch: Path, name: str, limits: Limits, lang: str) -> tuple[bytes, Architecture]:
+    """The child's architecture file, read as data and within the spec's ceilings."""
+    text = read_child_file(scratch, name, limit=JSON_LIMIT)
+    architecture = read_architecture(text)
+    if architecture.params > limits.eval_max_params:
         raise SubmissionError(
-            "the best model could not be rebuilt safely from its architecture and weights "
-            f"({type(exc).__name__}: {str(exc)[:300]}); use standard Keras layers only",
-        ) from exc
-    probabilities = np.asarray(model.predict(x_test, batch_size=1000, verbose=0))
-    accuracy, loss = scores(probabilities, y_test)
-    return Evaluation(accuracy, loss, len(x_test))
+            _say(
+                "params",
+                lang,
+                found=describe(architecture.params),
+                limit=describe(limits.eval_max_params),
+            ),
+            status="resource_limit",
+        )
+    if architecture.macs > limits.eval_max_macs:
+        raise SubmissionError(
+            _say(
+                "macs",
+                lang,
+                found=describe(architecture.macs),
+                limit=describe(limits.eval_max_macs),
+            ),
+            status="resource_limit",
+        )
+    return text, architecture
 
 
-def scores_from_file(predictions: Path, y_test: np.ndarray) -> Evaluation:
-    """Score probabilities a sandboxed child computed: read as data, never unpickled."""
+def evaluate_best(
+    scratch: Path,
+    *,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    evaluator: Evaluator,
+    limits: Limits,
+    seed: int,
+    budget_steps: int,
+    lang: str = "en",
+) -> Evaluation:
+    """Evaluate the child's best model; `SubmissionError` ends the submission (its status)."""
     try:
-        probabilities = np.load(predictions, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise SubmissionError(f"the model's predictions could not be read ({exc})") from exc
-    if probabilities.dtype.kind != "f" or not np.all(np.isfinite(probabilities)):
-        raise SubmissionError("the model's predictions are not finite numbers (NaN or inf)")
-    accuracy, loss = scores(probabilities, y_test)
-    return Evaluation(accuracy, loss, len(y_test))
+        text, architecture = measure(scratch, MODEL_JSON, limits, lang)
+    except FileNotFoundError as exc:
+        raise SubmissionError(_say("unreadable", lang, detail=f"{MODEL_JSON} is missing")) from exc
+    folder = evaluator.request_folder()
+    try:
+        # Keras picks its loader by the name: only `.weights.h5` reads the Keras 3 layout.
+        files = ModelFiles(folder / "model.json", folder / "model.weights.h5")
+        files.model_json.write_bytes(text)
+        try:
+            copy_child_file(scratch, WEIGHTS, files.weights, limit=_weights_cap(architecture))
+        except FileNotFoundError as exc:
+            raise SubmissionError(_say("unreadable", lang, detail=f"{WEIGHTS} is missing")) from exc
+        initial = _initial(scratch, folder, limits, lang) if architecture.standard else None
+        return _evaluate_copies(
+            files,
+            architecture,
+            initial,
+            x_test,
+            y_test,
+            evaluator,
+            limits,
+            seed,
+            budget_steps,
+            lang,
+        )
+    finally:
+        # The evaluator's folder lives as long as the batch: each request's copies go now.
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def saved_optimizer(model_file: Path, limit: int = 4 * 1024 * 1024) -> dict | None:
-    """The optimizer config stored in a .keras file, read as JSON data (nothing is built).
+def _evaluate_copies(
+    files: ModelFiles,
+    architecture: Architecture,
+    initial: ModelFiles | None,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    evaluator: Evaluator,
+    limits: Limits,
+    seed: int,
+    budget_steps: int,
+    lang: str,
+) -> Evaluation:
+    base = {
+        "params": architecture.params,
+        "macs": architecture.macs,
+        "step_budget": budget_steps,
+    }
+    if not architecture.standard:
+        # Not rebuilt at all; the step counter is still read, as data, from the weights.
+        try:
+            steps = _call(evaluator, files, None, limits, seed, None, lang).iterations
+        except _NotRebuilt:
+            steps = None
+        return Evaluation(
+            None,
+            None,
+            0,
+            steps=steps,
+            reviews=(Review.NOT_STANDARD,),
+            detail="; ".join(architecture.problems),
+            **base,
+        )
+    try:
+        prediction = _call(evaluator, files, x_test, limits, seed, initial, lang)
+    except _NotRebuilt as exc:
+        return Evaluation(
+            None, None, 0, reviews=(Review.NOT_REBUILDABLE,), detail=exc.message, **base
+        )
+    accuracy, loss = scores(prediction.probabilities, y_test, lang)
+    reviews: list[Review] = []
+    details: list[str] = []
+    if not prediction.iterations:
+        # A model that finished a trial took at least one step: a counter at 0 was reset
+        # (or the weights saved from another model), which proves nothing either.
+        reviews.append(Review.NO_COUNTER)
+    if prediction.initial_weights == InitialWeights.DIFFERENT:
+        reviews.append(Review.INITIAL_WEIGHTS)
+        details.append(f"first differing weight: {prediction.initial_detail}")
+    return Evaluation(
+        accuracy,
+        loss,
+        len(y_test),
+        steps=prediction.iterations,
+        reviews=tuple(reviews),
+        detail="; ".join(details),
+        **base,
+    )
+
+
+class _NotRebuilt(SubmissionError):
+    """The evaluator's safe mode refused a model the architecture reader accepted."""
+
+
+def _call(
+    evaluator: Evaluator,
+    files: ModelFiles,
+    images: np.ndarray | None,
+    limits: Limits,
+    seed: int,
+    initial: ModelFiles | None,
+    lang: str,
+) -> Any:
+    from grader.evaluator import EvaluatorLimit
+
+    try:
+        return evaluator.predict(
+            files, images, seconds=float(limits.eval_seconds), seed=seed, initial=initial
+        )
+    except EvaluatorLimit as exc:
+        raise SubmissionError(
+            _say("evaluator_limit", lang, detail=exc.message), status="resource_limit"
+        ) from None
+    except SubmissionError as exc:
+        raise _NotRebuilt(exc.message) from None
+
+
+def _initial(scratch: Path, folder: Path, limits: Limits, lang: str) -> ModelFiles | None:
+    """The parent's copies of the child's initial model, when there is a usable one."""
+    try:
+        text, architecture = measure(scratch, INITIAL_JSON, limits, lang)
+        if not architecture.standard:
+            return None
+        files = ModelFiles(folder / "initial.json", folder / "initial.weights.h5")
+        files.model_json.write_bytes(text)
+        copy_child_file(scratch, INITIAL_WEIGHTS, files.weights, limit=_weights_cap(architecture))
+    except (FileNotFoundError, SubmissionError):
+        # Missing or refused: there is nothing trustworthy to compare, which costs the
+        # comparison only; the best model's own evaluation goes on.
+        return None
+    return files
+
+
+def _weights_cap(architecture: Architecture) -> int:
+    # float64 weights plus two optimizer slots each (momentum, Adam), and HDF5's overhead.
+    return architecture.params * 8 * 3 + 16 * 1024 * 1024
+
+
+def _say(key: str, lang: str, **fields: Any) -> str:
+    texts = MESSAGES[key]
+    return (texts.get(lang) or texts["en"]).format(**fields)
+
+
+def saved_optimizer(scratch: Path, name: str = "best.keras") -> dict | None:
+    """The optimizer config stored in the child's .keras file, read as JSON data.
 
     A .keras file is a zip whose config.json holds `compile_config.optimizer`; reading
-    it this way cannot run any of the student's code.
+    it this way cannot run any of the student's code. The file is opened through
+    grader/boundary.py (no link, regular file only) and only config.json is read.
     """
     try:
-        with zipfile.ZipFile(model_file) as archive:
+        fd, _ = open_child_file(scratch, name, limit=2**40)
+    except (FileNotFoundError, SubmissionError, OSError):
+        return None
+    try:
+        with os.fdopen(fd, "rb") as handle, zipfile.ZipFile(handle) as archive:
             info = archive.getinfo("config.json")
-            if info.file_size > limit:
+            if info.file_size > CONFIG_LIMIT:
                 return None
             config = json.loads(archive.read(info).decode("utf-8"))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+    except (OSError, KeyError, ValueError, RecursionError, zipfile.BadZipFile):
         return None
     compile_config = config.get("compile_config") if isinstance(config, dict) else None
     optimizer = compile_config.get("optimizer") if isinstance(compile_config, dict) else None

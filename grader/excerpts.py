@@ -95,7 +95,9 @@ def _curve(samples: Mapping[str, Any]) -> Curve | None:
 
 
 def _steps(total_steps: int) -> tuple[int, ...]:
-    from grader.child.probe import sample_steps  # the probe's own grid: curves line up step by step
+    from grader.child.protocol import (
+        sample_steps,  # the probe's own grid: curves line up step by step
+    )
 
     return tuple(sample_steps(total_steps))
 

@@ -24,10 +24,10 @@ import concurrent.futures as cf
 import contextlib
 import copyreg
 import functools
+import logging
 import multiprocessing
 import os
 import tempfile
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -35,7 +35,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from grader import data, sandbox
+from grader import data, sandbox, terminal
 from grader.discover import SubmissionRef
 from grader.errors import UsageError
 from grader.pipeline import RunSettings, grade_one
@@ -148,6 +148,56 @@ class Runner(Protocol):
     def close(self) -> None: ...
 
 
+# Where a grader fault's traceback goes: `grader.batch` writes this logger to
+# <out>/grader.log; the student's report only says that it was the grader's fault.
+LOG = logging.getLogger("grader.batch")
+
+# What a student reads when the grader itself failed on their submission.
+MESSAGES = {
+    "fault": {
+        "es": "Error interno del corrector al {stage} (no es culpa de tu entrega): {error}. "
+        "El profesor tiene el detalle en grader.log; vuelve a corregirse con `grade`.",
+        "en": "Internal grader error while {stage} (not your submission's fault): {error}. "
+        "The instructor has the details in grader.log; re-run `grade` to grade it again.",
+    },
+}
+STAGES = {
+    "grade": {"es": "corregir la entrega", "en": "grading the submission"},
+    "report": {
+        "es": "validar el resultado o escribir los informes",
+        "en": "validating the result or writing the reports",
+    },
+    "store": {"es": "guardar el resultado", "en": "storing the result"},
+    "reuse": {"es": "reutilizar el resultado guardado", "en": "reusing the stored result"},
+}
+
+
+def fault(
+    ref: SubmissionRef | None,
+    settings: RunSettings,
+    exc: BaseException,
+    *,
+    stage: str,
+    sid: str | None = None,
+    source_path: str | None = None,
+) -> GradeResult:
+    """An `error` result for a grader bug hit while grading one submission; logs the traceback.
+
+    The message says it is the grader's fault, in the report's language, and names the
+    exception but never the traceback (it can quote internals and paths): that goes to the
+    batch's log. `sid`/`source_path` name a submission known only by its id (rejected ones).
+    """
+    sid = sid or (ref.id if ref is not None else "?")
+    LOG.error("grader fault on %s while %s", sid, STAGES[stage]["en"], exc_info=exc)
+    lang = settings.lang if settings.lang in MESSAGES["fault"] else "en"
+    error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    return crashed(
+        SubmissionRef(sid, Path(source_path or (ref.path if ref else "")), "py"),
+        settings,
+        MESSAGES["fault"][lang].format(stage=STAGES[stage][lang], error=error),
+    )
+
+
 def crashed(ref: SubmissionRef, settings: RunSettings, message: str) -> GradeResult:
     """The result of a submission whose worker died or failed: an `error`, never a grade."""
     return GradeResult.without_results(
@@ -214,8 +264,11 @@ class InProcess:
         for ref in refs:
             folder = self.scratch.next()
             started(ref, folder)
-            with scratch_in(None if folder is None else str(folder)):
-                result = grade_one(ref, self.settings, self.test)
+            try:
+                with scratch_in(None if folder is None else str(folder)):
+                    result = grade_one(ref, self.settings, self.test)
+            except Exception as exc:  # a grader bug on this submission: one result, not the batch
+                result = fault(ref, self.settings, exc, stage="grade")
             yield ref, result
 
     def close(self) -> None:
@@ -238,7 +291,11 @@ class LocalPool:
         self._slots: list[cf.ProcessPoolExecutor] = []
 
     def _new_slot(self) -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(max_workers=1, mp_context=self._context)
+        # Each worker filters TensorFlow's start-up lines from its stderr before it imports
+        # anything (grader.terminal): they would otherwise land on the instructor's terminal.
+        return cf.ProcessPoolExecutor(
+            max_workers=1, mp_context=self._context, initializer=terminal.quiet_native_logs
+        )
 
     def run(
         self, refs: Sequence[SubmissionRef], started: Started
@@ -281,12 +338,7 @@ class LocalPool:
                 "memory); nothing else was affected. Re-run `grade` to try it again.",
             )
         except Exception as exc:  # a grader bug in the worker: one result, not the batch
-            return crashed(
-                ref,
-                self.settings,
-                f"internal grader error in a worker: {type(exc).__name__}: {exc}\n"
-                + "".join(traceback.format_exception(exc, limit=5)),
-            )
+            return fault(ref, self.settings, exc, stage="grade")
 
     def close(self) -> None:
         for slot in self._slots:

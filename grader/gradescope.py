@@ -61,15 +61,24 @@ def to_results(result: GradeResult, *, lang: str) -> dict[str, Any]:
         output = check.message
         if check.location is not None:
             output = f"{output} ({check.location})" if output else str(check.location)
+        if check.status is CheckStatus.NEEDS_REVIEW:
+            output = f"{ui['check_statuses']['needs_review']}: {output}"
         tests.append(
             {
                 "name": check.title,
                 "score": check.points,
                 "max_score": check.max_points,
+                # Gradescope knows passed and failed only; a check awaiting the instructor
+                # is not passed, and extra_data and the output say it needs review.
                 "status": "passed" if check.status is CheckStatus.PASSED else "failed",
                 "output": output,
                 "tags": [check.id],
                 "visibility": "after_published" if check.hidden else "visible",
+                **(
+                    {"extra_data": {"needs_review": True}}
+                    if check.status is CheckStatus.NEEDS_REVIEW
+                    else {}
+                ),
             }
         )
     return {

@@ -20,6 +20,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
+
+from grader.boundary import HostileFile, open_child_file
+from grader.child.protocol import (
+    PROGRESS_LIMIT,
+    PROGRESS_LINE_LIMIT,
+    PROGRESS_NAME,
+    ProgressEvent,
+    ProgressLine,
+)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _POLL_SECONDS = 0.1
@@ -33,6 +43,13 @@ class Limits:
     processes: int = 32  # processes in the tree (threads not counted)
     scratch_mb: int = 1024  # disk used in the scratch folder
     output_kb: int = 256  # the child's stdout/stderr kept for the report
+    # The parent's evaluation of the best model (grader/evaluate.py, grader/evaluator.py),
+    # checked on the architecture before anything is built. The exam's MLP has 636,010
+    # parameters and as many multiply-adds per image.
+    eval_max_params: int = 50_000_000  # parameters of the best model
+    eval_max_macs: int = 200_000_000  # multiply-adds per image
+    eval_seconds: int = 120  # rebuilding it and predicting the test images
+    eval_memory_mb: int = 3072  # the evaluator process (TensorFlow alone is ~0.6 GB)
 
 
 @dataclass(frozen=True)
@@ -220,3 +237,283 @@ def _kill_members(group: Path) -> None:
         for pid in (group / "cgroup.procs").read_text().split():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(int(pid), signal.SIGKILL)
+
+
+# ---------------------------------------------------------------------------------------
+# Wall-clock per trial, from progress.jsonl (grader.child.protocol.ProgressLine).
+#
+# The child's own trial time limit is a Keras callback in the student's process: code that
+# trains without `Model.fit` (the backend trainer's function, a loop of train_on_batch)
+# steps around it. So the parent times each trial itself: its own clock starts when it
+# first sees a trial's start line, and the child is killed when one stretch of the search
+# runs past trial_seconds + grace. Once the first trial started, the clock never stops: the
+# time after a trial's end line counts against the next trial (or, after the last one,
+# against the search's wrap-up), so a child cannot declare a trial over and keep training.
+# A child that never writes a line is still bounded by the hard limit (grader.runner).
+
+_PROGRESS_POLL_SECONDS = 0.25
+_PROGRESS_READ = 1 << 20  # bytes read per poll at most: a flood is read over several polls
+
+# What the parent says when it refuses the progress file, {name} being the file's name.
+PROGRESS_REFUSALS = {
+    "not_regular": {
+        "es": "{name} no es un archivo normal (un enlace, una tubería o un dispositivo)",
+        "en": "{name} is not a regular file (a link, a pipe or a device)",
+    },
+    "too_big": {
+        "es": "{name} supera el tamaño máximo que el grader lee ({limit} bytes)",
+        "en": "{name} is over the size the grader reads ({limit} bytes)",
+    },
+    "line_too_long": {
+        "es": "{name} tiene una línea de más de {limit} bytes",
+        "en": "{name} has a line longer than {limit} bytes",
+    },
+    "bad_line": {
+        "es": "la línea {line} de {name} no tiene el formato de progreso del grader",
+        "en": "line {line} of {name} is not in the grader's progress format",
+    },
+    "out_of_order": {
+        "es": "{name} anuncia el trial {trial} de {trials} después del trial {previous} "
+        "(la búsqueda tiene {max_trials})",
+        "en": "{name} announces trial {trial} of {trials} after trial {previous} "
+        "(the search has {max_trials})",
+    },
+    "replaced": {
+        "es": "{name} fue sustituido o recortado mientras la búsqueda corría",
+        "en": "{name} was replaced or cut while the search ran",
+    },
+}
+
+
+def trial_grace(trial_seconds: float) -> float:
+    """How long past `trial_seconds` the parent lets a trial run: max(10 s, 10 %).
+
+    The child stops an honest trial itself at trial_seconds (at a batch boundary); what
+    still runs after that is the cut epoch's validation pass (one pass over at most 10 000
+    images: about 1 s here, a few seconds with both cores busy), the tuner's best-epoch
+    checkpoint, the answer's rewrite and the parent's poll (0.25 s). 10 s covers that with a
+    wide margin; 10 % of a long exam trial (180 s of 1800 s) also covers one slow epoch
+    boundary when another job shares the cores.
+    """
+    return max(10.0, 0.1 * trial_seconds)
+
+
+@dataclass(frozen=True)
+class ProgressRefusal:
+    """Why the parent stopped reading progress.jsonl (and stopped the child)."""
+
+    reason: str  # a key of PROGRESS_REFUSALS
+    values: tuple[tuple[str, int | str], ...] = ()
+
+    def text(self, lang: str) -> str:
+        return PROGRESS_REFUSALS[self.reason][lang].format(name=PROGRESS_NAME, **dict(self.values))
+
+
+class ProgressRefused(Exception):
+    """Raised by `ProgressReader.read`; carries the refusal."""
+
+    def __init__(self, refusal: ProgressRefusal) -> None:
+        super().__init__(refusal.text("en"))
+        self.refusal = refusal
+
+
+@dataclass(frozen=True)
+class TrialOverrun:
+    """A stretch of the search that ran past its limit, measured by the parent's clock."""
+
+    trial: int  # the trial that overran (1-based); after the last one: the wrap-up
+    trials: int  # max_trials
+    seconds: float  # how long it had run when the parent stopped it
+    limit: float  # trial_seconds
+    grace: float
+    after_last: bool = False  # the stretch after the last trial's end line (the wrap-up)
+
+    @property
+    def over(self) -> float:
+        return self.seconds - self.limit
+
+
+class ProgressReader:
+    """Reads the complete lines the child appended to progress.jsonl since the last read.
+
+    Only through `grader.boundary.open_child_file` (no link followed, a pipe never blocks,
+    a file over the cap refused before reading), from the offset where it stopped, at most
+    _PROGRESS_READ bytes a call, each line at most PROGRESS_LINE_LIMIT bytes. Any breach
+    raises `ProgressRefused`; the reader then stays refused.
+    """
+
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+        self.offset = 0
+        self.lines_read = 0
+        self.latest: ProgressLine | None = None
+        self._pending = b""
+        self._inode: tuple[int, int] | None = None
+        self.refusal: ProgressRefusal | None = None
+
+    def read(self) -> list[ProgressLine]:
+        """New lines, in order; [] while the file does not exist."""
+        if self.refusal is not None:
+            raise ProgressRefused(self.refusal)
+        try:
+            # The size is checked here, not by the boundary's cap, to name the reason.
+            fd, size = open_child_file(self.scratch, PROGRESS_NAME, limit=2**62)
+        except FileNotFoundError:
+            if self._inode is not None:
+                self._refuse("replaced")
+            return []
+        except HostileFile:
+            self._refuse("not_regular")
+        try:
+            if size > PROGRESS_LIMIT:
+                self._refuse("too_big", limit=PROGRESS_LIMIT)
+            info = os.fstat(fd)
+            inode = (info.st_dev, info.st_ino)
+            if self._inode is None:
+                self._inode = inode
+            if inode != self._inode or size < self.offset:
+                self._refuse("replaced")
+            chunk = os.pread(fd, min(size - self.offset, _PROGRESS_READ), self.offset)
+        finally:
+            os.close(fd)
+        self.offset += len(chunk)
+        return self._lines(chunk)
+
+    def _lines(self, chunk: bytes) -> list[ProgressLine]:
+        *complete, self._pending = (self._pending + chunk).split(b"\n")
+        if len(self._pending) > PROGRESS_LINE_LIMIT:
+            self._refuse("line_too_long", limit=PROGRESS_LINE_LIMIT)
+        parsed: list[ProgressLine] = []
+        for raw in complete:
+            self.lines_read += 1
+            if len(raw) > PROGRESS_LINE_LIMIT:
+                self._refuse("line_too_long", limit=PROGRESS_LINE_LIMIT)
+            line = ProgressLine.parse(raw)
+            if line is None:
+                self._refuse("bad_line", line=self.lines_read)
+            parsed.append(line)
+            self.latest = line
+        return parsed
+
+    def _refuse(self, reason: str, **values: int | str) -> NoReturn:
+        self.refusal = ProgressRefusal(reason, tuple(values.items()))
+        raise ProgressRefused(self.refusal)
+
+
+class TrialClock:
+    """Times each trial of one child from its progress lines; kills the tree at an overrun.
+
+    Runs beside `Watchdog` while the parent waits for the child. `overrun` or `refusal`
+    says why it killed the child (at most one of them is set).
+    """
+
+    def __init__(
+        self,
+        scratch: Path,
+        *,
+        trial_seconds: float,
+        max_trials: int,
+        kill: Callable[[], None],
+        grace: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.reader = ProgressReader(scratch)
+        self.trial_seconds, self.max_trials, self.kill = trial_seconds, max_trials, kill
+        self.grace = trial_grace(trial_seconds) if grace is None else grace
+        self.clock = clock
+        self.overrun: TrialOverrun | None = None
+        self.refusal: ProgressRefusal | None = None
+        self.trial = 0  # the last trial whose start line was seen
+        self.ended = 0  # the last trial whose end line was seen
+        self.since: float | None = None  # the parent's time the running stretch began
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="grader-trial-clock", daemon=True)
+
+    def __enter__(self) -> TrialClock:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self.overrun is None and self.refusal is None:
+            self._read_rest()
+
+    def _run(self) -> None:
+        while not self._stop.wait(_PROGRESS_POLL_SECONDS):
+            if self.poll():
+                self.kill()
+                return
+
+    def _read_rest(self) -> None:
+        """After the child's end: lines it wrote since the last poll are checked too, so a
+        bad line written just before exiting is refused whatever the poll's timing."""
+        now = self.clock()
+        for _ in range(PROGRESS_LIMIT // _PROGRESS_READ + 2):
+            try:
+                lines = self.reader.read()
+            except ProgressRefused as exc:
+                self.refusal = exc.refusal
+                return
+            except OSError:
+                return
+            if not lines or not all(self._follow(line, now) for line in lines):
+                return
+
+    def poll(self) -> bool:
+        """Read new lines and check the running stretch; True when the child must stop."""
+        try:
+            lines = self.reader.read()
+        except ProgressRefused as exc:
+            self.refusal = exc.refusal
+            return True
+        except OSError:  # the scratch folder is being removed: nothing left to time
+            return False
+        now = self.clock()
+        for line in lines:
+            if not self._follow(line, now):
+                return True
+        if self.since is not None and now - self.since > self.trial_seconds + self.grace:
+            # Between an end line and the next start line the clock runs for the next trial.
+            waiting = self.ended == self.trial
+            self.overrun = TrialOverrun(
+                trial=min(self.trial + 1, self.max_trials) if waiting else self.trial,
+                trials=self.max_trials,
+                seconds=round(now - self.since, 1),
+                limit=self.trial_seconds,
+                grace=self.grace,
+                after_last=waiting and self.trial >= self.max_trials,
+            )
+            return True
+        return False
+
+    def _follow(self, line: ProgressLine, now: float) -> bool:
+        if line.trials != self.max_trials or line.trial > self.max_trials:
+            return self._out_of_order(line)
+        if line.event is ProgressEvent.TRIAL_START:
+            if line.trial != self.trial + 1 or self.ended != self.trial:
+                return self._out_of_order(line)
+            self.trial = line.trial
+            if self.since is None:
+                self.since = now
+            # Otherwise the clock has run for this trial since the previous trial's end line.
+        elif line.event is ProgressEvent.TRIAL_END:
+            if line.trial != self.trial or self.ended == self.trial:
+                return self._out_of_order(line)
+            self.ended = line.trial
+            self.since = now  # the next stretch: the next trial, or the wrap-up
+        elif line.trial != self.trial or self.ended == self.trial:
+            return self._out_of_order(line)  # an epoch outside a running trial
+        return True
+
+    def _out_of_order(self, line: ProgressLine) -> bool:
+        self.refusal = ProgressRefusal(
+            "out_of_order",
+            (
+                ("trial", line.trial),
+                ("trials", line.trials),
+                ("previous", self.trial),
+                ("max_trials", self.max_trials),
+            ),
+        )
+        return False

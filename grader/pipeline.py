@@ -19,15 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from grader import data, score, submission
+from grader import data, reuse, score, submission
+from grader.artifacts import NO_ARTIFACTS, read_artifacts
 from grader.discover import SubmissionRef
 from grader.errors import SubmissionError
-from grader.evaluate import Evaluation, evaluate, saved_optimizer, scores_from_file
+from grader.evaluate import Evaluation, evaluate_best, saved_optimizer, step_budget
+from grader.evaluator import shared as shared_evaluator
 from grader.limits import Limits
 from grader.results import GradeResult, ReferenceCalibration, Status
-from grader.runner import ChildEnd, run_child
+from grader.reuse import Reuse
+from grader.runner import run_child
 from grader.sandbox import Sandbox, resolve
 from grader.spec import Budget, Spec
 
@@ -50,6 +51,8 @@ class RunSettings:
     # Student code runs in bubblewrap unless the caller deliberately passes Sandbox(None).
     sandbox: Sandbox = field(default_factory=lambda: resolve(no_sandbox=False))
     limits: Limits | None = None  # None: the spec's [limits]
+    # Where copies of a program share one training (grader.reuse); None: never shared.
+    reuse: Reuse | None = None
 
     @property
     def effective_limits(self) -> Limits:
@@ -80,7 +83,7 @@ def _request(loaded: submission.LoadedSubmission, settings: RunSettings) -> dict
         "executions_per_trial": spec.executions_per_trial,
         "budget": budget.search_limits(),
         "data": {
-            "trainval_dir": str(data.trainval_dir(settings.cache)),
+            "split_dir": str(_split_dir(settings)),
             "validation_size": spec.validation_size,
             "num_classes": spec.num_classes,
             "input_dim": spec.input_dim,
@@ -114,21 +117,36 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
     try:
         request = _request(loaded, settings)
         t = time.monotonic()
-        outcome = _run(request, scratch, settings)
+        # The same program's training under the same settings, if one is stored: its
+        # outcome and evaluation are reused, and only the scoring below runs for this file.
+        shared = reuse.find(settings, loaded, request)
+        outcome = shared.outcome if shared is not None else _run(request, scratch, settings)
         timings["child"] = round(time.monotonic() - t, 3)
         evaluation: Evaluation | None = None
-        best = (outcome.answer or {}).get("best")
-        message_override = None
+        best = outcome.answer.best if outcome.answer else None
+        message_override: SubmissionError | None = None
         optimizer = None
-        if best:
+        artifacts = NO_ARTIFACTS
+        if best and shared is None:
+            # What the checks grade: the trained model's files, read as capped data.
+            artifacts = read_artifacts(scratch, best)
             t = time.monotonic()
             try:
-                evaluation = _evaluate(request, scratch, settings, test)
+                evaluation = _evaluate(scratch, settings, test)
             except SubmissionError as exc:
-                message_override = exc.message
+                message_override = exc
             timings["evaluate"] = round(time.monotonic() - t, 3)
-            if best.get("model_file"):
-                optimizer = saved_optimizer(scratch / "best.keras")
+            if best.model_file:
+                optimizer = saved_optimizer(scratch)
+        if shared is not None:
+            evaluation, optimizer = shared.evaluation, shared.saved_optimizer
+            timings.update(shared.timings, reused=timings["child"])  # reused: the look-up
+        else:
+            cost = {k: timings[k] for k in ("child", "evaluate") if k in timings}
+            training = reuse.Training(outcome, evaluation, optimizer, cost)
+            reuse.record(
+                settings, loaded, request, training, evaluation_failed=bool(message_override)
+            )
         timings["total"] = round(time.monotonic() - start, 3)
         result = score.assemble(
             spec=spec,
@@ -143,10 +161,13 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
             seed=settings.effective_seed,
             calibration=settings.calibration,
             saved_optimizer=optimizer,
+            artifacts=artifacts,
             sandboxed=settings.sandbox.enabled,
         )
         if message_override:
-            result = dataclasses.replace(result, status=Status.ERROR, message=message_override)
+            result = dataclasses.replace(
+                result, status=Status(message_override.status), message=message_override.message
+            )
         return result
     except Exception as exc:  # a grader bug must cost one result, not the batch
         return GradeResult.without_results(
@@ -164,6 +185,15 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _split_dir(settings: RunSettings) -> Path:
+    """The prepared training/validation arrays the child reads (built once per machine)."""
+    return data.prepare_split(
+        settings.cache,
+        validation_size=settings.spec.validation_size,
+        num_classes=settings.spec.num_classes,
+    )
+
+
 def _run(request: dict[str, Any], scratch: Path, settings: RunSettings) -> Any:
     budget = settings.budget
     return run_child(
@@ -173,38 +203,50 @@ def _run(request: dict[str, Any], scratch: Path, settings: RunSettings) -> Any:
         threads=settings.threads,
         sandbox=settings.sandbox,
         limits=settings.effective_limits,
-        readable=[data.trainval_dir(settings.cache)],
+        readable=[_split_dir(settings)],
         # Every other copy of the dataset holds the test set: none may be visible.
-        hidden=[data.DEBIAN_DIR, settings.cache / data.TEST, data.keras_cache_dir()],
+        hidden=_hidden(settings),
     )
 
 
-def _evaluate(
-    request: dict[str, Any], scratch: Path, settings: RunSettings, test: data.TestSet
-) -> Evaluation:
-    """Test accuracy computed by the parent.
+def _evaluate(scratch: Path, settings: RunSettings, test: data.TestSet) -> Evaluation:
+    """Test accuracy computed for the parent by its evaluator; no student code takes part.
 
-    First the safe way: rebuild the model from its architecture in Keras' safe mode.
-    A model that needs the student's own classes is predicted by a second sandboxed
-    child that gets the test images but never the labels; the parent scores it.
+    A best model that is not plain Keras is not evaluated on the test set at all: its
+    accuracy goes to the instructor for review (grader/evaluate.py).
     """
-    model_files = (scratch / "best_model.json", scratch / "best.weights.h5")
-    try:
-        return evaluate(*model_files, test.x_test, test.y_test)
-    except SubmissionError as safe_failure:
-        folder = scratch / "predict"
-        folder.mkdir()
-        for path in model_files:
-            shutil.copy2(path, folder / path.name)
-        np.save(folder / "test_images.npy", test.x_test, allow_pickle=False)
-        outcome = _run({**request, "mode": "predict", "search": False}, folder, settings)
-        answer = outcome.answer or {}
-        if outcome.end is not ChildEnd.FINISHED or answer.get("status") != "ok":
-            detail = answer.get("message") or outcome.end.value
-            raise SubmissionError(
-                f"{safe_failure.message}; predicting in the sandbox failed too: {detail}"
-            ) from None
-        return scores_from_file(folder / "predictions.npy", test.y_test)
+    limits = settings.effective_limits
+    evaluator = shared_evaluator(
+        memory_mb=limits.eval_memory_mb,
+        threads=settings.threads,
+        sandbox=settings.sandbox,
+        hidden=_hidden(settings),
+    )
+    return evaluate_best(
+        scratch,
+        x_test=test.x_test,
+        y_test=test.y_test,
+        evaluator=evaluator,
+        limits=limits,
+        seed=settings.effective_seed,
+        budget_steps=_step_budget(settings),
+        lang=settings.lang,
+    )
+
+
+def _step_budget(settings: RunSettings) -> int:
+    """Optimizer steps one training may take: max_epochs x batches of the spec's batch_size."""
+    spec = settings.spec
+    fit = next((item.params for item in spec.rubric if item.id == "fit_config"), {})
+    train_size = 60000 - spec.validation_size
+    if settings.subset is not None:
+        train_size = min(train_size, settings.subset)
+    return step_budget(settings.budget.max_epochs, train_size, int(fit.get("batch_size", 32)))
+
+
+def _hidden(settings: RunSettings) -> list[Path]:
+    # Every copy of the dataset that holds the test set's labels.
+    return [data.DEBIAN_DIR, settings.cache / data.TEST, data.keras_cache_dir()]
 
 
 def _file_sha256(path: Path) -> str:

@@ -1,10 +1,14 @@
 """Progress of a batch: a live rich display on a terminal, plain lines anywhere else.
 
-Both show done/total and an estimate of the time left; the live display also shows each
-running submission's stage and trial, read from the file its child rewrites after the probe
-and after every trial (`<scratch>/response.json`, see grader/worker.py). Under CI (`$CI`
-set), when stdout is not a terminal, or when the caller collects the lines itself, the
-plain form is used: one line per finished submission, the same lines as always.
+Both show done/total and an estimate of the time left, and for each running submission
+its trial i/N, epoch j/M, the last val_accuracy and the time left in its budget (so a
+30-minute exam grade is never silent). That comes from the child's progress lines
+(`<scratch>/progress.jsonl`, grader/child/protocol.py) and, before the search, from the
+stage in its `response.json`; both are the child's files, so they are read only through
+grader/boundary.py (no link followed, a pipe never blocks, size capped), incrementally.
+Under CI (`$CI` set), when stdout is not a terminal, or when the caller collects the lines
+itself, the plain form is used: one line per finished submission, as always, plus one
+line per running submission at most every PLAIN_EVERY seconds when it has moved on.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,10 +35,27 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from grader.boundary import HostileFile, read_child_file
+from grader.child.protocol import RESPONSE_NAME
+from grader.limits import ProgressReader, ProgressRefused
 from grader.results import GradeResult
 
 Echo = Callable[[str], None]
 STATUS_LIMIT = 1024 * 1024  # a response.json bigger than this is not worth parsing for a label
+PLAIN_EVERY = 10.0  # seconds between two plain lines about the same running submission
+PLAIN_HEARTBEAT = 60.0  # ... and a line at least this often while it shows no progress
+
+MESSAGES = {
+    "trial": {"es": "trial {trial}/{trials}", "en": "trial {trial}/{trials}"},
+    "epoch": {"es": "época {epoch}/{epochs}", "en": "epoch {epoch}/{epochs}"},
+    "val": {"es": "val_accuracy {value:.2f} %", "en": "val_accuracy {value:.2f}%"},
+    "left": {
+        "es": "quedan {minutes} min {seconds:02d} s del presupuesto",
+        "en": "{minutes} min {seconds:02d} s left in the budget",
+    },
+    "refused": {"es": "progreso rechazado: {reason}", "en": "progress refused: {reason}"},
+    "running": {"es": "[en curso] {sid}: {status}", "en": "[running] {sid}: {status}"},
+}
 
 
 class BatchProgress(Protocol):
@@ -62,22 +84,101 @@ def result_line(result: GradeResult, done: int, total: int, suffix: str = "") ->
     )
 
 
+def _child_scratch(folder: Path) -> Path | None:
+    """The child's scratch folder `grade_one` made in `folder` (the batch's own folder)."""
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("grader-") and entry.is_dir(follow_symlinks=False):
+                    return Path(entry.path)
+    except OSError:
+        return None
+    return None
+
+
 def child_stage(scratch: Path | None, max_trials: int) -> str:
-    """What the child in `scratch` is doing: "starting", "probe", "trial 2/4"..."""
+    """What the child in `scratch` is doing: "starting", "probe", "trial 2/4"...
+
+    From its response.json, read through the boundary (a link, a pipe or an oversized
+    file is never opened for reading; the label then says "running").
+    """
     if scratch is None:
         return ""
-    for response in scratch.glob("grader-*/response.json"):
+    child = _child_scratch(scratch)
+    if child is None:
+        return "starting"
+    try:
+        answer = json.loads(read_child_file(child, RESPONSE_NAME, limit=STATUS_LIMIT))
+    except HostileFile:
+        return "running"
+    except (OSError, ValueError):
+        return "starting"  # not written yet, or being replaced right now
+    if not isinstance(answer, dict):
+        return "running"
+    trials = len(answer.get("trials") or [])
+    if answer.get("stage") == "search":
+        return f"trial {min(trials + 1, max_trials)}/{max_trials}"
+    return str(answer.get("stage") or "starting")[:40]
+
+
+class RunningChild:
+    """What one running submission's child is doing, as one short line of text.
+
+    Its progress lines are read incrementally (`grader.limits.ProgressReader`); the time
+    left is the parent's own clock against the budget's submission_seconds.
+    """
+
+    def __init__(
+        self,
+        folder: Path | None,
+        *,
+        max_trials: int,
+        budget_seconds: float | None,
+        lang: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.folder, self.max_trials, self.budget_seconds = folder, max_trials, budget_seconds
+        self.lang, self.clock = lang, clock
+        self.started = clock()
+        self.reader: ProgressReader | None = None
+        self.refused: str | None = None
+
+    def poll(self) -> int:
+        """Read new progress lines; returns how many lines were read so far in all."""
+        if self.folder is None or self.refused is not None:
+            return 0 if self.reader is None else self.reader.lines_read
+        if self.reader is None:
+            child = _child_scratch(self.folder)
+            if child is None:
+                return 0
+            self.reader = ProgressReader(child)
         try:
-            if response.stat().st_size > STATUS_LIMIT:
-                return "running"
-            answer = json.loads(response.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return "starting"  # not written yet, or being replaced right now
-        trials = len(answer.get("trials") or [])
-        if answer.get("stage") == "search":
-            return f"trial {min(trials + 1, max_trials)}/{max_trials}"
-        return str(answer.get("stage") or "starting")
-    return "starting"
+            while self.reader.read():  # catch up, a bounded chunk at a time
+                pass
+        except ProgressRefused as exc:
+            self.refused = exc.refusal.text(self.lang)
+        except OSError:
+            pass  # its scratch folder is being removed: the result comes next
+        return self.reader.lines_read
+
+    def text(self) -> str:
+        self.poll()
+        lang = self.lang
+        if self.refused is not None:
+            parts = [MESSAGES["refused"][lang].format(reason=self.refused)]
+        elif self.reader is not None and self.reader.latest is not None:
+            line = self.reader.latest
+            parts = [MESSAGES["trial"][lang].format(trial=line.trial, trials=line.trials)]
+            if line.epoch:
+                parts.append(MESSAGES["epoch"][lang].format(epoch=line.epoch, epochs=line.epochs))
+            if line.val_accuracy is not None:
+                parts.append(MESSAGES["val"][lang].format(value=100 * line.val_accuracy))
+        else:
+            parts = [child_stage(self.folder, self.max_trials)]
+        if self.budget_seconds is not None:
+            left = max(0, round(self.budget_seconds - (self.clock() - self.started)))
+            parts.append(MESSAGES["left"][lang].format(minutes=left // 60, seconds=left % 60))
+        return ", ".join(part for part in parts if part)
 
 
 class _Eta:
@@ -96,12 +197,49 @@ class _Eta:
 
 
 class PlainProgress:
-    """One line per finished submission (the batch's classic output), with the time left."""
+    """One line per finished submission (the batch's classic output), with the time left,
+    and now and then a line per running submission (`poll`, from a background thread)."""
 
-    def __init__(self, echo: Echo) -> None:
+    def __init__(
+        self,
+        echo: Echo,
+        *,
+        max_trials: int = 0,
+        budget_seconds: float | None = None,
+        lang: str = "en",
+        every: float = PLAIN_EVERY,
+        heartbeat: float = PLAIN_HEARTBEAT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.echo = echo
         self.total = self.done = self.left = 0
         self.eta = _Eta()
+        self.max_trials, self.budget_seconds, self.lang = max_trials, budget_seconds, lang
+        self.every, self.heartbeat, self.clock = every, heartbeat, clock
+        # sid -> (the child, lines read when last shown, when last shown)
+        self.running: dict[str, tuple[RunningChild, int, float]] = {}
+        self._lock = threading.Lock()  # echo is called from the poller thread too
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def poll(self) -> None:
+        """Print a line for each running submission that moved on (or went quiet too long),
+        at most one per `every` seconds each."""
+        with self._lock:
+            now = self.clock()
+            for sid, (child, shown_lines, shown_at) in list(self.running.items()):
+                if now - shown_at < self.every:
+                    continue
+                lines = child.poll()
+                if lines == shown_lines and now - shown_at < self.heartbeat:
+                    continue
+                status = child.text()
+                self.echo(MESSAGES["running"][self.lang].format(sid=sid, status=status))
+                self.running[sid] = (child, lines, now)
+
+    def _poll_forever(self) -> None:
+        while not self._stop.wait(1.0):
+            self.poll()
 
     def begin(self, total: int) -> None:
         self.total = total
@@ -111,22 +249,43 @@ class PlainProgress:
         self.eta = _Eta()
 
     def started(self, sid: str, scratch: Path | None) -> None:
-        return None
+        if scratch is None:
+            return
+        child = RunningChild(
+            scratch,
+            max_trials=self.max_trials,
+            budget_seconds=self.budget_seconds,
+            lang=self.lang,
+            clock=self.clock,
+        )
+        with self._lock:
+            # "Last shown" is its start: the first line comes `every` seconds in, not at once.
+            self.running[sid] = (child, 0, self.clock())
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._poll_forever, name="grader-progress", daemon=True
+                )
+                self._thread.start()
 
     def finished(self, result: GradeResult, *, how: str = "graded") -> None:
-        self.done += 1
-        suffix = " (reused)" if how == "reused" else ""
-        if how == "graded":
-            self.left -= 1
-            self.eta.graded += 1
-            suffix = self.eta.text(self.left)
-        self.echo(result_line(result, self.done, self.total, suffix))
+        with self._lock:
+            self.running.pop(result.id, None)
+            self.done += 1
+            suffix = " (reused)" if how == "reused" else ""
+            if how == "graded":
+                self.left -= 1
+                self.eta.graded += 1
+                suffix = self.eta.text(self.left)
+            self.echo(result_line(result, self.done, self.total, suffix))
 
     def say(self, text: str) -> None:
-        self.echo(text)
+        with self._lock:
+            self.echo(text)
 
     def close(self) -> None:
-        return None
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 class _StageColumn(ProgressColumn):
@@ -143,8 +302,15 @@ class _StageColumn(ProgressColumn):
 class RichProgress:
     """A live display: the batch bar (done/total, elapsed, time left) and one line per job."""
 
-    def __init__(self, max_trials: int, console: Console | None = None) -> None:
-        self.max_trials = max_trials
+    def __init__(
+        self,
+        max_trials: int,
+        console: Console | None = None,
+        *,
+        budget_seconds: float | None = None,
+        lang: str = "en",
+    ) -> None:
+        self.max_trials, self.budget_seconds, self.lang = max_trials, budget_seconds, lang
         self.console = console or Console()
         self.progress = Progress(
             TextColumn("{task.description}"),
@@ -156,15 +322,14 @@ class RichProgress:
             console=self.console,
             refresh_per_second=2,
         )
-        self.scratch: dict[int, Path | None] = {}
+        self.children: dict[int, RunningChild] = {}
         self.running: dict[str, int] = {}
         self.batch = self.progress.add_task("batch", total=None)
         self.total = self.done = 0
 
     def _stage(self, task: Task) -> str:
-        if task.id == self.batch:
-            return ""
-        return child_stage(self.scratch.get(task.id), self.max_trials)
+        child = self.children.get(task.id)
+        return "" if child is None else child.text()
 
     def begin(self, total: int) -> None:
         self.total = total
@@ -176,7 +341,12 @@ class RichProgress:
 
     def started(self, sid: str, scratch: Path | None) -> None:
         task = self.progress.add_task(f"  {sid}", total=None)
-        self.scratch[task] = scratch
+        self.children[task] = RunningChild(
+            scratch,
+            max_trials=self.max_trials,
+            budget_seconds=self.budget_seconds,
+            lang=self.lang,
+        )
         self.running[sid] = task
 
     def finished(self, result: GradeResult, *, how: str = "graded") -> None:
@@ -186,6 +356,7 @@ class RichProgress:
         task = self.running.pop(result.id, None)
         if task is not None:
             self.progress.remove_task(task)
+            self.children.pop(task, None)
         self.progress.console.print(
             result_line(result, self.done, self.total, " (reused)" if how == "reused" else ""),
             markup=False,
@@ -199,11 +370,21 @@ class RichProgress:
         self.progress.stop()
 
 
-def choose(mode: str, *, echo: Echo, max_trials: int) -> BatchProgress:
-    """`mode` "rich", "plain" or "auto" (rich only on a terminal, outside CI, printing)."""
+def choose(
+    mode: str,
+    *,
+    echo: Echo,
+    max_trials: int,
+    budget_seconds: float | None = None,
+    lang: str = "en",
+) -> BatchProgress:
+    """`mode` "rich", "plain" or "auto" (rich only on a terminal, outside CI, printing).
+
+    `budget_seconds` (the budget's submission_seconds) lets both show the time left.
+    """
     if mode == "rich" or (mode == "auto" and _interactive(echo)):
-        return RichProgress(max_trials)
-    return PlainProgress(echo)
+        return RichProgress(max_trials, budget_seconds=budget_seconds, lang=lang)
+    return PlainProgress(echo, max_trials=max_trials, budget_seconds=budget_seconds, lang=lang)
 
 
 def _interactive(echo: Echo) -> bool:

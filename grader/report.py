@@ -27,7 +27,7 @@ import re
 import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import jinja2
 from jsonschema import Draft202012Validator
@@ -35,7 +35,7 @@ from jsonschema.exceptions import best_match
 
 from grader import plots
 from grader.errors import UsageError
-from grader.results import GradeResult
+from grader.results import CheckStatus, GradeResult
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "result.schema.json"
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -87,7 +87,12 @@ UI: dict[str, dict[str, Any]] = {
         "where": "Ubicación",
         "cell": "celda",
         "line": "línea",
-        "check_statuses": {"passed": "Superada", "failed": "No superada", "skipped": "Omitida"},
+        "check_statuses": {
+            "passed": "Superada",
+            "failed": "No superada",
+            "skipped": "Omitida",
+            "needs_review": "Pendiente de revisión",
+        },
         "accuracy": "Precisión en test",
         "your_model": "Tu modelo",
         "reference": "Solución de referencia (mismo presupuesto)",
@@ -178,7 +183,12 @@ UI: dict[str, dict[str, Any]] = {
         "where": "Location",
         "cell": "cell",
         "line": "line",
-        "check_statuses": {"passed": "Passed", "failed": "Failed", "skipped": "Skipped"},
+        "check_statuses": {
+            "passed": "Passed",
+            "failed": "Failed",
+            "skipped": "Skipped",
+            "needs_review": "Needs review",
+        },
         "accuracy": "Test accuracy",
         "your_model": "Your model",
         "reference": "Reference solution (same budget)",
@@ -359,23 +369,35 @@ def write_gradebook(results: Sequence[GradeResult], out: Path, check_ids: Sequen
     Numbers use a dot and no thousands separator so spreadsheets and pandas read them alike.
     """
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = SafeCsvWriter(buffer)
     writer.writerow(
-        ["id", "status", "score", "max_score", "percent", "test_accuracy", *check_ids, "message"]
+        [
+            "id",
+            "status",
+            "score",
+            "max_score",
+            "percent",
+            "test_accuracy",
+            *check_ids,
+            "needs_review",
+            "message",
+        ]
     )
     for result in sorted(results, key=lambda r: r.id):
         earned = {c.id: c.points for c in result.checks}
         accuracy = result.test_accuracy
         writer.writerow(
             [
-                _csv_text(result.id),
+                result.id,
                 result.status.value,
                 _plain(result.score),
                 _plain(result.max_score),
                 f"{result.percent:.1f}",
                 "" if accuracy is None or not math.isfinite(accuracy) else f"{100 * accuracy:.2f}",
                 *("" if cid not in earned else _plain(earned[cid]) for cid in check_ids),
-                _csv_text(result.message),
+                # The checks the instructor must decide: their points are not in the score.
+                " ".join(c.id for c in result.checks if c.status is CheckStatus.NEEDS_REVIEW),
+                result.message,
             ]
         )
     return _atomic_write(Path(out) / GRADEBOOK_FILE, buffer.getvalue().encode("utf-8"))
@@ -386,10 +408,35 @@ def _plain(x: float) -> str:
     return f"{x:.4f}".rstrip("0").rstrip(".")
 
 
-def _csv_text(text: str) -> str:
-    # Ids come from file names and messages quote student code: a leading = + - @ would be
-    # run as a formula by spreadsheet programs (CSV injection), so quote it as text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+# CSV injection (OWASP): ids come from file names and messages quote student code and
+# output, and a spreadsheet runs a cell that starts with = + - @ (or tab, CR) as a formula.
+# A cell starts not only where this file's commas say: a spreadsheet that splits on ";"
+# (the default in Spanish-language locales) or tabs, or reads a line break inside a quoted
+# cell as a new row, starts a new cell after each of those. So a quote is put before the
+# cell and after every such separator that is followed (after spaces or double quotes) by a
+# dangerous character: `a;=HYPERLINK(...)` becomes `a;'=HYPERLINK(...)`, still readable,
+# never a formula in any of those readings. A cell that is just a number (scores, points,
+# percentages) is left alone so that it stays a number.
+_CSV_DANGER = re.compile(r"(?:^|(?<=[,;\t\r\n]))(?=[ \"]*[=+\-@\t\r])")
+_CSV_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def csv_cell(value: object) -> str:
+    """`value` as a CSV cell that no spreadsheet runs as a formula, whatever its separator."""
+    text = "" if value is None else str(value)
+    if _CSV_NUMBER.fullmatch(text):
+        return text
+    return _CSV_DANGER.sub("'", text)
+
+
+class SafeCsvWriter:
+    """`csv.writer` whose every cell goes through `csv_cell`: the one way the grader writes CSV."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._writer = csv.writer(stream, lineterminator="\n")
+
+    def writerow(self, row: Sequence[object]) -> None:
+        self._writer.writerow([csv_cell(cell) for cell in row])
 
 
 def _atomic_write(path: Path, data: bytes) -> Path:

@@ -15,7 +15,7 @@ from typing import Any
 
 from grader.child.protocol import TrialStatus
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 class Status(StrEnum):
@@ -28,10 +28,20 @@ class Status(StrEnum):
     REJECTED = "rejected"  # refused before running (not a submission, unsafe)
 
 
+class Evidence(StrEnum):
+    """What a check's verdict rests on."""
+
+    ARTIFACT = "artifact"  # the trained best model's files, read by the parent
+    CHILD = "child"  # the probe record: what the student's running code reported
+
+
 class CheckStatus(StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     SKIPPED = "skipped"  # a prerequisite failed or the data for it is missing
+    # The grader cannot decide it from what it can verify (e.g. a model it will not
+    # rebuild): no points are given automatically; the message tells the instructor why.
+    NEEDS_REVIEW = "needs_review"
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,7 @@ class CheckResult:
     location: Location | None = None
     # The student's code around `location` (its line included), so reports need no file.
     snippet: tuple[SnippetLine, ...] = ()
+    evidence: Evidence | None = None  # None: the check does not say (skipped, or its own)
 
 
 @dataclass(frozen=True)
@@ -229,7 +240,10 @@ _NESTED = {
     "student": Curve,
     "expected": Curve,
 }
-_ENUMS = {"status": {GradeResult: Status, CheckResult: CheckStatus, TrialResult: TrialStatus}}
+_ENUMS = {
+    "status": {GradeResult: Status, CheckResult: CheckStatus, TrialResult: TrialStatus},
+    "evidence": {CheckResult: Evidence},
+}
 
 
 def _from_dict(cls: type, data: dict[str, Any]) -> Any:
@@ -244,7 +258,7 @@ def _from_dict(cls: type, data: dict[str, Any]) -> Any:
                 value = tuple(_from_dict(sub, v) for v in value)
             else:
                 value = _from_dict(sub, value)
-        elif f.name in _ENUMS and cls in _ENUMS[f.name]:
+        elif f.name in _ENUMS and cls in _ENUMS[f.name] and value is not None:
             value = _ENUMS[f.name][cls](value)
         elif isinstance(value, list):  # every sequence field is a tuple (notes, curve steps...)
             value = tuple(value)

@@ -3,9 +3,9 @@
 One child per submission run, inside the sandbox (`grader.sandbox`), under the
 resource limits (`grader.limits`), with a hard wall-clock limit. A crash, hang, leak or
 hostile act costs only that run: at any limit the parent kills the whole process tree.
-What the child says is data: its answer is JSON, size-limited and checked against
-grader/schema/child-answer.schema.json; its output is drained through a pipe and only
-its head and tail are kept.
+What the child says is data: its answer is read through `grader.boundary` (no link, no
+pipe, a size cap) and parsed there once into a checked `ChildAnswer`; its output is
+drained through a pipe and only its head and tail are kept.
 """
 
 from __future__ import annotations
@@ -19,28 +19,43 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
-import jsonschema
-
-from grader.child.protocol import PROTOCOL
-from grader.limits import Breach, KernelLimits, Limits, Watchdog, process_tree
+from grader.boundary import (
+    AnswerStatus,
+    ChildAnswer,
+    HostileFile,
+    IncompleteAnswer,
+    parse_answer,
+    read_child_file,
+)
+from grader.child.protocol import RESPONSE_NAME
+from grader.errors import SubmissionError
+from grader.limits import (
+    Breach,
+    KernelLimits,
+    Limits,
+    ProgressRefusal,
+    TrialClock,
+    TrialOverrun,
+    Watchdog,
+    process_tree,
+)
 from grader.sandbox import Sandbox
 
 RESPONSE_LIMIT = 32 * 1024 * 1024
-ANSWER_SCHEMA = Path(__file__).resolve().parent / "schema" / "child-answer.schema.json"
 
 
 class ChildEnd(StrEnum):
     FINISHED = "finished"  # exited and wrote a final answer
-    TIMEOUT = "timeout"  # killed at the hard wall-clock limit
+    TIMEOUT = "timeout"  # killed at the hard wall-clock limit or a trial's (see `overrun`)
     RESOURCE_LIMIT = "resource_limit"  # killed at a memory/process/disk limit
     CRASHED = "crashed"  # exited without a valid final answer (os._exit, signal, kill)
+    REFUSED = "refused"  # killed: its progress file broke the protocol (see `progress_refusal`)
 
 
 @dataclass(frozen=True)
@@ -48,11 +63,16 @@ class ChildOutcome:
     end: ChildEnd
     returncode: int | None
     seconds: float
-    answer: dict[str, Any] | None  # last valid answer written, possibly partial
+    answer: ChildAnswer | None  # last answer written, possibly partial, checked
     log_tail: str  # head and tail of the child's output
     output_bytes: int = 0  # all the child printed, of which log_tail keeps a part
     breach: Breach | None = None
     peak_rss_mb: float = 0.0
+    overrun: TrialOverrun | None = None  # the trial the parent's own clock stopped
+    progress_refusal: ProgressRefusal | None = None
+    # Why the parent refused to read the child's answer (grader.boundary's message): a
+    # link or pipe as response.json, an out-of-range value. `answer` is then None.
+    answer_refusal: str | None = None
 
 
 def child_env(*, seed: int, threads: int, home: Path) -> dict[str, str]:
@@ -156,7 +176,11 @@ def run_child(
         )
         assert proc.stdout is not None
         drain = _Drain(proc.stdout, limits.output_kb * 1024)
-        with Watchdog(proc.pid, scratch, limits, lambda: _kill_tree(proc.pid)) as watchdog:
+        clock = _trial_clock(request, scratch, lambda: _kill_tree(proc.pid))
+        with (
+            Watchdog(proc.pid, scratch, limits, lambda: _kill_tree(proc.pid)) as watchdog,
+            clock,
+        ):
             try:
                 returncode: int | None = proc.wait(timeout=hard_timeout)
                 timed_out = False
@@ -170,7 +194,7 @@ def run_child(
     finally:
         kernel.close()
     seconds = time.monotonic() - start
-    answer = read_answer(scratch / "response.json")
+    answer, answer_refusal = _answer_of(request, scratch)
     breach = watchdog.breach
     if breach is None and oom:
         breach = Breach("memory", limits.memory_mb * 1.25, limits.memory_mb, "MB")
@@ -178,9 +202,11 @@ def run_child(
         breach = Breach("scratch", limits.scratch_mb, limits.scratch_mb, "MB")
     if breach is not None:
         end = ChildEnd.RESOURCE_LIMIT
-    elif timed_out:
+    elif clock.refusal is not None:
+        end = ChildEnd.REFUSED
+    elif timed_out or clock.overrun is not None:
         end = ChildEnd.TIMEOUT
-    elif answer is None or answer.get("status") not in ("ok", "error"):
+    elif answer is None or answer.status is AnswerStatus.RUNNING:
         end = ChildEnd.CRASHED
     else:
         end = ChildEnd.FINISHED
@@ -193,27 +219,56 @@ def run_child(
         output_bytes=drain.total,
         breach=breach,
         peak_rss_mb=round(watchdog.peak_rss_mb, 1),
+        overrun=clock.overrun if breach is None else None,
+        progress_refusal=clock.refusal if breach is None else None,
+        answer_refusal=answer_refusal,
     )
 
 
-@cache
-def _answer_validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(json.loads(ANSWER_SCHEMA.read_text(encoding="utf-8")))
+def _trial_clock(request: dict[str, Any], scratch: Path, kill: Callable[[], None]) -> TrialClock:
+    """The parent's per-trial clock over the child's progress.jsonl (grader.limits).
+
+    A request without a search (the predict child, tests' bare requests) gets a clock that
+    can never fire: no trial line is expected, and any line is refused as out of order.
+    """
+    budget = request.get("budget") or {}
+    return TrialClock(
+        scratch,
+        trial_seconds=float(budget.get("trial_seconds", float("inf"))),
+        max_trials=int(budget.get("max_trials", 0)) if request.get("search", True) else 0,
+        kill=kill,
+    )
 
 
-def read_answer(path: Path) -> dict[str, Any] | None:
-    """The child's answer, or None if absent, oversized or not of the protocol's shape."""
+def read_answer(scratch: Path, *, objective: str) -> ChildAnswer | None:
+    """The child's answer in `scratch`, checked; None while there is none to read.
+
+    None for a missing, empty or unfinished (not whole JSON) response.json: the child
+    died before or while writing it. A link, a pipe, a folder, an oversized file or a
+    value out of range raises the `SubmissionError` of `grader.boundary` that says why.
+    """
     try:
-        if path.is_symlink() or path.stat().st_size > RESPONSE_LIMIT:
-            return None
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        raw = read_child_file(scratch, RESPONSE_NAME, limit=RESPONSE_LIMIT)
+    except FileNotFoundError:
         return None
-    if not isinstance(data, dict) or data.get("protocol") != PROTOCOL:
+    except OSError as exc:  # e.g. the child took the permissions off its scratch folder
+        raise HostileFile(
+            f"the grader could not read the child's {RESPONSE_NAME} ({exc.strerror or exc})"
+        ) from None
+    try:
+        return parse_answer(raw, objective=objective)
+    except IncompleteAnswer:
         return None
-    if not _answer_validator().is_valid(data):
-        return None
-    return data
+
+
+def _answer_of(request: dict[str, Any], scratch: Path) -> tuple[ChildAnswer | None, str | None]:
+    """`read_answer` for `run_child`: the answer, or the reason it was refused."""
+    # The tests' bare requests name no objective; the child then reports no trials.
+    objective = str(request.get("objective", "val_accuracy"))
+    try:
+        return read_answer(scratch, objective=objective), None
+    except SubmissionError as exc:
+        return None, exc.message
 
 
 def _kill_tree(root: int) -> None:

@@ -1,6 +1,7 @@
 """Turn what the stages found into one `GradeResult`: checks, score, status, notes.
 
-The inputs are data only: the loaded submission (parent), the child's answer (JSON),
+The inputs are data only: the loaded submission (parent), the child's answer (checked
+once at the boundary: `grader.boundary.ChildAnswer`),
 the parent's own evaluation and the spec. The child's claims about accuracy are never
 used; the test accuracy comes from `grader.evaluate`.
 """
@@ -11,10 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from grader import __version__, checks, excerpts
+from grader.artifacts import NO_ARTIFACTS, ModelArtifacts
+from grader.boundary import AnswerStatus, ChildAnswer
 from grader.evaluate import Evaluation
+from grader.limits import TrialOverrun
 from grader.results import (
     GradeResult,
-    Location,
     ReferenceCalibration,
     Status,
     TrialResult,
@@ -72,6 +75,22 @@ NOTES = {
         "es": "La calibración de la referencia se calculó en esta ejecución ({reason}).",
         "en": "The reference's calibration was computed during this run ({reason}).",
     },
+    "calibration_incomplete_floor": {
+        "es": "La referencia se calibró con {done} de las {wanted} semillas que pide este "
+        "presupuesto; la banda usa la dispersión mínima (sd_floor = {floor} puntos). "
+        "Para completarla: `grade calibrate --budget {budget}`.",
+        "en": "The reference was calibrated with {done} of the {wanted} seeds this budget "
+        "asks for; the band uses the minimum spread (sd_floor = {floor} points). "
+        "To complete it: `grade calibrate --budget {budget}`.",
+    },
+    "calibration_incomplete": {
+        "es": "La referencia se calibró con {done} de las {wanted} semillas que pide este "
+        "presupuesto; la banda usa la desviación típica de esas {done} ({sd} puntos), menos "
+        "fiable. Para completarla: `grade calibrate --budget {budget}`.",
+        "en": "The reference was calibrated with {done} of the {wanted} seeds this budget "
+        "asks for; the band uses the standard deviation of those {done} ({sd} points), "
+        "a rougher estimate. To complete it: `grade calibrate --budget {budget}`.",
+    },
     "import_failed": {
         "es": "Import omitido en {where}: {message}",
         "en": "Import skipped at {where}: {message}",
@@ -108,6 +127,34 @@ STATUS_MESSAGES = {
         "en": "The time limit ({seconds:.0f} s) was exceeded during {stage} and "
         "the process was stopped (an endless loop or a wait?).",
     },
+    "trial_timeout": {
+        "es": "El trial {trial} de {trials} llevaba {seconds:.0f} s, {over:.0f} s más que su "
+        "límite de {limit:.0f} s (el grader da {grace:.0f} s de margen), y el grader detuvo "
+        "el proceso. Los trials terminados se muestran, pero no hay modelo que evaluar.",
+        "en": "Trial {trial} of {trials} had run {seconds:.0f} s, {over:.0f} s over its "
+        "limit of {limit:.0f} s (the grader allows {grace:.0f} s of grace), and the grader "
+        "stopped the process. The finished trials are shown, but there is no model to evaluate.",
+    },
+    "wrapup_timeout": {
+        "es": "Tras el último trial ({trials} de {trials}) la búsqueda no terminó en "
+        "{seconds:.0f} s (límite {limit:.0f} s más {grace:.0f} s de margen) y el grader "
+        "detuvo el proceso.",
+        "en": "After the last trial ({trials} of {trials}) the search did not end within "
+        "{seconds:.0f} s (limit {limit:.0f} s plus {grace:.0f} s of grace) and the grader "
+        "stopped the process.",
+    },
+    "progress_refused": {
+        "es": "El grader detuvo tu código durante {stage}: {reason}. Ese archivo es del "
+        "grader; tu código no debe escribirlo.",
+        "en": "The grader stopped your code during {stage}: {reason}. That file is the "
+        "grader's; your code must not write it.",
+    },
+    "answer_refused": {
+        "es": "El corrector no aceptó la respuesta del proceso que ejecutaba tu código "
+        "(durante {stage}) y no la usa para calificar: {reason}.",
+        "en": "The grader refused the answer of the process running your code "
+        "(during {stage}) and does not grade from it: {reason}.",
+    },
     "crashed": {
         "es": "El proceso que ejecutaba tu código terminó de forma inesperada "
         "(código {code}) durante {stage}.",
@@ -124,50 +171,61 @@ STATUS_MESSAGES = {
 SEEDED = ("python", "numpy", "backend", "oracle", "PYTHONHASHSEED")
 
 
+def overrun_message(run: TrialOverrun, lang: str) -> str:
+    """Which trial the parent's own clock stopped, and by how much it overran."""
+    key = "wrapup_timeout" if run.after_last else "trial_timeout"
+    return STATUS_MESSAGES[key][lang].format(
+        trial=run.trial, trials=run.trials, seconds=run.seconds, limit=run.limit,
+        grace=run.grace, over=run.over,
+    )  # fmt: skip
+
+
 def note(key: str, lang: str, **values: Any) -> str:
     return NOTES[key][lang].format(**values)
 
 
-def _error_text(answer: dict[str, Any]) -> str:
-    error = answer.get("error") or {}
-    text = f"{error.get('type', 'Error')}: {error.get('message', answer.get('message', ''))}"
-    loc = error.get("location")
-    if loc:
-        text += f" ({Location(loc.get('cell'), loc.get('line'))})"
-    failed = [t for t in answer.get("trials", []) if t.get("status") in ("failed", "invalid")]
-    if failed and failed[0].get("message"):
-        text += "\n" + failed[0]["message"]
+def _error_text(answer: ChildAnswer) -> str:
+    error = answer.error
+    if error is None:
+        text = f"Error: {answer.message}"
+    else:
+        text = f"{error.type}: {error.message}"
+        if error.location is not None:
+            text += f" ({error.location})"
+    failed = [t for t in answer.trials if t.status in (TrialStatus.FAILED, TrialStatus.INVALID)]
+    if failed and failed[0].message:
+        text += "\n" + failed[0].message
     return text
 
 
-def _first_trial_error(answer: dict[str, Any]) -> str:
+def _first_trial_error(answer: ChildAnswer) -> str:
     """The exception line of the first failed trial's traceback."""
-    for trial in answer.get("trials", []):
-        lines = [line for line in str(trial.get("message", "")).splitlines() if line.strip()]
+    for trial in answer.trials:
+        lines = [line for line in trial.message.splitlines() if line.strip()]
         if lines:
             return lines[-1].strip()
     return "?"
 
 
-def _search_without_result(answer: dict[str, Any], objective: str) -> bool:
+def _search_without_result(answer: ChildAnswer) -> bool:
     """The search ran trials, and none produced a score (each failed or was invalid)."""
-    trials = answer.get("trials") or []
-    return bool(trials) and all(t.get(objective) is None for t in trials)
+    return bool(answer.trials) and all(t.objective_value is None for t in answer.trials)
 
 
-def _trials(answer: dict[str, Any], objective: str) -> tuple[TrialResult, ...]:
+def _trials(answer: ChildAnswer | None) -> tuple[TrialResult, ...]:
+    # Every value was range-checked by grader.boundary, so result.json stays valid.
     return tuple(
         TrialResult(
-            id=str(t["id"]),
-            hyperparameters=dict(t.get("hyperparameters", {})),
-            val_accuracy=t.get(objective),
-            epochs=int(t.get("epochs", 0)),
-            seconds=float(t.get("seconds", 0.0)),
-            status=TrialStatus(t.get("status", "invalid")),
-            history={k: list(v) for k, v in (t.get("history") or {}).items()},
-            message=str(t.get("message", ""))[:4000],
+            id=t.id,
+            hyperparameters=dict(t.hyperparameters),
+            val_accuracy=t.objective_value,
+            epochs=t.epochs,
+            seconds=t.seconds,
+            status=t.status,
+            history={k: list(v) for k, v in t.history.items()},
+            message=t.message,
         )
-        for t in answer.get("trials", [])
+        for t in (answer.trials if answer else ())
     )
 
 
@@ -185,16 +243,18 @@ def assemble(
     seed: int | None = None,
     calibration: ReferenceCalibration | None = None,
     saved_optimizer: Mapping[str, Any] | None = None,
+    artifacts: ModelArtifacts = NO_ARTIFACTS,
     sandboxed: bool = True,
 ) -> GradeResult:
-    answer = outcome.answer or {}
-    best = answer.get("best") or {}
+    answer = outcome.answer
+    best = answer.best if answer else None
+    record = answer.probe if answer and answer.probe is not None else {}
     seed = spec.seed if seed is None else seed
     # A subset's accuracy is not comparable with the full-data reference.
     calibration = calibration if subset is None else None
     reference = calibration.test_mean if calibration else None
     context = checks.CheckContext(
-        record=answer.get("probe") or {},
+        record=record,
         lang=lang,
         loaded=loaded,
         test_accuracy=evaluation.test_accuracy if evaluation else None,
@@ -203,27 +263,43 @@ def assemble(
         budget=budget.name,
         baselines=spec.baselines,
         saved_optimizer=saved_optimizer,
+        artifacts=artifacts,
+        evaluation=evaluation,
+        val_accuracy=best.objective_value if best else None,
     )
     results = checks.run_checks(spec, context, include_hidden=include_hidden)
     results = excerpts.with_snippets(results, loaded.cells)  # reports quote the code
 
-    stage_code = answer.get("stage", "start")
+    stage_code = answer.stage if answer else "start"
     stage = STAGES.get(stage_code, {}).get(lang, stage_code)
     if outcome.end is ChildEnd.RESOURCE_LIMIT and outcome.breach is not None:
         status = Status.RESOURCE_LIMIT
         message = STATUS_MESSAGES["resource_limit"][lang].format(
             what=outcome.breach.describe(), stage=stage
         )
+    elif outcome.end is ChildEnd.REFUSED and outcome.progress_refusal is not None:
+        status = Status.ERROR
+        message = STATUS_MESSAGES["progress_refused"][lang].format(
+            stage=stage, reason=outcome.progress_refusal.text(lang)
+        )
+    elif outcome.end is ChildEnd.TIMEOUT and outcome.overrun is not None:
+        status = Status.TIMEOUT
+        message = overrun_message(outcome.overrun, lang)
     elif outcome.end is ChildEnd.TIMEOUT:
         status = Status.TIMEOUT
         message = STATUS_MESSAGES["timeout"][lang].format(seconds=outcome.seconds, stage=stage)
+    elif outcome.answer_refusal is not None:
+        status = Status.ERROR
+        message = STATUS_MESSAGES["answer_refused"][lang].format(
+            stage=stage, reason=outcome.answer_refusal
+        )
     elif outcome.end is ChildEnd.CRASHED:
         status = Status.ERROR
         message = STATUS_MESSAGES["crashed"][lang].format(code=outcome.returncode, stage=stage)
-    elif answer.get("status") == "error":
+    elif answer is not None and answer.status is AnswerStatus.ERROR:
         status = Status.ERROR
         message = STATUS_MESSAGES["error"][lang].format(stage=stage, error=_error_text(answer))
-    elif _search_without_result(answer, spec.objective):
+    elif answer is not None and _search_without_result(answer):
         status = Status.ERROR
         message = STATUS_MESSAGES["no_trial"][lang].format(error=_first_trial_error(answer))
     else:
@@ -238,22 +314,23 @@ def assemble(
             max_epochs=budget.max_epochs,
             seconds=budget.submission_seconds,
         )
-        for code in answer.get("notes", [])
+        for code in (answer.notes if answer else ())
         if code in NOTES
     ]
-    for failure in answer.get("import_failures", []):
-        where = Location(failure.get("cell"), int(failure.get("line", 0)))
-        notes.append(note("import_failed", lang, where=where, message=failure.get("message")))
+    for failure in answer.import_failures if answer else ():
+        notes.append(note("import_failed", lang, where=failure.location, message=failure.message))
     if subset is not None:
         notes.append(note("subset", lang, subset=subset))
     if not sandboxed:
         notes.append(note("no_sandbox", lang))
     if outcome.output_bytes > len(outcome.log_tail.encode("utf-8", "replace")):
         notes.append(note("output_truncated", lang, size=outcome.output_bytes))
-    notes.extend(_calibration_notes(calibration, seed, lang))
+    notes.extend(_calibration_notes(calibration, seed, lang, spec=spec, budget=budget))
 
-    versions = {"grader": __version__, **{k: str(v) for k, v in answer.get("versions", {}).items()}}
-    child_timings = {f"child_{k}": float(v) for k, v in answer.get("timings", {}).items()}
+    # The child may not claim to be another grader.
+    child_versions = {k: v for k, v in (answer.versions if answer else {}).items() if k != "grader"}
+    versions = {"grader": __version__, **child_versions}
+    child_timings = {f"child_{k}": v for k, v in (answer.timings if answer else {}).items()}
     return GradeResult(
         id=loaded.ref.id,
         sha256=loaded.sha256,
@@ -266,10 +343,10 @@ def assemble(
         checks=results,
         test_accuracy=evaluation.test_accuracy if evaluation else None,
         test_loss=evaluation.test_loss if evaluation else None,
-        val_accuracy=best.get(spec.objective),
-        best_hyperparameters=dict(best.get("hyperparameters", {})),
-        trials=_trials(answer, spec.objective),
-        learning_rate=excerpts.learning_rate_curves(answer.get("probe") or {}, spec),
+        val_accuracy=best.objective_value if best else None,
+        best_hyperparameters=dict(best.hyperparameters) if best else {},
+        trials=_trials(answer),
+        learning_rate=excerpts.learning_rate_curves(record, spec),
         baselines=spec.baselines,
         reference_test_accuracy=reference,
         calibration=calibration,
@@ -282,7 +359,14 @@ def assemble(
     )
 
 
-def _calibration_notes(calibration: ReferenceCalibration | None, seed: int, lang: str) -> list[str]:
+def _calibration_notes(
+    calibration: ReferenceCalibration | None,
+    seed: int,
+    lang: str,
+    *,
+    spec: Spec | None = None,
+    budget: Budget | None = None,
+) -> list[str]:
     out = [note("seeds", lang, seed=seed)]
     if calibration is None:
         return out
@@ -295,6 +379,25 @@ def _calibration_notes(calibration: ReferenceCalibration | None, seed: int, lang
             sd=f"{100 * calibration.test_sd:.2f}",
         )
     )
+    rubric = spec.rubric if spec is not None else ()
+    accuracy = next((item for item in rubric if item.id == "accuracy"), None)
+    done = len(calibration.seeds)
+    if budget is not None and accuracy is not None and done < budget.calibration_seeds:
+        # Fewer runs than asked (the exam's take half an hour each): the band stands on
+        # the floor, or on a spread measured on too few seeds; the reader should know.
+        floor = checks.accuracy.sd_floor(accuracy.params)
+        on_floor = calibration.test_sd <= floor
+        out.append(
+            note(
+                "calibration_incomplete_floor" if on_floor else "calibration_incomplete",
+                lang,
+                done=done,
+                wanted=budget.calibration_seeds,
+                floor=f"{100 * floor:g}",
+                sd=f"{100 * calibration.test_sd:.2f}",
+                budget=budget.name,
+            )
+        )
     if calibration.computed_now:
         out.append(note("calibration_computed", lang, reason=calibration.computed_now))
     return out

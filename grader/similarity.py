@@ -17,11 +17,15 @@ import builtins
 import io
 import json
 import keyword
+import logging
 import tokenize
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
+
+from grader import submission
+from grader.errors import SubmissionError
 
 SHINGLE = 5
 THRESHOLD = 0.8
@@ -48,23 +52,30 @@ class Group:
 
 
 def code_cells(path: Path) -> list[str]:
-    """The code a file holds: a notebook's code cells, or a script's text ([] if unreadable)."""
+    """The code a file holds: a notebook's code cells, or a script's text ([] if unreadable).
+
+    A submission's bytes are hostile: read bounded and without blocking (a pipe), and JSON
+    nested too deeply, or of the wrong shape, counts as no code rather than an exception.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = submission.read_file(path).decode("utf-8")
+    except (SubmissionError, UnicodeDecodeError):
         return []
     if path.suffix.lower() != ".ipynb":
-        return [text]
+        return [text] if len(text) <= submission.MAX_CODE_CHARS else []
     try:
         cells = json.loads(text).get("cells", [])
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return []
     out = []
-    for cell in cells:
+    for cell in cells if isinstance(cells, list) else []:
         if isinstance(cell, dict) and cell.get("cell_type") == "code":
             source = cell.get("source", "")
-            out.append("".join(source) if isinstance(source, list) else str(source))
-    return out
+            if isinstance(source, list):
+                source = "".join(part for part in source if isinstance(part, str))
+            out.append(source if isinstance(source, str) else "")
+    # Tokenising is linear but slow: more code than `load` accepts is not compared.
+    return out if sum(map(len, out)) <= submission.MAX_CODE_CHARS else []
 
 
 def tokens(cells: Iterable[str]) -> list[str]:
@@ -108,7 +119,11 @@ def groups(
         subtract |= shingles(tokens(code_cells(path)))
     own = {}
     for sid, path in files.items():
-        mine = shingles(tokens(code_cells(path))) - subtract
+        try:
+            mine = shingles(tokens(code_cells(path))) - subtract
+        except Exception:  # one submission's odd content leaves it out, never the others
+            logging.getLogger("grader.batch").exception("similarity skipped %s", sid)
+            continue
         if len(mine) >= MIN_SHINGLES:
             own[sid] = mine
     parent = {sid: sid for sid in own}

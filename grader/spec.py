@@ -250,6 +250,10 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
             processes=lim.positive("processes", int, limits.processes),
             scratch_mb=lim.positive("scratch_mb", int, limits.scratch_mb),
             output_kb=lim.positive("output_kb", int, limits.output_kb),
+            eval_max_params=lim.positive("eval_max_params", int, limits.eval_max_params),
+            eval_max_macs=lim.positive("eval_max_macs", int, limits.eval_max_macs),
+            eval_seconds=lim.positive("eval_seconds", int, limits.eval_seconds),
+            eval_memory_mb=lim.positive("eval_memory_mb", int, limits.eval_memory_mb),
         )
         lim.finish()
     else:

@@ -6,6 +6,10 @@ change a grade (language of the messages, seed, the reference calibration), the 
 and the grader's version. `grade` reuses a row whose key matches instead of grading again,
 so a re-run grades only what changed, and a run killed at submission 150 resumes at 150.
 
+A second table, `trainings`, keeps the expensive part of a grade (the child's outcome and
+the parent's evaluation) under the submission's normalised program instead of its bytes
+(grader.reuse): a copy that differs only in comments or outputs is scored, not trained.
+
 Durability: WAL journal with `synchronous=FULL`, one statement per row (SQLite makes each
 atomic), so a `kill -9` at any instant leaves every finished row and no partial one. The
 batch writes a submission's files first and its row last; a re-run treats a row whose files
@@ -52,6 +56,15 @@ CREATE TABLE IF NOT EXISTS results (
     graded_at      TEXT NOT NULL,     -- UTC, ISO 8601
     PRIMARY KEY (assignment, submission_id, sha256, budget, subset, settings,
                  spec_sha256, grader_version)
+);
+-- The expensive part of a grade (child outcome + evaluation), shared by the submissions
+-- whose normalised program is the same (grader.reuse).
+CREATE TABLE IF NOT EXISTS trainings (
+    program    TEXT NOT NULL,  -- grader.reuse.program_key: the program + what changes training
+    layout     TEXT NOT NULL,  -- '' when the outcome names no place in the file, else its hash
+    training   TEXT NOT NULL,  -- JSON (grader.reuse.encode)
+    created_at TEXT NOT NULL,  -- UTC, ISO 8601
+    PRIMARY KEY (program, layout)
 );
 """
 
@@ -152,6 +165,49 @@ class Store:
         )
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def read_training(path: Path, program: str, layout: str) -> str | None:
+    """The stored training for `program` usable with `layout` ('' matches any), or None.
+
+    Called by whichever process grades (a local worker too), so it opens its own short
+    connection; it never creates the file, and any SQLite trouble is a miss: sharing
+    only saves time, it must never cost a grade.
+    """
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30)
+    except sqlite3.Error:
+        return None
+    try:
+        row = db.execute(
+            "SELECT training FROM trainings WHERE program=? AND layout IN ('', ?) "
+            "ORDER BY layout='' DESC LIMIT 1",
+            (program, layout),
+        ).fetchone()
+        return None if row is None else str(row[0])
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+
+
+def write_training(path: Path, program: str, layout: str, training: str) -> bool:
+    """Record a training (replacing one under the same key); False if it could not be."""
+    created_at = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30, isolation_level=None)
+    except sqlite3.Error:
+        return False
+    try:
+        db.execute(
+            "INSERT OR REPLACE INTO trainings VALUES (?, ?, ?, ?)",
+            (program, layout, training, created_at),
+        )
+        return True
+    except sqlite3.Error:
+        return False
+    finally:
+        db.close()
 
 
 @contextlib.contextmanager

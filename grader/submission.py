@@ -16,11 +16,18 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import io
 import json
+import os
 import re
+import stat
+import sys
+import tokenize
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate
+from pathlib import Path
 from typing import Literal
 
 import nbformat
@@ -33,6 +40,74 @@ from grader.results import Location, SkippedStatement
 CODE_WIDTH = 80  # SkippedStatement.code is shortened to this many characters
 _FIX_NOTEBOOK = "open it in Jupyter and save it again (File > Save), then resubmit"
 _FIX_SYNTAX = "fix it and check that the notebook runs from top to bottom"
+
+# Limits on what the parent is willing to read and parse. A submission is hostile input to
+# the trusted parent: without them a notebook nested thousands of levels deep, a 1,500-term
+# `1+1+...` (RecursionError in ast, compile and any recursive walker), a 5,000-digit integer
+# (int max str digits) or a megabyte-long line (quadratic work) would raise out of `load` or
+# stall the batch. The exam notebook is about 40 KB with 60 cells, lines under 120
+# characters and nesting under 30 levels, so each limit sits far above any real submission.
+MAX_FILE_BYTES = 64 * 1024 * 1024  # notebooks carry their outputs (plots) too
+MAX_CELLS = 2_000
+MAX_CODE_CHARS = 1_000_000  # all code cells together
+MAX_LINE_CHARS = 20_000
+MAX_JSON_DEPTH = 100  # nbformat itself needs about 6
+# Below CPython's own compiler limit (about 1,000 nested expressions, RecursionError) with
+# room to spare for the parent's recursive walkers (`_is_constant`, `ast.unparse`).
+MAX_AST_DEPTH = 200
+
+# Texts of the limits (the student reads them; `load(lang=...)` picks the language).
+MESSAGES = {
+    "not_regular": {
+        "es": "{name} no es un fichero normal (es una tubería, un dispositivo o una carpeta)",
+        "en": "{name} is not a regular file (it is a pipe, a device or a folder)",
+    },
+    "file_too_big": {
+        "es": "{name} ocupa {size} bytes; el corrector lee como mucho {limit}",
+        "en": "{name} is {size} bytes long; the grader reads at most {limit}",
+    },
+    "json_too_deep": {
+        "es": "{name} no es un cuaderno válido: su JSON anida más de {limit} niveles "
+        "(línea {line} del fichero)",
+        "en": "{name} is not a valid notebook: its JSON is nested more than {limit} levels "
+        "deep (line {line} of the file)",
+    },
+    "json_number": {
+        "es": "{name} no es un cuaderno válido: su JSON tiene un número de más de {digits} cifras",
+        "en": "{name} is not a valid notebook: its JSON holds a number of more than {digits} "
+        "digits",
+    },
+    "too_many_cells": {
+        "es": "{name} tiene {count} celdas; el corrector acepta como mucho {limit}",
+        "en": "{name} has {count} cells; the grader accepts at most {limit}",
+    },
+    "too_much_code": {
+        "es": "{name} tiene {count} caracteres de código; el corrector acepta como mucho {limit}",
+        "en": "{name} holds {count} characters of code; the grader accepts at most {limit}",
+    },
+    "line_too_long": {
+        "es": "{where} tiene {count} caracteres; el corrector acepta como mucho {limit} por línea",
+        "en": "{where} is {count} characters long; the grader accepts at most {limit} per line",
+    },
+    "too_deep": {
+        "es": "el código de {where} anida más de {limit} niveles (por ejemplo, una suma de "
+        "cientos de términos o paréntesis dentro de paréntesis); el corrector no lo analiza",
+        "en": "the code in {where} is nested more than {limit} levels deep (for example a sum "
+        "of hundreds of terms, or brackets inside brackets); the grader does not parse it",
+    },
+    "big_integer": {
+        "es": "{where} tiene un entero de más de {digits} cifras, que Python no admite",
+        "en": "{where} holds an integer literal of more than {digits} digits, which Python refuses",
+    },
+    "cannot_load": {
+        "es": "{name} es demasiado grande o está anidado demasiado para cargarlo ({error})",
+        "en": "{name} is too large or too deeply nested to load ({error})",
+    },
+}
+_HINT_SMALLER = {
+    "es": "entrega el cuaderno del examen tal cual, sin datos ni código generado",
+    "en": "submit the exam notebook itself, without data or generated code",
+}
 
 
 @dataclass(frozen=True)
@@ -55,23 +130,82 @@ class SubmissionSyntaxError(SubmissionError):
         self.location = location
 
 
-def load(ref: SubmissionRef) -> LoadedSubmission:
+def load(ref: SubmissionRef, *, lang: str = "en") -> LoadedSubmission:
     """Read and parse a submission; raise `SubmissionError` if it cannot be graded.
 
-    Status "rejected": empty, binary or non-UTF-8 file, or no code at all.
-    Status "error": not a valid notebook, or a syntax error (`SubmissionSyntaxError`).
+    Status "rejected": empty, binary or non-UTF-8 file, no code at all, or over a limit
+    (`MAX_FILE_BYTES`, `MAX_CELLS`, `MAX_CODE_CHARS`, `MAX_LINE_CHARS`, `MAX_JSON_DEPTH`).
+    Status "error": not a valid notebook, a syntax error, or code nested deeper than
+    `MAX_AST_DEPTH` (`SubmissionSyntaxError`, with the cell and line). Nothing else
+    escapes: the texts of the limits are in `lang`.
     """
     try:
-        data = ref.path.read_bytes()
+        return _load(ref, lang)
+    except (RecursionError, MemoryError) as exc:
+        # The limits are meant to stop every bomb before this; a shape they missed still
+        # costs this submission only, never the caller.
+        raise SubmissionError(
+            _say("cannot_load", lang, name=ref.path.name, error=type(exc).__name__),
+            status="rejected",
+            hint=_HINT_SMALLER[_lang(lang)],
+        ) from None
+
+
+def read_file(path: Path, *, lang: str = "en") -> bytes:
+    """The bytes of a submission file: a regular file of at most `MAX_FILE_BYTES`.
+
+    Opened without blocking (a named pipe would hang a plain read forever) and checked on
+    the open descriptor; `SubmissionError` (status "rejected") otherwise.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise SubmissionError(
-            f"{ref.path} cannot be read: {exc.strerror or exc}",
+            f"{path} cannot be read: {exc.strerror or exc}",
             status="rejected",
             hint="check that the file exists and is readable",
         ) from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SubmissionError(_say("not_regular", lang, name=path.name), status="rejected")
+        if info.st_size > MAX_FILE_BYTES:
+            raise SubmissionError(
+                _say("file_too_big", lang, name=path.name, size=info.st_size, limit=MAX_FILE_BYTES),
+                status="rejected",
+                hint=_HINT_SMALLER[_lang(lang)],
+            )
+        data = fh.read(MAX_FILE_BYTES + 1)  # it may have grown since fstat
+    if len(data) > MAX_FILE_BYTES:
+        raise SubmissionError(
+            _say("file_too_big", lang, name=path.name, size=len(data), limit=MAX_FILE_BYTES),
+            status="rejected",
+        )
+    return data
+
+
+def _lang(lang: str) -> str:
+    return lang if lang in ("es", "en") else "en"
+
+
+def _say(key: str, lang: str, **fields: object) -> str:
+    return MESSAGES[key][_lang(lang)].format(**fields)
+
+
+def _where(location: Location, lang: str) -> str:
+    if _lang(lang) == "es":
+        line = f"la línea {location.line}"
+        return f"la celda {location.cell}, {line}" if location.cell else line
+    return (
+        f"cell {location.cell}, line {location.line}" if location.cell else f"line {location.line}"
+    )
+
+
+def _load(ref: SubmissionRef, lang: str) -> LoadedSubmission:
+    data = read_file(ref.path, lang=lang)
     text = _decode(data, ref)
     if ref.kind == "ipynb":
-        cells = _notebook_cells(text, ref)
+        cells = _notebook_cells(text, ref, lang)
         code = [(i, src) for i, (cell_type, src) in enumerate(cells, 1) if cell_type == "code"]
     else:
         cells = [("code", text)]
@@ -80,13 +214,14 @@ def load(ref: SubmissionRef) -> LoadedSubmission:
         raise SubmissionError(
             f"{ref.path.name} has no code", status="rejected", hint="submit the exam notebook"
         )
+    _check_code_size(code, ref.path.name, lang)
     selector = _Selector()
     trees = []
     for cell, source in code:
         python, skipped = _neutralise(source, cell)
         selector.skipped.extend(skipped)
         if python is not None:
-            tree = _parse(python, source, cell)
+            tree = _parse(python, source, cell, lang)
             trees.append((cell, tree))
             selector.select(tree, python, cell)
     return LoadedSubmission(
@@ -126,8 +261,9 @@ def _decode(data: bytes, ref: SubmissionRef) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _notebook_cells(text: str, ref: SubmissionRef) -> list[tuple[str, str]]:
+def _notebook_cells(text: str, ref: SubmissionRef, lang: str = "en") -> list[tuple[str, str]]:
     name = ref.path.name
+    _check_json_depth(text, name, lang)  # before json.loads, which recurses per level
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -136,9 +272,22 @@ def _notebook_cells(text: str, ref: SubmissionRef) -> list[tuple[str, str]]:
             f"column {exc.colno} ({exc.msg})",
             hint=_FIX_NOTEBOOK,
         ) from None
+    except ValueError:  # an integer over the int max str digits limit
+        raise SubmissionError(
+            _say("json_number", lang, name=name, digits=sys.get_int_max_str_digits()),
+            hint=_FIX_NOTEBOOK,
+        ) from None
     if not isinstance(raw, dict) or not ({"cells", "worksheets"} & raw.keys()):
         raise SubmissionError(
             f"{name} is JSON but not a Jupyter notebook (it has no 'cells')", hint=_FIX_NOTEBOOK
+        )
+    raw_cells = raw.get("cells")
+    if isinstance(raw_cells, list) and len(raw_cells) > MAX_CELLS:
+        # Before nbformat, whose validation of a huge notebook takes minutes.
+        raise SubmissionError(
+            _say("too_many_cells", lang, name=name, count=len(raw_cells), limit=MAX_CELLS),
+            status="rejected",
+            hint=_HINT_SMALLER[_lang(lang)],
         )
     try:
         with warnings.catch_warnings():
@@ -149,10 +298,18 @@ def _notebook_cells(text: str, ref: SubmissionRef) -> list[tuple[str, str]]:
         raise SubmissionError(
             f"{name} is not a valid notebook ({type(exc).__name__}: {exc})", hint=_FIX_NOTEBOOK
         ) from None
+    found = notebook.get("cells", [])
+    if not isinstance(found, list) or len(found) > MAX_CELLS:  # an old format's worksheets
+        count = len(found) if isinstance(found, list) else 0
+        raise SubmissionError(
+            _say("too_many_cells", lang, name=name, count=count, limit=MAX_CELLS),
+            status="rejected",
+        )
     cells = []
-    for number, cell in enumerate(notebook.get("cells", []), 1):
-        cell_type, source = cell.get("cell_type"), cell.get("source", "")
-        if isinstance(source, list):
+    for number, cell in enumerate(found, 1):
+        cell_type = cell.get("cell_type") if isinstance(cell, dict) else None
+        source = cell.get("source", "") if isinstance(cell, dict) else None
+        if isinstance(source, list) and all(isinstance(part, str) for part in source):
             source = "".join(source)
         if not isinstance(cell_type, str) or not isinstance(source, str):
             raise SubmissionError(
@@ -163,25 +320,131 @@ def _notebook_cells(text: str, ref: SubmissionRef) -> list[tuple[str, str]]:
     return cells
 
 
-def _parse(python: str, original: str, cell: int | None) -> ast.Module:
+# A JSON string, escapes included: removed before counting, so brackets inside cell
+# source never count as nesting (JSON strings hold no raw newline: line numbers stay).
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKET_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKET_STEP)
+
+
+def _check_json_depth(text: str, name: str, lang: str) -> None:
+    """Reject JSON nested over `MAX_JSON_DEPTH` levels, naming the line where it goes over.
+
+    Linear and in C loops (regex, translate, accumulate): a 10 MB notebook takes 0.2 s.
+    """
+    structure = _JSON_STRING.sub("", text)
+    brackets = structure.encode("ascii", "replace").translate(None, _NOT_BRACKETS)
+    if max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0) <= MAX_JSON_DEPTH:
+        return
+    depth = 0
+    for offset, char in enumerate(structure):  # only to find where: stops within the limit
+        depth += _BRACKET_STEP.get(ord(char), 0)
+        if depth > MAX_JSON_DEPTH:
+            line = structure.count("\n", 0, offset) + 1
+            raise SubmissionError(
+                _say("json_too_deep", lang, name=name, limit=MAX_JSON_DEPTH, line=line),
+                status="rejected",
+                hint=_HINT_SMALLER[_lang(lang)],
+            )
+
+
+def _check_code_size(code: list[tuple[int | None, str]], name: str, lang: str) -> None:
+    """Reject more code, or longer lines, than any exam answer has (see the limits above)."""
+    total = sum(len(source) for _, source in code)
+    if total > MAX_CODE_CHARS:
+        raise SubmissionError(
+            _say("too_much_code", lang, name=name, count=total, limit=MAX_CODE_CHARS),
+            status="rejected",
+            hint=_HINT_SMALLER[_lang(lang)],
+        )
+    for cell, source in code:
+        for number, line in enumerate(source.split("\n"), 1):
+            if len(line) > MAX_LINE_CHARS:
+                where = _where(Location(cell, number), lang)
+                raise SubmissionError(
+                    _say("line_too_long", lang, where=where, count=len(line), limit=MAX_LINE_CHARS),
+                    status="rejected",
+                    hint=_HINT_SMALLER[_lang(lang)],
+                )
+
+
+def _parse(python: str, original: str, cell: int | None, lang: str = "en") -> ast.Module:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. SyntaxWarning for "\d" in a string
-            return ast.parse(python, filename=filename_for(cell))
+            tree = ast.parse(python, filename=filename_for(cell))
     except SyntaxError as exc:
         line = exc.lineno or 1
         lines = original.split("\n")
         code = lines[line - 1].strip() if 0 < line <= len(lines) else ""
         where = Location(cell, line)
+        if "integer string conversion" in str(exc.msg):
+            # Python's own text tells the student to call sys.set_int_max_str_digits().
+            digits = sys.get_int_max_str_digits()
+            raise SubmissionSyntaxError(
+                _say("big_integer", lang, where=_where(where, lang), digits=digits),
+                location=where,
+                hint=_FIX_SYNTAX,
+            ) from None
         shown = f": `{_shorten(code)}`" if code else ""
         raise SubmissionSyntaxError(
             f"{type(exc).__name__} in {where}: {exc.msg}{shown}", location=where, hint=_FIX_SYNTAX
         ) from None
     except (RecursionError, MemoryError):
-        where = Location(cell, 1)
+        where = Location(cell, _busiest_line(python))
         raise SubmissionSyntaxError(
-            f"the code in {where} is nested too deeply to parse", location=where, hint=_FIX_SYNTAX
+            _say("too_deep", lang, where=_where(where, lang), limit=MAX_AST_DEPTH),
+            location=where,
+            hint=_FIX_SYNTAX,
         ) from None
+    deep = _too_deep(tree)
+    if deep is not None:
+        where = Location(cell, deep)
+        raise SubmissionSyntaxError(
+            _say("too_deep", lang, where=_where(where, lang), limit=MAX_AST_DEPTH),
+            location=where,
+            hint=_FIX_SYNTAX,
+        )
+    return tree
+
+
+def _too_deep(tree: ast.Module) -> int | None:
+    """The line of the first statement nested over `MAX_AST_DEPTH` levels, or None.
+
+    Iterative: a recursive walk would itself hit the recursion limit it guards against.
+    """
+    stack: list[tuple[ast.AST, int, int]] = [(tree, 0, 1)]
+    while stack:
+        node, depth, line = stack.pop()
+        if isinstance(node, ast.stmt):
+            line = node.lineno
+        if depth > MAX_AST_DEPTH:
+            return line
+        stack.extend((child, depth + 1, line) for child in ast.iter_child_nodes(node))
+    return None
+
+
+def _busiest_line(python: str) -> int:
+    """The first line of the logical line with the most tokens (1 if it cannot tell).
+
+    When the parser itself gives up (RecursionError), the culprit is a huge expression:
+    the logical line with by far the most tokens.
+    """
+    best, best_count, start, count = 1, 0, None, 0
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(python).readline):
+            if start is None and tok.type not in (tokenize.NL, tokenize.COMMENT):
+                start = tok.start[0]
+            count += 1
+            if tok.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
+                if count > best_count:
+                    best, best_count = start, count
+                start, count = None, 0
+    except (tokenize.TokenError, SyntaxError, RecursionError, MemoryError):
+        pass
+    if count > best_count and start is not None:
+        best = start
+    return best
 
 
 def _shorten(code: str) -> str:
@@ -547,6 +810,7 @@ class _Selector:
         self.data_names: set[str] = set()  # names bound by skipped data loading/preparation
 
     def select(self, tree: ast.Module, python: str, cell: int | None) -> None:
+        lines = python.split("\n")  # once per cell: per statement it grows as lines × statements
         for stmt in tree.body:
             self._learn_aliases(stmt)
             if _is_docstring(stmt):
@@ -554,12 +818,12 @@ class _Selector:
             kind = _keep_kind(stmt, self.known)
             start = _start_line(stmt)
             if kind is not None:
-                self.chunks.append(CodeChunk(cell, start, _source(python, stmt, start), kind))
+                self.chunks.append(CodeChunk(cell, start, _source(lines, stmt, start), kind))
                 continue
             bound = set(_bound_names(stmt))
             # A name rebound at run time is no longer the constant we saw before.
             self.known.difference_update(bound)
-            first_line = _source(python, stmt, start).split("\n", 1)[0]
+            first_line = _source(lines, stmt, start).split("\n", 1)[0]
             kind = _statement_kind(stmt, self.plot_aliases)
             if kind == "other statement" and bound and self.data_names & _used_names(stmt):
                 kind = "data preparation"  # e.g. reshaping or splitting the loaded arrays
@@ -580,12 +844,27 @@ def _start_line(stmt: ast.stmt) -> int:
     return min([stmt.lineno, *(d.lineno for d in decorators)])
 
 
-def _source(python: str, stmt: ast.stmt, start: int) -> str:
+def _source(lines: list[str], stmt: ast.stmt, start: int) -> str:
     if start != stmt.lineno or not _is_simple(stmt):
         # Compound statements own their whole lines (decorators included).
-        lines = python.split("\n")[start - 1 : stmt.end_lineno]
-        return "\n".join(lines)
-    return ast.get_source_segment(python, stmt) or ""
+        return "\n".join(lines[start - 1 : stmt.end_lineno])
+    return _segment(lines, stmt)
+
+
+def _segment(lines: list[str], node: ast.stmt) -> str:
+    """`ast.get_source_segment`, whose time grows with the square of a line's length (3.11).
+
+    Column offsets are UTF-8 byte offsets, as in the AST.
+    """
+    end_line, end_col = node.end_lineno, node.end_col_offset
+    if end_line is None or end_col is None or not 0 < node.lineno <= end_line <= len(lines):
+        return ""
+    part = lines[node.lineno - 1 : end_line]
+    if len(part) == 1:
+        return part[0].encode("utf-8")[node.col_offset : end_col].decode("utf-8", "replace")
+    first = part[0].encode("utf-8")[node.col_offset :].decode("utf-8", "replace")
+    last = part[-1].encode("utf-8")[:end_col].decode("utf-8", "replace")
+    return "\n".join([first, *part[1:-1], last])
 
 
 def _is_simple(stmt: ast.stmt) -> bool:
@@ -671,3 +950,37 @@ def definitions(
             if isinstance(stmt, types):
                 found[stmt.name] = Location(cell, _start_line(stmt))  # type: ignore[attr-defined]
     return found
+
+
+# --- the program that runs -------------------------------------------------------------
+
+
+def normalised_program(loaded: LoadedSubmission) -> str:
+    """The code the worker runs, in a form that only a change to that code changes.
+
+    Each kept chunk, in order, as `ast.unparse` of its parse: comments, blank lines,
+    layout, quote style and redundant parentheses go; docstrings, string contents,
+    names, values and the order of definitions stay, as the running program can see
+    them. Notebook outputs, execution counts, metadata, markdown cells and the skipped
+    statements were never chunks. Each chunk is headed by its kind (the worker forgives
+    a failed import only in an "import" chunk), on a comment line that unparse cannot
+    produce. Two submissions with the same normalised program train identically under
+    the same settings (grader.reuse).
+    """
+    parts = []
+    for chunk in loaded.chunks:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # e.g. SyntaxWarning for "\d", seen at load
+                text = ast.unparse(ast.parse(chunk.source))
+        except (SyntaxError, RecursionError, ValueError):
+            # Unparse gives up on some pathological trees; the exact text is still a
+            # faithful (if less forgiving) normal form.
+            text = chunk.source
+        parts.append(f"# {chunk.kind}\n{text}")
+    return "\n".join(parts) + "\n"
+
+
+def program_sha256(loaded: LoadedSubmission) -> str:
+    """SHA-256 of `normalised_program(loaded)`."""
+    return hashlib.sha256(normalised_program(loaded).encode("utf-8")).hexdigest()

@@ -47,7 +47,7 @@ def summarise(
         "checks": _checks(graded, spec, lang),
         "accuracy": _accuracy(graded, spec),
         "failed": [
-            {"id": r.id, "status": r.status.value, "message": r.message.splitlines()[0][:200]}
+            {"id": r.id, "status": r.status.value, "message": _first_line(r.message)}
             for r in sorted(results, key=lambda r: r.id)
             if r.status is not Status.GRADED
         ],
@@ -64,6 +64,11 @@ def summarise(
         ],
         "similarity": {"threshold": similarity.THRESHOLD, "shingle": similarity.SHINGLE},
     }
+
+
+def _first_line(message: str) -> str:
+    # An empty message (or one of line breaks only) must not stop the class summary.
+    return (message.splitlines() or [""])[0][:200]
 
 
 def _scores(graded: Sequence[GradeResult], max_score: float) -> dict[str, Any]:
@@ -95,6 +100,7 @@ def _checks(graded: Sequence[GradeResult], spec: Spec, lang: str) -> list[dict[s
                 "passed": passed,
                 "failed": sum(c.status is CheckStatus.FAILED for c in found),
                 "skipped": sum(c.status is CheckStatus.SKIPPED for c in found),
+                "review": sum(c.status is CheckStatus.NEEDS_REVIEW for c in found),
                 "rate": passed / len(found) if found else None,
             }
         )

@@ -170,3 +170,74 @@ def test_hard_time_limit_gives_timeout(tmp_path: Path, cache_dir: Path) -> None:
     result = report.read_result(tmp_path / "out" / "loop" / "result.json")
     assert result.status is Status.TIMEOUT
     assert "10 s" in result.message or "(10" in result.message
+
+
+# --- the per-submission guard (no training: grade_one is replaced) ---------------------
+
+
+def test_a_grader_fault_costs_one_result_never_the_batch(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A result that breaks the schema, a crash in grading and a crash in rendering: each
+    becomes an `error` result that blames the grader; the others, the summary and grades.csv
+    are still written, the tracebacks are in grader.log and the exit code is 1."""
+    import dataclasses
+
+    from sample_results import graded_result
+
+    from grader import executor
+
+    def fake_grade_one(ref, settings, test):  # type: ignore[no-untyped-def]
+        if ref.id == "raiser":
+            raise RuntimeError("boom in grade_one")
+        result = graded_result(ref.id)
+        if ref.id == "schema_breaker":  # what a child that patched its timings leads to
+            result = dataclasses.replace(result, timings={"child_search": -5.0})
+        return result
+
+    real_render = report.render_reports
+
+    def render(result, out, **kwargs):  # type: ignore[no-untyped-def]
+        if result.id == "render_bomb" and result.status is Status.GRADED:
+            raise KeyError("boom in a template")
+        return real_render(result, out, **kwargs)
+
+    monkeypatch.setattr(executor, "grade_one", fake_grade_one)
+    monkeypatch.setattr(report, "render_reports", render)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    sids = ["good", "raiser", "render_bomb", "schema_breaker"]
+    for sid in sids:
+        (subs / f"{sid}.py").write_text("x = 1\n", encoding="utf-8")
+    out = tmp_path / "out"
+    code = grade(
+        paths=[subs],
+        budget="smoke",
+        out=out,
+        cache_dir=cache_dir,
+        subset=SUBSET,
+        no_sandbox=True,
+        jobs=1,
+        lang="es",
+        echo=lambda line: None,
+    )
+    assert code == ExitCode.NOT_ALL_GRADED
+    for sid in sids:
+        for name in ("result.json", "report.html", "report.md"):
+            assert (out / sid / name).is_file(), (sid, name)
+    assert (out / "summary.html").is_file() and (out / "grades.csv").is_file()
+
+    def written(sid: str) -> dict:
+        return json.loads((out / sid / "result.json").read_text(encoding="utf-8"))
+
+    assert written("good")["status"] == "graded"
+    for sid in ("raiser", "render_bomb", "schema_breaker"):
+        result = written(sid)
+        assert result["status"] == "error"
+        assert "no es culpa de tu entrega" in result["message"]  # the report's language
+        assert "Traceback" not in result["message"]
+    with open(out / "grades.csv", encoding="utf-8", newline="") as f:
+        assert sorted(row["id"] for row in csv.DictReader(f)) == sids
+    log = (out / "grader.log").read_text(encoding="utf-8")
+    assert log.count("Traceback") == 3
+    assert "boom in grade_one" in log and "ResultSchemaError" in log and "boom in a template" in log

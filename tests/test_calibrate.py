@@ -264,3 +264,206 @@ def test_calibrate_command_then_cached_then_stale(
     path.write_text(json.dumps(raw), encoding="utf-8")
     assert calibrate.cached(settings, tmp_path) is None  # stale: never recomputed by cached()
     assert len(calls) == 1
+
+
+# --- fewer seeds than asked, and how long computing one would take ---------------------------
+
+
+def test_one_seed_of_three_falls_back_to_the_floor_and_the_report_says_so() -> None:
+    from grader import score
+
+    exam = SPEC.budget("exam")
+    assert exam.calibration_seeds == 3
+    one = dataclasses.replace(_calibration(0.80), budget="exam").summary()
+    assert one.test_sd == 0.0  # one run says nothing about spread
+    # sd 0 -> the floor (0.5 points): full from 78.5 %, half from 77 %.
+    assert accuracy(0.786, mean=one.test_mean, sd=one.test_sd).points == 1.0
+    assert accuracy(0.784, mean=one.test_mean, sd=one.test_sd).points == 0.5
+    en = " ".join(score._calibration_notes(one, 23, "en", spec=SPEC, budget=exam))
+    for words in ("1 of the 3 seeds", "sd_floor = 0.5 points", "`grade calibrate --budget exam`"):
+        assert words in en, en
+    es = " ".join(score._calibration_notes(one, 23, "es", spec=SPEC, budget=exam))
+    for words in ("1 de las 3 semillas", "sd_floor = 0.5 puntos", "grade calibrate --budget exam"):
+        assert words in es, es
+    three = dataclasses.replace(_calibration(0.78, 0.80, 0.82), budget="exam").summary()
+    assert "seeds this budget" not in " ".join(
+        score._calibration_notes(three, 23, "en", spec=SPEC, budget=exam)
+    )
+    two = dataclasses.replace(_calibration(0.78, 0.82), budget="exam").summary()
+    measured = " ".join(score._calibration_notes(two, 23, "en", spec=SPEC, budget=exam))
+    assert "2 of the 3 seeds" in measured and "(2.83 points)" in measured
+
+
+def test_estimates_ask_for_the_exam_not_for_smoke_or_default() -> None:
+    ask = calibrate.ASK_ABOVE_SECONDS
+    exam = calibrate.estimate(_settings("exam"), 3)
+    assert exam.seconds > 3600 and "10 trials x up to 100 epochs" in exam.basis
+    assert calibrate.estimate(_settings("default"), 5).seconds < ask
+    assert calibrate.estimate(_settings("smoke"), 5).seconds < ask
+    # A stored file (even stale) measured it: 1 run of 32 min -> 3 seeds, 96 min.
+    stored = dataclasses.replace(_calibration(0.8), runs=(_run(23, seconds=1920.0),))
+    guess = calibrate.estimate(_settings("exam"), 3, stored)
+    assert guess.seconds == 3 * 1920.0 and guess.basis == "the 1 stored run(s)"
+    assert calibrate.duration(5760) == "1 h 36 min" and calibrate.duration(40) == "40 s"
+
+
+def _run(seed: int, seconds: float = 1.0, test: float = 0.8) -> calibrate.CalibrationRun:
+    return calibrate.CalibrationRun(seed, test, test, seconds, {}, ({"val_accuracy": [test]},))
+
+
+class FakeRun:
+    """Stands in for `calibrate.run`: records the seeds, trains nothing."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, ...]] = []
+
+    def __call__(
+        self, settings: RunSettings, test: object, *, seeds: tuple[int, ...], echo: object
+    ) -> calibrate.Calibration:
+        self.calls.append(tuple(seeds))
+        return calibrate.Calibration(
+            assignment=SPEC.id,
+            budget=settings.budget.name,
+            subset=settings.subset,
+            runs=tuple(_run(s, test=0.8 + 0.001 * (s - 23)) for s in seeds),
+            fingerprint=calibrate.fingerprint(settings),
+            created="now",
+        )
+
+
+def test_ensure_asks_before_a_long_calibration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeRun()
+    monkeypatch.setattr(calibrate, "run", fake)
+    ask = calibrate.ASK_ABOVE_SECONDS
+    with pytest.raises(calibrate.CalibrationNeeded) as raised:
+        calibrate.ensure(_settings("exam"), None, directory=tmp_path, max_seconds=ask)
+    assert fake.calls == [] and raised.value.exit_code == 2
+    text = raised.value.format()
+    assert "'exam' is missing" in text and "`grade calibrate --budget exam`" in text
+    assert "--calibrate" in text and " h " in text
+    # Asked for (--calibrate): it runs, whatever it takes.
+    done = calibrate.ensure(_settings("exam"), None, directory=tmp_path, echo=lambda _: None)
+    assert fake.calls == [(23, 24, 25)] and done.computed_now == "missing"
+    # A short budget runs without asking.
+    calibrate.ensure(
+        _settings("smoke"), None, directory=tmp_path, max_seconds=ask, echo=lambda _: None
+    )
+    assert fake.calls[-1] == (23, 24, 25, 26, 27)
+
+
+def test_an_incomplete_calibration_still_applies_and_is_completed_by_calibrate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeRun()
+    monkeypatch.setattr(calibrate, "run", fake)
+    settings = _settings("exam")
+    path = calibrate.path_for(SPEC, settings.budget, directory=tmp_path)
+    first = dataclasses.replace(
+        fake(settings, None, seeds=(23,), echo=None), runs=(_run(23, 1920.0, 0.85),)
+    )
+    calibrate.save(first, path)
+    fake.calls.clear()
+    found = calibrate.ensure(settings, None, directory=tmp_path, max_seconds=60)
+    assert found.seeds == (23,) and fake.calls == []  # 1 of 3 is used as it is
+    lines: list[str] = []
+    done = calibrate.complete(
+        settings, None, seeds=(23, 24, 25), directory=tmp_path, echo=lines.append
+    )
+    assert fake.calls == [(24, 25)]  # seed 23's half hour is kept
+    assert done.seeds == (23, 24, 25) and done.runs[0] == first.runs[0]
+    assert calibrate.load(path).seeds == (23, 24, 25)
+    assert "about 1 h 4 min" in "\n".join(lines)  # 2 seeds x the stored 32 min
+    calibrate.complete(settings, None, seeds=(23, 24, 25), directory=tmp_path, fresh=True)
+    assert fake.calls[-1] == (23, 24, 25)
+
+
+def _grade_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str
+) -> tuple[int, FakeRun, list[str]]:
+    """`grade` on one submission with a fake calibration and a fake grade_one."""
+    from grader import executor
+
+    fake = FakeRun()
+    monkeypatch.setattr(calibrate, "run", fake)
+    real_path_for = calibrate.path_for
+    monkeypatch.setattr(
+        calibrate,
+        "path_for",
+        lambda spec, budget, subset=None, directory=None: real_path_for(
+            spec, budget, subset, directory or tmp_path / "calibration"
+        ),
+    )
+    graded: list[str] = []
+
+    def fake_grade_one(ref, settings, test):  # type: ignore[no-untyped-def]
+        graded.append(ref.id)
+        return GradeResult(
+            id=ref.id, sha256="", assignment=SPEC.id, budget=settings.budget.name,
+            status=Status.GRADED,
+        )  # fmt: skip
+
+    monkeypatch.setattr(executor, "grade_one", fake_grade_one)
+    source = Path(__file__).resolve().parent.parent / "submissions" / "adam.ipynb"
+    out = tmp_path / "out"
+    code = cli_main([str(source), "--out", str(out), "--jobs", "1", "--progress", "plain", *args])
+    return code, fake, graded
+
+
+def test_grade_exam_without_calibration_stops_with_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, fake, graded = _grade_cli(tmp_path, monkeypatch, "--budget", "exam")
+    err = capsys.readouterr().err
+    assert code == 2 and fake.calls == [] and graded == []
+    assert "`grade calibrate --budget exam`" in err and "would take about" in err
+
+
+def test_grade_exam_with_calibrate_computes_it_then_grades(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, fake, graded = _grade_cli(tmp_path, monkeypatch, "--budget", "exam", "--calibrate")
+    assert code == 0 and fake.calls == [(23, 24, 25)] and graded == ["adam"]
+    assert (tmp_path / "calibration" / "exam.json").is_file()
+
+
+def test_grade_smoke_computes_a_missing_calibration_without_asking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, fake, graded = _grade_cli(tmp_path, monkeypatch, "--budget", "smoke")
+    assert code == 0 and fake.calls == [(23, 24, 25, 26, 27)] and graded == ["adam"]
+
+
+def test_help_names_calibrate_and_its_threshold(capsys: pytest.CaptureFixture[str]) -> None:
+    from grader.cli import grade as grade_cli
+
+    assert grade_cli.ASK_ABOVE_SECONDS == calibrate.ASK_ABOVE_SECONDS
+    with pytest.raises(SystemExit):
+        cli_main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--calibrate" in text and "more than 10 min" in text
+    assert "grade calibrate --budget NAME" in text
+
+
+def test_the_self_check_never_calibrates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from grader import selfcheck
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the self-check calibrated")
+
+    for name in ("ensure", "run", "complete"):
+        monkeypatch.setattr(calibrate, name, refuse)
+    seen: list[RunSettings] = []
+
+    def fake_grade_one(ref, settings, test):  # type: ignore[no-untyped-def]
+        seen.append(settings)
+        return GradeResult(id=ref.id, sha256="", assignment=SPEC.id, budget="smoke",
+                           status=Status.GRADED)  # fmt: skip
+
+    monkeypatch.setattr(selfcheck, "grade_one", fake_grade_one)
+    source = Path(__file__).resolve().parent.parent / "submissions" / "adam.ipynb"
+    for subset in (selfcheck.SUBSET, None):
+        selfcheck.check(notebook=source, out=tmp_path, subset=subset)
+    assert [s.calibration for s in seen] == [None, None]
+    assert all(s.reuse is None for s in seen)

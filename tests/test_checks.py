@@ -7,20 +7,25 @@ grader.submission (so locations are real) and probed once per module.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
 import pytest
-from probe_helpers import VARIANTS, probe_file
+from probe_helpers import VARIANTS, probe_file, variant
 
 from grader import spec as spec_module
+from grader.artifacts import ModelArtifacts, from_data
 from grader.checks import REGISTRY, CheckContext, run_checks, validate_rubric
 from grader.checks.base import COMMON_MESSAGES, Check, placeholders
+from grader.child.probe import compare_data
 from grader.errors import SpecError
-from grader.results import Baseline, CheckResult, CheckStatus
+from grader.results import Baseline, CheckResult, CheckStatus, Evidence
 
 ASSIGNMENT = "fashion-mnist-polynomial-decay"
 SPEC = spec_module.load(ASSIGNMENT)
@@ -403,3 +408,221 @@ def test_consistency_fails_when_the_schedule_changed(probed: Probed) -> None:
 def test_consistency_is_skipped_without_a_saved_model(probed: Probed) -> None:
     result = grade(probed, "reference")["consistency"]
     assert result.status is CheckStatus.SKIPPED and result.points == 0
+
+
+# --- the trained model's files are what is graded (grader/artifacts.py) -------------------
+
+
+def _mlp_json(hidden: int = 800, activation: str = "relu") -> str:
+    """`model.to_json()` of the exam's MLP, as Keras 3 writes it (trimmed to what is read)."""
+
+    def dense(units: int, act: str) -> dict[str, Any]:
+        config = {"name": f"dense_{units}", "units": units, "activation": act}
+        return {"module": "keras.layers", "class_name": "Dense", "config": config}
+
+    layers = [
+        {
+            "module": "keras.layers",
+            "class_name": "InputLayer",
+            "config": {"batch_shape": [None, 784]},
+        },
+        dense(hidden, activation),
+        dense(10, "softmax"),
+    ]
+    return json.dumps({"module": "keras", "class_name": "Sequential", "config": {"layers": layers}})
+
+
+def trained(probed: Probed, name: str, **changes: Any) -> ModelArtifacts:
+    """The files the search would leave if it trained what the probe of `name` saw.
+
+    The probe records `model.get_compile_config()`, which is what a .keras file stores.
+    `changes` replace parts of that compile config (optimizer=..., loss=...).
+    """
+    compile_config = {**(probed(name)[1]["build"]["compile_config"] or {}), **changes}
+    return from_data(_mlp_json(), {"compile_config": compile_config})
+
+
+def _optimizer(class_name: str, learning_rate: Any, **config: Any) -> dict[str, Any]:
+    return {"class_name": class_name, "config": {"learning_rate": learning_rate, **config}}
+
+
+EXPONENTIAL = {
+    "module": "keras.optimizers.schedules",
+    "class_name": "ExponentialDecay",
+    "config": {"initial_learning_rate": 0.001, "decay_steps": 1000, "decay_rate": 0.9},
+}
+ARTIFACT_CHECKS = ("architecture", "loss_metrics", "optimizer", "schedule", "schedule_params")
+
+
+def test_reference_is_graded_on_its_trained_model(probed: Probed) -> None:
+    results = grade(probed, "reference", artifacts=trained(probed, "reference"))
+    for check_id in (*ARTIFACT_CHECKS, "consistency"):
+        assert results[check_id].status is CheckStatus.PASSED, results[check_id].message
+        assert results[check_id].evidence is Evidence.ARTIFACT
+    # No file holds how fit is called or what the search space is: the child's word.
+    for check_id in ("structure", "search_space", "fit_config", "callbacks_passthrough"):
+        assert results[check_id].evidence is Evidence.CHILD
+    assert results["schedule"].message.startswith("The optimizer's learning rate follows")
+
+
+def test_without_files_the_checks_say_they_rest_on_the_child(probed: Probed) -> None:
+    results = grade(probed, "reference")
+    for check_id in ARTIFACT_CHECKS:
+        assert results[check_id].status is CheckStatus.PASSED
+        assert results[check_id].evidence is Evidence.CHILD
+
+
+def test_decoy_shown_to_the_probe_fails_on_the_trained_model(probed: Probed) -> None:
+    # The probe saw the reference; the search trained Adam with an ExponentialDecay.
+    decoy = trained(probed, "reference", optimizer=_optimizer("Adam", EXPONENTIAL))
+    results = grade(probed, "reference", artifacts=decoy, lang="es")
+    schedule = results["schedule"]
+    assert schedule.status is CheckStatus.FAILED and schedule.evidence is Evidence.ARTIFACT
+    assert "ExponentialDecay" in schedule.message and "PolynomialDecay" in schedule.message
+    assert "se califica el modelo entrenado" in schedule.message
+    assert results["optimizer"].status is CheckStatus.FAILED
+    assert "Adam(momentum=None" in results["optimizer"].message
+    assert results["schedule_params"].status is CheckStatus.FAILED
+    assert results["consistency"].status is CheckStatus.FAILED
+    assert results["consistency"].max_points == 1.0
+
+
+def test_decoy_message_in_english_names_both(probed: Probed) -> None:
+    decoy = trained(probed, "reference", optimizer=_optimizer("SGD", EXPONENTIAL))
+    message = grade(probed, "reference", artifacts=decoy)["schedule"].message
+    assert "has as its learning rate ExponentialDecay" in message
+    assert "your code showed PolynomialDecay when inspected" in message
+
+
+def test_architecture_is_judged_on_the_trained_model(probed: Probed) -> None:
+    files = trained(probed, "reference")
+    wrong = from_data(_mlp_json(512, "sigmoid"), None)
+    files = dataclasses.replace(files, architecture=wrong.architecture)
+    result = grade(probed, "reference", artifacts=files)["architecture"]
+    assert result.status is CheckStatus.FAILED and result.evidence is Evidence.ARTIFACT
+    assert "Dense(512, sigmoid)" in result.message and "Dense(800, relu)" in result.message
+
+
+@pytest.mark.parametrize(
+    ("name", "check_id", "phrase"),
+    [
+        ("adam", "optimizer", "The optimizer is Adam"),
+        ("exponential", "schedule", "ExponentialDecay("),
+        ("exponential", "schedule_params", "There is no PolynomialDecay"),
+        ("wrong_loss_metrics", "loss_metrics", "The loss is 'mse'"),
+        ("decay_steps_20", "schedule_params", "decay_steps=20, power=1, cycle=False"),
+    ],
+)
+def test_honest_mistakes_fail_on_the_trained_model_too(
+    probed: Probed, name: str, check_id: str, phrase: str
+) -> None:
+    result = grade(probed, name, artifacts=trained(probed, name))[check_id]
+    assert result.status is CheckStatus.FAILED and result.evidence is Evidence.ARTIFACT
+    assert phrase in result.message
+    assert "when inspected" not in result.message  # the probe and the files agree
+
+
+def test_loss_seen_by_the_probe_but_not_trained_is_a_disagreement(probed: Probed) -> None:
+    files = trained(probed, "reference", loss="mse")
+    result = grade(probed, "reference", artifacts=files)["loss_metrics"]
+    assert result.status is CheckStatus.FAILED
+    assert "loss='mse'" in result.message and "'categorical_crossentropy'" in result.message
+
+
+def test_fixed_schedule_settings_changed_for_training_are_a_disagreement(probed: Probed) -> None:
+    schedule = probed("reference")[1]["build"]["compile_config"]["optimizer"]["config"]
+    lr = schedule["learning_rate"]
+    changed = {**lr, "config": {**lr["config"], "decay_steps": 1000}}
+    files = trained(probed, "reference", optimizer=_optimizer("SGD", changed, momentum=0.0))
+    result = grade(probed, "reference", artifacts=files)["schedule_params"]
+    assert result.status is CheckStatus.FAILED
+    assert "decay_steps=1000" in result.message and "decay_steps=10," in result.message
+
+
+def test_a_nan_in_the_trained_schedule_fails_the_schedule(probed: Probed) -> None:
+    lr = probed("reference")[1]["build"]["compile_config"]["optimizer"]["config"]["learning_rate"]
+    broken = {**lr, "config": {**lr["config"], "end_learning_rate": float("nan")}}
+    files = trained(probed, "reference", optimizer=_optimizer("SGD", broken, momentum=0.0))
+    result = grade(probed, "reference", artifacts=files)["schedule"]
+    assert result.status is CheckStatus.FAILED and result.evidence is Evidence.ARTIFACT
+    assert "not a finite number" in result.message
+
+
+def test_a_students_own_schedule_class_falls_back_to_the_probe(probed: Probed) -> None:
+    own = {"module": None, "class_name": "LinearDecay", "config": {"initial": 0.3}}
+    optimizer = _optimizer("SGD", own, momentum=0.0)
+    # Its model has no compile config to record (no get_config): as if Keras saved one.
+    files = trained(
+        probed,
+        "hand_written",
+        optimizer=optimizer,
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    result = grade(probed, "hand_written", artifacts=files)["schedule"]
+    assert result.status is CheckStatus.PASSED, result.message
+    assert result.evidence is Evidence.CHILD
+
+
+# --- validation stays validation ---------------------------------------------------------
+
+FIT_VARIANTS = {
+    "trains_on_validation": variant(("return M.fit(x, y,", "return M.fit(xy_val[0], xy_val[1],")),
+    "validates_on_training": variant(("validation_data=xy_val", "validation_data=(x, y)")),
+    "copies_the_data": variant(
+        ("return M.fit(x, y,", "return M.fit(x.copy(), y.copy(),"),
+        ("validation_data=xy_val", "validation_data=(xy_val[0].copy(), xy_val[1])"),
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def fit_probed(tmp_path_factory: pytest.TempPathFactory) -> Probed:
+    root = tmp_path_factory.mktemp("fit")
+    return functools.cache(lambda name: probe_file(FIT_VARIANTS[name], root / name))
+
+
+def _fit_result(fit_probed: Probed, name: str) -> CheckResult:
+    loaded, record = fit_probed(name)
+    context = CheckContext(record=record, lang="en", loaded=loaded, budget="smoke")
+    return {r.id: r for r in run_checks(SPEC, context)}["fit_config"]
+
+
+def test_training_on_the_validation_data_fails(fit_probed: Probed) -> None:
+    result = _fit_result(fit_probed, "trains_on_validation")
+    assert result.status is CheckStatus.FAILED
+    assert "Model.fit trains on the validation data: its x is xy_val's" in result.message
+
+
+def test_validating_on_the_training_data_fails(fit_probed: Probed) -> None:
+    result = _fit_result(fit_probed, "validates_on_training")
+    assert result.status is CheckStatus.FAILED
+    assert "validation_data is the training data (x, y)" in result.message
+
+
+def test_an_equal_copy_of_the_data_is_the_data(fit_probed: Probed) -> None:
+    result = _fit_result(fit_probed, "copies_the_data")
+    assert result.status is CheckStatus.PASSED, result.message
+
+
+def test_data_of_the_same_shape_is_not_the_tuners(probed: Probed) -> None:
+    loaded, record = probed("reference")
+    call = {**record["fit"]["calls"][0], "y": "same_shape"}
+    record = {**record, "fit": {**record["fit"], "calls": [call]}}
+    context = CheckContext(record=record, lang="en", loaded=loaded, budget="smoke")
+    result = {r.id: r for r in run_checks(SPEC, context)}["fit_config"]
+    assert result.status is CheckStatus.FAILED
+    assert "Model.fit gets other data as y than the y your fit receives" in result.message
+
+
+def test_compare_data_compares_content_not_only_shape() -> None:
+    x, other = np.zeros((4, 3)), np.ones((4, 3))
+    assert compare_data(x, x) == "same"
+    assert compare_data(x.copy(), x) == "equal"
+    assert compare_data(other, x) == "same_shape"
+    assert compare_data(other, x, swapped=other) == "swapped"
+    assert compare_data((x, other), (x, other)) == "same_elements"
+    assert compare_data((x.copy(), other.copy()), (x, other)) == "equal"
+    assert compare_data((other, x), (x, other), swapped=(other, x)) == "swapped"
+    assert compare_data((other, other), (x, other)) == "same_shape"
+    assert compare_data(np.zeros((5, 3)), x) == "different"

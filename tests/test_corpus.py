@@ -94,6 +94,10 @@ def test_case_gets_its_verdict(corpus_run: dict, sid: str) -> None:
         assert result.test_accuracy == twin.test_accuracy is not None
     if expected.get("has_accuracy"):
         assert result.test_accuracy is not None and result.test_accuracy > 0.2
+    review = {c.id for c in result.checks if c.status.value == "needs_review"}
+    assert set(expected.get("review", [])) <= review, [c.message for c in result.checks]
+    if expected.get("no_accuracy"):
+        assert result.test_accuracy is None
     # Whatever happened, the student is told something readable.
     if result.status.value != "graded":
         assert result.message and "Traceback" not in result.message

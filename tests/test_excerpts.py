@@ -6,7 +6,7 @@ import pytest
 
 from grader import excerpts
 from grader import spec as spec_module
-from grader.child.probe import sample_steps
+from grader.child.protocol import sample_steps
 from grader.results import CheckResult, CheckStatus, Location, SnippetLine
 
 CELLS = ("# Title (markdown)", "import keras", "a = 1\nb = 2\nc = 3\nd = 4\ne = 5\nf = 6")

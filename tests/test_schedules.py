@@ -7,12 +7,14 @@ import numpy as np
 import pytest
 
 from grader.schedules import (
+    ScheduleConfigError,
     ScheduleFit,
     describe,
     evaluate,
     fit_all,
     identify,
     identify_epoch_schedule,
+    keras_curve,
 )
 
 # The probe's grid: every step at the start, then spaced out to 100 epochs of 196 steps.
@@ -269,3 +271,50 @@ def test_identifies_epoch_schedules(function, family, expected):
 def test_unknown_epoch_schedule_is_none():
     epochs = np.arange(100)
     assert identify_epoch_schedule(epochs, 0.1 + 0.05 * np.sin(epochs / 7)) is None
+
+
+# --- keras_curve: the parent's NumPy copy of Keras' own computation ------------------------
+
+# Beyond the CASES above: boundaries Keras truncates, power with cycle, warmup only.
+CURVE_CASES = [
+    *CASES,
+    _case("PiecewiseConstantDecay", [10.7, 20], [0.3, 0.2, 0.1]),
+    _case("PolynomialDecay", 0.3, 7, 0.01, power=3.0, cycle=True),
+    _case("CosineDecay", 0.01, 300, warmup_target=0.2, warmup_steps=3000),
+    _case("ExponentialDecay", 0.3, 10, 1.5),  # grows: still what Keras computes
+]
+
+
+@pytest.mark.parametrize(("name", "args", "kwargs", "determined"), CURVE_CASES)
+def test_keras_curve_matches_keras(name, args, kwargs, determined):
+    schedule = getattr(SCHEDULES, name)(*args, **kwargs)
+    config = keras.optimizers.schedules.serialize(schedule)["config"]
+    ours = keras_curve(name, config, STEPS)
+    theirs = _sample(schedule)
+    # float32 throughout: cos, log and pow may differ from TensorFlow's by an ulp or two;
+    # a restart's step fraction carries the ulp of the step count (~1e-7 of it), which
+    # near a cosine's zero is a few ulps of the peak, not of the value.
+    peak = float(np.max(np.abs(theirs)))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6 * peak)
+
+
+def test_keras_curve_refuses_what_it_cannot_reproduce():
+    base = {"initial_learning_rate": 0.3, "decay_steps": 10, "end_learning_rate": 0.29}
+    with pytest.raises(ScheduleConfigError, match="not a finite number"):
+        keras_curve("PolynomialDecay", {**base, "end_learning_rate": float("nan")}, [0, 1])
+    with pytest.raises(ScheduleConfigError, match="not a number"):
+        keras_curve("PolynomialDecay", {**base, "decay_steps": "10"}, [0, 1])
+    with pytest.raises(ScheduleConfigError, match="True or False"):
+        keras_curve("PolynomialDecay", {**base, "cycle": "yes"}, [0, 1])
+    with pytest.raises(ScheduleConfigError, match="lacks decay_steps"):
+        keras_curve("PolynomialDecay", {"initial_learning_rate": 0.3}, [0, 1])
+    with pytest.raises(ScheduleConfigError, match="int"):
+        keras_curve(
+            "ExponentialDecay", {**base, "initial_learning_rate": 1, "decay_rate": 0.5}, [0]
+        )
+    with pytest.raises(ScheduleConfigError, match="standard Keras schedule"):
+        keras_curve("MySchedule", base, [0, 1])
+    with pytest.raises(ScheduleConfigError, match="one element more"):
+        keras_curve("PiecewiseConstantDecay", {"boundaries": [1, 2], "values": [0.1]}, [0])
+    with pytest.raises(ScheduleConfigError, match="> 0"):
+        keras_curve("CosineDecay", {"initial_learning_rate": 0.1, "decay_steps": 0}, [0])

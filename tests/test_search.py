@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from grader.child import search
+from grader.child.protocol import ProgressEvent, ProgressLine
 from grader.results import TrialStatus
 
 
@@ -156,3 +157,65 @@ def test_clamp_handles_positional_and_default_epochs(tmp_path: Path, epochs_arg:
     assert log.epochs == 1
     expected = 7 if epochs_arg == "positional" else 1
     assert log.fit_calls[0].requested_epochs == expected
+
+
+def test_the_backend_trainers_fit_is_clamped_too(tmp_path: Path) -> None:
+    # What keras.Model.fit resolves to; calling it directly skipped the guard before.
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    original = TensorFlowTrainer.__dict__["fit"]
+    log = search.TrialLog()
+    model = SmallHyperModel().build(keras_tuner.HyperParameters())
+    x, y, _ = _data(128)
+    with search.guarded_fit(
+        max_epochs=1, deadline=time.monotonic() + 60, tuner_callbacks=[], log=log
+    ):
+        TensorFlowTrainer.fit(model, x, y, batch_size=64, epochs=7, verbose=0)
+    assert log.epochs == 1
+    assert [(c.requested_epochs, c.clamped_to) for c in log.fit_calls] == [(7, 1)]
+    assert TensorFlowTrainer.__dict__["fit"] is original
+    assert "fit" not in keras.Model.__dict__  # restored exactly: inherited, as before
+
+
+def test_progress_lines_follow_the_search(tmp_path: Path) -> None:
+    progress = tmp_path / "progress.jsonl"
+    tuner = search.run_search(
+        SmallHyperModel(),
+        _data(),
+        limits=search.SearchLimits(max_trials=2, max_epochs=2, trial_seconds=60,
+                                   submission_seconds=120),
+        seed=23,
+        objective="val_accuracy",
+        executions_per_trial=1,
+        directory=tmp_path / "tuner",
+        project_name="p",
+        progress=progress,
+    )  # fmt: skip
+    lines = [ProgressLine.parse(raw) for raw in progress.read_bytes().splitlines()]
+    assert all(line is not None for line in lines)
+    shown = [(line.event.value, line.trial, line.epoch) for line in lines]
+    assert shown == [
+        ("trial_start", 1, 0), ("epoch_end", 1, 1), ("epoch_end", 1, 2), ("trial_end", 1, 2),
+        ("trial_start", 2, 0), ("epoch_end", 2, 1), ("epoch_end", 2, 2), ("trial_end", 2, 2),
+    ]  # fmt: skip
+    assert all((line.trials, line.epochs) == (2, 2) for line in lines)
+    scores = [t.score for t in tuner.oracle.trials.values()]
+    ends = [line.val_accuracy for line in lines if line.event is ProgressEvent.TRIAL_END]
+    assert ends == pytest.approx(scores)
+    epoch_values = [line.val_accuracy for line in lines if line.event is ProgressEvent.EPOCH_END]
+    assert all(v is not None and 0 <= v <= 1 for v in epoch_values)
+
+
+def test_epoch_lines_stop_at_the_soft_limit(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(search, "PROGRESS_SOFT_LIMIT", 300)
+    writer = search.ProgressWriter(tmp_path / "p.jsonl", trials=1, epochs=1000)
+    writer.write(ProgressEvent.TRIAL_START, 1)
+    for epoch in range(1, 1001):
+        writer.write(ProgressEvent.EPOCH_END, 1, epoch=epoch, value=float("nan"))
+    writer.write(ProgressEvent.TRIAL_END, 1, epoch=1000, value=0.5)
+    writer.close()
+    lines = [ProgressLine.parse(raw) for raw in (tmp_path / "p.jsonl").read_bytes().splitlines()]
+    assert (
+        lines[0].event is ProgressEvent.TRIAL_START and lines[-1].event is ProgressEvent.TRIAL_END
+    )
+    assert 1 < len(lines) < 10 and lines[1].val_accuracy is None  # NaN is written as null

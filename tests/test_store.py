@@ -99,3 +99,22 @@ def test_the_store_uses_a_write_ahead_log(tmp_path: Path) -> None:
         db.put(_key(), _result(), report.result_json(_result()))
     with sqlite3.connect(tmp_path / STORE_FILE) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_trainings_are_kept_by_program_and_layout_and_never_create_a_store(
+    tmp_path: Path,
+) -> None:
+    from grader.store import read_training, write_training
+
+    path = tmp_path / STORE_FILE
+    assert not write_training(path, "p", "", "{}") and not path.exists()  # no store: no file
+    assert read_training(path, "p", "") is None and not path.exists()
+    with open_store(tmp_path):
+        pass
+    assert write_training(path, "p", "", '{"any": 1}')
+    assert write_training(path, "q", "L1", '{"layout": 1}')
+    assert read_training(path, "p", "whatever") == '{"any": 1}'  # '' fits every layout
+    assert read_training(path, "q", "L1") == '{"layout": 1}'
+    assert read_training(path, "q", "L2") is None  # another layout: not shared
+    assert write_training(path, "p", "", '{"any": 2}')  # --force records over it
+    assert read_training(path, "p", "") == '{"any": 2}'

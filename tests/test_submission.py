@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import tomllib
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
 
 from grader import spec as spec_module
+from grader import submission
 from grader.child.protocol import CodeChunk, filename_for
 from grader.child.worker import compile_chunk
 from grader.discover import SubmissionRef, discover
@@ -431,3 +433,115 @@ def test_unreadable_file_is_rejected(tmp_path: Path) -> None:
         load(SubmissionRef("gone", tmp_path / "gone.py", "py"))
     assert info.value.status == "rejected"
     assert "cannot be read" in info.value.message
+
+
+# --- bombs: limits instead of exceptions ------------------------------------------------
+
+
+def _load_error(path: Path, lang: str = "en") -> SubmissionError:
+    kind = "ipynb" if path.suffix == ".ipynb" else "py"
+    with pytest.raises(SubmissionError) as caught:
+        submission.load(SubmissionRef(path.stem, path, kind), lang=lang)
+    return caught.value
+
+
+def test_notebook_json_nested_thousands_deep_is_rejected_not_a_recursion_error(
+    tmp_path: Path,
+) -> None:
+    deep = tmp_path / "deep.ipynb"
+    deep.write_text(
+        '{"cells": [], "metadata":\n' + '{"a": ' * 5000 + "1" + "}" * 5000 + "}", encoding="utf-8"
+    )
+    error = _load_error(deep)
+    assert error.status == "rejected"
+    assert "nested more than 100 levels" in error.message and "line 2" in error.message
+    # Brackets inside strings (cell source) are not nesting.
+    fine = notebook(tmp_path, "x = " + "[" * 150 + "]" * 150 + "  # " + "{" * 300, name="ok.ipynb")
+    assert submission.load(SubmissionRef("ok", fine, "ipynb")).chunks
+
+
+def test_integer_of_5000_digits_is_an_error_with_its_cell_and_line(tmp_path: Path) -> None:
+    path = notebook(tmp_path, "import keras", "y = 1\nx = " + "9" * 5000)
+    error = _load_error(path, lang="es")
+    assert error.status == "error"
+    assert "la celda 2, la línea 2" in error.message and "4300 cifras" in error.message
+    assert "set_int_max_str_digits" not in error.message
+    # The same number inside the notebook's JSON (not its code) is no exception either.
+    raw = tmp_path / "number.ipynb"
+    raw.write_text('{"cells": [], "x": ' + "9" * 5000 + "}", encoding="utf-8")
+    assert "4300 digits" in _load_error(raw).message
+
+
+@pytest.mark.parametrize("terms", [300, 1500, 5000])
+def test_long_constant_expression_is_an_error_with_its_line(tmp_path: Path, terms: int) -> None:
+    """1,500 terms parse but break every recursive walker; 5,000 break the parser itself."""
+    path = tmp_path / "sum.py"
+    path.write_text("import keras\n\nx = " + "+".join(["1"] * terms) + "\n", encoding="utf-8")
+    error = _load_error(path)
+    assert error.status == "error"
+    assert "line 3 is nested more than 200 levels" in error.message
+
+
+def test_deep_code_inside_a_skipped_statement_is_caught_too(tmp_path: Path) -> None:
+    path = notebook(tmp_path, "import keras", "print(" + "+".join(["1"] * 1500) + ")")
+    assert "cell 2, line 1" in _load_error(path).message
+
+
+def test_huge_line_many_cells_and_too_much_code_are_rejected_quickly(tmp_path: Path) -> None:
+    line = tmp_path / "line.py"
+    line.write_text("import keras\nx = '" + "a" * 30_000 + "'\n", encoding="utf-8")
+    error = _load_error(line)
+    assert error.status == "rejected" and "line 2 is 30006 characters long" in error.message
+    cells = notebook(tmp_path, *(["x = 1"] * 2001), name="cells.ipynb")
+    error = _load_error(cells)
+    assert error.status == "rejected" and "2001 cells" in error.message
+    code = tmp_path / "code.py"
+    code.write_text("x = 1\n" * 200_000, encoding="utf-8")
+    assert "characters of code" in _load_error(code).message
+
+
+def test_a_long_line_within_the_limit_is_loaded_in_linear_time(tmp_path: Path) -> None:
+    """ast.get_source_segment takes seconds on a 20,000-character line (Python 3.11)."""
+    import time
+
+    path = tmp_path / "long.py"
+    path.write_text("import keras\nx = '" + "a" * 19_000 + "'\n", encoding="utf-8")
+    start = time.monotonic()
+    loaded = submission.load(SubmissionRef("long", path, "py"))
+    assert time.monotonic() - start < 1.0
+    assert loaded.chunks[-1].source == "x = '" + "a" * 19_000 + "'"
+
+
+def test_segment_counts_utf8_columns_like_ast() -> None:
+    source = "a = 'ñandú'; b = 2\nc = {'k':\n  'é'}"
+    tree = ast.parse(source)
+    lines = source.split("\n")
+    for stmt in tree.body:
+        assert submission._segment(lines, stmt) == ast.get_source_segment(source, stmt)
+
+
+def test_a_named_pipe_or_an_oversized_file_is_rejected_without_blocking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    pipe = tmp_path / "pipe.py"
+    os.mkfifo(pipe)
+    error = _load_error(pipe)  # a plain read would block here forever
+    assert error.status == "rejected" and "not a regular file" in error.message
+    assert [r.id for r in discover([tmp_path]).rejected] == ["pipe"]
+    monkeypatch.setattr(submission, "MAX_FILE_BYTES", 100)
+    big = tmp_path / "big.py"
+    big.write_text("x = 1\n" * 100, encoding="utf-8")
+    assert "the grader reads at most 100" in _load_error(big).message
+
+
+def test_student_folder_nested_deeper_than_the_limit_is_rejected(tmp_path: Path) -> None:
+    folder = tmp_path / "subs" / "ana"
+    deep = folder.joinpath(*["d"] * 25)
+    deep.mkdir(parents=True)
+    (deep / "x.py").write_text("x = 1\n", encoding="utf-8")
+    (folder / "loop").symlink_to(folder)  # a link back up is not followed
+    found = discover([tmp_path / "subs"])
+    assert [r.id for r in found.rejected] == ["ana"]
+    assert "nests more than 20 folders" in found.rejected[0].reason

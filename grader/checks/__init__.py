@@ -1,8 +1,11 @@
 """The rubric checks: one module per check id, run in the spec's rubric order.
 
-A check reads only the probe record (grader/probe.py), its rubric item's `params`,
-the search/evaluation outcome and, for locations, the loaded submission; it returns a
-`Verdict`. `run_checks` turns verdicts into `CheckResult`s with points, skips checks
+A check reads the trained best model's files as the parent read them
+(grader/artifacts.py) where they hold what it judges, the probe record (grader/child/
+probe.py, the child's word) for the rest, its rubric item's `params`, the
+search/evaluation outcome and, for locations, the loaded submission; it returns a
+`Verdict` that says which of the two it rests on (`evidence`). `run_checks` turns
+verdicts into `CheckResult`s with points, skips checks
 whose prerequisite stage failed, and never lets one check's bug sink the batch.
 Message templates live in each check module (see grader/checks/base.py); the spec's
 `[rubric.<id>].messages` overrides them per key and language.
@@ -132,6 +135,10 @@ def run_checks(
             error = error_text({"type": type(exc).__name__, "message": str(exc)})
             verdict = Verdict(CheckStatus.FAILED, ctx.say("grader_error", error=error), None, 0.0)
         fraction = min(1.0, max(0.0, verdict.fraction))
+        # A skip rests on nothing; any other verdict on what it says, else the check's own.
+        evidence = None
+        if verdict.status is not CheckStatus.SKIPPED:
+            evidence = verdict.evidence or check.evidence
         points = item.points * fraction if verdict.status is CheckStatus.PASSED else 0.0
         results.append(
             CheckResult(
@@ -143,6 +150,7 @@ def run_checks(
                 message=verdict.message,
                 hidden=item.hidden,
                 location=verdict.location,
+                evidence=evidence,
             )
         )
     return tuple(results)

@@ -4,6 +4,10 @@ Dense(output_units, output_activation).
 InputLayer and Flatten (a no-op on flat inputs) are ignored, and so are the layer
 classes in params.ignore_layers; an Activation/ReLU/Softmax layer right after a linear
 Dense counts as that Dense's activation. Anything else is a difference.
+
+The architecture judged is the trained best model's (`best_model.json`, the one the parent
+evaluates); the probe's is the fallback when that file is missing, and a probe that saw
+another network than the one trained fails the check.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from grader.checks.base import CheckContext, Verdict, failed, passed, register
+from grader.results import Evidence
 
 MESSAGES = {
     "ok": {
@@ -22,6 +27,7 @@ MESSAGES = {
         "es": "La red construida es {found}; se esperaba {expected}.",
         "en": "The network built is {found}; expected {expected}.",
     },
+    "what": {"es": "la arquitectura", "en": "the architecture"},
 }
 
 _IGNORED = ("InputLayer", "Flatten")
@@ -66,7 +72,18 @@ def _describe(input_dim: Any, chain: list[Mapping[str, Any]]) -> str:
     return " → ".join(parts)
 
 
-@register("architecture", MESSAGES, requires=("build",))
+def _found(arch: Mapping[str, Any], p: Mapping[str, Any], ignored: set[str]) -> tuple:
+    """(description, input ok, chain) of one view of the architecture."""
+    input_dim = p.get("input_dim", 784)
+    chain = _dense_chain(list(arch.get("layers") or []), ignored)
+    shape = arch.get("input_shape")
+    # An undeclared input takes its size from the data (784 columns), which is fine.
+    found_input = "?" if not shape else "×".join(str(d) for d in shape[1:])
+    input_ok = not shape or list(shape[1:]) == [input_dim]
+    return _describe(found_input if shape else input_dim, chain), input_ok, chain
+
+
+@register("architecture", MESSAGES, requires=("build",), evidence=Evidence.CHILD)
 def check(ctx: CheckContext) -> Verdict:
     p = ctx.params
     input_dim = p.get("input_dim", 784)
@@ -80,17 +97,17 @@ def check(ctx: CheckContext) -> Verdict:
             "activation": p.get("output_activation", "softmax"),
         }
     )
-    arch = ctx.stage("build").get("architecture") or {}
     ignored = set(_IGNORED) | set(p.get("ignore_layers", []))
-    chain = _dense_chain(list(arch.get("layers") or []), ignored)
-    shape = arch.get("input_shape")
-    # An undeclared input takes its size from the data (784 columns), which is fine.
-    found_input = "?" if not shape else "×".join(str(d) for d in shape[1:])
-    input_ok = not shape or list(shape[1:]) == [input_dim]
-    found = _describe(found_input if shape else input_dim, chain)
+    arch, evidence = ctx.judged("architecture")
+    found, input_ok, chain = _found(arch or {}, p, ignored)
     where = ctx.locate("Dense", "Sequential", "Model")
+    probed = ctx.stage("build").get("architecture")
+    if evidence is Evidence.ARTIFACT and isinstance(probed, Mapping):
+        shown, _, probed_chain = _found(probed, p, ignored)
+        if probed_chain != chain:
+            text = ctx.disagreement(ctx.say("what"), probed=shown, trained=found)
+            return failed(text, where, evidence)
     if input_ok and chain == expected_chain:
-        return passed(ctx.say("ok", found=found), where)
-    return failed(
-        ctx.say("wrong", found=found, expected=_describe(input_dim, expected_chain)), where
-    )
+        return passed(ctx.say("ok", found=found), where, evidence=evidence)
+    expected = _describe(input_dim, expected_chain)
+    return failed(ctx.say("wrong", found=found, expected=expected), where, evidence)

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from grader.results import Baseline, CheckStatus, Location
+from grader.artifacts import NO_ARTIFACTS, ModelArtifacts
+from grader.results import Baseline, CheckStatus, Evidence, Location
 
 Messages = Mapping[str, Mapping[str, str]]
 
@@ -46,6 +47,14 @@ COMMON_MESSAGES: dict[str, dict[str, str]] = {
     "needs_fit": {
         "es": "Omitido: {class_name}.fit(...) falló al ejecutarlo sin entrenar.",
         "en": "Skipped: {class_name}.fit(...) failed when run without training.",
+    },
+    "disagreement": {
+        "es": "El modelo que entrenó la búsqueda tiene {what} {trained}, pero tu código mostró "
+        "{probed} al inspeccionarlo; se califica el modelo entrenado, y el código debe "
+        "construir siempre el mismo.",
+        "en": "The model the search trained has {what} {trained}, but your code showed "
+        "{probed} when inspected; the trained model is graded, and the code must always "
+        "build the same one.",
     },
     "grader_error": {
         "es": "El corrector falló en esta comprobación ({error}); no es un fallo tuyo: "
@@ -78,6 +87,8 @@ class Verdict:
     message: str
     location: Location | None = None
     fraction: float = 1.0
+    # What the verdict rests on; None: the check's declared default (see `register`).
+    evidence: Evidence | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,12 @@ class CheckContext:
     # The optimizer config read from the saved best model (grader.evaluate.saved_optimizer);
     # None when no model was saved or its schedule could not be serialised.
     saved_optimizer: Mapping[str, Any] | None = None
+    # The trained best model's files as the parent read them (grader/artifacts.py).
+    artifacts: ModelArtifacts = NO_ARTIFACTS
+    # The parent's evaluation of the best model (grader.evaluate.Evaluation): steps
+    # trained, the step budget, why it needs review. None when there was no best model.
+    evaluation: Any = None
+    val_accuracy: float | None = None  # the child's word (its search's objective), unverified
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     messages: Messages = field(default_factory=lambda: MappingProxyType({}))
     class_name: str = "MyHyperModel"
@@ -107,6 +124,18 @@ class CheckContext:
         """One stage of the probe record ({} when absent)."""
         value = self.record.get(name) if self.record else None
         return value if isinstance(value, Mapping) else {}
+
+    def judged(self, key: str) -> tuple[Any, Evidence]:
+        """`key` of the build stage from the trained model's files when they hold it, else
+        from the probe record (the child's word), with which of the two it is."""
+        view = self.artifacts.build_view()
+        if key in view and view[key] is not None:
+            return view[key], Evidence.ARTIFACT
+        return self.stage("build").get(key), Evidence.CHILD
+
+    def disagreement(self, what: str, probed: Any, trained: Any) -> str:
+        """The message for a probe record that contradicts the trained model's files."""
+        return self.say("disagreement", what=what, probed=probed, trained=trained)
 
     def say(self, key: str, **fields: Any) -> str:
         """The message `key` in this context's language, filled with `fields`."""
@@ -153,15 +182,23 @@ class Check:
     run: CheckFunction
     messages: Messages
     requires: tuple[str, ...]  # probe stages that must be "ok" (see STAGES)
+    evidence: Evidence | None = None  # what its verdicts rest on unless they say otherwise
 
 
 REGISTRY: dict[str, Check] = {}
 
 
 def register(
-    check_id: str, messages: Messages, *, requires: tuple[str, ...] = ()
+    check_id: str,
+    messages: Messages,
+    *,
+    requires: tuple[str, ...] = (),
+    evidence: Evidence | None = None,
 ) -> Callable[[CheckFunction], CheckFunction]:
-    """Make `func` the check `check_id` (the key used in the spec's [rubric.<id>])."""
+    """Make `func` the check `check_id` (the key used in the spec's [rubric.<id>]).
+
+    `evidence` is what its verdicts rest on when a verdict does not say (None: the check
+    does not say, and reports show no marker)."""
     for key, texts in messages.items():
         if set(texts) != {"es", "en"}:
             raise ValueError(f"check {check_id}: message {key!r} needs exactly es and en")
@@ -170,7 +207,9 @@ def register(
         raise ValueError(f"check {check_id}: unknown stages {sorted(unknown)}")
 
     def decorate(func: CheckFunction) -> CheckFunction:
-        REGISTRY[check_id] = Check(check_id, func, MappingProxyType(dict(messages)), requires)
+        REGISTRY[check_id] = Check(
+            check_id, func, MappingProxyType(dict(messages)), requires, evidence
+        )
         return func
 
     return decorate
@@ -183,16 +222,27 @@ def placeholders(template: str) -> set[str]:
 # --- helpers the checks share ------------------------------------------------------------
 
 
-def passed(message: str, location: Location | None = None, fraction: float = 1.0) -> Verdict:
-    return Verdict(CheckStatus.PASSED, message, location, fraction)
+def passed(
+    message: str,
+    location: Location | None = None,
+    fraction: float = 1.0,
+    evidence: Evidence | None = None,
+) -> Verdict:
+    return Verdict(CheckStatus.PASSED, message, location, fraction, evidence)
 
 
-def failed(message: str, location: Location | None = None) -> Verdict:
-    return Verdict(CheckStatus.FAILED, message, location, 0.0)
+def failed(
+    message: str, location: Location | None = None, evidence: Evidence | None = None
+) -> Verdict:
+    return Verdict(CheckStatus.FAILED, message, location, 0.0, evidence)
 
 
 def skipped(message: str, location: Location | None = None) -> Verdict:
     return Verdict(CheckStatus.SKIPPED, message, location, 0.0)
+
+
+def needs_review(message: str, location: Location | None = None) -> Verdict:
+    return Verdict(CheckStatus.NEEDS_REVIEW, message, location, 0.0)
 
 
 def error_location(error: Mapping[str, Any] | None) -> Location | None:

@@ -9,6 +9,7 @@ results and best model.
 from __future__ import annotations
 
 from grader.checks.base import CheckContext, Verdict, failed, passed, register
+from grader.results import Evidence
 
 MESSAGES = {
     "ok": {
@@ -38,7 +39,7 @@ MESSAGES = {
 }
 
 
-@register("callbacks_passthrough", MESSAGES, requires=("fit",))
+@register("callbacks_passthrough", MESSAGES, requires=("fit",), evidence=Evidence.CHILD)
 def check(ctx: CheckContext) -> Verdict:
     markers = ctx.stage("fit").get("markers")
     where = ctx.locate("fit")

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from grader.checks.base import CheckContext, Verdict, failed, passed, register, skipped
+from grader.results import Evidence
 
 # Settings that do not depend on the hyperparameters being searched.
 _OPTIMIZER_KEYS = ("momentum", "nesterov")
@@ -49,6 +50,13 @@ def _schedule(config: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     return lr if isinstance(lr, Mapping) else None
 
 
+def _same(a: Any, b: Any) -> bool:
+    # The probe record (from the boundary) holds tuples where a parsed config holds lists.
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
 def differences(probed: Mapping[str, Any], saved: Mapping[str, Any]) -> list[str]:
     """What differs between the probe's optimizer record and the saved config."""
     out = []
@@ -57,7 +65,11 @@ def differences(probed: Mapping[str, Any], saved: Mapping[str, Any]) -> list[str
     probed_config = probed.get("config") or {}
     saved_config = saved.get("config") or {}
     for key in _OPTIMIZER_KEYS:
-        if key in probed_config and key in saved_config and probed_config[key] != saved_config[key]:
+        if (
+            key in probed_config
+            and key in saved_config
+            and not _same(probed_config[key], saved_config[key])
+        ):
             out.append(f"{key} {probed_config[key]} → {saved_config[key]}")
     probed_lr, saved_lr = _schedule(probed_config), _schedule(saved_config)
     if _name(probed_lr) != _name(saved_lr):
@@ -67,20 +79,21 @@ def differences(probed: Mapping[str, Any], saved: Mapping[str, Any]) -> list[str
     elif probed_lr and saved_lr:
         a, b = probed_lr.get("config") or {}, saved_lr.get("config") or {}
         for key in _SCHEDULE_KEYS:
-            if key in a and key in b and a[key] != b[key]:
+            if key in a and key in b and not _same(a[key], b[key]):
                 out.append(f"{key} {a[key]} → {b[key]}")
     return out
 
 
-@register("consistency", MESSAGES, requires=("build",))
+@register("consistency", MESSAGES, requires=("build",), evidence=Evidence.ARTIFACT)
 def check(ctx: CheckContext) -> Verdict:
     probed = ctx.stage("build").get("optimizer")
-    if not isinstance(probed, Mapping) or ctx.saved_optimizer is None:
+    saved = ctx.artifacts.optimizer if ctx.artifacts.compiled else ctx.saved_optimizer
+    if not isinstance(probed, Mapping) or not isinstance(saved, Mapping):
         return skipped(ctx.say("unavailable"))
-    diffs = differences(probed, ctx.saved_optimizer)
+    diffs = differences(probed, saved)
     where = ctx.locate("compile")
     if diffs:
         return failed(ctx.say("mismatch", differences="; ".join(diffs)), where)
-    found = ctx.saved_optimizer.get("class_name", "?")
-    schedule = _name(_schedule(ctx.saved_optimizer.get("config")))
+    found = saved.get("class_name", "?")
+    schedule = _name(_schedule(saved.get("config")))
     return passed(ctx.say("ok", found=f"{found} + {schedule}" if schedule else found), where)

@@ -3,6 +3,9 @@ exam's training settings: params.batch_size, params.epochs, validation on the xy
 it receives (params.validation = "xy_val"), and an EarlyStopping callback with
 params.monitor and params.patience. Only the keys present in params are judged; the
 first Model.fit call is the one judged.
+
+Data counts as the tuner's when it is the very object fit received or an equal copy,
+never merely an array of the same shape (grader/child/probe.py `compare_data`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from grader.checks.base import CheckContext, Verdict, failed, fmt, join, passed, register
+from grader.results import Evidence
 
 MESSAGES = {
     "ok": {
@@ -36,8 +40,23 @@ MESSAGES = {
         "en": "{name} is not given (Keras uses {found}); expected {name}={expected}.",
     },
     "wrong_data": {
-        "es": "Model.fit no entrena con los x, y que recibe tu fit.",
-        "en": "Model.fit does not train on the x, y your fit receives.",
+        "es": "Model.fit recibe como {name} otros datos que el {name} que recibe tu fit; "
+        "se esperaba Model.fit(x, y, ...) con los x, y que recibe fit.",
+        "en": "Model.fit gets other data as {name} than the {name} your fit receives; "
+        "expected Model.fit(x, y, ...) with the x, y fit receives.",
+    },
+    "trains_on_validation": {
+        "es": "Model.fit entrena con los datos de validación: su {name} es el de xy_val. "
+        "Se entrena con x, y y se valida con xy_val; si no, val_accuracy deja de medir "
+        "datos no vistos.",
+        "en": "Model.fit trains on the validation data: its {name} is xy_val's. Train on "
+        "x, y and validate on xy_val; otherwise val_accuracy no longer measures unseen data.",
+    },
+    "validates_on_training": {
+        "es": "validation_data son los datos de entrenamiento (x, y), así que val_accuracy "
+        "mide datos ya vistos; se esperaba validation_data=xy_val.",
+        "en": "validation_data is the training data (x, y), so val_accuracy measures data "
+        "already seen; expected validation_data=xy_val.",
     },
     "validation_split": {
         "es": "Se valida con validation_split={found} en lugar de con los datos de validación "
@@ -66,7 +85,9 @@ MESSAGES = {
 }
 
 _KERAS_DEFAULTS = {"batch_size": 32, "epochs": 1}
-_VALIDATION_OK = {"same", "same_elements", "same_shape"}
+# The tuner's own data: the object itself, a tuple of it, or an equal copy. Equal shape
+# is not enough: the training and validation data the probe passes have the same shape.
+_VALIDATION_OK = {"same", "same_elements", "equal"}
 
 
 def _early_stopping_text(p: Mapping[str, Any]) -> str:
@@ -97,12 +118,17 @@ def _settings(ctx: CheckContext, call: Mapping[str, Any]) -> list[str]:
             problems.append(ctx.say("default_value", name=name, found=found, expected=expected))
         else:
             problems.append(ctx.say("wrong_value", name=name, found=fmt(value), expected=expected))
-    if "x" in call and (call.get("x") not in _VALIDATION_OK or call.get("y") not in _VALIDATION_OK):
-        problems.append(ctx.say("wrong_data"))
+    for name in ("x", "y") if "x" in call else ():
+        if call.get(name) == "swapped":
+            problems.append(ctx.say("trains_on_validation", name=name))
+        elif call.get(name) not in _VALIDATION_OK:
+            problems.append(ctx.say("wrong_data", name=name))
     if ctx.params.get("validation"):
         validation = call.get("validation")
         if validation in _VALIDATION_OK:
             pass
+        elif validation == "swapped":
+            problems.append(ctx.say("validates_on_training"))
         elif call.get("validation_split"):
             problems.append(ctx.say("validation_split", found=fmt(call["validation_split"])))
         elif validation == "none":
@@ -127,7 +153,7 @@ def _early_stopping(ctx: CheckContext, call: Mapping[str, Any]) -> list[str]:
     return [ctx.say("early_stopping", found=found, expected=expected)]
 
 
-@register("fit_config", MESSAGES, requires=("fit",))
+@register("fit_config", MESSAGES, requires=("fit",), evidence=Evidence.CHILD)
 def check(ctx: CheckContext) -> Verdict:
     calls = ctx.stage("fit").get("calls") or []
     where = ctx.locate("fit")

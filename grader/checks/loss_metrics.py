@@ -5,6 +5,9 @@ not from_logits: the model ends in softmax). A metric counts when it is logged u
 the required name (the tuner's objective `val_accuracy` needs a metric logged as
 `accuracy`) and computes categorical accuracy: "accuracy" or
 CategoricalAccuracy(name="accuracy"); keras.metrics.Accuracy compares exact values.
+
+Judged on the compile config stored with the trained best model (`best.keras`), the
+probe's record when there is none; a probe that saw other settings fails the check.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from grader.checks.base import CheckContext, Verdict, failed, join, passed, register
+from grader.results import Evidence
 
 MESSAGES = {
     "ok": {
@@ -42,6 +46,7 @@ MESSAGES = {
         "en": "keras.metrics.Accuracy compares exact values (close to 0 with softmax outputs); "
         "expected metrics=['accuracy'].",
     },
+    "what": {"es": "la compilación", "en": "the compile settings"},
 }
 
 # Metric classes that compute what "accuracy" means for one-hot labels.
@@ -82,13 +87,25 @@ def _describe_metrics(metrics: list[Mapping[str, Any]]) -> str:
     return "[" + ", ".join(parts) + "]"
 
 
-@register("loss_metrics", MESSAGES, requires=("build",))
+@register("loss_metrics", MESSAGES, requires=("build",), evidence=Evidence.CHILD)
 def check(ctx: CheckContext) -> Verdict:
-    b = ctx.stage("build")
     expected_loss = str(ctx.params.get("loss", "categorical_crossentropy"))
     expected_metrics = [str(m) for m in ctx.params.get("metrics", ["accuracy"])]
-    loss = b.get("loss")
-    metrics = list(b.get("metrics") or [])
+    loss, evidence = ctx.judged("loss")
+    metrics = list(ctx.artifacts.metrics if evidence is Evidence.ARTIFACT else [])
+    if evidence is Evidence.CHILD:
+        metrics = list(ctx.stage("build").get("metrics") or [])
+    where = ctx.locate("compile")
+    b = ctx.stage("build")
+    if evidence is Evidence.ARTIFACT and "loss" in b:
+        probed = (_loss_name(b.get("loss")), _describe_metrics(list(b.get("metrics") or [])))
+        if probed != (_loss_name(loss), _describe_metrics(metrics)):
+            text = ctx.disagreement(
+                ctx.say("what"),
+                probed=f"loss={_describe_loss(b.get('loss'))}, metrics={probed[1]}",
+                trained=f"loss={_describe_loss(loss)}, metrics={_describe_metrics(metrics)}",
+            )
+            return failed(text, where, evidence)
     problems = []
     name, from_logits = _loss_name(loss)
     if name != snake(expected_loss):
@@ -112,9 +129,7 @@ def check(ctx: CheckContext) -> Verdict:
                     name=wanted,
                 )
             )
-    where = ctx.locate("compile")
     if problems:
-        return failed(join(problems), where)
-    return passed(
-        ctx.say("ok", loss=_describe_loss(loss), metrics=_describe_metrics(metrics)), where
-    )
+        return failed(join(problems), where, evidence)
+    ok = ctx.say("ok", loss=_describe_loss(loss), metrics=_describe_metrics(metrics))
+    return passed(ok, where, evidence=evidence)

@@ -4,10 +4,17 @@ grader.schedules.identify within params.rtol, so a hand-written LearningRateSche
 that computes the same curve passes and a class named PolynomialDecay that does not
 fails. When it fails, the message names the curve found and the other ways the student
 changed the rate (LearningRateScheduler, ReduceLROnPlateau, Keras 2 `lr=`/`decay=`).
+
+The curve judged is the trained best model's: its schedule's config, read from
+`best.keras`, computed by the parent exactly as Keras does (grader.schedules.keras_curve).
+The probe's samples (the child's word) are used only when that file holds no schedule the
+parent can compute (none saved, or a student's own schedule class). A probe that saw
+another schedule class than the one trained fails the check.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +29,7 @@ from grader.checks.base import (
     passed,
     register,
 )
+from grader.results import Evidence
 
 MESSAGES = {
     "ok": {
@@ -71,7 +79,68 @@ MESSAGES = {
         "patience={patience}) lowers the learning rate when the metric stalls; "
         "that is not an optimizer schedule.",
     },
+    "what": {"es": "como learning rate", "en": "as its learning rate"},
 }
+
+
+MAX_TOTAL_STEPS = 10**9  # a total the child claims beyond this is not a training run
+
+
+def _total_steps(ctx: CheckContext) -> int:
+    """The training length the curve is drawn over (the probe's, which the parent set)."""
+    value = ctx.stage("corners").get("total_steps")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_TOTAL_STEPS:
+        samples = (ctx.stage("build").get("learning_rate") or {}).get("samples") or {}
+        steps = samples.get("steps") or [0]
+        last = steps[-1] if isinstance(steps, list) and steps else 0
+        value = last if isinstance(last, int) and 0 < last <= MAX_TOTAL_STEPS else 19600
+    return value
+
+
+def _kind(lr: Mapping[str, Any] | None) -> str:
+    """A learning rate as the student wrote it: the schedule's class, or "constant"."""
+    if not isinstance(lr, Mapping) or not lr:
+        return "?"
+    return "constant" if lr.get("kind") == "constant" else str(lr.get("class_name"))
+
+
+def judged_lr(ctx: CheckContext) -> tuple[Mapping[str, Any], Evidence, str | None]:
+    """The learning rate to judge, with samples; what it rests on; a disagreement message.
+
+    The trained model's schedule when its file holds one the parent can compute (a constant
+    or a standard Keras schedule: grader.schedules.keras_curve over the probe's step grid);
+    else the probe's samples. A probe that saw another kind of rate than the one trained
+    gives the disagreement message (the rates' values may differ: the search sets them).
+    """
+    lr, evidence = ctx.judged("learning_rate")
+    probed = ctx.stage("build").get("learning_rate") or {}
+    if evidence is Evidence.CHILD:
+        return lr or {}, evidence, None
+    disagreement = None
+    if probed and _kind(probed) != _kind(lr):
+        disagreement = ctx.disagreement(ctx.say("what"), probed=_kind(probed), trained=_kind(lr))
+    total = _total_steps(ctx)
+    out = dict(lr)
+    if lr.get("kind") == "constant":
+        value = float(lr["value"])
+        out["samples"] = {"steps": [0, total], "lrs": [value, value]}
+        return out, evidence, disagreement
+    if lr.get("class_name") not in schedules.KERAS_SCHEDULES:
+        # A student's own schedule class: only its running code can say what it computes.
+        return probed, Evidence.CHILD, disagreement
+    from grader.child.protocol import sample_steps  # the probe's grid, so curves line up
+
+    steps = sample_steps(total)
+    try:
+        values = schedules.keras_curve(str(lr["class_name"]), lr.get("config") or {}, steps)
+    except schedules.ScheduleConfigError as exc:
+        out["samples_error"] = exc.message
+        return out, evidence, disagreement
+    if not all(math.isfinite(v) for v in values):
+        out["samples_error"] = "the learning rate takes a non-finite value (nan or inf)"
+        return out, evidence, disagreement
+    out["samples"] = {"steps": steps, "lrs": [float(v) for v in values]}
+    return out, evidence, disagreement
 
 
 def identify_lr(lr: Mapping[str, Any], rtol: float) -> schedules.ScheduleFit | None:
@@ -124,20 +193,25 @@ def other_mechanisms(ctx: CheckContext, rtol: float) -> list[str]:
     return notes
 
 
-@register("schedule", MESSAGES, requires=("build",))
+@register("schedule", MESSAGES, requires=("build",), evidence=Evidence.CHILD)
 def check(ctx: CheckContext) -> Verdict:
     family = str(ctx.params.get("family", "PolynomialDecay"))
     rtol = float(ctx.params.get("rtol", 1e-3))
-    b = ctx.stage("build")
-    lr = b.get("learning_rate") or {}
-    opt_class = (b.get("optimizer") or {}).get("class_name") or "SGD"
+    lr, evidence, disagreement = judged_lr(ctx)
+    optimizer, _ = ctx.judged("optimizer")
+    opt_class = (optimizer or {}).get("class_name") or "SGD"
     # Where the rate is set: the optimizer call (the schedule's own call once it passes).
     where = ctx.locate(opt_class, "compile")
+    if disagreement:
+        return failed(disagreement, where, evidence)
     if lr.get("samples_error") and not lr.get("samples"):
+        error = lr["samples_error"]
         text = ctx.say(
-            "no_samples", class_found=lr.get("class_name"), error=error_text(lr["samples_error"])
+            "no_samples",
+            class_found=lr.get("class_name"),
+            error=error if isinstance(error, str) else error_text(error),
         )
-        return failed(text, where)
+        return failed(text, where, evidence)
     fit = identify_lr(lr, rtol)
     if fit is not None and fit.family == family:
         by = (
@@ -146,11 +220,12 @@ def check(ctx: CheckContext) -> Verdict:
             else ctx.say("by_class", class_found=lr.get("class_name"))
         )
         where = ctx.locate(str(lr.get("class_name")), family) or where
-        return passed(ctx.say("ok", found=schedules.describe(fit, ctx.lang), by=by), where)
+        ok = ctx.say("ok", found=schedules.describe(fit, ctx.lang), by=by)
+        return passed(ok, where, evidence=evidence)
     found = schedules.describe(fit, ctx.lang) if fit else ctx.say("unknown_curve")
     parts = [
         ctx.say("wrong", found=found),
         *other_mechanisms(ctx, rtol),
         ctx.say("expected", family=family),
     ]
-    return failed(join(parts), where)
+    return failed(join(parts), where, evidence)

@@ -6,16 +6,22 @@ family (exactly what the student wrote), else from the curve fitted to the probe
 samples (a hand-written schedule). params.family (default PolynomialDecay) and
 params.rtol (default 1e-3) say which family and how the curve is identified;
 params.tolerance (default 1e-3, relative) applies to numeric values.
+
+The schedule judged is the trained best model's (see grader/checks/schedule.py); the
+parameters the rubric fixes are never searched, so a probe that saw other values for
+them than the trained model holds fails the check.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from grader import schedules
 from grader.checks.base import CheckContext, Verdict, failed, fmt, passed, register
-from grader.checks.schedule import identify_lr
+from grader.checks.schedule import identify_lr, judged_lr
+from grader.results import Evidence
 
 MESSAGES = {
     "ok": {
@@ -32,6 +38,7 @@ MESSAGES = {
         "en": "There is no {family} whose parameters could be checked (the learning rate is "
         "{found}); expected {family} with {expected}.",
     },
+    "what": {"es": "en su {family}", "en": "in its {family}"},
 }
 
 _META = {"family", "rtol", "tolerance"}
@@ -42,6 +49,12 @@ def _equal(found: Any, expected: Any, tolerance: float) -> bool:
         return found == expected
     if isinstance(expected, int | float) and isinstance(found, int | float):
         return math.isclose(float(found), float(expected), rel_tol=tolerance, abs_tol=1e-12)
+    # Records from the boundary hold tuples where the spec (TOML) holds lists
+    # (PiecewiseConstantDecay's boundaries and values): compare element by element.
+    if isinstance(expected, list | tuple) and isinstance(found, list | tuple):
+        return len(found) == len(expected) and all(
+            _equal(f, e, tolerance) for f, e in zip(found, expected, strict=True)
+        )
     return found == expected
 
 
@@ -49,14 +62,34 @@ def _assignments(values: dict[str, Any]) -> str:
     return ", ".join(f"{k}={fmt(v)}" for k, v in values.items())
 
 
-@register("schedule_params", MESSAGES, requires=("build",))
+def _config_values(lr: Any, family: str, keys: Any) -> dict[str, Any] | None:
+    config = lr.get("config") if isinstance(lr, Mapping) else None
+    if not isinstance(config, Mapping) or lr.get("class_name") != family:
+        return None
+    return {k: config.get(k) for k in keys}
+
+
+@register("schedule_params", MESSAGES, requires=("build",), evidence=Evidence.CHILD)
 def check(ctx: CheckContext) -> Verdict:
     family = str(ctx.params.get("family", "PolynomialDecay"))
     rtol = float(ctx.params.get("rtol", 1e-3))
     tolerance = float(ctx.params.get("tolerance", 1e-3))
     wanted = {k: v for k, v in ctx.params.items() if k not in _META}
-    lr = ctx.stage("build").get("learning_rate") or {}
+    lr, evidence, disagreement = judged_lr(ctx)
     where = ctx.locate(family, "compile")
+    if disagreement:
+        return failed(disagreement, where, evidence)
+    if evidence is Evidence.ARTIFACT:
+        # The settings the rubric fixes are not searched: the probe must have seen them.
+        trained = _config_values(lr, family, wanted)
+        probed = _config_values(ctx.stage("build").get("learning_rate"), family, wanted)
+        if trained is not None and probed is not None and trained != probed:
+            text = ctx.disagreement(
+                ctx.say("what", family=family),
+                probed=_assignments(probed),
+                trained=_assignments(trained),
+            )
+            return failed(text, where, evidence)
     fit = identify_lr(lr, rtol)
     config = lr.get("config") if lr.get("class_name") == family else None
     if fit is None or fit.family != family:
@@ -65,6 +98,7 @@ def check(ctx: CheckContext) -> Verdict:
             return failed(
                 ctx.say("no_schedule", family=family, found=found, expected=_assignments(wanted)),
                 where,
+                evidence,
             )
         fit_params: dict[str, Any] = {}
     else:
@@ -73,5 +107,5 @@ def check(ctx: CheckContext) -> Verdict:
     found = {k: source.get(k) for k in wanted}
     fields = {"family": family, "found": _assignments(found), "expected": _assignments(wanted)}
     if all(_equal(found[k], v, tolerance) for k, v in wanted.items()):
-        return passed(ctx.say("ok", **fields), where)
-    return failed(ctx.say("wrong", **fields), where)
+        return passed(ctx.say("ok", **fields), where, evidence=evidence)
+    return failed(ctx.say("wrong", **fields), where, evidence)

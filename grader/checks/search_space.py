@@ -21,6 +21,7 @@ from grader.checks.base import (
     passed,
     register,
 )
+from grader.results import Evidence
 
 MESSAGES = {
     "ok": {
@@ -124,7 +125,7 @@ def _corner_problems(ctx: CheckContext) -> tuple[list[str], Any]:
     return problems + growing[:1], where
 
 
-@register("search_space", MESSAGES, requires=("build",))
+@register("search_space", MESSAGES, requires=("build",), evidence=Evidence.CHILD)
 def check(ctx: CheckContext) -> Verdict:
     space = [
         h

@@ -19,6 +19,7 @@ from grader.checks.base import (
     register,
     skipped,
 )
+from grader.results import Evidence
 
 MESSAGES = {
     "ok": {
@@ -88,7 +89,7 @@ def _expected_signature(names: list[str]) -> str:
     return "fit(self, " + ", ".join([*names, "**kwargs"]) + ")"
 
 
-@register("structure", MESSAGES)
+@register("structure", MESSAGES, evidence=Evidence.CHILD)
 def check(ctx: CheckContext) -> Verdict:
     if not ctx.record or "probe_version" not in ctx.record:
         return skipped(ctx.say("no_probe"))

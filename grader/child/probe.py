@@ -66,7 +66,11 @@ The record (plain JSON data; the checks in `grader/checks/` read only this):
             shuffle, verbose, initial_epoch, steps_per_epoch: JSON,
             extra_kwargs: [str], markers: int, bind_error: str | None,
             callbacks: [CALLBACK]}
-    DATA = "same" | "same_elements" | "same_shape" | "different" | "none"
+    DATA = "same" | "same_elements" | "equal" | "swapped" | "same_shape" | "different" | "none"
+                                       # same: the very object; same_elements: a tuple of the
+                                       # very objects; equal: a copy (equal content); swapped:
+                                       # the other split's data (x is xy_val's, or the
+                                       # validation is x, y); same_shape: other data
     CALLBACK = {class_name, module, marker: bool, config: {...} | None,
                 samples: {epochs: [int], lrs: [float]} | None, samples_error: str | None,
                 conflicts_with_schedule: bool}
@@ -86,11 +90,9 @@ from typing import Any
 
 import numpy as np
 
-from grader.child.protocol import describe_exception
+from grader.child.protocol import describe_exception, sample_steps
 
 PROBE_VERSION = 1
-SAMPLE_FIRST_STEPS = 300  # every step here: a short decay (decay_steps=10) shows in full
-SAMPLE_SPACED = 200  # plus this many spread over the whole training
 SAMPLE_SECONDS = 5.0  # one-by-one sampling stops after this (slow hand-written schedules)
 MAX_CORNER_HPS = 4  # 2**4 = 16 builds at most
 FAKE_HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -129,8 +131,16 @@ def run_probe(
     steps_per_epoch: int,
     epochs: int,
     fit_data: tuple[Any, Any, Any],
+    seed: int | None = None,
+    on_first_build: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
-    """Probe `namespace[class_name]`; never raises. See the module docstring for the record."""
+    """Probe `namespace[class_name]`; never raises. See the module docstring for the record.
+
+    With `seed`, the first build runs right after `keras.utils.set_random_seed(seed)`, and
+    `on_first_build` gets the model it returned before anything else touches it: the
+    parent's evaluator draws the same initial weights from a fresh build of its
+    architecture, so a build that returns other weights shows.
+    """
     started = time.monotonic()
     record: dict[str, Any] = {"probe_version": PROBE_VERSION, "class_name": class_name}
     total_steps = max(1, int(steps_per_epoch) * int(epochs))
@@ -145,7 +155,13 @@ def run_probe(
             record["build"] = _skipped()
             record["search_space"] = _skipped()
         else:
+            if seed is not None:
+                import keras
+
+                keras.utils.set_random_seed(seed)
             record["build"], model = _build(instance, hp, total_steps)
+            if model is not None and on_first_build is not None:
+                on_first_build(model)
             record["search_space"] = _search_space(hp)
         if model is None:
             record["fit"] = _skipped()
@@ -378,11 +394,6 @@ def _optimizer(optimizer: Any) -> dict[str, Any]:
 
 
 # --- learning rate -----------------------------------------------------------------------
-
-
-def sample_steps(total_steps: int) -> list[int]:
-    spaced = np.linspace(0, total_steps, SAMPLE_SPACED).round().astype(int).tolist()
-    return sorted(set(range(min(SAMPLE_FIRST_STEPS, total_steps + 1))) | set(spaced))
 
 
 def learning_rate_record(
@@ -629,10 +640,11 @@ def _describe_call(
     fit_epochs = arguments.get("epochs")
     sample_epochs = fit_epochs if isinstance(fit_epochs, int) and 0 < fit_epochs <= 1000 else epochs
     validation = arguments.get("validation_data")
+    val_x, val_y = xy_val if isinstance(xy_val, tuple) and len(xy_val) == 2 else (None, None)
     return {
-        "x": compare_data(arguments.get("x"), x),
-        "y": compare_data(arguments.get("y"), y),
-        "validation": compare_data(validation, xy_val),
+        "x": compare_data(arguments.get("x"), x, swapped=val_x),
+        "y": compare_data(arguments.get("y"), y, swapped=val_y),
+        "validation": compare_data(validation, xy_val, swapped=(x, y)),
         "validation_split": arguments.get("validation_split"),
         "batch_size": arguments.get("batch_size"),
         "epochs": fit_epochs,
@@ -646,27 +658,53 @@ def _describe_call(
     }
 
 
-def compare_data(value: Any, reference: Any) -> str:
-    """How `value` relates to the data the probe passed in (identity, then shapes)."""
+def compare_data(value: Any, reference: Any, swapped: Any = None) -> str:
+    """How `value` relates to the data the probe passed in (see DATA in the docstring).
+
+    Content is compared, not only shapes: the training and validation arrays the probe
+    passes have the same shape, so a fit that trains on xy_val looks right by shape alone.
+    """
     if value is None:
         return "none"
     if value is reference:
         return "same"
     if isinstance(reference, tuple) and isinstance(value, list | tuple):
-        if len(value) == len(reference) and all(
-            a is b for a, b in zip(value, reference, strict=True)
-        ):
+        if len(value) != len(reference):
+            return "different"
+        pairs = list(zip(value, reference, strict=True))
+        if all(a is b for a, b in pairs):
             return "same_elements"
-        if len(value) == len(reference) and all(
-            _shape(a) == _shape(b) for a, b in zip(value, reference, strict=True)
+        if all(_equal(a, b) for a, b in pairs):
+            return "equal"
+        if (
+            isinstance(swapped, tuple)
+            and len(swapped) == len(value)
+            and all(_equal(a, b) for a, b in zip(value, swapped, strict=True))
         ):
-            return "same_shape"
-        return "different"
-    return (
-        "same_shape"
-        if _shape(value) is not None and _shape(value) == _shape(reference)
-        else "different"
-    )
+            return "swapped"
+        return "same_shape" if all(_shape(a) == _shape(b) for a, b in pairs) else "different"
+    if _equal(value, reference):
+        return "equal"
+    if swapped is not None and _equal(value, swapped):
+        return "swapped"
+    same_shape = _shape(value) is not None and _shape(value) == _shape(reference)
+    return "same_shape" if same_shape else "different"
+
+
+_MAX_COMPARED = 4_000_000  # elements: the probe's arrays are 256 rows, a copy is as small
+
+
+def _equal(value: Any, reference: Any) -> bool:
+    """Equal content, compared only when the shapes already agree (cheap by then)."""
+    shape = _shape(reference)
+    if value is reference:
+        return True
+    if shape is None or _shape(value) != shape or math.prod(shape) > _MAX_COMPARED:
+        return False
+    try:
+        return bool(np.array_equal(np.asarray(value), np.asarray(reference)))
+    except Exception:  # an object that only looks like an array: not the tuner's data
+        return False
 
 
 def _shape(value: Any) -> tuple[int, ...] | None:

@@ -7,6 +7,7 @@ parses into typed values in `grader.boundary` and never trusts beyond that.
 
 from __future__ import annotations
 
+import json
 import traceback
 from dataclasses import dataclass
 from enum import StrEnum
@@ -37,6 +38,19 @@ class CodeChunk:
     kind: str  # "import", "function", "class", "constant" or "block" (an if/try of those)
 
 
+SAMPLE_FIRST_STEPS = 300  # every step here: a short decay (decay_steps=10) shows in full
+SAMPLE_SPACED = 200  # plus this many spread over the whole training
+
+
+def sample_steps(total_steps: int) -> list[int]:
+    """The steps at which the probe samples a learning rate, and the parent computes the
+    expected and the trained curves, so that all of them line up step by step."""
+    import numpy as np
+
+    spaced = np.linspace(0, total_steps, SAMPLE_SPACED).round().astype(int).tolist()
+    return sorted(set(range(min(SAMPLE_FIRST_STEPS, total_steps + 1))) | set(spaced))
+
+
 def filename_for(cell: int | None) -> str:
     """The pseudo file name code from `cell` is compiled under, so tracebacks name the cell."""
     return f"<cell {cell}>" if cell is not None else "<submission>"
@@ -59,3 +73,87 @@ def describe_exception(exc: BaseException) -> dict[str, Any]:
         "message": str(exc)[:2000],
         "location": location_from_traceback(exc.__traceback__),
     }
+
+
+# progress.jsonl: one JSON object per line, appended by the child as the search runs and
+# read by the parent (grader.limits.ProgressReader) to time each trial with its own clock
+# and to show the batch's progress. A line is at most PROGRESS_LINE_LIMIT bytes (a real one
+# is about 120); the file at most PROGRESS_LIMIT (the child stops writing epoch lines at
+# PROGRESS_SOFT_LIMIT, so a long exam run with many fit calls never reaches the cap).
+PROGRESS_LINE_LIMIT = 1024
+PROGRESS_SOFT_LIMIT = 4 * 1024 * 1024
+PROGRESS_LIMIT = 8 * 1024 * 1024
+
+
+class ProgressEvent(StrEnum):
+    TRIAL_START = "trial_start"  # a trial was created; its model is about to be built
+    EPOCH_END = "epoch_end"  # one epoch of the trial's training (validation included) ended
+    TRIAL_END = "trial_end"  # the trial finished, failed or was stopped
+
+
+@dataclass(frozen=True)
+class ProgressLine:
+    """One line of progress.jsonl.
+
+    `{"event": "epoch_end", "trial": 2, "trials": 4, "epoch": 3, "epochs": 4,
+    "val_accuracy": 0.8512}`: `trial` is 1-based among the search's `trials` (max_trials),
+    `epoch` counts the trial's epochs so far (all its fit calls) against the budget's
+    `epochs` (max_epochs); `val_accuracy` is the objective when known (an epoch's, or the
+    trial's score at trial_end), otherwise null. Nothing in it is a time: the parent times
+    trials with its own clock, never with what the child says.
+    """
+
+    event: ProgressEvent
+    trial: int
+    trials: int
+    epoch: int = 0
+    epochs: int = 0
+    val_accuracy: float | None = None
+
+    def to_json(self) -> str:
+        value = self.val_accuracy
+        if value is not None and not 0.0 <= value <= 1.0:  # NaN fails both comparisons
+            value = None
+        return json.dumps(
+            {
+                "event": self.event.value,
+                "trial": self.trial,
+                "trials": self.trials,
+                "epoch": self.epoch,
+                "epochs": self.epochs,
+                "val_accuracy": value,
+            },
+            allow_nan=False,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def parse(cls, raw: bytes) -> ProgressLine | None:
+        """The line from its bytes (no newline), or None unless it is exactly this shape."""
+        try:
+            data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        except (UnicodeDecodeError, ValueError):
+            return None
+        if not isinstance(data, dict) or set(data) != _PROGRESS_KEYS:
+            return None
+        counts = [data[key] for key in ("trial", "trials", "epoch", "epochs")]
+        if not all(type(n) is int and 0 <= n < 1_000_000 for n in counts):
+            return None
+        value = data["val_accuracy"]
+        if value is not None and (type(value) not in (int, float) or not 0 <= value <= 1):
+            return None
+        try:
+            event = ProgressEvent(data["event"])
+        except ValueError:
+            return None
+        trial, trials, epoch, epochs = counts
+        if not 1 <= trial <= trials:
+            return None
+        return cls(event, trial, trials, epoch, epochs, None if value is None else float(value))
+
+
+_PROGRESS_KEYS = frozenset({"event", "trial", "trials", "epoch", "epochs", "val_accuracy"})
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")

@@ -12,13 +12,22 @@ The budget is enforced from outside the student's code:
   trial's or the submission's time is up, and the epochs done count;
 - no new trial starts once the submission's time is up: the finished trials count;
 - the tuner's own callbacks (its best-epoch checkpoint among them) are put back when the
-  student's `fit` drops them, and that is recorded.
+  student's `fit` drops them, and that is recorded;
+- every trial's start, epochs and end are appended to `<scratch>/progress.jsonl`
+  (`ProgressWriter`, format in `grader.child.protocol.ProgressLine`), one flushed line each.
+
+All of this is Python patching inside the student's own process, so it holds only for
+honest code: student code can undo any of it. What bounds a hostile submission is outside
+the child: the parent times each trial from progress.jsonl with its own clock
+(`grader.limits.TrialClock`) and kills the child at the hard limit when it says nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
+import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,7 +37,12 @@ from typing import Any
 import keras
 import keras_tuner
 
-from grader.child.protocol import TrialStatus
+from grader.child.protocol import (
+    PROGRESS_SOFT_LIMIT,
+    ProgressEvent,
+    ProgressLine,
+    TrialStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -73,21 +87,62 @@ class _TimeLimit(keras.callbacks.Callback):
             self.call.stopped_by_time = True
 
 
-class _EpochRecorder(keras.callbacks.Callback):
-    """Keeps every epoch's logs, whatever the student's fit returns."""
+class ProgressWriter:
+    """Appends progress lines to one file; each line is one unbuffered `write`.
 
-    def __init__(self, log: TrialLog) -> None:
+    O_APPEND and a single write per line keep every line whole, so the parent never reads
+    half a line from an honest child. Epoch lines stop at PROGRESS_SOFT_LIMIT (trial lines
+    go on): the parent's cap is twice that, and an honest child must never reach it.
+    """
+
+    def __init__(self, path: Path | None, *, trials: int, epochs: int) -> None:
+        self.trials, self.epochs = trials, epochs
+        self.written = 0
+        self._fd: int | None = None
+        if path is not None:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+            self._fd = os.open(path, flags, 0o644)
+
+    def write(
+        self, event: ProgressEvent, trial: int, *, epoch: int = 0, value: float | None = None
+    ) -> None:
+        if self._fd is None:
+            return
+        line = ProgressLine(event, trial, self.trials, epoch, self.epochs, _finite(value))
+        data = (line.to_json() + "\n").encode("utf-8")
+        if event is ProgressEvent.EPOCH_END and self.written + len(data) > PROGRESS_SOFT_LIMIT:
+            return
+        self.written += len(data)
+        os.write(self._fd, data)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class _EpochRecorder(keras.callbacks.Callback):
+    """Keeps every epoch's logs, whatever the student's fit returns, and reports each epoch."""
+
+    def __init__(self, log: TrialLog, on_epoch: Callable[[int, dict], None] | None = None):
         super().__init__()
         self.log = log
+        self.on_epoch = on_epoch
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.log.epochs += 1
         for key, value in (logs or {}).items():
             self.log.history.setdefault(key, []).append(float(value))
+        if self.on_epoch is not None:
+            self.on_epoch(self.log.epochs, dict(logs or {}))
 
 
 _ORIGINAL_FIT = keras.Model.fit
 _FIT_SIGNATURE = inspect.signature(_ORIGINAL_FIT)
+# Every class `keras.Model.fit` resolves through (the backend trainer, TensorFlowTrainer
+# here): a student calling `TensorFlowTrainer.fit(model, ...)` reaches training without
+# `keras.Model.fit`, so the guard is put on each of them too.
+_FIT_OWNERS = tuple(cls for cls in keras.Model.__mro__ if cls.__dict__.get("fit") is _ORIGINAL_FIT)
 
 
 @contextlib.contextmanager
@@ -97,11 +152,14 @@ def guarded_fit(
     deadline: float,
     tuner_callbacks: list[keras.callbacks.Callback],
     log: TrialLog,
+    on_epoch: Callable[[int, dict], None] | None = None,
 ) -> Iterator[None]:
     """Replace `keras.Model.fit` while one trial runs; always restored afterwards.
 
-    Patching the class (not the model) catches every way a student's fit reaches
-    training: `M.fit(...)`, `super().fit` in a subclassed model, a helper function.
+    Patching the classes (not the model) catches every way an honest fit reaches
+    training: `M.fit(...)`, `super().fit` in a subclassed model, a helper function, the
+    backend trainer's `fit` called directly. `on_epoch(epochs_so_far, logs)` runs after
+    each epoch.
     """
 
     def fit(model: keras.Model, *args: Any, **kwargs: Any) -> Any:
@@ -119,15 +177,22 @@ def guarded_fit(
         )
         log.fit_calls.append(call)
         callbacks += missing
-        callbacks += [_TimeLimit(deadline, call), _EpochRecorder(log)]
+        callbacks += [_TimeLimit(deadline, call), _EpochRecorder(log, on_epoch)]
         arguments.update(epochs=epochs, callbacks=callbacks, verbose=0)
         return _ORIGINAL_FIT(**arguments, **extra)
 
-    keras.Model.fit = fit
+    owners = (keras.Model, *_FIT_OWNERS)
+    saved = [(cls, cls.__dict__.get("fit")) for cls in owners]
+    for cls in owners:
+        cls.fit = fit
     try:
         yield
     finally:
-        keras.Model.fit = _ORIGINAL_FIT
+        for cls, previous in saved:
+            if previous is None:
+                del cls.fit  # keras.Model inherits fit: leave no attribute of ours behind
+            else:
+                cls.fit = previous
 
 
 class BoundedBayesianOptimization(keras_tuner.BayesianOptimization):
@@ -140,6 +205,7 @@ class BoundedBayesianOptimization(keras_tuner.BayesianOptimization):
         limits: SearchLimits,
         started: float,
         on_trial_end: Callable[[TrialLog, Any], None] | None = None,
+        progress: ProgressWriter | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(hypermodel, max_trials=limits.max_trials, **kwargs)
@@ -148,6 +214,10 @@ class BoundedBayesianOptimization(keras_tuner.BayesianOptimization):
         self.trial_logs: dict[str, TrialLog] = {}
         self.stopped_for_time = False
         self._on_trial_end_hook = on_trial_end
+        self.progress = progress or ProgressWriter(
+            None, trials=limits.max_trials, epochs=limits.max_epochs
+        )
+        self.trial_number = 0  # 1-based index of the running trial, as progress lines count
 
     def pre_create_trial(self) -> None:
         # Ending the search through the oracle's own max_trials makes keras-tuner stop
@@ -156,6 +226,20 @@ class BoundedBayesianOptimization(keras_tuner.BayesianOptimization):
             self.stopped_for_time = True
             self.oracle.max_trials = len(self.oracle.trials)
         super().pre_create_trial()
+
+    def on_trial_begin(self, trial: Any) -> None:
+        self.trial_number += 1
+        self.progress.write(ProgressEvent.TRIAL_START, self.trial_number)
+        super().on_trial_begin(trial)
+
+    def _report_epoch(self, epochs: int, logs: dict) -> None:
+        value = logs.get(self.oracle.objective.name)
+        self.progress.write(
+            ProgressEvent.EPOCH_END,
+            self.trial_number,
+            epoch=epochs,
+            value=None if value is None else float(value),
+        )
 
     def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
         log = self.trial_logs.setdefault(trial.trial_id, TrialLog())
@@ -167,6 +251,7 @@ class BoundedBayesianOptimization(keras_tuner.BayesianOptimization):
                 deadline=deadline,
                 tuner_callbacks=list(kwargs.get("callbacks") or []),
                 log=log,
+                on_epoch=self._report_epoch,
             ):
                 return super()._build_and_fit_model(trial, *args, **kwargs)
         finally:
@@ -174,8 +259,17 @@ class BoundedBayesianOptimization(keras_tuner.BayesianOptimization):
 
     def on_trial_end(self, trial: Any) -> None:
         super().on_trial_end(trial)
+        log = self.trial_logs.get(trial.trial_id, TrialLog())
         if self._on_trial_end_hook is not None:
-            self._on_trial_end_hook(self.trial_logs.get(trial.trial_id, TrialLog()), trial)
+            self._on_trial_end_hook(log, trial)
+        # After the answer holds the trial: whatever the parent sees ended is in response.json.
+        score = trial.score
+        self.progress.write(
+            ProgressEvent.TRIAL_END,
+            self.trial_number,
+            epoch=log.epochs,
+            value=None if score is None else float(score),
+        )
 
 
 def trial_status(trial: Any, log: TrialLog) -> TrialStatus:
@@ -214,6 +308,7 @@ def make_tuner(
     directory: Path,
     project_name: str,
     on_trial_end: Callable[[TrialLog, Any], None] | None = None,
+    progress: Path | None = None,
 ) -> BoundedBayesianOptimization:
     """The tuner the exam builds, with the grader's budget around each trial.
 
@@ -221,6 +316,7 @@ def make_tuner(
     the tuner *without* an oracle seed, so the oracle draws its seed from the freshly
     seeded Python RNG (`random.randint(1, 10000)`), as it does in the student's notebook.
     Passing `seed=` would run a different search from the one the student ran.
+    `progress` is the progress.jsonl to append to (None: no progress lines).
     """
     keras.utils.set_random_seed(seed)
     return BoundedBayesianOptimization(
@@ -228,6 +324,7 @@ def make_tuner(
         limits=limits,
         started=time.monotonic(),
         on_trial_end=on_trial_end,
+        progress=ProgressWriter(progress, trials=limits.max_trials, epochs=limits.max_epochs),
         objective=objective,
         executions_per_trial=executions_per_trial,
         overwrite=True,
@@ -249,6 +346,10 @@ def run_search(
     x, y, xy_val = data
     tuner.search(x, y, xy_val)
     return tuner
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _plain(value: Any) -> Any:

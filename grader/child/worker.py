@@ -24,6 +24,7 @@ from types import CodeType
 from typing import Any
 
 from grader.child.protocol import (
+    PROGRESS_NAME,
     PROTOCOL,
     REQUEST_LIMIT,
     CodeChunk,
@@ -135,28 +136,17 @@ def main(argv: list[str]) -> int:
         namespace = run_chunks(request["chunks"], request.get("cells", []), answer)
         timings["run_code"] = round(time.monotonic() - t, 3)
 
-        if request.get("mode") == "predict":
-            answer.data["stage"] = "predict"
-            _predict(namespace, scratch, answer)
-            answer.data["status"] = "ok"
-            return 0
-
-        from grader import data as data_module
+        from grader.child.dataset import load_split
 
         d = request["data"]
         t = time.monotonic()
-        split = data_module.load_train_val(
-            Path(d["trainval_dir"]),
-            validation_size=d["validation_size"],
-            num_classes=d["num_classes"],
-            subset=d.get("subset"),
-        )
+        split = load_split(Path(d["split_dir"]), subset=d.get("subset"))
         timings["data"] = round(time.monotonic() - t, 3)
 
         answer.data["stage"] = "probe"
         answer.save()
         t = time.monotonic()
-        answer.data["probe"] = _probe(request, namespace, split)
+        answer.data["probe"] = _probe(request, namespace, split, scratch)
         timings["probe"] = round(time.monotonic() - t, 3)
         answer.save()
 
@@ -184,7 +174,9 @@ def _searchable(cls: Any) -> bool:
     return isinstance(cls, type) and issubclass(cls, keras_tuner.HyperModel)
 
 
-def _probe(request: dict[str, Any], namespace: dict[str, Any], split: Any) -> dict[str, Any]:
+def _probe(
+    request: dict[str, Any], namespace: dict[str, Any], split: Any, scratch: Path
+) -> dict[str, Any]:
     from grader.child import probe
 
     rows = min(256, len(split.x_train))
@@ -202,7 +194,24 @@ def _probe(request: dict[str, Any], namespace: dict[str, Any], split: Any) -> di
         steps_per_epoch=p["steps_per_epoch"],
         epochs=p["epochs"],
         fit_data=fit_data,
+        seed=int(request["seed"]),
+        on_first_build=lambda model: _save_initial(model, scratch),
     )
+
+
+def _save_initial(model: Any, scratch: Path) -> None:
+    """The first build's untrained weights and architecture, for the parent to compare.
+
+    The parent's evaluator builds the same architecture fresh under the same seed; weights
+    that differ were set by `build(hp)`, not drawn by Keras. A model that cannot be saved
+    (a custom layer) simply leaves nothing to compare.
+    """
+    try:
+        (scratch / "initial_model.json").write_text(model.to_json(), encoding="utf-8")
+        model.save_weights(str(scratch / "initial.weights.h5"))
+    except Exception:
+        for name in ("initial_model.json", "initial.weights.h5"):
+            (scratch / name).unlink(missing_ok=True)
 
 
 def _search(request: dict[str, Any], cls: type, split: Any, scratch: Path, answer: Answer) -> None:
@@ -234,6 +243,7 @@ def _search(request: dict[str, Any], cls: type, split: Any, scratch: Path, answe
         directory=scratch / "tuner",
         project_name="search",
         on_trial_end=record,
+        progress=scratch / PROGRESS_NAME,  # the parent times each trial from it
     )
     try:
         tuner.search(split.x_train, split.y_train, (split.x_val, split.y_val))
@@ -285,25 +295,6 @@ def _save_best(tuner: Any, scratch: Path, answer: Answer, objective: str) -> Non
         "model_file": model_file,
         "optimizer_class": type(optimizer).__name__ if optimizer is not None else None,
     }
-
-
-def _predict(namespace: dict[str, Any], scratch: Path, answer: Answer) -> None:
-    """Predict the test images with a model that needs the student's own classes.
-
-    The parent only comes here when it cannot rebuild the model safely itself; this
-    child gets the images, never the labels, and returns probabilities as a .npy file.
-    """
-    import keras
-    import numpy as np
-
-    custom = {name: obj for name, obj in namespace.items() if callable(obj)}
-    model_json = (scratch / "best_model.json").read_text(encoding="utf-8")
-    model = keras.models.model_from_json(model_json, custom_objects=custom)
-    model.load_weights(str(scratch / "best.weights.h5"))
-    images = np.load(scratch / "test_images.npy", allow_pickle=False)
-    probabilities = np.asarray(model.predict(images, batch_size=1000, verbose=0), dtype=np.float32)
-    np.save(scratch / "predictions.npy", probabilities, allow_pickle=False)
-    answer.data["predictions"] = "predictions.npy"
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from grader import terminal
 from grader.errors import ExitCode, GraderError
 
 # name -> (module under grader.cli, one-line help). Batch grading is the default.
@@ -24,8 +25,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # TensorFlow's start-up chatter (the parent evaluates models) would bury our output.
+    # TensorFlow's start-up chatter (wherever a grader process imports it) would bury our
+    # output. Only the `grade` process itself (argv None) filters its descriptor 2: a test
+    # calling main([...]) keeps its own stderr untouched.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if argv is None:
+        terminal.quiet_native_logs()
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in COMMANDS:
         command, args = importlib.import_module(f"grader.cli.{COMMANDS[args[0]][0]}"), args[1:]

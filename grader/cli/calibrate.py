@@ -18,7 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
         "accuracy (with per-epoch curves and a fingerprint of machine and library "
         "versions) in assignments/<id>/calibration/<budget>.json. The accuracy check "
         "compares students with it; `grade` computes it by itself when it is missing or "
-        "stale, this command does it ahead of time.",
+        "stale and that takes at most a few minutes (else it asks for --calibrate); this "
+        "command does it ahead of time. Seeds already stored that still apply are kept: "
+        "only the missing ones are graded.",
     )
     parser.add_argument("--assignment", metavar="ID|DIR|TOML", help="as for `grade`")
     parser.add_argument(
@@ -42,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where to write the calibration (default: the assignment's calibration/)",
     )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="grade every seed again, even those already stored that still apply",
+    )
     parser.add_argument("--data-dir", type=Path, metavar="DIR", help="as for `grade`")
     parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="as for `grade`")
     return parser
@@ -64,5 +71,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         directory=args.dir,
         data_dir=args.data_dir,
         cache_dir=args.cache_dir,
+        fresh=args.fresh,
     )
     return ExitCode.OK

@@ -10,12 +10,20 @@ from pathlib import Path
 from grader import __version__
 from grader.errors import ExitCode
 
+# Kept in step with grader.calibrate.ASK_ABOVE_SECONDS (a test checks), so that `--help`
+# needs no TensorFlow import.
+ASK_ABOVE_SECONDS = 10 * 60
+
 EPILOG = """\
 exit codes:
   0    every submission was graded
   1    some submissions were not graded (status error, timeout, resource_limit or rejected);
-       their reports say why
-  2    usage error: bad path, unknown assignment or budget, broken spec, missing dataset
+       their reports say why; also after a grader fault, which costs only that
+       submission's result and leaves its traceback in <out>/grader.log
+  2    usage error: bad path, unknown assignment or budget, broken spec, missing dataset;
+       or the reference's calibration for the budget is missing or stale and computing it
+       would take more than {ask} min (run `grade calibrate --budget NAME` first, or give
+       --calibrate)
   130  interrupted
 
 Writes <out>/<id>/result.json, report.html, report.md and gradescope/results.json per
@@ -45,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="grade",
         description="Grade keras_tuner HyperModel submissions (.ipynb, .py, or a folder per "
         "student) with a bounded BayesianOptimization search and a rubric.",
-        epilog=EPILOG.format(commands=_commands_text()),
+        epilog=EPILOG.format(commands=_commands_text(), ask=ASK_ABOVE_SECONDS // 60),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -132,7 +140,9 @@ def _add_batch_options(parser: argparse.ArgumentParser) -> None:
     batch = parser.add_argument_group(
         "batch",
         "results are kept in <out>/results.sqlite: a re-run grades only new or changed "
-        "submissions and resumes an interrupted batch",
+        "submissions and resumes an interrupted batch; submissions whose executed code is "
+        "the same once comments, layout, outputs and markdown are set aside share one "
+        "training (each still gets its own checks and report)",
     )
     batch.add_argument(
         "--jobs",
@@ -142,7 +152,18 @@ def _add_batch_options(parser: argparse.ArgumentParser) -> None:
         "(default: one per 2 cores, fewer if memory is short)",
     )
     batch.add_argument(
-        "--force", action="store_true", help="grade every submission again, ignoring stored results"
+        "--force",
+        action="store_true",
+        help="grade every submission again, ignoring stored results (also the training "
+        "shared by submissions whose code differs only in comments, layout, outputs or "
+        "markdown)",
+    )
+    batch.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="compute a missing or stale calibration of the reference now however long "
+        f"it takes (without it, `grade` stops with exit code 2 when that would take more "
+        f"than {ASK_ABOVE_SECONDS // 60} min; e.g. the exam budget: about 30 min per seed)",
     )
     batch.add_argument(
         "--scheduler",
@@ -193,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         no_sandbox=args.no_sandbox,
         jobs=args.jobs,
         force=args.force,
+        calibrate_now=args.calibrate,
         scheduler=args.scheduler,
         dask_config=args.dask_config,
         progress=args.progress,

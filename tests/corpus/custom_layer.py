@@ -1,4 +1,4 @@
-"""A custom layer class: the parent cannot rebuild it safely, so a sandbox predicts."""
+"""A custom layer class: the grader does not rebuild it, so its accuracy needs review."""
 import keras
 import keras_tuner
 

