@@ -232,7 +232,9 @@ def _roundest(lo: float, hi: float) -> float:
     q = 10.0 ** (math.floor(math.log10(abs(hi))) + 1) if hi != 0 else 1.0
     while q > abs(hi) * 1e-12:
         for mult in (5.0, 2.0, 1.0):
-            c = math.floor(hi / (q * mult)) * q * mult
+            # Printed to 12 digits and read back: 15 * 0.1 is 1.5000000000000002 in binary,
+            # and a t_mul off by that ulp moves a restart across a sampled step.
+            c = float(f"{math.floor(hi / (q * mult)) * q * mult:.12g}")
             if c > lo:
                 return c
         q /= 10.0

@@ -34,8 +34,18 @@ BUDGET = "smoke"  # the spec's budget for tests and self-checks
 SUBSET = 5000  # training and validation images: enough to learn, quick on two cores
 DEFAULT_OUT = Path("self-check")
 
-MARKS = {CheckStatus.PASSED: "✓", CheckStatus.FAILED: "✗", CheckStatus.SKIPPED: "–"}
-STYLES = {CheckStatus.PASSED: "green", CheckStatus.FAILED: "bold red", CheckStatus.SKIPPED: "dim"}
+MARKS = {
+    CheckStatus.PASSED: "✓",
+    CheckStatus.FAILED: "✗",
+    CheckStatus.SKIPPED: "–",
+    CheckStatus.NEEDS_REVIEW: "?",  # no points until the instructor decides
+}
+STYLES = {
+    CheckStatus.PASSED: "green",
+    CheckStatus.FAILED: "bold red",
+    CheckStatus.SKIPPED: "dim",
+    CheckStatus.NEEDS_REVIEW: "bold yellow",
+}
 
 WORDS = {
     "es": {

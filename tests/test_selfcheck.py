@@ -30,7 +30,7 @@ HIDDEN = "loss_metrics"  # no example fails it, so hiding it changes no verdict
 HIDDEN_TITLE = "Pérdida y métricas"
 # reference_py is the reference exported as a script: test_batch shows they grade alike.
 EXAMPLES = sorted(sid for sid in EXPECTED if sid != "reference_py")
-MARK = {"passed": "✓", "failed": "✗", "skipped": "–"}
+MARK = {"passed": "✓", "failed": "✗", "skipped": "–", "needs_review": "?"}
 
 
 def _path(sid: str) -> Path:
@@ -91,7 +91,7 @@ def test_checklist_shows_each_examples_verdicts(
     may_fail = set(expected.get("may_fail", []))
     must_skip = set(expected.get("skipped", []))
     for check in result.checks:
-        row = next(line for line in lines if check.title in line and line[:1] in "✓✗–")
+        row = next(line for line in lines if check.title in line and line[:1] in "✓✗–?")
         mark = row[0]
         assert mark == MARK[check.status.value], row
         if check.id in must_fail:

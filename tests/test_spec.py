@@ -75,7 +75,7 @@ def test_broken_spec_names_the_key(tmp_path: Path, edit, message: str) -> None:
 
 
 def test_spec_hash_changes_with_content(tmp_path: Path) -> None:
-    toml = _copy(tmp_path, lambda t: t.replace("points = 2.0", "points = 3.0"))
+    toml = _copy(tmp_path, lambda t: t.replace("points = 0.5", "points = 1.5", 1))
     changed = spec_module.load(toml)
     assert changed.sha256 != spec_module.load(None).sha256
     assert changed.max_score == spec_module.load(None).max_score + 1.0

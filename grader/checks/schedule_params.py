@@ -20,6 +20,7 @@ from typing import Any
 
 from grader import schedules
 from grader.checks.base import CheckContext, Verdict, failed, fmt, passed, register
+from grader.checks.schedule import MESSAGES as SCHEDULE_MESSAGES
 from grader.checks.schedule import identify_lr, judged_lr
 from grader.results import Evidence
 
@@ -38,7 +39,9 @@ MESSAGES = {
         "en": "There is no {family} whose parameters could be checked (the learning rate is "
         "{found}); expected {family} with {expected}.",
     },
-    "what": {"es": "en su {family}", "en": "in its {family}"},
+    # schedule.judged_lr, shared with this check, says "what" with no fields.
+    "what": SCHEDULE_MESSAGES["what"],
+    "what_params": {"es": "en su {family}", "en": "in its {family}"},
 }
 
 _META = {"family", "rtol", "tolerance"}
@@ -85,7 +88,7 @@ def check(ctx: CheckContext) -> Verdict:
         probed = _config_values(ctx.stage("build").get("learning_rate"), family, wanted)
         if trained is not None and probed is not None and trained != probed:
             text = ctx.disagreement(
-                ctx.say("what", family=family),
+                ctx.say("what_params", family=family),
                 probed=_assignments(probed),
                 trained=_assignments(trained),
             )

@@ -267,12 +267,35 @@ def _search(request: dict[str, Any], cls: type, split: Any, scratch: Path, answe
     _save_best(tuner, scratch, answer, objective)
 
 
+def _reload_optimizer_state(tuner: Any, model: Any, trial_id: str) -> None:
+    """Load the best epoch's optimizer state too, the step counter the parent reads among it.
+
+    keras-tuner reloads the best epoch's checkpoint into a fresh build whose optimizer has
+    not created its slots yet; for any optimizer with slots (momentum, Adam, ...) Keras then
+    skips the whole optimizer state ("Skipping variable loading for optimizer"), and the
+    saved weights would say 0 steps. Building the optimizer first makes the reload complete.
+    """
+    import warnings
+
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or getattr(optimizer, "built", True):
+        return
+    try:
+        optimizer.build(model.trainable_variables)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.load_weights(tuner._get_checkpoint_fname(trial_id))
+    except Exception:  # the parent then finds no counter and asks for a review
+        return
+
+
 def _save_best(tuner: Any, scratch: Path, answer: Answer, objective: str) -> None:
     completed = [t for t in answer.data["trials"] if t.get(objective) is not None]
     if not completed:
         return
     best_trial = tuner.oracle.get_best_trials(1)[0]
     model = tuner.get_best_models(num_models=1)[0]
+    _reload_optimizer_state(tuner, model, best_trial.trial_id)
     (scratch / "best_model.json").write_text(model.to_json(), encoding="utf-8")
     model.save_weights(str(scratch / "best.weights.h5"))
     try:
