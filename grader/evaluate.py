@@ -143,26 +143,13 @@ def measure(scratch: Path, name: str, limits: Limits, lang: str) -> tuple[bytes,
     """The child's architecture file, read as data and within the spec's ceilings."""
     text = read_child_file(scratch, name, limit=JSON_LIMIT)
     architecture = read_architecture(text)
-    if architecture.params > limits.eval_max_params:
-        raise SubmissionError(
-            _say(
-                "params",
-                lang,
-                found=describe(architecture.params),
-                limit=describe(limits.eval_max_params),
-            ),
-            status="resource_limit",
-        )
-    if architecture.macs > limits.eval_max_macs:
-        raise SubmissionError(
-            _say(
-                "macs",
-                lang,
-                found=describe(architecture.macs),
-                limit=describe(limits.eval_max_macs),
-            ),
-            status="resource_limit",
-        )
+    for key, found, limit in (
+        ("params", architecture.params, limits.eval_max_params),
+        ("macs", architecture.macs, limits.eval_max_macs),
+    ):
+        if found > limit:
+            message = _say(key, lang, found=describe(found), limit=describe(limit))
+            raise SubmissionError(message, status="resource_limit")
     return text, architecture
 
 
