@@ -83,11 +83,22 @@ def read_artifacts(scratch: Path, best: BestModel | None) -> ModelArtifacts:
     if best is None:
         return NO_ARTIFACTS
     problems: list[str] = []
-    text = _read(scratch, MODEL_JSON, MAX_MODEL_JSON, problems)
-    config = None
-    if best.model_file == MODEL_FILE:
-        config = _zip_config(scratch, problems)
+    text, config = read_artifact_data(scratch, best, problems)
     return from_data(text, config, problems)
+
+
+def read_artifact_data(
+    scratch: Path, best: BestModel, problems: list[str]
+) -> tuple[str | None, dict[str, Any] | None]:
+    """The two artifacts as plain data (architecture text, .keras config.json), read once.
+
+    Kept with a shared training (grader.reuse) so that a copy of a program is judged on
+    the same trained files as the first, not on the probe's word.
+    """
+    raw = _read(scratch, MODEL_JSON, MAX_MODEL_JSON, problems)
+    text = None if raw is None else raw.decode("utf-8", "replace")
+    config = _zip_config(scratch, problems) if best.model_file == MODEL_FILE else None
+    return text, (thaw(config) if config is not None else None)
 
 
 def from_data(
@@ -384,4 +395,11 @@ def thaw(value: Any) -> Any:
     return value
 
 
-__all__ = ["NO_ARTIFACTS", "ModelArtifacts", "from_data", "read_artifacts", "thaw"]
+__all__ = [
+    "NO_ARTIFACTS",
+    "ModelArtifacts",
+    "from_data",
+    "read_artifact_data",
+    "read_artifacts",
+    "thaw",
+]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import data, reuse, score, submission
-from grader.artifacts import NO_ARTIFACTS, read_artifacts
+from grader.artifacts import NO_ARTIFACTS, from_data, read_artifact_data
 from grader.discover import SubmissionRef
 from grader.errors import SubmissionError
 from grader.evaluate import Evaluation, evaluate_best, saved_optimizer, step_budget
@@ -127,9 +127,13 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
         message_override: SubmissionError | None = None
         optimizer = None
         artifacts = NO_ARTIFACTS
+        model_json: str | None = None
+        keras_config: dict[str, Any] | None = None
         if best and shared is None:
             # What the checks grade: the trained model's files, read as capped data.
-            artifacts = read_artifacts(scratch, best)
+            problems: list[str] = []
+            model_json, keras_config = read_artifact_data(scratch, best, problems)
+            artifacts = from_data(model_json, keras_config, problems)
             t = time.monotonic()
             try:
                 evaluation = _evaluate(scratch, settings, test)
@@ -140,10 +144,19 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
                 optimizer = saved_optimizer(scratch)
         if shared is not None:
             evaluation, optimizer = shared.evaluation, shared.saved_optimizer
+            if best:
+                artifacts = from_data(shared.model_json, shared.keras_config)
             timings.update(shared.timings, reused=timings["child"])  # reused: the look-up
         else:
             cost = {k: timings[k] for k in ("child", "evaluate") if k in timings}
-            training = reuse.Training(outcome, evaluation, optimizer, cost)
+            training = reuse.Training(
+                outcome,
+                evaluation,
+                optimizer,
+                cost,
+                model_json=model_json,
+                keras_config=keras_config,
+            )
             reuse.record(
                 settings, loaded, request, training, evaluation_failed=bool(message_override)
             )

@@ -51,7 +51,7 @@ from grader.submission import LoadedSubmission, program_sha256
 if TYPE_CHECKING:
     from grader.pipeline import RunSettings
 
-FORMAT = 1
+FORMAT = 2  # 2: the trained files kept with the training
 # How the child names places in the student's file: the pseudo file names it compiles
 # the code under (`filename_for`: "<submission>" and "<cell N>").
 _FILE_MARKERS = (filename_for(None), "<cell ")
@@ -73,6 +73,10 @@ class Training:
     evaluation: Evaluation | None
     saved_optimizer: Mapping[str, Any] | None
     timings: dict[str, float]  # "child", "evaluate": what the training cost when it ran
+    # The trained best model's files as data (grader.artifacts.read_artifact_data): a copy
+    # is judged on them, exactly as the first file was, never on the probe's word alone.
+    model_json: str | None = None
+    keras_config: dict[str, Any] | None = None
 
 
 def program_key(loaded: LoadedSubmission, settings: RunSettings) -> str:
