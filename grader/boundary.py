@@ -162,7 +162,7 @@ MAX_SECONDS = 1e6  # about 11.5 days: longer than any budget's hard limit
 MAX_EPOCHS = 1_000_000
 MAX_STEPS = 10**9
 MAX_INT = 2**63  # no value a child reports is larger (numpy's int64)
-STAGES = ("start", "load", "probe", "search", "predict")
+STAGES = ("start", "load", "probe", "search")  # the stages the child goes through
 ANSWER_STATUSES = ("running", "ok", "error")
 
 

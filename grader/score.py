@@ -109,7 +109,6 @@ STAGES = {
         "en": "the inspection of MyHyperModel (build and fit, no training)",
     },
     "search": {"es": "la búsqueda (entrenamiento)", "en": "the search (training)"},
-    "predict": {"es": "la predicción del conjunto de test", "en": "the test-set prediction"},
 }
 
 STATUS_MESSAGES = {
