@@ -28,7 +28,7 @@ def main(plan_path: str) -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(plan["threads"])
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    tf.config.experimental.enable_op_determinism()
+    # No op determinism: the grader's child has none (TRAINING_SETTINGS 3).
     keras.utils.set_random_seed(plan["seed"])
     split = data.load_train_val(
         Path(plan["trainval_dir"]), validation_size=10000, num_classes=10, subset=None

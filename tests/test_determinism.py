@@ -1,10 +1,11 @@
 """Re-grading gives identical numbers on the same machine.
 
 The child seeds Python, NumPy and the backend (keras.utils.set_random_seed) and the
-tuner's oracle with the run's seed, sets PYTHONHASHSEED, TF op determinism and fixed
-thread counts (grader/worker.py, grader/runner.py). Two grades of the same submission,
-each in its own child and scratch folder, must agree to the last bit; a different seed
-must not (else the seed would not be reaching the run).
+tuner's oracle with the run's seed, sets PYTHONHASHSEED and fixed thread counts, and
+leaves TensorFlow's other defaults as a student has them (grader/child/worker.py,
+grader/runner.py). Two grades of the same submission, each in its own child and scratch
+folder, must agree to the last bit; a different seed must not (else the seed would not
+be reaching the run).
 """
 
 from __future__ import annotations

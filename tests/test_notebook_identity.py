@@ -1,6 +1,8 @@
 """The grader's search is the exam notebook's search, to the last digit.
 
-At a tiny budget (2 trials x 1 epoch on the first SUBSET images of train and validation),
+At a tiny budget (2 trials x 1 epoch on the whole split: with 2,000 images the numbers
+agreed even while the child still turned on TensorFlow's op determinism, which a student's
+notebook does not, and which changes trial 0's val_accuracy on the whole split),
 `grade_one` on the reference notebook and a plain run of that same notebook (its own
 code, cell after cell, in a fresh Python with TensorFlow's defaults, the way a student
 runs it; only max_trials, epochs, the tuner's folder and the subset substituted, as
@@ -27,7 +29,7 @@ from grader.pipeline import RunSettings, grade_one
 
 pytestmark = pytest.mark.slow
 
-SUBSET = 2000
+SUBSET = None  # the whole split: see the module's docstring
 ROOT = Path(__file__).resolve().parent.parent
 
 _EPILOGUE = """
@@ -41,7 +43,9 @@ _json.dump({"trials": _trials, "test_accuracy": float(score[1]),
 """
 
 
-def notebook_program(notebook: Path, *, trials: int, epochs: int, subset: int, work: Path) -> str:
+def notebook_program(
+    notebook: Path, *, trials: int, epochs: int, subset: int | None, work: Path
+) -> str:
     """The notebook's code cells as one program, with the budget's numbers substituted."""
     nb = nbformat.read(notebook, as_version=4)
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
@@ -49,12 +53,13 @@ def notebook_program(notebook: Path, *, trials: int, epochs: int, subset: int, w
         "max_trials=10": f"max_trials={trials}",
         "epochs=100": f"epochs={epochs}",
         'directory="/tmp"': f'directory="{work}"',
-        "y_train = y_train_val[:-10000]; y_val = y_train_val[-10000:]": (
+    }
+    if subset is not None:
+        edits["y_train = y_train_val[:-10000]; y_val = y_train_val[-10000:]"] = (
             "y_train = y_train_val[:-10000]; y_val = y_train_val[-10000:]\n"
             f"x_train, y_train = x_train[:{subset}], y_train[:{subset}]\n"
             f"x_val, y_val = x_val[:{subset}], y_val[:{subset}]"
-        ),
-    }
+        )
     for old, new in edits.items():
         assert old in code, f"the reference notebook no longer contains {old!r}"
         code = code.replace(old, new)
