@@ -1,6 +1,7 @@
 """Overhead and memory: grading one submission against pure training of the same work.
 
     .venv/bin/python bench/bench_overhead.py [--budget default] [--submission reference]
+    .venv/bin/python bench/bench_overhead.py --count 10    # a batch, as `grade` runs it
 
 Grades the submission (grade_one: child start, sandbox, running the student's cells,
 probe, bounded search, the parent's evaluation, scoring), then trains the same trials'
@@ -8,6 +9,12 @@ hyperparameters for the same epochs with nothing around Model.fit (bench/train_o
 a fresh process with the grader's environment and threads), back to back in this run.
 Prints grade / training ratios (goal: at most 1.10x against the fit time), where the
 rest of the time goes, and the peak resident memory of each child.
+
+With `--count N` it grades a class of N distinct programs (the reference, each with its own
+class docstring, so every file trains) with `grader.batch.grade` as the CLI does (one job,
+reports and gradebook written), then trains each one's trials with nothing around Model.fit,
+one fresh process each. Goal (issue 11): batch wall / pure training <= 1.05, and the fixed
+cost per submission after the first (its grade wall minus its training) <= 5 s.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from common import (
@@ -33,14 +41,21 @@ from common import (
 )
 
 from grader import data
-from grader.pipeline import grade_one
+from grader.batch import grade
+from grader.pipeline import RunSettings, grade_one
+from grader.report import read_result
+from grader.results import TrialResult
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", default="default")
     parser.add_argument("--submission", default="reference")
+    parser.add_argument("--count", type=int, default=1, help="N > 1: a batch of N programs")
     args = parser.parse_args()
+    if args.count > 1:
+        batch(args.budget, args.count)
+        return
     run_settings, test = settings(args.budget)
     print(f"machine: {machine()}; grader children of others running: {others_training()}")
 
@@ -51,34 +66,8 @@ def main() -> None:
     grade_peak = children_peak_rss_mib()  # only the grading child has finished so far
     assert result.test_accuracy is not None, result.message
 
-    with tempfile.TemporaryDirectory() as tmp:
-        plan = Path(tmp) / "plan.json"
-        plan.write_text(
-            json.dumps(
-                {
-                    "root": str(ROOT),
-                    "threads": run_settings.threads,
-                    "seed": run_settings.effective_seed,
-                    "trainval_dir": str(data.trainval_dir(run_settings.cache)),
-                    "trials": [
-                        {"hyperparameters": tr.hyperparameters, "epochs": tr.epochs}
-                        for tr in result.trials
-                    ],
-                }
-            ),
-            encoding="utf-8",
-        )
-        t = time.monotonic()
-        with PeakMemory() as train_memory:
-            done = subprocess.run(
-                [sys.executable, str(ROOT / "bench" / "train_only.py"), str(plan)],
-                env=grader_env(Path(tmp) / "home", run_settings.threads),
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-        baseline_wall = time.monotonic() - t
-    baseline = json.loads(done.stdout.strip().splitlines()[-1])
+    with PeakMemory() as train_memory:
+        baseline, baseline_wall = train_only(run_settings, result.trials)
 
     epochs = sum(tr.epochs for tr in result.trials)
     search = result.timings.get("child_search", 0.0)
@@ -102,6 +91,103 @@ def main() -> None:
     print(
         f"peak RSS (getrusage, max over finished children): after grading {grade_peak:.0f} MiB;"
         f" training-only process (its own ru_maxrss) {baseline['peak_rss_mib']:.0f} MiB"
+    )
+
+
+def train_only(run_settings: RunSettings, trials: Sequence[TrialResult]) -> tuple[dict, float]:
+    """The same trials trained with nothing around Model.fit: (its report, process wall)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        plan = Path(tmp) / "plan.json"
+        plan.write_text(
+            json.dumps(
+                {
+                    "root": str(ROOT),
+                    "threads": run_settings.threads,
+                    "seed": run_settings.effective_seed,
+                    "trainval_dir": str(data.trainval_dir(run_settings.cache)),
+                    "trials": [
+                        {"hyperparameters": tr.hyperparameters, "epochs": tr.epochs}
+                        for tr in trials
+                    ],
+                }
+            ),
+            encoding="utf-8",
+        )
+        t = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "train_only.py"), str(plan)],
+            env=grader_env(Path(tmp) / "home", run_settings.threads),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        wall = time.monotonic() - t
+    return json.loads(done.stdout.strip().splitlines()[-1]), wall
+
+
+def batch(budget: str, count: int) -> None:
+    """A class of `count` programs graded as `grade` does, against their pure training."""
+    run_settings, _ = settings(budget)
+    reference = submission("reference").path
+    notebook = json.loads(reference.read_text(encoding="utf-8"))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder, out = Path(tmp) / "class", Path(tmp) / "out"
+        folder.mkdir()
+        for i in range(count):
+            # A docstring is part of the program (the running code can read it), so each
+            # file is its own program and trains: nothing is shared between them.
+            variant = json.loads(json.dumps(notebook))
+            for cell in variant["cells"]:
+                source = (
+                    "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+                )
+                if cell["cell_type"] == "code" and "class MyHyperModel" in source:
+                    head, rest = source.split("class MyHyperModel", 1)
+                    line, tail = rest.split("\n", 1)
+                    doc = f'    """Student {i:02d}."""\n'
+                    cell["source"] = f"{head}class MyHyperModel{line}\n{doc}{tail}"
+                    break
+            (folder / f"s{i:02d}.ipynb").write_text(json.dumps(variant), encoding="utf-8")
+        t = time.monotonic()
+        code = grade(
+            paths=[folder],
+            budget=budget,
+            out=out,
+            jobs=1,
+            force=True,
+            echo=lambda *_: None,
+            progress="plain",
+        )
+        batch_wall = time.monotonic() - t
+        results = [read_result(out / f"s{i:02d}" / "result.json") for i in range(count)]
+    assert all(r.test_accuracy is not None for r in results), [r.message for r in results]
+    fits, processes = [], []
+    for r in results:
+        baseline, wall = train_only(run_settings, r.trials)
+        fits.append(baseline["fit_seconds"])
+        processes.append(wall)
+    totals = [r.timings.get("total", 0.0) for r in results]
+    rest = batch_wall - totals[0]  # everything after the first submission's own grade
+    print(
+        f"budget {budget}: batch of {count} programs, exit code {int(code)}, "
+        f"{sum(len(r.trials) for r in results)} trials, "
+        f"{sum(t.epochs for r in results for t in r.trials)} epochs"
+    )
+    print(f"batch wall (grade(), reports and gradebook included): {batch_wall:8.1f} s")
+    print(f"pure training, Model.fit only (sum):                  {sum(fits):8.1f} s")
+    print(f"pure training, fresh process each (sum):              {sum(processes):8.1f} s")
+    print(f"ratio batch / fit-only:                               {batch_wall / sum(fits):8.2f}x")
+    print(
+        f"fixed cost per submission, all (wall - fit) / N:      "
+        f"{(batch_wall - sum(fits)) / count:8.1f} s"
+    )
+    print(
+        f"fixed cost per submission after the first:           "
+        f"{(rest - sum(fits[1:])) / (count - 1):8.1f} s"
+    )
+    print(
+        "per submission: grade total / fit-only (s): "
+        + ", ".join(f"{t:.1f}/{f:.1f}" for t, f in zip(totals, fits, strict=True))
     )
 
 

@@ -10,6 +10,7 @@ import resource
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,7 @@ class Conditions:
     """
 
     START_LOAD = 1.0
+    SETTLE_SECONDS = 240.0
 
     def __init__(self, every: float = 5.0) -> None:
         self.every = every
@@ -95,6 +97,14 @@ class Conditions:
             self._sample()
 
     def __enter__(self) -> Conditions:
+        # Benchmarks run back to back: let the previous one's load decay first (the 1-minute
+        # average needs about a minute), for at most SETTLE_SECONDS.
+        waited = 0.0
+        while os.getloadavg()[0] > self.START_LOAD and waited < self.SETTLE_SECONDS:
+            time.sleep(5.0)
+            waited += 5.0
+        if waited:
+            print(f"waited {waited:.0f} s for the load average to settle", flush=True)
         self.start_load = os.getloadavg()[0]
         self._sample()
         print(f"start: {machine()}; other processes: {len(self.seen)}", flush=True)
