@@ -81,8 +81,8 @@ class Conditions:
     START_LOAD = 1.0
     SETTLE_SECONDS = 240.0
 
-    def __init__(self, every: float = 5.0) -> None:
-        self.every = every
+    def __init__(self, every: float = 5.0, *, settle: bool = True) -> None:
+        self.every, self.settle = every, settle
         self.start_load = self.end_load = 0.0
         self.seen: set[str] = set()
         self._stop = threading.Event()
@@ -100,7 +100,7 @@ class Conditions:
         # Benchmarks run back to back: let the previous one's load decay first (the 1-minute
         # average needs about a minute), for at most SETTLE_SECONDS.
         waited = 0.0
-        while os.getloadavg()[0] > self.START_LOAD and waited < self.SETTLE_SECONDS:
+        while self.settle and os.getloadavg()[0] > self.START_LOAD and waited < self.SETTLE_SECONDS:
             time.sleep(5.0)
             waited += 5.0
         if waited:
