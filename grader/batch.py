@@ -25,7 +25,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from grader import __version__, calibrate, data, discover, executor, gradescope, report, sandbox
+from grader import (
+    __version__,
+    calibrate,
+    data,
+    datasets,
+    discover,
+    executor,
+    gradescope,
+    report,
+    sandbox,
+)
 from grader import progress as progress_module
 from grader import spec as spec_module
 from grader import store as store_module
@@ -80,8 +90,8 @@ def grade(
     lang = lang or spec.language
     isolation = sandbox.resolve(no_sandbox=no_sandbox)  # refuses early without bubblewrap
     found = discover.discover(paths)
-    cache = data.prepare(data_dir=data_dir, cache_dir=cache_dir)
-    test = data.load_test(cache, num_classes=spec.num_classes)
+    cache = datasets.prepare(spec.data, data_dir=data_dir, cache_dir=cache_dir)
+    test = datasets.load_test(cache, spec.data)
     plan = executor.plan(jobs)
     settings = RunSettings(
         spec=spec,

@@ -27,7 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from grader import __version__, data
+from grader import __version__, data, datasets
 from grader.discover import SUFFIXES, SubmissionRef
 from grader.errors import FatalError
 from grader.pipeline import RunSettings, grade_one
@@ -213,6 +213,12 @@ def spec_hash(spec: Spec, budget: Budget, subset: int | None) -> str:
         "reference_sha256": hashlib.sha256(spec.reference.read_bytes()).hexdigest(),
         "subset": subset,
     }
+    if not spec.data.is_legacy:
+        # Added only beyond what the fields above already describe (Fashion-MNIST, last N,
+        # / 255, flat, one-hot): the exam's hash, and so its committed calibrations, stay
+        # valid, while any other dataset, subset, split, preprocessing, shape or label
+        # encoding gives another hash.
+        relevant["data"] = spec.data.arrays_key()
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -488,8 +494,8 @@ def calibrate(
     spec = spec_module.load(assignment)
     validate_rubric(spec)
     chosen = spec.budget(budget)
-    cache = data.prepare(data_dir=data_dir, cache_dir=cache_dir)
-    test = data.load_test(cache, num_classes=spec.num_classes)
+    cache = datasets.prepare(spec.data, data_dir=data_dir, cache_dir=cache_dir)
+    test = datasets.load_test(cache, spec.data)
     settings = RunSettings(spec=spec, budget=chosen, cache=cache, lang="en", subset=subset)
     calibration = complete(
         settings,

@@ -131,10 +131,16 @@ class TrainVal:
 
 @dataclass(frozen=True)
 class TestSet:
-    """The 10,000 t10k images, prepared as the exam does."""
+    """The test images prepared as the assignment prepares training (the exam: t10k, one-hot).
+
+    `labels` says how y_test encodes the truth (grader/dataspec.py LABELS), so the
+    evaluator scores one-hot rows, class indices or 0/1 for a single sigmoid unit.
+    """
 
     x_test: np.ndarray
     y_test: np.ndarray
+    labels: str = "one_hot"
+    num_classes: int = NUM_LABELS
 
 
 # ---------------------------------------------------------------------------- locate
@@ -520,4 +526,6 @@ def load_test(cache: Path, *, num_classes: int = 10) -> TestSet:
     """The 10,000 test images; `cache` is the folder `prepare` returned or its `test/`."""
     total = next(f.count for f in FILES if f.split == TEST)
     images, labels = _load_pair(_split_dir(cache, TEST), total)
-    return TestSet(x_test=_pixels(images), y_test=one_hot(labels, num_classes))
+    return TestSet(
+        x_test=_pixels(images), y_test=one_hot(labels, num_classes), num_classes=num_classes
+    )

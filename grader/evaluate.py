@@ -117,25 +117,46 @@ def step_budget(max_epochs: int, train_size: int, batch_size: int) -> int:
 
 
 def scores(
-    probabilities: np.ndarray, y_onehot: np.ndarray, lang: str = "en"
+    probabilities: np.ndarray,
+    y_test: np.ndarray,
+    lang: str = "en",
+    *,
+    labels: str = "one_hot",
+    num_classes: int | None = None,
 ) -> tuple[float, float]:
-    """(accuracy, mean categorical cross-entropy) of predicted probabilities."""
-    if probabilities.shape != y_onehot.shape:
-        raise SubmissionError(
-            _say(
-                "shape",
-                lang,
-                found=probabilities.shape[1:],
-                needed=y_onehot.shape[1:],
-            )
-        )
+    """(accuracy, mean cross-entropy) of predicted probabilities, as Keras' metrics compute them.
+
+    `labels` is how y_test encodes the truth (grader/dataspec.py): "one_hot" rows against
+    a softmax (categorical cross-entropy), "integer" class indices against a softmax of
+    `num_classes` units (sparse categorical cross-entropy), "binary" 0/1 against one
+    sigmoid unit (binary accuracy at > 0.5, binary cross-entropy).
+    """
+    n = len(y_test)
+    if labels == "one_hot":
+        needed: tuple[int, ...] = (n, *y_test.shape[1:])
+    elif labels == "integer":
+        needed = (n, int(num_classes or int(y_test.max()) + 1))
+    else:
+        needed = (n, 1)
+    if probabilities.shape != needed:
+        raise SubmissionError(_say("shape", lang, found=probabilities.shape[1:], needed=needed[1:]))
     if probabilities.dtype.kind != "f":
         raise SubmissionError(_say("not_numbers", lang))
     # NaN is kept: a diverged training predicts NaN, scores as chance and reports a NaN loss.
-    accuracy = float(np.mean(np.argmax(probabilities, 1) == np.argmax(y_onehot, 1)))
     p = np.clip(probabilities.astype(np.float64), _EPSILON, 1.0 - _EPSILON)
+    if labels == "binary":
+        truth = np.asarray(y_test, dtype=np.float64).reshape(n)
+        q = p[:, 0]
+        accuracy = float(np.mean((probabilities[:, 0] > 0.5) == (truth > 0.5)))
+        loss = float(np.mean(-(truth * np.log(q) + (1.0 - truth) * np.log(1.0 - q))))
+        return accuracy, loss
+    classes = y_test.astype(np.int64) if labels == "integer" else np.argmax(y_test, 1)
+    accuracy = float(np.mean(np.argmax(probabilities, 1) == classes))
     p = p / p.sum(axis=1, keepdims=True)
-    loss = float(np.mean(-np.sum(y_onehot * np.log(p), axis=1)))
+    if labels == "integer":
+        loss = float(np.mean(-np.log(p[np.arange(n), classes])))
+    else:
+        loss = float(np.mean(-np.sum(y_test * np.log(p), axis=1)))
     return accuracy, loss
 
 
@@ -163,6 +184,8 @@ def evaluate_best(
     seed: int,
     budget_steps: int,
     lang: str = "en",
+    labels: str = "one_hot",
+    num_classes: int | None = None,
 ) -> Evaluation:
     """Evaluate the child's best model; `SubmissionError` ends the submission (its status)."""
     try:
@@ -190,6 +213,7 @@ def evaluate_best(
             seed,
             budget_steps,
             lang,
+            (labels, num_classes),
         )
     finally:
         # The evaluator's folder lives as long as the batch: each request's copies go now.
@@ -207,6 +231,7 @@ def _evaluate_copies(
     seed: int,
     budget_steps: int,
     lang: str,
+    encoding: tuple[str, int | None] = ("one_hot", None),
 ) -> Evaluation:
     base = {
         "params": architecture.params,
@@ -234,7 +259,10 @@ def _evaluate_copies(
         return Evaluation(
             None, None, 0, reviews=(Review.NOT_REBUILDABLE,), detail=exc.message, **base
         )
-    accuracy, loss = scores(prediction.probabilities, y_test, lang)
+    labels, num_classes = encoding
+    accuracy, loss = scores(
+        prediction.probabilities, y_test, lang, labels=labels, num_classes=num_classes
+    )
     reviews: list[Review] = []
     details: list[str] = []
     if not prediction.iterations:

@@ -35,7 +35,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from grader import data, sandbox, terminal
+from grader import data, datasets, sandbox, terminal
+from grader.dataspec import DataSpec
 from grader.discover import SubmissionRef
 from grader.errors import UsageError
 from grader.pipeline import RunSettings, grade_one
@@ -229,15 +230,15 @@ def scratch_in(root: str | None) -> Iterator[None]:
 
 
 @functools.lru_cache(maxsize=2)
-def _worker_data(cache_root: Path, num_classes: int) -> tuple[Path, data.TestSet]:
+def _worker_data(cache_root: Path, spec: DataSpec) -> tuple[Path, data.TestSet]:
     # Once per worker process: the decoded cache is found (or built) on this machine.
-    cache = data.prepare(cache_dir=cache_root)
-    return cache, data.load_test(cache, num_classes=num_classes)
+    cache = datasets.prepare(spec, cache_dir=cache_root)
+    return cache, datasets.load_test(cache, spec)
 
 
 def grade_task(task: Task) -> GradeResult:
     """Grade one `Task` in a worker process (local pool or Dask); never raises for the student."""
-    cache, test = _worker_data(task.settings.cache.parent, task.settings.spec.num_classes)
+    cache, test = _worker_data(task.settings.cache.parent, task.settings.spec.data)
     settings = replace(task.settings, cache=cache)
     if settings.sandbox.enabled:
         # bubblewrap's path is this machine's; a worker without it refuses, never runs bare.

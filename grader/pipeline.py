@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import data, reuse, score, submission
+from grader import data, datasets, reuse, score, submission
 from grader.artifacts import NO_ARTIFACTS, from_data, read_artifact_data
 from grader.discover import SubmissionRef
 from grader.errors import SubmissionError
@@ -68,7 +68,8 @@ def _request(loaded: submission.LoadedSubmission, settings: RunSettings) -> dict
     fit = next((item.params for item in spec.rubric if item.id == "fit_config"), {})
     batch_size = int(fit.get("batch_size", 32))
     epochs = int(fit.get("epochs", budget.max_epochs))
-    train_size = 60000 - spec.validation_size
+    split_dir = _split_dir(settings)
+    train_size = datasets.train_rows(split_dir)
     return {
         "protocol": 1,
         "submission_id": loaded.ref.id,
@@ -83,10 +84,12 @@ def _request(loaded: submission.LoadedSubmission, settings: RunSettings) -> dict
         "executions_per_trial": spec.executions_per_trial,
         "budget": budget.search_limits(),
         "data": {
-            "split_dir": str(_split_dir(settings)),
+            "split_dir": str(split_dir),
             "validation_size": spec.validation_size,
             "num_classes": spec.num_classes,
             "input_dim": spec.input_dim,
+            "input_shape": list(spec.data.input_shape),
+            "labels": spec.data.labels,
             "subset": settings.subset,
         },
         "probe": {"steps_per_epoch": math.ceil(train_size / batch_size), "epochs": epochs},
@@ -200,11 +203,7 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
 
 def _split_dir(settings: RunSettings) -> Path:
     """The prepared training/validation arrays the child reads (built once per machine)."""
-    return data.prepare_split(
-        settings.cache,
-        validation_size=settings.spec.validation_size,
-        num_classes=settings.spec.num_classes,
-    )
+    return datasets.prepare_split(settings.cache, settings.spec.data)
 
 
 def _run(request: dict[str, Any], scratch: Path, settings: RunSettings) -> Any:
@@ -239,6 +238,8 @@ def _evaluate(scratch: Path, settings: RunSettings, test: data.TestSet) -> Evalu
         scratch,
         x_test=test.x_test,
         y_test=test.y_test,
+        labels=test.labels,
+        num_classes=test.num_classes,
         evaluator=evaluator,
         limits=limits,
         seed=settings.effective_seed,
@@ -251,7 +252,7 @@ def _step_budget(settings: RunSettings) -> int:
     """Optimizer steps one training may take: max_epochs x batches of the spec's batch_size."""
     spec = settings.spec
     fit = next((item.params for item in spec.rubric if item.id == "fit_config"), {})
-    train_size = 60000 - spec.validation_size
+    train_size = datasets.train_rows(_split_dir(settings))
     if settings.subset is not None:
         train_size = min(train_size, settings.subset)
     return step_budget(settings.budget.max_epochs, train_size, int(fit.get("batch_size", 32)))
@@ -259,7 +260,7 @@ def _step_budget(settings: RunSettings) -> int:
 
 def _hidden(settings: RunSettings) -> list[Path]:
     # Every copy of the dataset that holds the test set's labels.
-    return [data.DEBIAN_DIR, settings.cache / data.TEST, data.keras_cache_dir()]
+    return datasets.hidden(settings.cache, settings.spec.data)
 
 
 def _file_sha256(path: Path) -> str:

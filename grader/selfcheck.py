@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from grader import data, discover, report
+from grader import datasets, discover, report
 from grader import spec as spec_module
 from grader.checks import validate_rubric
 from grader.errors import UsageError
@@ -152,8 +152,8 @@ def check(
                 ),
                 highlight=False,
             )
-        cache = data.prepare(data_dir=data_dir, cache_dir=cache_dir)
-        test = data.load_test(cache, num_classes=spec.num_classes)
+        cache = datasets.prepare(spec.data, data_dir=data_dir, cache_dir=cache_dir)
+        test = datasets.load_test(cache, spec.data)
         settings = RunSettings(
             spec=spec, budget=budget, cache=cache, lang=lang, subset=subset, include_hidden=False
         )

@@ -14,6 +14,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from grader import datasets, dataspec
+from grader.dataspec import DataSpec
 from grader.errors import SpecError, UsageError
 from grader.limits import Limits
 from grader.results import Baseline
@@ -79,6 +81,7 @@ class Spec:
     rubric: tuple[RubricItem, ...]
     sha256: str  # of the spec file: part of every result's cache key
     limits: Limits = field(default_factory=Limits)
+    data: DataSpec = field(default_factory=DataSpec)  # the whole [data] table (dataspec.py)
 
     @property
     def directory(self) -> Path:
@@ -202,15 +205,7 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
     if not reference.is_file():
         raise top.fail("reference", f"names {reference}, which does not exist")
 
-    d = top.table("data")
-    dataset = d.get("dataset", str)
-    if dataset != "fashion-mnist":
-        raise d.fail("dataset", f"is {dataset!r}; only 'fashion-mnist' is supported")
-    seed = d.get("seed", int)
-    validation_size = d.positive("validation_size", int)
-    num_classes = d.positive("num_classes", int)
-    input_dim = d.positive("input_dim", int)
-    d.finish()
+    data_spec = dataspec.parse(top.table("data"), datasets.shapes())
 
     c = top.table("calling")
     class_name = c.get("class_name", str)
@@ -297,10 +292,11 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
         language=language,
         reference=reference,
         default_budget=default_budget,
-        seed=seed,
-        validation_size=validation_size,
-        num_classes=num_classes,
-        input_dim=input_dim,
+        seed=data_spec.seed,
+        # 0 when the split is not "last N": consumers of the rows use `data` instead.
+        validation_size=data_spec.validation_size if data_spec.split == "last" else 0,
+        num_classes=data_spec.num_classes,
+        input_dim=data_spec.input_dim,
         class_name=class_name,
         objective=objective,
         executions_per_trial=executions,
@@ -309,4 +305,5 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
         rubric=tuple(rubric),
         sha256=sha256,
         limits=limits,
+        data=data_spec,
     )
