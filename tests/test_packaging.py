@@ -152,3 +152,24 @@ def test_installed_grade_grades_with_its_shipped_assignment_and_templates(instal
     # --budget smoke --no-sandbox` and assert exit code 0 and full marks in result.json.
     # --no-sandbox because this venv borrows its dependencies through a .pth file whose
     # folder the sandbox does not bind (a real `pip install .` venv holds them itself).
+
+
+def test_the_instructors_material_is_hidden_from_the_child(tmp_path: Path) -> None:
+    """In a wheel the shipped assignments (reference solutions!) sit inside the venv the
+    sandbox binds read-only: the child must see an empty folder there."""
+    from grader import pipeline, resources
+    from grader import spec as spec_module
+    from grader.sandbox import Sandbox
+
+    spec = spec_module.load(ROOT / "assignments" / "fashion-mnist-polynomial-decay")
+    settings = pipeline.RunSettings(
+        spec=spec, budget=spec.budget("smoke"), cache=tmp_path, lang="en", sandbox=Sandbox(None)
+    )
+    hidden = pipeline._hidden(settings)
+    assert resources.ASSIGNMENTS in hidden and spec.directory in hidden
+    # What the sandbox does with a hidden folder under a bound root (the venv, as in a wheel).
+    inside_venv = Path(sys.prefix) / "lib"
+    args = Sandbox("/usr/bin/bwrap").wrap(
+        ["true"], scratch=tmp_path, readable=[], env={}, hidden=[inside_venv]
+    )
+    assert ["--tmpfs", str(inside_venv)] == args[args.index(str(inside_venv)) - 1 :][:2]
