@@ -47,6 +47,7 @@ def test_every_sub_package_is_listed_for_the_wheel() -> None:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("install")
     src = base / "src"
+    src.mkdir()
     for name in SOURCE:
         path = ROOT / name
         if path.is_dir():
