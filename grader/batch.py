@@ -25,7 +25,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from grader import __version__, calibrate, data, discover, executor, gradescope, report, sandbox
+from grader import (
+    __version__,
+    calibrate,
+    data,
+    discover,
+    executor,
+    gradescope,
+    i18n,
+    report,
+    sandbox,
+)
 from grader import progress as progress_module
 from grader import spec as spec_module
 from grader import store as store_module
@@ -77,7 +87,7 @@ def grade(
     spec = spec_module.load(assignment)
     validate_rubric(spec)
     chosen = spec.budget(budget)
-    lang = lang or spec.language
+    lang = i18n.require(lang or spec.language)  # before any work: a typo costs nothing
     isolation = sandbox.resolve(no_sandbox=no_sandbox)  # refuses early without bubblewrap
     found = discover.discover(paths)
     cache = data.prepare(data_dir=data_dir, cache_dir=cache_dir)
@@ -101,10 +111,21 @@ def grade(
     # Set after calibrating: the reference's runs must train, never reuse a student's copy.
     shared = Reuse(store=(out / store_module.STORE_FILE).absolute(), read=not force)
     settings = dataclasses.replace(settings, reuse=shared)
-    where = f"Dask scheduler {scheduler}" if scheduler else f"{plan.jobs} job(s) ({plan.reason})"
+    where = (
+        i18n.say("batch.on_dask", lang, scheduler=scheduler)
+        if scheduler
+        else i18n.say("batch.on_jobs", lang, jobs=plan.jobs, reason=plan.reason)
+    )
     echo(
-        f"grading {len(found.submissions)} submission(s) of {spec.id} "
-        f"with budget '{chosen.name}' into {out}/ on {where}"
+        i18n.say(
+            "batch.start",
+            lang,
+            count=len(found.submissions),
+            assignment=spec.id,
+            budget=chosen.name,
+            out=out,
+            where=where,
+        )
     )
     shown = progress_module.choose(
         progress,
@@ -120,9 +141,9 @@ def grade(
             batch.add_rejected(found.rejected)
             todo = batch.reuse(found.submissions, force=force)
             shown.say(
-                f"reused {batch.reused} stored result(s) from {db.path}"
-                + (" (--force grades them again)" if not force else "")
-                + f"; grading {len(todo)}"
+                i18n.say("batch.reused", lang, count=batch.reused, path=db.path)
+                + (i18n.text("batch.force_hint", lang) if not force else "")
+                + i18n.say("batch.grading", lang, count=len(todo))
             )
             if todo:
                 batch.grade(todo, plan, test, scheduler=scheduler, dask_config=dask_config)
@@ -132,11 +153,17 @@ def grade(
     results = list(batch.results.values())
     graded = sum(r.status is Status.GRADED for r in results)
     echo(
-        f"wrote {out / report.GRADEBOOK_FILE} and {out / summary_module.SUMMARY_FILE}: "
-        f"{graded}/{len(results)} graded"
+        i18n.say(
+            "batch.wrote",
+            lang,
+            gradebook=out / report.GRADEBOOK_FILE,
+            summary=out / summary_module.SUMMARY_FILE,
+            graded=graded,
+            total=len(results),
+        )
     )
     if batch.faults:
-        echo(f"{batch.faults} grader fault(s), each with its traceback in {out / LOG_FILE}")
+        echo(i18n.say("batch.faults", lang, count=batch.faults, log=out / LOG_FILE))
     everything = graded == len(results) and not batch.faults
     return ExitCode.OK if everything else ExitCode.NOT_ALL_GRADED
 

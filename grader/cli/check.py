@@ -38,7 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="assignment id under assignments/, its folder, or its assignment.toml "
         "(default: the only assignment)",
     )
-    parser.add_argument("--lang", choices=("es", "en"), help="language of the checklist and report")
+    parser.add_argument(
+        "--lang",
+        metavar="CODE",
+        help="language of the checklist and report (es, en, or one in --lang-dir)",
+    )
+    parser.add_argument(
+        "--lang-dir",
+        type=Path,
+        metavar="DIR",
+        help="extra folder of language catalogs, as in `grade --help`",
+    )
     parser.add_argument(
         "--out",
         type=Path,
@@ -70,6 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: --subset must be a positive number of images", file=sys.stderr)
         return ExitCode.USAGE
     from rich.console import Console
+
+    from grader import i18n
+
+    if args.lang_dir is not None:
+        i18n.use_lang_dir(args.lang_dir)
 
     from grader.selfcheck import check
 
