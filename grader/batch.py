@@ -247,7 +247,7 @@ class _Batch:
                 assignment=self.settings.spec.id,
                 budget=self.settings.budget.name,
                 status=Status.REJECTED,
-                message=item.reason,
+                message=item.text(self.settings.lang),
                 source_path=str(item.path),
             )
             try:

@@ -139,7 +139,9 @@ def evaluate_best(
     try:
         text, architecture = measure(scratch, MODEL_JSON, limits, lang)
     except FileNotFoundError as exc:
-        raise SubmissionError(_say("unreadable", lang, detail=f"{MODEL_JSON} is missing")) from exc
+        raise SubmissionError(
+            _say("unreadable", lang, detail=_say("missing_file", lang, name=MODEL_JSON))
+        ) from exc
     folder = evaluator.request_folder()
     try:
         # Keras picks its loader by the name: only `.weights.h5` reads the Keras 3 layout.
@@ -148,7 +150,9 @@ def evaluate_best(
         try:
             copy_child_file(scratch, WEIGHTS, files.weights, limit=_weights_cap(architecture))
         except FileNotFoundError as exc:
-            raise SubmissionError(_say("unreadable", lang, detail=f"{WEIGHTS} is missing")) from exc
+            raise SubmissionError(
+                _say("unreadable", lang, detail=_say("missing_file", lang, name=WEIGHTS))
+            ) from exc
         initial = _initial(scratch, folder, limits, lang) if architecture.standard else None
         return _evaluate_copies(
             files,

@@ -105,7 +105,7 @@ def check(
             assignment=spec.id,
             budget=budget.name,
             status=Status.REJECTED,
-            message=rejected.reason,
+            message=rejected.text(lang),
             source_path=str(rejected.path),
         )
     else:
