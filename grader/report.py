@@ -294,8 +294,7 @@ def _filters(ui: dict[str, Any]) -> dict[str, Callable[..., str]]:
     def location(loc: dict[str, Any] | None) -> str:
         if loc is None:
             return ""
-        line = f"{ui['line']} {loc['line']}"
-        return f"{ui['cell']} {loc['cell']}, {line}" if loc["cell"] else line
+        return i18n.location(loc["cell"], loc["line"], ui["lang"])
 
     return {
         "pct": pct,

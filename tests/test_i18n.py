@@ -265,7 +265,7 @@ def test_a_spec_may_use_a_language_with_a_catalog(tmp_path: Path, french: Path) 
     text = text.replace(
         'title = { es = "Estructura de MyHyperModel", en = "MyHyperModel structure" }',
         'title = { fr = "Structure de MyHyperModel", en = "MyHyperModel structure" }\n'
-        'messages = { wrong_base = { fr = "Hérite de {expected}." } }',
+        'messages = { wrong_base = { fr = "Hérite de {base}." } }',
     )
     toml.write_text(text, encoding="utf-8")
     spec = spec_module.load(folder)
