@@ -290,7 +290,9 @@ def test_a_language_without_a_catalog_is_refused(tmp_path: Path) -> None:
 def test_cli_lang_dir_adds_the_language(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.delenv(i18n.LANG_DIR_ENV, raising=False)
+    # Recorded by monkeypatch so that the value --lang-dir sets below is undone afterwards
+    # (delenv of an absent variable records nothing, and 'fr' would leak into later tests).
+    monkeypatch.setenv(i18n.LANG_DIR_ENV, "")
     missing = tmp_path / "nothing.py"
     assert cli_main([str(missing), "--lang", "fr"]) == 2
     assert "unknown language 'fr'" in capsys.readouterr().err
