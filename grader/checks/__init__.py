@@ -124,7 +124,7 @@ def run_checks(
         ctx = dataclasses.replace(
             base,
             lang=lang,
-            params=item.params,
+            params=item.params if item.params is not None else check.params(),
             messages=_messages(check, item),
             class_name=spec.class_name,
             baselines=base.baselines or spec.baselines,
