@@ -174,6 +174,15 @@ _MERGES_ACTIVATION = ("Dense", "Conv2D")
 _ACTIVATION_LAYERS = {"ReLU": "relu", "Softmax": "softmax"}
 
 
+def _found_value(name: str, value: Any) -> Any:
+    """A recorded value normalised as the spec's; the probe's record is the child's word,
+    so a value of the wrong shape stays as text (it then differs) rather than raising."""
+    try:
+        return _normal(name, value)
+    except (TypeError, ValueError):
+        return str(value)[:100]
+
+
 def _dense_chain(layers: list[Mapping[str, Any]], ignored: set[str]) -> list[dict[str, Any]]:
     """Layers as the checker compares them, activation layers merged into the layer before."""
     chain: list[dict[str, Any]] = []
@@ -200,7 +209,7 @@ def _dense_chain(layers: list[Mapping[str, Any]], ignored: set[str]) -> list[dic
         for name in ("filters", "kernel_size", "pool_size", "kernel_initializer", "rate",
                      "negative_slope"):  # fmt: skip
             if layer.get(name) is not None:
-                entry[name] = _normal(name, layer[name])
+                entry[name] = _found_value(name, layer[name])
         chain.append(entry)
     return chain
 
@@ -225,9 +234,13 @@ def _size(value: Any) -> str:
     return "×".join(str(v) for v in value)
 
 
-def _layer_text(layer: Mapping[str, Any], judged: Mapping[str, Any] | None = None) -> str:
+def _layer_text(
+    layer: Mapping[str, Any], judged: Mapping[str, Any] | None = None, initializer: bool = False
+) -> str:
     """Conv2D(4, 3×3, relu), Dense(16, relu), MaxPooling2D(2×2), Dropout(0.25), Flatten;
-    with `judged`, only the attributes it holds (an expected layer shows what is asked)."""
+    with `judged`, only the attributes it holds (an expected layer shows what is asked).
+    A found layer shows its initializer only with `initializer` (the spec judges them):
+    every layer has one, and naming glorot_uniform everywhere would bury the message."""
     cls = str(layer.get("class_name"))
     shown = judged if judged is not None else layer
     parts = []
@@ -242,13 +255,17 @@ def _layer_text(layer: Mapping[str, Any], judged: Mapping[str, Any] | None = Non
             parts.append(fmt(layer[name]))
     if cls in _MERGES_ACTIVATION and shown.get("activation") is not None:
         parts.append(str(layer.get("activation")))
-    if shown.get("kernel_initializer") is not None and layer.get("kernel_initializer"):
+    show_initializer = initializer if judged is None else "kernel_initializer" in judged
+    if show_initializer and layer.get("kernel_initializer"):
         parts.append(str(layer["kernel_initializer"]))
     return f"{cls}({', '.join(parts)})" if parts else cls
 
 
-def _describe_layers(shape: str, chain: list[Mapping[str, Any]], judged: bool = False) -> str:
-    return " → ".join([shape, *(_layer_text(c, c if judged else None) for c in chain)])
+def _describe_layers(
+    shape: str, chain: list[Mapping[str, Any]], judged: bool = False, initializers: bool = False
+) -> str:
+    texts = (_layer_text(c, c if judged else None, initializers) for c in chain)
+    return " → ".join([shape, *texts])
 
 
 def _matches(found: Mapping[str, Any], expected: Mapping[str, Any]) -> list[str]:
@@ -267,7 +284,7 @@ def _first_difference(
             return ctx.say(
                 "first_difference",
                 index=index,
-                found=_layer_text(have),
+                found=_layer_text(have, initializer="kernel_initializer" in want),
                 expected=_layer_text(want, want),
                 what=", ".join(differs),
             )
@@ -288,6 +305,10 @@ def _comparable(chain: list[Mapping[str, Any]], other: list[Mapping[str, Any]]) 
     return [len(chain), *({k: a.get(k) for k in ks} for a, ks in zip(chain, keys, strict=False))]
 
 
+def _judges_initializers(p: Params) -> bool:
+    return any("kernel_initializer" in layer for layer in p.expected_chain())
+
+
 def _found(arch: Mapping[str, Any], p: Params, ignored: set[str]) -> tuple:
     """(description, input ok, chain) of one view of the architecture."""
     chain = _dense_chain(list(arch.get("layers") or []), ignored)
@@ -299,7 +320,8 @@ def _found(arch: Mapping[str, Any], p: Params, ignored: set[str]) -> tuple:
     if p.shorthand:
         described = _describe(found_input if shape else expected_shape[0], _short(chain))
     else:
-        described = _describe_layers(found_input if shape else _size(expected_shape), chain)
+        shown = found_input if shape else _size(expected_shape)
+        described = _describe_layers(shown, chain, initializers=_judges_initializers(p))
     return described, input_ok, chain
 
 

@@ -161,6 +161,8 @@ def check(ctx: CheckContext) -> Verdict:
         logged = [m for m in metrics if m.get("name") == wanted]
         if any(m.get("class_name") in accepted for m in logged):
             continue
+        if logged and wanted != "accuracy":  # another metric (auc, lr_spy): its name is enough
+            continue
         other = [m for m in logged if m.get("class_name") in _ANY_ACCURACY]
         if any(m.get("class_name") == "Accuracy" for m in logged):
             problems.append(ctx.say("exact_accuracy"))

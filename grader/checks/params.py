@@ -83,15 +83,16 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
     if hint is Any:
         return value
     if origin in (Union, types.UnionType):
-        for option in args:
-            if option is type(None):
-                continue
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1:  # `X | None`: X's own message, which names the element
+            return _convert(options[0], value, key)
+        for option in options:
             try:
                 return _convert(option, value, key)
             except ParamError:
                 continue
-        options = " or ".join(_describe(a) for a in args if a is not type(None))
-        raise ParamError(key, f"must be {options}, got {type(value).__name__} {value!r}")
+        kinds = " or ".join(_describe(a) for a in options)
+        raise ParamError(key, f"must be {kinds}, got {type(value).__name__} {value!r}")
     if origin is Literal:
         if value not in args or isinstance(value, bool) != isinstance(args[0], bool):
             raise ParamError(key, f"must be one of {list(args)}, got {value!r}")
