@@ -316,16 +316,17 @@ def test_a_message_override_in_the_toml_is_used(probed: Probed, tmp_path: Path) 
 @pytest.mark.parametrize(
     ("override", "error"),
     [
-        ('messages = { nope = { es = "x" } }', "not a message of this check"),
+        ('messages = { nope = { es = "x" } }', "not a message of check 'optimizer'"),
         ('messages = { wrong_class = { es = "{oops}" } }', "unknown placeholder"),
     ],
 )
 def test_bad_message_overrides_are_spec_errors(tmp_path: Path, override: str, error: str) -> None:
-    spec = copy_spec(
-        tmp_path, ('params = { class_name = "SGD"', override + '\nparams = { class_name = "SGD"')
-    )
+    # Refused when the spec loads (grader.checks.params.parse_item), before any grading.
     with pytest.raises(SpecError, match=error):
-        validate_rubric(spec)
+        copy_spec(
+            tmp_path,
+            ('params = { class_name = "SGD"', override + '\nparams = { class_name = "SGD"'),
+        )
 
 
 def test_an_unknown_check_id_is_a_spec_error() -> None:

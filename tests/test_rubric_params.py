@@ -638,3 +638,54 @@ def test_a_list_of_losses_and_of_metrics() -> None:
     assert passed.status is CheckStatus.PASSED, passed.message
     missing = run_loss(params, "binary_crossentropy", [metric("accuracy")])
     assert "needs a metric logged as 'auc'" in missing.message
+
+
+def test_the_probe_and_the_model_file_describe_a_cnn_alike() -> None:
+    """What the child's probe records of a live model and what the parent reads from its
+    JSON agree (kernel sizes as tuples and lists, initializers as objects): no
+    disagreement for the same network, one for another network."""
+    import keras
+
+    from grader.child.probe import _architecture as probe_architecture
+
+    def model(filters: int) -> Any:
+        return keras.Sequential(
+            [
+                keras.Input(shape=(32, 32, 3)),
+                keras.layers.Conv2D(4, (3, 3), activation="relu"),
+                keras.layers.Conv2D(filters, (3, 3), activation="relu"),
+                keras.layers.MaxPooling2D(pool_size=(2, 2)),
+                keras.layers.Dropout(0.25),
+                keras.layers.Flatten(),
+                keras.layers.Dense(16, activation="relu"),
+                keras.layers.Dropout(0.5),
+                keras.layers.Dense(2, activation="softmax"),
+            ]
+        )
+
+    check = REGISTRY["architecture"]
+    messages = {key: dict(texts) for key, texts in {**COMMON_MESSAGES, **check.messages}.items()}
+
+    def verdict(probed: Any, trained: Any) -> Any:
+        record = {"probe_version": 1, "build": {"status": "ok", "architecture": probed}}
+        ctx = CheckContext(
+            record=record,
+            lang="en",
+            params=build(check.params, CNN_PARAMS, "architecture"),
+            messages=MappingProxyType(messages),
+            artifacts=ModelArtifacts(architecture=trained),
+        )
+        return check.run(ctx)
+
+    same = verdict(probe_architecture(model(8)), _architecture(model(8)))
+    assert same.status is CheckStatus.PASSED, same.message
+    other = verdict(probe_architecture(model(16)), _architecture(model(8)))
+    assert other.status is CheckStatus.FAILED
+    assert other.message.startswith("The model the search trained has the architecture")
+    # A probe record from before conv layers were described (no kernel_size...) agrees.
+    old = probe_architecture(model(8))
+    old["layers"] = [
+        {k: v for k, v in layer.items() if k not in ("kernel_size", "pool_size", "filters")}
+        for layer in old["layers"]
+    ]
+    assert verdict(old, _architecture(model(8))).status is CheckStatus.PASSED
