@@ -346,8 +346,16 @@ def _parse_calling(c: _Reader) -> tuple[str, str, int, Calling]:
         if direction not in DIRECTIONS:
             raise o.fail("direction", f"must be one of {list(DIRECTIONS)}, got {direction!r}")
         o.finish()
-    if not objective:
-        raise c.fail("objective", "must name a logged metric such as 'val_accuracy'")
+    if not objective.endswith("accuracy"):
+        # The child can search on any objective (grader/child/search.py), but the parent
+        # reads the objective's values as an accuracy: the boundary refuses values outside
+        # [0, 1] and the reports show them as the validation accuracy. A loss objective
+        # needs those two to learn about it first.
+        raise c.fail(
+            "objective",
+            f"is {objective!r}; the grader reports the objective as a validation accuracy, "
+            "so it must be one (such as 'val_accuracy')",
+        )
     executions = c.positive("executions_per_trial", int)
     validation = c.get("validation", str, "xy_val")
     if validation not in VALIDATIONS:

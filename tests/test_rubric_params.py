@@ -193,10 +193,21 @@ def test_objective_with_a_direction(tmp_path: Path) -> None:
     toml = _spec_with(
         tmp_path,
         'objective = "val_accuracy"',
-        'objective = { name = "val_loss", direction = "min" }',
+        'objective = { name = "val_binary_accuracy", direction = "max" }',
     )
     spec = spec_module.load(toml)
-    assert (spec.objective, spec.calling.direction) == ("val_loss", "min")
+    assert (spec.objective, spec.calling.direction) == ("val_binary_accuracy", "max")
+    assert spec.calling.request()["objective_direction"] == "max"
+
+
+def test_a_loss_objective_is_refused_until_the_parent_reads_losses(tmp_path: Path) -> None:
+    toml = _spec_with(
+        tmp_path,
+        'objective = "val_accuracy"',
+        'objective = { name = "val_loss", direction = "min" }',
+    )
+    with pytest.raises(SpecError, match=r"'calling\.objective' is 'val_loss'; the grader"):
+        spec_module.load(toml)
 
 
 @pytest.mark.parametrize(
@@ -226,7 +237,7 @@ def test_a_direction_outside_max_min_is_refused(tmp_path: Path) -> None:
     toml = _spec_with(
         tmp_path,
         'objective = "val_accuracy"',
-        'objective = { name = "val_loss", direction = "down" }',
+        'objective = { name = "val_accuracy", direction = "down" }',
     )
     with pytest.raises(SpecError, match=r"'calling\.objective\.direction' must be one of"):
         spec_module.load(toml)

@@ -14,7 +14,6 @@ Message templates live in each check module (see grader/checks/base.py); the spe
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from types import MappingProxyType
 
 from grader.checks import (  # noqa: F401 - importing a check module registers it
@@ -38,13 +37,13 @@ from grader.checks.base import (
     CheckContext,
     Verdict,
     error_text,
-    placeholders,
     register,
     skipped,
 )
+from grader.checks.params import validate_messages
 from grader.errors import SpecError
 from grader.results import CheckResult, CheckStatus
-from grader.spec import LANGUAGES, RubricItem, Spec
+from grader.spec import RubricItem, Spec
 
 __all__ = [
     "REGISTRY",
@@ -68,24 +67,8 @@ def validate_rubric(spec: Spec) -> None:
                 f"{spec.path}: [rubric.{item.id}] names no known check",
                 hint=f"known checks: {', '.join(sorted(REGISTRY))}",
             )
-        defaults = {**COMMON_MESSAGES, **check.messages}
-        for key, texts in item.messages.items():
-            where = f"{spec.path}: [rubric.{item.id}].messages.{key}"
-            if key not in defaults:
-                raise SpecError(
-                    f"{where} is not a message of this check",
-                    hint=f"known: {', '.join(sorted(defaults))}",
-                )
-            if not isinstance(texts, Mapping) or not set(texts) <= set(LANGUAGES):
-                raise SpecError(f"{where} must be a table of {LANGUAGES} texts")
-            allowed = set().union(*(placeholders(t) for t in defaults[key].values()))
-            for lang, text in texts.items():
-                extra = placeholders(str(text)) - allowed - {"class_name"}
-                if extra:
-                    raise SpecError(
-                        f"{where}.{lang} uses unknown placeholder(s) {sorted(extra)}",
-                        hint=f"available: {', '.join(sorted(allowed)) or 'none'}",
-                    )
+        # The spec checked them when it loaded; a Spec built in code is checked here.
+        validate_messages(item.id, item.messages, spec.path)
 
 
 def _messages(check: Check, item: RubricItem) -> MappingProxyType:

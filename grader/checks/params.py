@@ -144,8 +144,7 @@ def parse_item(
 ) -> tuple[Any, MappingProxyType]:
     """The check's params dataclass and its message overrides, validated; SpecError
     naming the dotted key otherwise (unknown check, parameter, message or placeholder)."""
-    from grader.checks.base import COMMON_MESSAGES, REGISTRY, placeholders
-    from grader.spec import LANGUAGES
+    from grader.checks.base import REGISTRY
 
     check = REGISTRY.get(check_id)
     if check is None:
@@ -159,6 +158,18 @@ def parse_item(
     except ParamError as exc:
         key = f"{where}.{exc.key}" if exc.key else where
         raise SpecError(f"{path}: {key} {exc.problem}") from None
+    validate_messages(check_id, messages, path)
+    frozen = {k: MappingProxyType(dict(v)) for k, v in messages.items()}
+    return built, MappingProxyType(frozen)
+
+
+def validate_messages(check_id: str, messages: Any, path: Path) -> None:
+    """SpecError unless every override names a message of the check, in known languages,
+    with only the placeholders that message is filled with."""
+    from grader.checks.base import COMMON_MESSAGES, REGISTRY, placeholders
+    from grader.spec import LANGUAGES
+
+    check = REGISTRY[check_id]
     if not isinstance(messages, Mapping):
         raise SpecError(f"{path}: rubric.{check_id}.messages must be a table")
     defaults = {**COMMON_MESSAGES, **check.messages}
@@ -181,8 +192,6 @@ def parse_item(
                     f"{at}.{lang} uses unknown placeholder(s) {sorted(extra)}",
                     hint=f"available: {', '.join(sorted(allowed)) or 'none'}",
                 )
-    frozen = {k: MappingProxyType(dict(v)) for k, v in messages.items()}
-    return built, MappingProxyType(frozen)
 
 
 def present(params: Any) -> dict[str, Any]:
