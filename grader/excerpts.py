@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from grader import schedules
+from grader.checks.params import present
 from grader.results import CheckResult, Curve, LearningRateCurves, Location, SnippetLine
 from grader.spec import Spec
 
@@ -65,7 +66,7 @@ def learning_rate_curves(record: Mapping[str, Any], spec: Spec) -> LearningRateC
     corners = record.get("corners") or {}
     total_steps = int(corners.get("total_steps") or (student.steps[-1] if student else 0))
 
-    params = {item.id: dict(item.params) for item in spec.rubric}
+    params = {item.id: present(item.params) for item in spec.rubric}
     family = str(params.get("schedule", {}).get("family", ""))
     space = params.get("search_space", {}).get("hyperparameters", [])
     used = (record.get("search_space") or {}).get("values") or {}

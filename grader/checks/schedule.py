@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from grader import schedules
@@ -193,10 +194,15 @@ def other_mechanisms(ctx: CheckContext, rtol: float) -> list[str]:
     return notes
 
 
-@register("schedule", MESSAGES, requires=("build",), evidence=Evidence.CHILD)
+@dataclass(frozen=True)
+class Params:
+    family: str = "PolynomialDecay"  # a family of grader.schedules (Keras' class name)
+    rtol: float = 1e-3  # how closely the sampled curve must follow it
+
+
+@register("schedule", MESSAGES, params=Params, requires=("build",), evidence=Evidence.CHILD)
 def check(ctx: CheckContext) -> Verdict:
-    family = str(ctx.params.get("family", "PolynomialDecay"))
-    rtol = float(ctx.params.get("rtol", 1e-3))
+    family, rtol = ctx.params.family, ctx.params.rtol
     lr, evidence, disagreement = judged_lr(ctx)
     optimizer, _ = ctx.judged("optimizer")
     opt_class = (optimizer or {}).get("class_name") or "SGD"

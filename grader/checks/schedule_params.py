@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 from grader import schedules
 from grader.checks.base import CheckContext, Verdict, failed, fmt, passed, register
+from grader.checks.params import ParamError
 from grader.checks.schedule import MESSAGES as SCHEDULE_MESSAGES
 from grader.checks.schedule import identify_lr, judged_lr
 from grader.results import Evidence
@@ -44,7 +47,40 @@ MESSAGES = {
     "what_params": {"es": "en su {family}", "en": "in its {family}"},
 }
 
-_META = {"family", "rtol", "tolerance"}
+# Every keyword argument of the schedules grader.schedules knows (Keras' classes and the
+# callback functions), so a misspelt one is a spec error rather than a never-checked value.
+SCHEDULE_PARAMETERS = frozenset(
+    {
+        "initial_learning_rate", "decay_steps", "end_learning_rate", "power", "cycle",
+        "decay_rate", "staircase", "boundaries", "values", "alpha", "warmup_target",
+        "warmup_steps", "first_decay_steps", "t_mul", "m_mul", "learning_rate",
+        "initial_lrate", "drop", "epochs_drop",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Params:
+    """family/rtol as the schedule check; `values` holds every other key of the table:
+    the schedule's own parameters and their required values."""
+
+    REST: ClassVar[str] = "values"
+    family: str = "PolynomialDecay"
+    rtol: float = 1e-3
+    tolerance: float = 1e-3  # relative, for numeric values
+    values: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        for key, value in self.values.items():
+            if key not in SCHEDULE_PARAMETERS:
+                raise ParamError(
+                    key,
+                    "is not a known parameter of check 'schedule_params'; known: family, "
+                    "rtol, tolerance and a schedule's own: "
+                    + ", ".join(sorted(SCHEDULE_PARAMETERS)),
+                )
+            if not isinstance(value, bool | int | float | list):
+                raise ParamError(key, f"must be a number, a boolean or an array, got {value!r}")
 
 
 def _equal(found: Any, expected: Any, tolerance: float) -> bool:
@@ -72,12 +108,11 @@ def _config_values(lr: Any, family: str, keys: Any) -> dict[str, Any] | None:
     return {k: config.get(k) for k in keys}
 
 
-@register("schedule_params", MESSAGES, requires=("build",), evidence=Evidence.CHILD)
+@register("schedule_params", MESSAGES, requires=("build",), evidence=Evidence.CHILD, params=Params)
 def check(ctx: CheckContext) -> Verdict:
-    family = str(ctx.params.get("family", "PolynomialDecay"))
-    rtol = float(ctx.params.get("rtol", 1e-3))
-    tolerance = float(ctx.params.get("tolerance", 1e-3))
-    wanted = {k: v for k, v in ctx.params.items() if k not in _META}
+    p = ctx.params
+    family, rtol, tolerance = p.family, p.rtol, p.tolerance
+    wanted = dict(p.values)
     lr, evidence, disagreement = judged_lr(ctx)
     where = ctx.locate(family, "compile")
     if disagreement:

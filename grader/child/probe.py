@@ -28,8 +28,9 @@ The record (plain JSON data; the checks in `grader/checks/` read only this):
         returned_type: str | None
         is_model, compiled: bool
         architecture: {input_shape: [int|None] | None,
-                       layers: [{class_name, name, units?, activation?, use_bias?,
-                                 rate?, target_shape?}]}
+                       layers: [{class_name, name, units?, filters?, kernel_size?,
+                                 pool_size?, activation?, kernel_initializer?, use_bias?,
+                                 rate?, negative_slope?, target_shape?}]}
         compile_config: JSON | None    # model.get_compile_config()
         loss: JSON                     # a string ("categorical_crossentropy") or
                                        # {"class_name", "config"}; repr string as last resort
@@ -133,13 +134,17 @@ def run_probe(
     fit_data: tuple[Any, Any, Any],
     seed: int | None = None,
     on_first_build: Callable[[Any], None] | None = None,
+    validation: str = "xy_val",
+    validation_split: float | None = None,
 ) -> dict[str, Any]:
     """Probe `namespace[class_name]`; never raises. See the module docstring for the record.
 
     With `seed`, the first build runs right after `keras.utils.set_random_seed(seed)`, and
     `on_first_build` gets the model it returned before anything else touches it: the
     parent's evaluator draws the same initial weights from a fresh build of its
-    architecture, so a build that returns other weights shows.
+    architecture, so a build that returns other weights shows. `validation` and
+    `validation_split` say how the student's fit receives validation data, as the search
+    will pass it (grader.child.search.search_call).
     """
     started = time.monotonic()
     record: dict[str, Any] = {"probe_version": PROBE_VERSION, "class_name": class_name}
@@ -167,7 +172,15 @@ def run_probe(
             record["fit"] = _skipped()
         else:
             metric_names = [m["name"] for m in record["build"]["metrics"] if m["name"]]
-            record["fit"] = _dry_fit(instance, hp, model, fit_data, int(epochs), metric_names)
+            record["fit"] = _dry_fit(
+                instance,
+                hp,
+                model,
+                fit_data,
+                int(epochs),
+                metric_names,
+                validation=(validation, validation_split),
+            )
         if model is None or not record["search_space"].get("hyperparameters"):
             record["corners"] = _skipped()
         else:
@@ -314,13 +327,25 @@ def _architecture(model: Any) -> dict[str, Any]:
             config = layer.get_config()
         except Exception:
             config = {}
-        for key in ("units", "use_bias", "rate", "target_shape"):
+        for key in ("units", "filters", "use_bias", "rate", "negative_slope", "target_shape"):
             if key in config:
                 entry[key] = config[key]
+        for key in ("kernel_size", "pool_size"):
+            if isinstance(config.get(key), list | tuple):
+                entry[key] = list(config[key])
         if "activation" in config:
             entry["activation"] = _activation_name(config["activation"])
+        if "kernel_initializer" in config:
+            entry["kernel_initializer"] = _initializer_name(config["kernel_initializer"])
         layers.append(entry)
     return {"input_shape": input_shape, "layers": layers}
+
+
+def _initializer_name(value: Any) -> Any:
+    """An initializer as the model file names it: its class ("LecunNormal") or string."""
+    if isinstance(value, dict):
+        return value.get("class_name")
+    return value if isinstance(value, str) else type(value).__name__
 
 
 def _activation_name(value: Any) -> Any:
@@ -561,7 +586,13 @@ def _marker_class() -> type:
 
 
 def _dry_fit(
-    instance: Any, hp: Any, model: Any, fit_data: tuple, epochs: int, metric_names: list[str]
+    instance: Any,
+    hp: Any,
+    model: Any,
+    fit_data: tuple,
+    epochs: int,
+    metric_names: list[str],
+    validation: tuple[str, float | None] = ("xy_val", None),
 ) -> dict[str, Any]:
     """Call the student's fit as keras-tuner does, with Model.fit recording instead of training."""
     import keras
@@ -608,7 +639,18 @@ def _dry_fit(
         keras.Model.fit = recorder
         with _captured_warnings(out["warnings"]):
             callbacks = [marker_cls(), marker_cls()]
-            returned = instance.fit(hp, model, x, y, xy_val, callbacks=callbacks)
+            # The student's fit receives validation as keras-tuner's search passes it on.
+            how, split = validation
+            if how == "validation_data":
+                returned = instance.fit(
+                    hp, model, x, y, validation_data=xy_val, callbacks=callbacks
+                )
+            elif how == "validation_split":
+                returned = instance.fit(
+                    hp, model, x, y, validation_split=split, callbacks=callbacks
+                )
+            else:
+                returned = instance.fit(hp, model, x, y, xy_val, callbacks=callbacks)
         out["returned_type"] = type(returned).__name__
         out["status"] = "ok"
     except Exception as exc:
