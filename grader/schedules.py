@@ -974,6 +974,51 @@ def changes_within_epochs(batches, lrs, steps_per_epoch: int) -> bool:
     return bool(np.any(same_epoch & ~_same(y[1:], y[:-1])))
 
 
+# A spec's callback family (`[rubric.schedule] family`) -> the matcher's families it
+# accepts. The matcher's own names are accepted too.
+CALLBACK_FAMILIES: dict[str, tuple[str, ...]] = {
+    "StepDecay": ("step decay", "step decay (1 + epoch)"),
+    "TimeBasedDecay": ("time-based decay",),
+    "EpochExponentialDecay": ("exponential decay",),
+    "ConstantLR": ("constant",),
+    "CyclicLR": ("CyclicLR",),
+    "ReduceLROnPlateau": (),  # it reacts to the real losses: judged by its configuration
+    **{name: (name,) for name in (*EPOCH_FAMILIES[1:], *BATCH_FAMILIES)},
+}
+# Callback families whose curve is drawn per batch; the others per epoch.
+PER_BATCH_FAMILIES = frozenset({"CyclicLR"})
+
+
+def rate_setters(callbacks: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Of the probe record's CALLBACK entries (grader/child/probe.py), those whose dry run
+    moved the optimizer's rate or failed, and every ReduceLROnPlateau (it reacts to real
+    losses, so an ordinary simulated run never moves it), in the order fit got them."""
+    out = []
+    for cb in callbacks:
+        if not isinstance(cb, Mapping):
+            continue
+        run = cb.get("dry_run") or {}
+        rates = [*run.get("batch_lrs", ()), *run.get("epoch_lrs", ())]
+        before = run.get("lr_before")
+        moved = any(not math.isclose(r, rates[0], rel_tol=1e-9) for r in rates) or (
+            bool(rates) and before is not None and not math.isclose(rates[0], before)
+        )
+        if cb.get("class_name") == "ReduceLROnPlateau" or moved or run.get("error"):
+            out.append(cb)
+    return out
+
+
+def identify_dry_run(run: Mapping[str, Any], rtol: float = 1e-3) -> ScheduleFit | None:
+    """The family of a callback dry run's rates: per batch when they move within an epoch
+    (a cyclic policy), else per epoch (the rate at each epoch's first batch)."""
+    batches, batch_lrs = list(run.get("batches") or ()), list(run.get("batch_lrs") or ())
+    per_epoch = int(run.get("steps_per_epoch") or 1)
+    if len(batches) == len(batch_lrs) and changes_within_epochs(batches, batch_lrs, per_epoch):
+        return identify_batch_schedule(batches, batch_lrs, rtol=rtol)
+    epoch_lrs = list(run.get("epoch_lrs") or ())
+    return identify_epoch_schedule(list(range(len(epoch_lrs))), epoch_lrs, rtol=rtol)
+
+
 _NAMES_ES = {
     "constant": "constante",
     "CyclicLR": "CyclicLR",
