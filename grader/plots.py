@@ -121,6 +121,10 @@ def _learning_rate(result: Mapping[str, Any], labels: Labels) -> Figure | None:
         # for the whole epoch (a step decay's stairs, not a slope between epochs).
         for line in ax.get_lines():
             line.set_drawstyle("steps-post")
+            # The last epoch is held for its whole width too, not cut at its start.
+            xs, ys = list(line.get_xdata()), list(line.get_ydata())
+            if xs:
+                line.set_data([*xs, xs[-1] + 1], [*ys, ys[-1]])
         ax.set_xlim(left=0)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel(labels["epoch"])

@@ -460,6 +460,7 @@ def test_plot_draws_a_cyclic_policy_per_batch_and_a_step_decay_as_stairs() -> No
     stairs = _plot("StepDecay", list(range(30)), lrs).axes[0]
     assert stairs.get_xlabel() == "Epoch" and stairs.get_xscale() == "linear"
     assert {line.get_drawstyle() for line in stairs.get_lines()} == {"steps-post"}
+    assert list(stairs.get_lines()[0].get_xdata())[-2:] == [29, 30]  # the last epoch is whole
     # And the SVG renders.
     result = {
         "learning_rate": {
