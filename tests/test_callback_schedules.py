@@ -7,6 +7,7 @@ Keras implementation the course uses, with Keras 3's optimizer API).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from types import MappingProxyType
 from typing import Any
@@ -472,3 +473,49 @@ def test_plot_draws_a_cyclic_policy_per_batch_and_a_step_decay_as_stairs() -> No
         }
     }
     assert "<svg" in plots.render(result, report.UI["en"]["plot"])["learning_rate"]
+
+
+def _spec_with(schedule: dict, schedule_params: dict, space: list[dict]) -> Any:
+    from grader import spec as spec_module
+
+    spec = spec_module.load("fashion-mnist-polynomial-decay")
+    new = {"schedule": schedule, "schedule_params": schedule_params}
+    rubric = []
+    for item in spec.rubric:
+        if item.id in new:
+            item = dataclasses.replace(item, params=MappingProxyType(new[item.id]))
+        elif item.id == "search_space":
+            params = {**item.params, "hyperparameters": space}
+            item = dataclasses.replace(item, params=MappingProxyType(params))
+        rubric.append(item)
+    return dataclasses.replace(spec, rubric=tuple(rubric))
+
+
+def test_report_curves_of_a_callback_beside_the_specs_curve() -> None:
+    from grader import excerpts
+
+    run = _cyclic_run("triangular2", base=2e-4)
+    record = _record([_callback(run)])
+    record["search_space"] = {"status": "ok", "hyperparameters": [], "values": {"base_lr": 2e-4}}
+    spec = _spec_with(
+        {"family": "CyclicLR"},
+        {"family": "CyclicLR", "mode": "triangular", "step_size": 20, "max_lr": 1e-2},
+        [{"name": "base_lr", "type": "Float", "min": 1e-4, "max": 1e-3}],
+    )
+    curves = excerpts.learning_rate_curves(ProbeRecord.parse(record), spec)
+    assert curves is not None and curves.family == "CyclicLR"
+    assert curves.student is not None and curves.student.steps == tuple(range(300))
+    assert curves.expected is not None and curves.expected.steps == curves.student.steps
+    # Same first cycle, then the student's triangular2 halves where the spec's does not.
+    assert curves.expected.values[20] == pytest.approx(curves.student.values[20])
+    assert curves.expected.values[60] == pytest.approx(1e-2)
+    assert curves.student.values[60] == pytest.approx(2e-4 + (1e-2 - 2e-4) / 2)
+
+    # A step decay: per epoch, in the form the spec names.
+    lrs = [0.1 * 0.5 ** math.floor((1 + e) / 10) for e in range(30)]
+    epochs = {**run, "batches": [], "batch_lrs": [], "epoch_lrs": lrs, "epoch_end_lrs": lrs}
+    record = _record([_callback(epochs, "LearningRateScheduler")])
+    fixed = {"family": "StepDecay", "form": "1 + epoch", "drop": 0.5, "epochs_drop": 10}
+    spec = _spec_with({"family": "StepDecay"}, {**fixed, "initial_lrate": 0.1}, [])
+    curves = excerpts.learning_rate_curves(ProbeRecord.parse(record), spec)
+    assert curves.student.steps == tuple(range(30)) and curves.expected.values == tuple(lrs)

@@ -56,6 +56,11 @@ The record (plain JSON data; the checks in `grader/checks/` read only this):
         calls: [CALL]                  # one per keras.Model.fit call
         markers: "all" | "some" | "none" | "no_call"   # tuner callbacks reaching fit
         returned_type: str | None
+    best_callbacks:                    # added by the worker after the search (best_callbacks)
+        status: "ok" | "error"
+        error: ERROR | None
+        hyperparameters: {name: value} # the best trial's
+        callbacks: [CALLBACK]          # those with a dry run, rerun with these values
 
     ERROR = {type: str, message: str, location: {cell: int | None, line: int} | None}
     LR = {kind: "schedule" | "callable" | "constant", class_name: str,
