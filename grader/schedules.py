@@ -20,6 +20,13 @@ parameters, ties broken by the order of `FAMILIES`. Judging shape relative to th
 keeps a small drop a decay: PolynomialDecay(0.2990, 10, 0.2980) is not a CosineDecay even
 though a cosine stays within 1e-4 of it.
 
+Callbacks (a `LearningRateScheduler`, a student's own `CyclicLR`) are recognised from the
+probe's dry run of the callback protocol: per epoch (`identify_epoch_schedule`: constant,
+step decay in its two forms, exponential, time-based) or, when the rate moves within an
+epoch, per batch (`identify_batch_schedule`: CyclicLR's triangular, triangular2 and
+exp_range policies with base_lr, max_lr, step_size and gamma). `CALLBACK_FAMILIES` maps
+the names a spec uses to these families.
+
 Parameters that the samples cannot determine are reported in one equivalent form: a
 continuous ExponentialDecay/InverseTimeDecay only fixes the decay per step, so decay_steps
 is the "roundest" power-of-ten-like value making decay_rate short; a PolynomialDecay or
@@ -985,14 +992,16 @@ CALLBACK_FAMILIES: dict[str, tuple[str, ...]] = {
     "ReduceLROnPlateau": (),  # it reacts to the real losses: judged by its configuration
     **{name: (name,) for name in (*EPOCH_FAMILIES[1:], *BATCH_FAMILIES)},
 }
+_RATE_CALLBACKS = ("LearningRateScheduler", "ReduceLROnPlateau")
 # Callback families whose curve is drawn per batch; the others per epoch.
 PER_BATCH_FAMILIES = frozenset({"CyclicLR"})
 
 
 def rate_setters(callbacks: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Of the probe record's CALLBACK entries (grader/child/probe.py), those whose dry run
-    moved the optimizer's rate or failed, and every ReduceLROnPlateau (it reacts to real
-    losses, so an ordinary simulated run never moves it), in the order fit got them."""
+    moved the optimizer's rate or failed, and every LearningRateScheduler and
+    ReduceLROnPlateau (which reacts to real losses, so an ordinary simulated run never
+    moves it), in the order fit got them."""
     out = []
     for cb in callbacks:
         if not isinstance(cb, Mapping):
@@ -1003,7 +1012,9 @@ def rate_setters(callbacks: Sequence[Mapping[str, Any]]) -> list[Mapping[str, An
         moved = any(not math.isclose(r, rates[0], rel_tol=1e-9) for r in rates) or (
             bool(rates) and before is not None and not math.isclose(rates[0], before)
         )
-        if cb.get("class_name") == "ReduceLROnPlateau" or moved or run.get("error"):
+        # Keras' two rate callbacks set it by definition (a LearningRateScheduler may
+        # return the build's own rate: a constant schedule still counts).
+        if cb.get("class_name") in _RATE_CALLBACKS or moved or run.get("error"):
             out.append(cb)
     return out
 

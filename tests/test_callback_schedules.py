@@ -377,6 +377,19 @@ def test_step_decay_form_is_a_schedule_param() -> None:
     assert wrong.status is CheckStatus.FAILED
 
 
+def test_a_constant_learning_rate_scheduler_still_sets_the_rate() -> None:
+    flat = {
+        **_cyclic_run("triangular"),
+        "batch_lrs": [0.1] * 300,
+        "epoch_lrs": [0.1] * 30,
+        "epoch_end_lrs": [0.1] * 30,
+        "lr_before": 0.1,
+    }
+    record = _record([_callback(flat, "LearningRateScheduler")])
+    verdict = _check("schedule", record, {"family": "ConstantLR"})
+    assert verdict.status is CheckStatus.PASSED and "constant 0.1" in verdict.message
+
+
 def test_plateau_is_judged_by_its_configuration() -> None:
     config = {"monitor": "val_loss", "factor": 0.5, "patience": 3, "min_lr": 1e-5}
     flat = {
