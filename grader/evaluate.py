@@ -246,7 +246,7 @@ def _evaluate_copies(
         reviews.append(Review.NO_COUNTER)
     if prediction.initial_weights == InitialWeights.DIFFERENT:
         reviews.append(Review.INITIAL_WEIGHTS)
-        details.append(f"first differing weight: {prediction.initial_detail}")
+        details.append(_say("first_differing_weight", lang, weight=prediction.initial_detail))
     return Evaluation(
         accuracy,
         loss,

@@ -185,6 +185,15 @@ def fault(
     )
 
 
+def _say(settings: RunSettings, key: str, **fields: object) -> str:
+    """A crash's text from the [crash] table, in the report's language."""
+    return i18n.say(f"crash.{key}", settings.lang, **fields)
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 def crashed(ref: SubmissionRef, settings: RunSettings, message: str) -> GradeResult:
     """The result of a submission whose worker died or failed: an `error`, never a grade."""
     return GradeResult.without_results(
@@ -299,7 +308,8 @@ class LocalPool:
                     task = _task(ref, self.settings, folder)
                 except OSError as exc:
                     free.append(slot)
-                    yield ref, crashed(ref, self.settings, f"{ref.path} cannot be read: {exc}")
+                    text = _say(self.settings, "unreadable", path=ref.path, error=exc)
+                    yield ref, crashed(ref, self.settings, text)
                     continue
                 started(ref, folder)
                 busy[self._slots[slot].submit(self.task, task)] = (slot, ref)
@@ -321,8 +331,7 @@ class LocalPool:
             return crashed(
                 ref,
                 self.settings,
-                "the worker process grading this submission died (killed, or out of "
-                "memory); nothing else was affected. Re-run `grade` to try it again.",
+                _say(self.settings, "worker_died"),
             )
         except Exception as exc:  # a grader bug in the worker: one result, not the batch
             return fault(ref, self.settings, exc, stage="grade")
@@ -375,7 +384,8 @@ class DaskRunner:
             try:
                 task = _task(ref, self.settings, folder)
             except OSError as exc:
-                yield ref, crashed(ref, self.settings, f"{ref.path} cannot be read: {exc}")
+                text = _say(self.settings, "unreadable", path=ref.path, error=exc)
+                yield ref, crashed(ref, self.settings, text)
                 continue
             # pure=False: the same bytes graded twice (two ids) are two tasks, not one.
             future = self.client.submit(grade_task, task, pure=False, retries=0)
@@ -389,12 +399,11 @@ class DaskRunner:
                 result = crashed(
                     ref,
                     self.settings,
-                    "the Dask workers grading this submission died each time it was tried "
-                    "(killed, or out of memory). Re-run `grade` to try it again.",
+                    _say(self.settings, "dask_died"),
                 )
             except Exception as exc:  # e.g. a worker without the dataset
                 result = crashed(
-                    ref, self.settings, f"a Dask worker failed: {type(exc).__name__}: {exc}"
+                    ref, self.settings, _say(self.settings, "dask_failed", error=_error(exc))
                 )
             future.release()
             yield ref, result

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq, least_squares
 
+from grader import i18n
 from grader.errors import GraderError
 
 Param = float | int | bool | list | str
@@ -1030,16 +1031,6 @@ def identify_dry_run(run: Mapping[str, Any], rtol: float = 1e-3) -> ScheduleFit 
     return identify_epoch_schedule(list(range(len(epoch_lrs))), epoch_lrs, rtol=rtol)
 
 
-_NAMES_ES = {
-    "constant": "constante",
-    "CyclicLR": "CyclicLR",
-    "step decay": "decaimiento escalonado",
-    "step decay (1 + epoch)": "decaimiento escalonado (1 + época)",
-    "exponential decay": "decaimiento exponencial",
-    "time-based decay": "decaimiento basado en tiempo",
-}
-
-
 def _fmt(v: Param) -> str:
     if isinstance(v, bool):
         return str(v)
@@ -1054,10 +1045,11 @@ def _fmt(v: Param) -> str:
 
 def describe(fit: ScheduleFit | None, lang: str = "en") -> str:
     """Short text for a report, e.g. "PolynomialDecay(initial_learning_rate=0.3035, ...)"."""
-    es = lang == "es"
     if fit is None:
-        return "ningún planificador conocido" if es else "no known schedule"
-    name = _NAMES_ES.get(fit.family, fit.family) if es else fit.family
+        return i18n.text("schedules.none", lang)
+    # The catalogs' [schedules.names] translate the families that are not Keras classes;
+    # a Keras class (PolynomialDecay) is written as it is in every language.
+    name = i18n.table("schedules.names", lang).get(fit.family, fit.family)
     if fit.family == "constant":
         return f"{name} {_fmt(fit.params['learning_rate'])}"
     args = ", ".join(f"{k}={_fmt(v)}" for k, v in fit.params.items())

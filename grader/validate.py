@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import discover, report
+from grader import discover, i18n, report
 from grader import spec as spec_module
 from grader.errors import ExitCode, SpecError, SubmissionError
 from grader.results import CheckResult, CheckStatus, GradeResult, Location, Status
@@ -33,48 +33,8 @@ DEFAULT_BUDGET = "smoke"
 
 Echo = Callable[[str], None]
 
-# What `grade validate` prints, per language (the project's pattern: one table per module).
-MESSAGES: Mapping[str, Mapping[str, str]] = {
-    "es": {
-        "valid": "{id}: válida (presupuesto '{budget}'): la referencia obtiene {score}/{max} "
-        "y {examples} ejemplo(s) fallan exactamente lo esperado.",
-        "invalid": "{id}: NO es válida (presupuesto '{budget}'):",
-        "ref_not_graded": "  la referencia {path} no se pudo calificar ({status}): {message}",
-        "ref_lost": "  la referencia {path} obtiene {score}/{max}; pierde puntos en:",
-        "lost_check": "    - {check} ({status}, {points}/{max_points}): {message}",
-        "not_judged": "  sin juzgar con --subset (no hay calibración con la que comparar): "
-        "{checks}",
-        "example": "  ejemplo {id}:",
-        "problem": "    - {text}",
-        "status": "estado {got}, se esperaba {want}: {message}",
-        "should_fail": "debía fallar {check} y obtuvo {status}: {message}",
-        "should_not_fail": "falla {check}, que no está en fail ni en may_fail: {message}",
-        "should_skip": "{check} debía omitirse y quedó {status}",
-        "no_message": "ningún mensaje contiene {text!r}",
-        "location": "el error está en {got}, se esperaba {want}",
-        "not_graded": "no se calificó (sin result.json en {folder})",
-        "reports": "informes en {out}",
-    },
-    "en": {
-        "valid": "{id}: valid (budget '{budget}'): the reference gets {score}/{max} and "
-        "{examples} example(s) fail exactly what they should.",
-        "invalid": "{id}: NOT valid (budget '{budget}'):",
-        "ref_not_graded": "  the reference {path} could not be graded ({status}): {message}",
-        "ref_lost": "  the reference {path} gets {score}/{max}; it loses points on:",
-        "lost_check": "    - {check} ({status}, {points}/{max_points}): {message}",
-        "not_judged": "  not judged under --subset (no calibration to compare with): {checks}",
-        "example": "  example {id}:",
-        "problem": "    - {text}",
-        "status": "status {got}, expected {want}: {message}",
-        "should_fail": "should fail {check} but it is {status}: {message}",
-        "should_not_fail": "fails {check}, which is in neither fail nor may_fail: {message}",
-        "should_skip": "{check} should be skipped but it is {status}",
-        "no_message": "no message contains {text!r}",
-        "location": "the error is at {got}, expected {want}",
-        "not_graded": "not graded (no result.json in {folder})",
-        "reports": "reports in {out}",
-    },
-}
+# What `grade validate` prints: the [validate] table of grader/i18n/<lang>.toml.
+MESSAGES = i18n.Labels("validate")
 
 
 @dataclass(frozen=True)
@@ -288,7 +248,6 @@ def judge(
     out: Path | None = None,
 ) -> Validation:
     """Compare graded results with what the assignment promises (pure: reads, never grades)."""
-    say = MESSAGES[lang]
     lost: list[CheckResult] = []
     not_judged: list[str] = []
     for check in reference.checks:
@@ -300,7 +259,7 @@ def judge(
             lost.append(check)
     verdicts = []
     for sid in sorted(expected):
-        problems = _compare(expected[sid], results.get(sid), say, (locations or {}).get(sid))
+        problems = _compare(expected[sid], results.get(sid), lang, (locations or {}).get(sid))
         verdicts.append(ExampleVerdict(sid, tuple(problems)))
     return Validation(
         assignment=spec.id,
@@ -316,9 +275,10 @@ def judge(
 def _compare(
     want: Expectation,
     result: GradeResult | None,
-    say: Mapping[str, str],
+    lang: str,
     location: Location | None,
 ) -> list[str]:
+    say = MESSAGES[lang]
     if result is None:
         return [say["not_graded"].format(folder=want.id)]
     problems = []
@@ -355,8 +315,14 @@ def _compare(
         if not any(want.message_contains in text for text in texts):
             problems.append(say["no_message"].format(text=want.message_contains))
     if want.error_location is not None and location != want.error_location:
-        problems.append(say["location"].format(got=location or "-", want=want.error_location))
+        # In the report's words ("celda 3, línea 7"), not str(Location), which is English.
+        got = _where(location, lang) if location else "-"
+        problems.append(say["location"].format(got=got, want=_where(want.error_location, lang)))
     return problems
+
+
+def _where(location: Location, lang: str) -> str:
+    return i18n.location(location.cell, location.line, lang)
 
 
 def render(validation: Validation, lang: str) -> str:

@@ -321,7 +321,9 @@ def _scratch(models: Path, tmp_path: Path, **names: str) -> Path:
     return scratch
 
 
-def _evaluate(models: Path, scratch: Path, evaluator: Evaluator, **limits: int) -> Evaluation:
+def _evaluate(
+    models: Path, scratch: Path, evaluator: Evaluator, lang: str = "en", **limits: int
+) -> Evaluation:
     x = np.load(models / "x.npy")
     labels = np.argmax(np.load(models / "expected.npy"), axis=1)
     return evaluate_best(
@@ -332,6 +334,7 @@ def _evaluate(models: Path, scratch: Path, evaluator: Evaluator, **limits: int) 
         limits=Limits(**limits),
         seed=SEED,
         budget_steps=8,
+        lang=lang,
     )
 
 
@@ -355,6 +358,10 @@ def test_initial_weights_set_by_build_need_review(
     assert evaluation.reviews == (Review.INITIAL_WEIGHTS,)
     assert evaluation.test_accuracy == 1.0  # measured, but not given automatically
     assert _accuracy(evaluation)[0] is CheckStatus.NEEDS_REVIEW
+    # Where the weights differ, in the report's language (the prefix was English only).
+    assert evaluation.detail.startswith("first differing weight: ")
+    spanish = _evaluate(models, scratch, evaluator, "es")
+    assert spanish.detail.startswith("primer peso distinto: ")
 
 
 @pytest.mark.parametrize("weights, steps", [("nocounter", None), ("zerocounter", 0)])

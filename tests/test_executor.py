@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 from pathlib import Path
@@ -84,6 +85,19 @@ def test_a_dead_worker_costs_only_its_submission(tmp_path: Path) -> None:
     # the two workers depends on timing, so only the bound is checked.
     pids = {by_id[n].timings["pid"] for n in ("a", "b", "c", "d")}
     assert os.getpid() not in pids and 1 <= len(pids) <= 3
+
+
+def test_a_crash_is_told_in_the_reports_language(tmp_path: Path) -> None:
+    # The crash texts were English only; a Spanish report now reads them in Spanish.
+    settings = dataclasses.replace(_settings(tmp_path), lang="es")
+    gone = SubmissionRef("gone", tmp_path / "gone.py", "py")  # vanished after discovery
+    pool = executor.LocalPool(settings, 1, executor.ScratchDirs(tmp_path / "work"), task=fake_task)
+    try:
+        ((ref, result),) = list(pool.run([gone], lambda ref, folder: None))
+    finally:
+        pool.close()
+    assert ref is gone and result.status is Status.ERROR
+    assert result.message.startswith(f"{gone.path} no se puede leer: ")
 
 
 def test_local_pool_grades_for_real(tmp_path: Path) -> None:

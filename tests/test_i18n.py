@@ -18,8 +18,10 @@ from typing import Any
 
 import pytest
 
-from grader import boundary, gradescope, i18n, progress, report, score, summary
+from grader import boundary, gradescope, i18n, progress, report, schedules, score, summary
 from grader import spec as spec_module
+from grader.artifacts import ModelArtifacts
+from grader.checks import optimizer as optimizer_check
 from grader.checks import run_checks, validate_rubric
 from grader.checks.base import CheckContext
 from grader.cli import main as cli_main
@@ -36,17 +38,10 @@ SHIPPED = sorted(i18n.CATALOG_DIR.glob("*.toml"))
 ANSWER = Path(__file__).parent / "boundary" / "response-reference.json"
 SPEC = spec_module.load("fashion-mnist-polynomial-decay")
 
-# Modules whose texts have not moved to the catalogs yet (being rewritten by other
-# branches at the time of this change). Remove a module from here once its MESSAGES are in
-# `[checks.<id>]`; the test below then keeps it from growing a language dict again.
-NOT_MOVED_YET = {
-    "grader/checks/architecture.py",
-    "grader/checks/optimizer.py",
-    "grader/checks/loss_metrics.py",
-    "grader/checks/schedule.py",
-    "grader/checks/schedule_params.py",
-    "grader/schedules.py",
-}
+# Modules allowed to keep `{"es": ..., "en": ...}` dicts in code: none since every check's
+# texts moved to `[checks.<id>]` and schedules.describe's to `[schedules]`. A branch that
+# cannot move its texts yet lists its module here; the test below keeps the rest clean.
+NOT_MOVED_YET: frozenset[str] = frozenset()
 
 # A small third language: a few labels of the report, of the summary and one note. The
 # rest of its keys fall back to English.
@@ -256,6 +251,52 @@ def test_a_third_language_is_a_file(tmp_path: Path, french: Path) -> None:
         "Résumé de la classe" in page and "Non corrigées" in page and "Score distribution" in page
     )
     assert i18n.say("notes.seeds", "fr", seed=23).startswith("Graine 23")
+
+
+# Texts that were code until every check moved to the catalogs: the optimizer's " or "
+# join of accepted classes and the schedule families' names (a Spanish-only dict).
+FRENCH_CHECKS = """\
+[checks.optimizer]
+wrong_class = "L'optimiseur est {found} ; attendu keras.optimizers.{expected}."
+or = " ou "
+
+[schedules]
+none = "aucun planificateur connu"
+
+[schedules.names]
+"step decay" = "décroissance par paliers"
+"""
+
+
+def test_check_texts_and_schedule_names_come_from_the_catalogs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "langs"
+    folder.mkdir()
+    (folder / "fr.toml").write_text(FRENCH_CHECKS, encoding="utf-8")
+    monkeypatch.setenv(i18n.LANG_DIR_ENV, str(folder))
+    item = next(i for i in SPEC.rubric if i.id == "optimizer")
+    accepted = optimizer_check.Params(class_name=("SGD", "Nadam"))
+    spec = dataclasses.replace(SPEC, rubric=(dataclasses.replace(item, params=accepted),))
+    adam = {"class_name": "Adam", "config": {"name": "adam"}, "momentum": None, "nesterov": None}
+    ctx = CheckContext(
+        record={"probe_version": 1, "structure": {"status": "ok"}, "build": {"status": "ok"}},
+        lang="fr",
+        artifacts=ModelArtifacts(compiled=True, optimizer=adam),
+    )
+    (result,) = run_checks(spec, ctx)
+    assert result.message == (
+        "L'optimiseur est Adam ; attendu keras.optimizers.SGD ou keras.optimizers.Nadam."
+    )
+    step = schedules.ScheduleFit("step decay", {"drop": 0.5}, 0.0)
+    assert schedules.describe(step, "fr") == "décroissance par paliers (drop=0.5)"
+    assert schedules.describe(None, "fr") == "aucun planificateur connu"
+    # A family French does not name reads as in English; a Keras class in every language.
+    timed = schedules.ScheduleFit("time-based decay", {"decay": 0.01}, 0.0)
+    assert schedules.describe(timed, "fr") == "time-based decay (decay=0.01)"
+    assert schedules.describe(timed, "es") == "decaimiento basado en tiempo (decay=0.01)"
+    poly = schedules.ScheduleFit("PolynomialDecay", {"power": 1.0}, 0.0)
+    assert schedules.describe(poly, "es") == "PolynomialDecay(power=1.0)"
 
 
 def test_a_spec_may_use_a_language_with_a_catalog(tmp_path: Path, french: Path) -> None:

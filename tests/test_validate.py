@@ -18,8 +18,9 @@ from grader import cli, report
 from grader import spec as spec_module
 from grader import validate as validate_module
 from grader.errors import ExitCode, SpecError
-from grader.results import Status
+from grader.results import CheckStatus, Location, Status
 from grader.validate import Expectation, judge, read_expected, render, validate
+from tests.sample_results import graded_result
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = spec_module.ASSIGNMENTS_DIR / "fashion-mnist-polynomial-decay"
@@ -192,3 +193,23 @@ def test_examples_and_tables_must_match_before_anything_trains(tmp_path: Path) -
     with pytest.raises(SpecError, match=r"has no EXPECTED\.toml"):
         validate(assignment=folder, cache_dir=tmp_path / "never-used")
     assert not (tmp_path / "never-used").exists()  # nothing was prepared, let alone trained
+
+
+def test_a_wrong_error_location_is_written_in_the_chosen_language() -> None:
+    # Was "el error está en line 4, se esperaba cell 7, line 2": str(Location) is English.
+    spec = spec_module.load(SHIPPED)
+    result = graded_result("ana")
+    failed = frozenset(c.id for c in result.checks if c.status is CheckStatus.FAILED)
+    want = {"ana": Expectation("ana", Status.GRADED, failed, error_location=Location(7, 2))}
+
+    def problems(location: Location | None, lang: str) -> tuple[str, ...]:
+        judged = judge(
+            spec, "smoke", result, want, {"ana": result}, lang=lang, locations={"ana": location}
+        )
+        return judged.examples[0].problems
+
+    assert problems(Location(None, 4), "es") == (
+        "el error está en línea 4, se esperaba celda 7, línea 2",
+    )
+    assert problems(None, "en") == ("the error is at -, expected cell 7, line 2",)
+    assert problems(Location(7, 2), "es") == ()

@@ -29,37 +29,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from grader import i18n
 from grader.checks.base import CheckContext, Verdict, failed, fmt, passed, register
 from grader.checks.params import ParamError
 from grader.results import Evidence
 
-MESSAGES = {
-    "ok": {
-        "es": "Arquitectura {found}, como se pedía.",
-        "en": "Architecture {found}, as required.",
-    },
-    "wrong": {
-        "es": "La red construida es {found}; se esperaba {expected}.",
-        "en": "The network built is {found}; expected {expected}.",
-    },
-    "what": {"es": "la arquitectura", "en": "the architecture"},
-    "first_difference": {
-        "es": "La capa {index} es {found}; se esperaba {expected} ({what}).",
-        "en": "Layer {index} is {found}; expected {expected} ({what}).",
-    },
-    "missing_layers": {
-        "es": "Faltan capas a partir de la {index}: se esperaba {expected}.",
-        "en": "Layers are missing from layer {index} on: expected {expected}.",
-    },
-    "extra_layers": {
-        "es": "Sobran capas a partir de la {index}: {found}.",
-        "en": "There are extra layers from layer {index} on: {found}.",
-    },
-    "wrong_input": {
-        "es": "La entrada es {found}; se esperaba {expected}.",
-        "en": "The input is {found}; expected {expected}.",
-    },
-}
+# Texts: the [checks.architecture] table of grader/i18n/<lang>.toml.
+MESSAGES = i18n.messages("checks.architecture")
 
 KINDS = ("Dense", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "LeakyReLU")
 # What each kind may fix, besides its kind (anything else given is a spec error).

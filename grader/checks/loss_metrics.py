@@ -21,51 +21,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from grader import i18n
 from grader.checks.base import CheckContext, Verdict, failed, join, passed, register
 from grader.checks.params import ParamError
 from grader.results import Evidence
 
-MESSAGES = {
-    "ok": {
-        "es": "compile(loss={loss}, metrics={metrics}), como se pedía.",
-        "en": "compile(loss={loss}, metrics={metrics}), as required.",
-    },
-    "wrong_loss": {
-        "es": "La pérdida es {found}; se esperaba {expected}.",
-        "en": "The loss is {found}; expected {expected}.",
-    },
-    "from_logits": {
-        "es": "La pérdida usa from_logits=True, pero la red ya termina en softmax; se esperaba "
-        "{expected} sobre probabilidades (from_logits=False).",
-        "en": "The loss uses from_logits=True, but the network already ends in softmax; "
-        "expected {expected} on probabilities (from_logits=False).",
-    },
-    "missing_metric": {
-        "es": "Las métricas son {found}; se esperaba {expected}: el objetivo del tuner "
-        "val_{name} necesita una métrica registrada como '{name}'.",
-        "en": "The metrics are {found}; expected {expected}: the tuner's objective "
-        "val_{name} needs a metric logged as '{name}'.",
-    },
-    "exact_accuracy": {
-        "es": "keras.metrics.Accuracy compara valores exactos (da casi 0 con salidas softmax); "
-        "se esperaba metrics=['accuracy'].",
-        "en": "keras.metrics.Accuracy compares exact values (close to 0 with softmax outputs); "
-        "expected metrics=['accuracy'].",
-    },
-    "what": {"es": "la compilación", "en": "the compile settings"},
-    "needs_logits": {
-        "es": "La pérdida espera probabilidades (from_logits=False), pero la red termina sin "
-        "activación; se esperaba {expected} con from_logits=True.",
-        "en": "The loss expects probabilities (from_logits=False), but the network ends "
-        "without an activation; expected {expected} with from_logits=True.",
-    },
-    "wrong_accuracy": {
-        "es": "La métrica '{name}' es {found}, que no corresponde a la pérdida {loss}; "
-        "se esperaba metrics=['accuracy'].",
-        "en": "The metric '{name}' is {found}, which does not match the loss {loss}; "
-        "expected metrics=['accuracy'].",
-    },
-}
+# Texts: the [checks.loss_metrics] table of grader/i18n/<lang>.toml.
+MESSAGES = i18n.messages("checks.loss_metrics")
 
 # Metric classes that compute what "accuracy" means for each loss's labels ("accuracy" as
 # a string lets Keras pick the right one; MeanMetricWrapper is how it saves that choice).

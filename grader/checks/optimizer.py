@@ -13,44 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from grader import i18n
 from grader.checks.base import CheckContext, Verdict, failed, fmt, join, passed, register
 from grader.checks.params import ParamError
 from grader.results import Evidence
 
-MESSAGES = {
-    "ok": {
-        "es": "Optimizador {found} (momentum={momentum}, nesterov={nesterov}), como se pedía.",
-        "en": "Optimizer {found} (momentum={momentum}, nesterov={nesterov}), as required.",
-    },
-    "wrong_class": {
-        "es": "El optimizador es {found}; se esperaba keras.optimizers.{expected}.",
-        "en": "The optimizer is {found}; expected keras.optimizers.{expected}.",
-    },
-    "wrong_momentum": {
-        "es": "{found} tiene momentum={momentum}; se esperaba {expected}.",
-        "en": "{found} has momentum={momentum}; expected {expected}.",
-    },
-    "wrong_nesterov": {
-        "es": "{found} tiene nesterov={nesterov}; se esperaba nesterov={expected}.",
-        "en": "{found} has nesterov={nesterov}; expected nesterov={expected}.",
-    },
-    "what": {"es": "el optimizador", "en": "the optimizer"},
-    "ok_settings": {
-        "es": "Optimizador {found} ({settings}), como se pedía.",
-        "en": "Optimizer {found} ({settings}), as required.",
-    },
-    "wrong_parameter": {
-        "es": "{found} tiene {name}={value}; se esperaba {name}={expected}.",
-        "en": "{found} has {name}={value}; expected {name}={expected}.",
-    },
-    "missing_parameter": {
-        "es": "{found} no fija {name}; se esperaba {name}={expected} "
-        "(keras.optimizers.{found}(..., {name}={expected})).",
-        "en": "{found} does not set {name}; expected {name}={expected} "
-        "(keras.optimizers.{found}(..., {name}={expected})).",
-    },
-    "or": {"es": " o ", "en": " or "},
-}
+# Texts: the [checks.optimizer] table of grader/i18n/<lang>.toml.
+MESSAGES = i18n.messages("checks.optimizer")
 
 # Parameters judged as a range [low, high] (one number in the spec: exactly it).
 RANGES = ("momentum", "beta_1", "beta_2", "clipvalue", "clipnorm")

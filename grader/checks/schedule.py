@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from grader import schedules
+from grader import i18n, schedules
 from grader.checks.base import (
     CheckContext,
     Verdict,
@@ -42,156 +42,8 @@ from grader.checks.base import (
 )
 from grader.results import Evidence
 
-MESSAGES = {
-    "ok": {
-        "es": "El learning rate del optimizador sigue {found}{by}, como se pedía.",
-        "en": "The optimizer's learning rate follows {found}{by}, as required.",
-    },
-    "by_class": {
-        "es": " (calculado por tu {class_found})",
-        "en": " (computed by your {class_found})",
-    },
-    "wrong": {
-        "es": "El learning rate del optimizador es {found}.",
-        "en": "The optimizer's learning rate is {found}.",
-    },
-    "expected": {
-        "es": "Se esperaba un keras.optimizers.schedules.{family} pasado como learning_rate del "
-        "optimizador (p. ej. SGD(learning_rate=lr_schedule)), que cambia el learning rate "
-        "en cada paso de entrenamiento.",
-        "en": "Expected a keras.optimizers.schedules.{family} passed as the optimizer's "
-        "learning_rate (e.g. SGD(learning_rate=lr_schedule)), which changes the learning "
-        "rate at every training step.",
-    },
-    "no_samples": {
-        "es": "No se pudo evaluar el learning rate ({class_found}) a lo largo del "
-        "entrenamiento: {error}.",
-        "en": "The learning rate ({class_found}) could not be evaluated over training: {error}.",
-    },
-    "unknown_curve": {
-        "es": "una curva que no corresponde a ningún planificador de Keras conocido",
-        "en": "a curve that matches no known Keras schedule",
-    },
-    "lr_scheduler": {
-        "es": "Además, un callback LearningRateScheduler cambia el learning rate en cada época "
-        "(se encontró: {found}), pero eso no es un planificador del optimizador.",
-        "en": "Also, a LearningRateScheduler callback changes the learning rate every epoch "
-        "(found: {found}), but that is not an optimizer schedule.",
-    },
-    "epoch_values": {
-        "es": "de {first} a {last} en {epochs} épocas",
-        "en": "from {first} to {last} over {epochs} epochs",
-    },
-    "plateau": {
-        "es": "Además, ReduceLROnPlateau(monitor={monitor}, factor={factor}, "
-        "patience={patience}) reduce el learning rate cuando la métrica se estanca; "
-        "eso no es un planificador del optimizador.",
-        "en": "Also, ReduceLROnPlateau(monitor={monitor}, factor={factor}, "
-        "patience={patience}) lowers the learning rate when the metric stalls; "
-        "that is not an optimizer schedule.",
-    },
-    "what": {"es": "como learning rate", "en": "as its learning rate"},
-    "cb_ok": {
-        "es": "El learning rate que fija el callback {callback} sigue {found}, como se pedía.",
-        "en": "The learning rate set by the {callback} callback follows {found}, as required.",
-    },
-    "cb_wrong": {
-        "es": "El learning rate que fija el callback {callback} es {found}.",
-        "en": "The learning rate set by the {callback} callback is {found}.",
-    },
-    "cb_expected": {
-        "es": "Se esperaba un callback pasado en callbacks= de fit que fije el learning rate "
-        "con {family} (p. ej. keras.callbacks.LearningRateScheduler(step_decay), o tu propio "
-        "CyclicLR).",
-        "en": "Expected a callback passed in fit's callbacks= that sets the learning rate "
-        "with {family} (e.g. keras.callbacks.LearningRateScheduler(step_decay), or your own "
-        "CyclicLR).",
-    },
-    "cb_missing": {
-        "es": "Ningún callback pasado a fit cambia el learning rate del optimizador "
-        "(callbacks: {callbacks}).",
-        "en": "No callback passed to fit changes the optimizer's learning rate "
-        "(callbacks: {callbacks}).",
-    },
-    "cb_failed": {
-        "es": "El callback {callback} falló al simular el entrenamiento: {error}.",
-        "en": "The {callback} callback failed when training was simulated: {error}.",
-    },
-    "cb_conflict": {
-        "es": "El optimizador recibe un planificador ({schedule}) como learning_rate y el "
-        "callback {callback} intenta fijar el learning rate: en Keras 3 eso lanza TypeError "
-        "(el learning rate de un optimizador con planificador no se puede cambiar) y el "
-        "entrenamiento se detiene en la primera época. Pasa un número como learning_rate "
-        "del optimizador y deja que el callback lo cambie.",
-        "en": "The optimizer gets a schedule ({schedule}) as its learning_rate and the "
-        "{callback} callback tries to set the learning rate: in Keras 3 that raises "
-        "TypeError (an optimizer built with a schedule has no settable learning rate) and "
-        "training stops in the first epoch. Pass a number as the optimizer's learning_rate "
-        "and let the callback change it.",
-    },
-    "cb_evidence": {
-        "es": "Un callback no se guarda con el modelo: su curva es la de una simulación del "
-        "protocolo de callbacks ({epochs} épocas de {steps} lotes, sin entrenar) en el "
-        "proceso de tu código.",
-        "en": "A callback is not saved with the model: its curve comes from a simulation of "
-        "the callback protocol ({epochs} epochs of {steps} batches, no training) in the "
-        "process running your code.",
-    },
-    "cb_truncated": {
-        "es": "La simulación se cortó por tiempo tras {epochs} épocas.",
-        "en": "The simulation was cut short by time after {epochs} epochs.",
-    },
-    "cb_saved_ok": {
-        "es": "El learning rate guardado con el mejor modelo ({saved}) es el de la simulación "
-        "al final de la época {epoch}.",
-        "en": "The learning rate saved with the best model ({saved}) is the simulation's at "
-        "the end of epoch {epoch}.",
-    },
-    "cb_saved_mismatch": {
-        "es": "El learning rate guardado con el mejor modelo ({saved}) no es el que la "
-        "simulación da al final de la época {epoch} ({expected}): el callback que entrenó "
-        "no es el que se simuló.",
-        "en": "The learning rate saved with the best model ({saved}) is not the one the "
-        "simulation gives at the end of epoch {epoch} ({expected}): the callback that "
-        "trained is not the one simulated.",
-    },
-    "cb_saved_unknown": {
-        "es": "No se pudo comparar con el learning rate guardado con el mejor modelo: {why}.",
-        "en": "Could not compare with the learning rate saved with the best model: {why}.",
-    },
-    "why_no_file": {
-        "es": "no se guardó el optimizador del mejor modelo (best.keras)",
-        "en": "the best model's optimizer was not saved (best.keras)",
-    },
-    "why_no_steps": {
-        "es": "no se sabe cuántos pasos entrenó el mejor modelo",
-        "en": "the number of steps the best model trained is unknown",
-    },
-    "why_uneven": {
-        "es": "los {steps} pasos del mejor modelo no son épocas enteras de {per_epoch} lotes "
-        "(¿otro batch_size?)",
-        "en": "the best model's {steps} steps are not whole epochs of {per_epoch} batches "
-        "(another batch_size?)",
-    },
-    "why_beyond": {
-        "es": "la época {epoch} queda fuera de la simulación ({epochs} épocas)",
-        "en": "epoch {epoch} lies beyond the simulation ({epochs} epochs)",
-    },
-    "why_no_best_run": {
-        "es": "no hay simulación con los hiperparámetros del mejor trial",
-        "en": "there is no simulation with the best trial's hyperparameters",
-    },
-    "why_plateau": {
-        "es": "ReduceLROnPlateau depende de las pérdidas reales del entrenamiento",
-        "en": "ReduceLROnPlateau depends on the training's real losses",
-    },
-    "plateau_ok": {
-        "es": "ReduceLROnPlateau({config}) reduce el learning rate cuando la métrica se "
-        "estanca, como se pedía (depende de las pérdidas reales: se juzga su configuración).",
-        "en": "ReduceLROnPlateau({config}) lowers the learning rate when the metric stalls, "
-        "as required (it depends on the real losses: its configuration is judged).",
-    },
-}
+# Texts: the [checks.schedule] table of grader/i18n/<lang>.toml.
+MESSAGES = i18n.messages("checks.schedule")
 
 CALLBACK_FAMILIES = schedules.CALLBACK_FAMILIES
 # A saved learning rate and the dry run's agree to float32 rounding.

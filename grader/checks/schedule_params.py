@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from grader import schedules
+from grader import i18n, schedules
 from grader.checks.base import CheckContext, Verdict, failed, fmt, passed, register
 from grader.checks.params import ParamError
 from grader.checks.schedule import (
@@ -36,34 +36,10 @@ from grader.checks.schedule import (
     judged_lr,
     setting_callbacks,
 )
-from grader.checks.schedule import MESSAGES as SCHEDULE_MESSAGES
 from grader.results import Evidence
 
-MESSAGES = {
-    "ok": {
-        "es": "{family} con {found}, como se pedía.",
-        "en": "{family} with {found}, as required.",
-    },
-    "wrong": {
-        "es": "{family} con {found}; se esperaba {expected}.",
-        "en": "{family} with {found}; expected {expected}.",
-    },
-    "no_schedule": {
-        "es": "No hay un {family} cuyos parámetros comprobar (el learning rate es {found}); "
-        "se esperaba {family} con {expected}.",
-        "en": "There is no {family} whose parameters could be checked (the learning rate is "
-        "{found}); expected {family} with {expected}.",
-    },
-    # schedule.judged_lr, shared with this check, says "what" with no fields.
-    "what": SCHEDULE_MESSAGES["what"],
-    "what_params": {"es": "en su {family}", "en": "in its {family}"},
-    "no_callback": {
-        "es": "Ningún callback pasado a fit fija el learning rate con {family} (se encontró: "
-        "{found}); se esperaba {family} con {expected}.",
-        "en": "No callback passed to fit sets the learning rate with {family} (found: "
-        "{found}); expected {family} with {expected}.",
-    },
-}
+# Texts: the [checks.schedule_params] table of grader/i18n/<lang>.toml.
+MESSAGES = i18n.messages("checks.schedule_params")
 # The floor's argument of the two step-decay forms, as a spec's `form` names it.
 _STEP_FORMS = {"step decay": "epoch", "step decay (1 + epoch)": "1 + epoch"}
 
