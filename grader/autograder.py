@@ -23,7 +23,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from grader import data, gradescope, report
+from grader import datasets, gradescope, report
 from grader import spec as spec_module
 from grader.errors import ExitCode, GraderError, UsageError
 
@@ -81,6 +81,7 @@ def build_package(
 ) -> Path:
     """Write Gradescope's autograder.zip to `out`; return its path."""
     spec = spec_module.load(assignment)
+    dataset = datasets.get(spec.data.dataset)
     chosen = spec.budget(budget)
     lang = lang or spec.language
     if lang not in report.UI:
@@ -98,12 +99,14 @@ def build_package(
         args.append("--no-sandbox")
     scripts = {
         "setup.sh": SETUP_SH.format(
-            source=SOURCE, data_package="" if include_data else "dataset-fashion-mnist"
+            source=SOURCE, data_package="" if include_data else dataset.debian_package
         ),
         "run_autograder": RUN_AUTOGRADER.format(
             source=SOURCE, submission=SUBMISSION, results=RESULTS, args=" ".join(args)
         ),
     }
+    # Verified before the zip is opened: never ship a corrupt copy to every student.
+    shipped = dataset.source_files(data_dir) if include_data else []
     out.parent.mkdir(parents=True, exist_ok=True)
     temp = out.with_name(f".{out.name}.tmp")
     with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -114,11 +117,8 @@ def build_package(
             archive.writestr(info, text)
         for path, name in _package_files(spec.directory):
             archive.write(path, name)
-        if include_data:
-            source = data.locate(data_dir)
-            data.verify(source)  # never ship a corrupt copy to every student
-            for name in data.FILE_NAMES:
-                archive.write(source.path(name), f"data/{name}")
+        for path in shipped:
+            archive.write(path, f"data/{path.name}")
     temp.replace(out)
     return out
 

@@ -98,6 +98,19 @@ class Dataset:
         """Every copy of the source on this machine: each holds the test labels."""
         return []
 
+    def source_files(self, data_dir: Path | None = None) -> list[Path]:
+        """The verified source files, as `--data-dir` must hold them (none: made in code).
+
+        For a package that carries the data (Gradescope's `--include-data`): a copy is
+        checked here, once, rather than shipped corrupt to every student's run.
+        """
+        return []
+
+    @property
+    def debian_package(self) -> str:
+        """The Debian package that installs the source where it is looked for, if any."""
+        return ""
+
 
 @dataclass(frozen=True)
 class FashionMnist(Dataset):
@@ -111,6 +124,15 @@ class FashionMnist(Dataset):
 
     def hidden(self) -> list[Path]:
         return [data.DEBIAN_DIR, data.keras_cache_dir()]
+
+    def source_files(self, data_dir: Path | None = None) -> list[Path]:
+        source = data.locate(data_dir)
+        data.verify(source)
+        return [source.path(name) for name in data.FILE_NAMES]
+
+    @property
+    def debian_package(self) -> str:
+        return "dataset-fashion-mnist"  # installs data.DEBIAN_DIR
 
 
 @dataclass(frozen=True)
@@ -185,6 +207,18 @@ class KerasFile(Dataset):
 
     def hidden(self) -> list[Path]:
         return [keras_datasets_dir()]
+
+    def source_files(self, data_dir: Path | None = None) -> list[Path]:
+        path, origin = self.locate(data_dir)
+        self.read_verified(path, origin)
+        if path.name == self.file_name:
+            return [path]
+        # Found under a Keras cache name: shipped under the official one, which is what
+        # --data-dir looks for. Copied to a temporary file would hide which file it was.
+        raise DataError(
+            f"{self.title} was found as {path}, not under its official name {self.file_name}",
+            hint=f"copy it to a folder as {self.file_name} and pass that folder with --data-dir",
+        )
 
 
 @dataclass(frozen=True)

@@ -25,15 +25,20 @@ def test_shipped_spec_loads() -> None:
     assert spec.language == "es"
 
 
-def test_only_assignment_is_the_default() -> None:
-    assert spec_module.load(None).id == "fashion-mnist-polynomial-decay"
+def test_only_assignment_is_the_default(tmp_path: Path) -> None:
+    # A folder with one assignment needs no --assignment; the shipped folder has several.
+    shutil.copytree(spec_module.ASSIGNMENTS_DIR / "mnist-polynomial-decay", tmp_path / "one")
+    assert spec_module.load(None, root=tmp_path).id == "mnist-polynomial-decay"
+    with pytest.raises(UsageError, match="choose an assignment") as info:
+        spec_module.load(None)
+    assert "fashion-mnist-polynomial-decay, mnist-polynomial-decay" in info.value.format()
 
 
 def test_unknown_assignment_and_budget_are_usage_errors() -> None:
     with pytest.raises(UsageError, match="unknown assignment 'nope'"):
         spec_module.load("nope")
     with pytest.raises(UsageError, match="unknown budget 'huge'") as info:
-        spec_module.load(None).budget("huge")
+        spec_module.load("fashion-mnist-polynomial-decay").budget("huge")
     assert "smoke, default, exam" in info.value.format()
 
 
@@ -77,5 +82,5 @@ def test_broken_spec_names_the_key(tmp_path: Path, edit, message: str) -> None:
 def test_spec_hash_changes_with_content(tmp_path: Path) -> None:
     toml = _copy(tmp_path, lambda t: t.replace("points = 0.5", "points = 1.5", 1))
     changed = spec_module.load(toml)
-    assert changed.sha256 != spec_module.load(None).sha256
-    assert changed.max_score == spec_module.load(None).max_score + 1.0
+    assert changed.sha256 != spec_module.load("fashion-mnist-polynomial-decay").sha256
+    assert changed.max_score == spec_module.load("fashion-mnist-polynomial-decay").max_score + 1.0
