@@ -80,6 +80,14 @@ def build_package(
     no_sandbox: bool = False,
 ) -> Path:
     """Write Gradescope's autograder.zip to `out`; return its path."""
+    if not all((ROOT / name).is_file() for name in PROJECT_FILES):
+        # The zip carries the grader's source tree and installs it in Gradescope's image;
+        # an installed wheel has no pyproject.toml or constraints.txt to carry.
+        raise UsageError(
+            "grade gradescope-package needs the grader's source tree (pyproject.toml, "
+            f"constraints.txt) and found none beside {ROOT / 'grader'}",
+            hint="run it from a clone of the grader's repository (make setup)",
+        )
     spec = spec_module.load(assignment)
     dataset = datasets.get(spec.data.dataset)
     chosen = spec.budget(budget)

@@ -17,6 +17,9 @@ class ExitCode(IntEnum):
     OK = 0  # every submission graded
     NOT_ALL_GRADED = 1  # some submission ended as error/timeout/resource_limit/rejected
     USAGE = 2  # bad arguments, unknown budget or assignment, broken spec, missing data
+    # `grade validate`: the reference lost points, or an example's verdict is not the one
+    # its EXPECTED.toml gives (the assignment is not ready to grade a class).
+    NOT_VALID = 3
     INTERRUPTED = 130
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import data, datasets, reuse, score, submission
+from grader import data, datasets, resources, reuse, score, submission
 from grader.artifacts import NO_ARTIFACTS, from_data, read_artifact_data
 from grader.discover import SubmissionRef
 from grader.errors import SubmissionError
@@ -259,8 +259,15 @@ def _step_budget(settings: RunSettings) -> int:
 
 
 def _hidden(settings: RunSettings) -> list[Path]:
-    # Every copy of the dataset that holds the test set's labels.
-    return datasets.hidden(settings.cache, settings.spec.data)
+    # Every copy of the dataset that holds the test set's labels; and the instructors'
+    # material (reference solutions, examples, calibrations): in an installed wheel the
+    # shipped assignments sit inside the venv the sandbox binds read-only, and an
+    # --assignments-dir may lie under a bound folder too.
+    return [
+        *datasets.hidden(settings.cache, settings.spec.data),
+        resources.ASSIGNMENTS,
+        settings.spec.directory,
+    ]
 
 
 def _file_sha256(path: Path) -> str:

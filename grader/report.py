@@ -33,12 +33,12 @@ import jinja2
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from grader import plots
+from grader import plots, resources
 from grader.errors import UsageError
 from grader.results import CheckStatus, GradeResult
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "result.schema.json"
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = resources.TEMPLATES  # templates/ in a checkout, grader/templates/ in a wheel
 RESULT_FILE = "result.json"
 GRADEBOOK_FILE = "grades.csv"
 REPORT_TEMPLATES = {"report.html": "report.html.j2", "report.md": "report.md.j2"}

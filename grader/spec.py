@@ -14,7 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from grader import datasets, dataspec
+from grader import datasets, dataspec, resources
 from grader.dataspec import DataSpec
 from grader.errors import SpecError, UsageError
 from grader.limits import Limits
@@ -23,7 +23,8 @@ from grader.results import Baseline
 SPEC_FILE = "assignment.toml"
 SPEC_SCHEMA_VERSION = 1
 LANGUAGES = ("es", "en")
-ASSIGNMENTS_DIR = Path(__file__).resolve().parent.parent / "assignments"
+# The assignments shipped with the grader: the last place an id is looked up (`roots`).
+ASSIGNMENTS_DIR = resources.ASSIGNMENTS
 
 
 @dataclass(frozen=True)
@@ -101,35 +102,113 @@ class Spec:
         return sum(item.points for item in self.rubric)
 
 
-def available_assignments(root: Path = ASSIGNMENTS_DIR) -> list[str]:
-    return sorted(p.parent.name for p in root.glob(f"*/{SPEC_FILE}"))
+@dataclass(frozen=True)
+class AssignmentsRoot:
+    """A folder of assignments (`<id>/assignment.toml` each) and why it is searched."""
+
+    path: Path
+    origin: str  # "--assignments-dir", "./assignments" or "shipped": for messages
+
+    def names(self) -> list[str]:
+        return sorted(p.parent.name for p in self.path.glob(f"*/{SPEC_FILE}"))
+
+    def describe(self) -> str:
+        state = "" if self.path.is_dir() else ", absent"
+        return f"{self.path} ({self.origin}{state})"
 
 
-def resolve(assignment: str | Path | None, root: Path = ASSIGNMENTS_DIR) -> Path:
-    """An assignment id, a folder or a spec file -> the path of its assignment.toml."""
-    if assignment is None:
-        names = available_assignments(root)
-        if len(names) != 1:
+def roots(
+    assignments_dir: Path | None = None, *, cwd: Path | None = None
+) -> tuple[AssignmentsRoot, ...]:
+    """Where an assignment id is looked up, first match wins.
+
+    1. `assignments_dir` (`--assignments-dir`): named on purpose, so it wins;
+    2. `./assignments` in the current folder: where an instructor keeps the course;
+    3. the assignments shipped with the grader (`grader.resources.ASSIGNMENTS`).
+    A folder that is the same as an earlier one (a checkout's own `assignments/` seen from
+    its root) is listed once.
+    """
+    found: list[AssignmentsRoot] = []
+    if assignments_dir is not None:
+        if not assignments_dir.is_dir():
             raise UsageError(
-                "choose an assignment with --assignment",
-                hint=f"available: {', '.join(names) or 'none'}",
+                f"assignments folder {assignments_dir} does not exist",
+                hint="--assignments-dir takes a folder holding <id>/assignment.toml",
             )
-        return root / names[0] / SPEC_FILE
+        found.append(AssignmentsRoot(assignments_dir, "--assignments-dir"))
+    found.append(AssignmentsRoot((cwd or Path.cwd()) / "assignments", "./assignments"))
+    found.append(AssignmentsRoot(ASSIGNMENTS_DIR, "shipped"))
+    unique: list[AssignmentsRoot] = []
+    for root in found:
+        if not any(_same(root.path, seen.path) for seen in unique):
+            unique.append(root)
+    return tuple(unique)
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def available(search: tuple[AssignmentsRoot, ...]) -> dict[str, AssignmentsRoot]:
+    """Every assignment id found, with the folder it comes from (an earlier one wins)."""
+    names: dict[str, AssignmentsRoot] = {}
+    for root in search:
+        for name in root.names():
+            names.setdefault(name, root)
+    return names
+
+
+def _where(search: tuple[AssignmentsRoot, ...]) -> str:
+    """`available: a, b (DIR); looked in: DIR (origin), ...`: for every lookup error."""
+    by_root: dict[Path, list[str]] = {}
+    for name, root in available(search).items():
+        by_root.setdefault(root.path, []).append(name)
+    listed = "; ".join(f"{', '.join(names)} (in {path})" for path, names in by_root.items())
+    looked = ", ".join(root.describe() for root in search)
+    return f"available: {listed or 'none'}; looked in: {looked}"
+
+
+def resolve(
+    assignment: str | Path | None, search: tuple[AssignmentsRoot, ...] | None = None
+) -> Path:
+    """An assignment id, a folder or a spec file -> the path of its assignment.toml.
+
+    A path that exists is taken as it is; an id is looked up in `search` (default:
+    `roots()`), the first folder that has it wins. Without an assignment, the only one of
+    the first folder that has any is chosen, so an instructor with one course folder
+    needs no --assignment.
+    """
+    search = roots() if search is None else search
+    if assignment is None:
+        for root in search:
+            names = root.names()
+            if len(names) == 1:
+                return root.path / names[0] / SPEC_FILE
+            if names:
+                raise UsageError(
+                    f"{root.path} ({root.origin}) holds {len(names)} assignments: choose one "
+                    "with --assignment",
+                    hint=_where(search),
+                )
+        raise UsageError("no assignment found", hint=_where(search))
     candidate = Path(assignment)
     if candidate.is_file():
         return candidate
     if (candidate / SPEC_FILE).is_file():
         return candidate / SPEC_FILE
-    if (root / str(assignment) / SPEC_FILE).is_file():
-        return root / str(assignment) / SPEC_FILE
-    raise UsageError(
-        f"unknown assignment {str(assignment)!r}",
-        hint=f"available: {', '.join(available_assignments(root)) or 'none'}",
-    )
+    for root in search:
+        if (root.path / str(assignment) / SPEC_FILE).is_file():
+            return root.path / str(assignment) / SPEC_FILE
+    raise UsageError(f"unknown assignment {str(assignment)!r}", hint=_where(search))
 
 
-def load(assignment: str | Path | None = None, root: Path = ASSIGNMENTS_DIR) -> Spec:
-    path = resolve(assignment, root)
+def load(
+    assignment: str | Path | None = None, search: tuple[AssignmentsRoot, ...] | None = None
+) -> Spec:
+    path = resolve(assignment, search)
     raw = path.read_bytes()
     try:
         data = tomllib.loads(raw.decode("utf-8"))

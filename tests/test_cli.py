@@ -105,3 +105,23 @@ def test_python_dash_m_and_console_script_agree() -> None:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         assert done.returncode == 0
         assert done.stdout.startswith("grader ")
+
+
+def test_assignments_dir_option_is_searched_first(tmp_path: Path, capsys) -> None:
+    course = tmp_path / "course"
+    shutil.copytree(SHIPPED, course / "next-year")
+    code, _, err = run(
+        [str(tmp_path / "nowhere.ipynb"), "--assignment", "nope", "--assignments-dir", str(course)],
+        capsys,
+    )
+    assert code == ExitCode.USAGE and len(err.strip().splitlines()) == 1
+    assert f"next-year (in {course})" in err and "(--assignments-dir)" in err
+
+
+def test_validate_help_documents_its_exit_codes(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["validate", "--help"])
+    out = capsys.readouterr().out
+    assert info.value.code == 0
+    assert "exit codes:" in out and "3 " in out and "EXPECTED.toml" in out
+    assert int(ExitCode.NOT_VALID) == 3

@@ -25,12 +25,11 @@ def test_shipped_spec_loads() -> None:
     assert spec.language == "es"
 
 
-def test_only_assignment_is_the_default(tmp_path: Path) -> None:
-    # A folder with one assignment needs no --assignment; the shipped folder has several.
-    shutil.copytree(spec_module.ASSIGNMENTS_DIR / "mnist-polynomial-decay", tmp_path / "one")
-    assert spec_module.load(None, root=tmp_path).id == "mnist-polynomial-decay"
-    with pytest.raises(UsageError, match="choose an assignment") as info:
-        spec_module.load(None)
+def test_the_shipped_assignments_need_naming(tmp_path: Path) -> None:
+    # The shipped folder holds several assignments: without --assignment, none is guessed.
+    shipped = spec_module.roots(None, cwd=tmp_path)
+    with pytest.raises(UsageError, match="assignments: choose one") as info:
+        spec_module.resolve(None, shipped)
     assert "fashion-mnist-polynomial-decay, mnist-polynomial-decay" in info.value.format()
 
 
@@ -84,3 +83,65 @@ def test_spec_hash_changes_with_content(tmp_path: Path) -> None:
     changed = spec_module.load(toml)
     assert changed.sha256 != spec_module.load("fashion-mnist-polynomial-decay").sha256
     assert changed.max_score == spec_module.load("fashion-mnist-polynomial-decay").max_score + 1.0
+
+
+# --- where assignments are found: --assignments-dir, ./assignments, shipped -------------------
+
+
+def _course(folder: Path, *ids: str) -> Path:
+    """A folder of assignments, each a copy of the shipped one under another id."""
+    for assignment_id in ids:
+        shutil.copytree(SHIPPED, folder / assignment_id)
+    return folder
+
+
+def test_lookup_order_explicit_then_current_folder_then_shipped(tmp_path: Path) -> None:
+    name = SHIPPED.name
+    explicit = _course(tmp_path / "explicit", name)
+    cwd = tmp_path / "course"
+    _course(cwd / "assignments", name)
+    both = spec_module.roots(explicit, cwd=cwd)
+    assert [r.origin for r in both] == ["--assignments-dir", "./assignments", "shipped"]
+    # The same id in all three folders: the explicit option wins, then ./assignments.
+    assert spec_module.resolve(name, both) == explicit / name / "assignment.toml"
+    no_option = spec_module.roots(None, cwd=cwd)
+    assert spec_module.resolve(name, no_option) == cwd / "assignments" / name / "assignment.toml"
+    elsewhere = spec_module.roots(None, cwd=tmp_path / "empty")
+    assert spec_module.resolve(name, elsewhere) == SHIPPED / "assignment.toml"
+    # An id only a later folder has is still found there.
+    _course(cwd / "assignments", "only-here")
+    assert spec_module.resolve("only-here", both).parent == cwd / "assignments" / "only-here"
+
+
+def test_default_is_the_only_assignment_of_the_first_folder_with_any(tmp_path: Path) -> None:
+    cwd = tmp_path / "course"
+    _course(cwd / "assignments", "next-year")
+    assert spec_module.resolve(None, spec_module.roots(None, cwd=cwd)).parent.name == "next-year"
+    _course(cwd / "assignments", "other")
+    with pytest.raises(UsageError, match="holds 2 assignments") as info:
+        spec_module.resolve(None, spec_module.roots(None, cwd=cwd))
+    assert "next-year, other" in info.value.format()
+
+
+def test_unknown_id_lists_what_is_available_and_where_it_looked(tmp_path: Path) -> None:
+    explicit = _course(tmp_path / "explicit", "mine")
+    search = spec_module.roots(explicit, cwd=tmp_path)
+    with pytest.raises(UsageError, match="unknown assignment 'nope'") as info:
+        spec_module.load("nope", search)
+    text = info.value.format()
+    shipped = ", ".join(search[-1].names())  # the Fashion exam among them
+    assert SHIPPED.name in shipped and f"{shipped} (in {SHIPPED.parent})" in text
+    assert f"mine (in {explicit})" in text
+    assert f"{tmp_path / 'assignments'} (./assignments, absent)" in text
+    assert "(--assignments-dir)" in text and "(shipped)" in text
+    assert len(text.splitlines()) == 1
+
+
+def test_missing_assignments_dir_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="does not exist"):
+        spec_module.roots(tmp_path / "nowhere")
+
+
+def test_the_checkout_folder_seen_from_its_root_is_searched_once() -> None:
+    search = spec_module.roots(None, cwd=SHIPPED.parent.parent)
+    assert len(search) == 1 and search[0].path == SHIPPED.parent

@@ -8,10 +8,12 @@ spelt like a command is given as `./check`.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from grader import terminal
 from grader.errors import ExitCode, GraderError
@@ -21,7 +23,43 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("calibrate", "grade the reference over several seeds under a budget"),
     "gradescope-package": ("gradescope_package", "build autograder.zip for Gradescope"),
     "check": ("check", "self-check one notebook before submitting: quick, visible checks only"),
+    "validate": (
+        "validate",
+        "check a new assignment: its spec, its reference (full marks under smoke), examples/",
+    ),
 }
+
+# Where an assignment id is looked up; the same words in every command's --help.
+LOOKUP = (
+    "an id is looked up in --assignments-dir, then ./assignments in the current folder, then "
+    "the assignments shipped with the grader (the first that has it wins)"
+)
+
+
+def add_assignment_arguments(parser: argparse.ArgumentParser, *, default: str) -> None:
+    """--assignment and --assignments-dir, as every command takes them."""
+    parser.add_argument(
+        "--assignment",
+        metavar="ID|DIR|TOML",
+        help=f"assignment id, its folder, or its assignment.toml; {LOOKUP} ({default})",
+    )
+    parser.add_argument(
+        "--assignments-dir",
+        type=Path,
+        metavar="DIR",
+        help="a folder of assignments (<id>/assignment.toml each), searched before "
+        "./assignments and the shipped ones",
+    )
+
+
+def chosen_assignment(args: argparse.Namespace) -> Path:
+    """The assignment.toml that --assignment and --assignments-dir name (UsageError if none).
+
+    Resolved here, once, so the library below receives a path and never guesses folders.
+    """
+    from grader import spec
+
+    return spec.resolve(args.assignment, spec.roots(args.assignments_dir))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from grader.cli import add_assignment_arguments, chosen_assignment
 from grader.errors import ExitCode
 
 
@@ -22,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         "command does it ahead of time. Seeds already stored that still apply are kept: "
         "only the missing ones are graded.",
     )
-    parser.add_argument("--assignment", metavar="ID|DIR|TOML", help="as for `grade`")
+    add_assignment_arguments(parser, default="default: as for `grade`")
     parser.add_argument(
         "--budget", metavar="NAME", help="budget preset (default: the spec's default_budget)"
     )
@@ -61,10 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if value is not None and value <= 0:
             print(f"error: --{name} must be a positive number", file=sys.stderr)
             return ExitCode.USAGE
+    assignment = chosen_assignment(args)
     from grader.calibrate import calibrate  # heavy imports only once arguments are valid
 
     calibrate(
-        assignment=args.assignment,
+        assignment=assignment,
         budget=args.budget,
         seeds=args.seeds,
         subset=args.subset,

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from grader.cli import add_assignment_arguments, chosen_assignment
 from grader.errors import ExitCode
 
 EPILOG = """\
@@ -32,12 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("notebook", type=Path, metavar="NOTEBOOK", help="your .ipynb or .py")
-    parser.add_argument(
-        "--assignment",
-        metavar="ID|DIR|TOML",
-        help="assignment id under assignments/, its folder, or its assignment.toml "
-        "(default: the only assignment)",
-    )
+    add_assignment_arguments(parser, default="default: as for `grade`")
     parser.add_argument("--lang", choices=("es", "en"), help="language of the checklist and report")
     parser.add_argument(
         "--out",
@@ -75,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     outcome = check(
         notebook=args.notebook,
-        assignment=args.assignment,
+        assignment=chosen_assignment(args),
         lang=args.lang,
         out=args.out,
         subset=args.subset,

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grader import __version__
+from grader.cli import add_assignment_arguments, chosen_assignment
 from grader.errors import ExitCode
 
 # Kept in step with grader.calibrate.ASK_ABOVE_SECONDS (a test checks), so that `--help`
@@ -63,11 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="submission files or folders of submissions",
     )
-    parser.add_argument(
-        "--assignment",
-        metavar="ID|DIR|TOML",
-        help="assignment id under assignments/, its folder, or its "
-        "assignment.toml (default: the only assignment)",
+    add_assignment_arguments(
+        parser, default="default: the only assignment of the first of those folders with any"
     )
     parser.add_argument(
         "--budget",
@@ -198,11 +196,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.jobs is not None and args.jobs < 1:
         print("error: --jobs must be at least 1", file=sys.stderr)
         return ExitCode.USAGE
+    assignment = chosen_assignment(args)
     from grader.batch import grade  # heavy imports only once arguments are valid
 
     return grade(
         paths=args.paths,
-        assignment=args.assignment,
+        assignment=assignment,
         budget=args.budget,
         out=args.out,
         data_dir=args.data_dir,

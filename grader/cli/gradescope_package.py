@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grader import report
+from grader.cli import add_assignment_arguments, chosen_assignment
 from grader.errors import ExitCode
 
 
@@ -17,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
         "installs the grader, run_autograder grades /autograder/submission (one student's "
         "notebook or script) and writes /autograder/results/results.json.",
     )
-    parser.add_argument("--assignment", metavar="ID|DIR|TOML", help="as for `grade`")
+    add_assignment_arguments(parser, default="default: as for `grade`")
     parser.add_argument("--budget", metavar="NAME", help="budget preset the autograder uses")
     parser.add_argument("--lang", choices=tuple(report.UI), help="language of the feedback")
     parser.add_argument(
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     path = build_package(
         out=args.out,
-        assignment=args.assignment,
+        assignment=chosen_assignment(args),
         budget=args.budget,
         lang=args.lang,
         data_dir=args.data_dir,

@@ -1,0 +1,112 @@
+"""`grade validate ASSIGNMENT`: load the spec, grade the reference (and examples/), judge."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from grader.cli import LOOKUP, chosen_assignment
+from grader.errors import ExitCode
+
+EPILOG = """\
+exit codes:
+  0    valid: the spec loads, the reference gets full marks, every example in examples/
+       fails exactly the checks its EXPECTED.toml lists (fail, may_fail, skipped,
+       status, message_contains, error_location: as in submissions/EXPECTED.toml)
+  2    the spec, EXPECTED.toml or an argument is wrong (the message names the file and
+       key), the dataset is missing, or the calibration the budget needs is missing and
+       would take too long (give --calibrate)
+  3    not valid: the reference lost points (each check is listed with its message), or
+       an example's verdict differs from EXPECTED.toml (each difference is listed)
+  130  interrupted
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grade validate",
+        description="Check that an assignment is ready to grade a class: load its "
+        "assignment.toml (every error names the key), grade its reference solution under "
+        "a quick budget and require full marks, and, when its folder has examples/ with an "
+        "EXPECTED.toml, grade the examples and require each to fail exactly its expected "
+        "checks. The reference and examples are graded as `grade` grades a batch (same "
+        "sandbox, data and calibration: a missing calibration of the budget is computed "
+        "first when that takes at most 10 min).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "assignment",
+        metavar="ASSIGNMENT",
+        help=f"assignment id, its folder, or its assignment.toml; {LOOKUP}",
+    )
+    parser.add_argument(
+        "--assignments-dir",
+        type=Path,
+        metavar="DIR",
+        help="a folder of assignments, searched before ./assignments and the shipped ones",
+    )
+    parser.add_argument(
+        "--budget", metavar="NAME", default="smoke", help="budget preset (default: smoke)"
+    )
+    parser.add_argument(
+        "--lang", choices=("es", "en"), help="language of the verdict (default: the spec's)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="keep the reports of the reference and examples here (default: a temporary "
+        "folder, removed)",
+    )
+    parser.add_argument(
+        "--subset",
+        type=int,
+        metavar="N",
+        help="train on the first N images (quick runs): the accuracy check then cannot be "
+        "judged and is listed as not judged; every other check must still pass",
+    )
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="compute a missing or stale calibration of the budget however long it takes",
+    )
+    parser.add_argument("--jobs", type=int, metavar="N", help="as for `grade`")
+    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="as for `grade`")
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="as for `grade`")
+    parser.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run the reference and examples without bubblewrap (as for `grade`)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    for name in ("subset", "jobs"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            print(f"error: --{name} must be a positive number", file=sys.stderr)
+            return ExitCode.USAGE
+    assignment = chosen_assignment(args)
+    from grader import spec as spec_module
+    from grader.validate import render, validate  # heavy imports once arguments are valid
+
+    lang = args.lang or spec_module.load(assignment).language
+    validation = validate(
+        assignment=assignment,
+        budget=args.budget,
+        lang=lang,
+        out=args.out,
+        subset=args.subset,
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+        no_sandbox=args.no_sandbox,
+        jobs=args.jobs,
+        calibrate_now=args.calibrate,
+    )
+    print(render(validation, lang), file=sys.stdout if validation.ok else sys.stderr)
+    return validation.exit_code

@@ -1,0 +1,425 @@
+"""`grade validate ASSIGNMENT`: is a new assignment ready to grade a class?
+
+An assignment is ready when its spec loads (every error names the key), its reference
+solution gets full marks under a quick budget (`smoke`), and, when the folder has
+`examples/` with an `EXPECTED.toml` (the format of submissions/EXPECTED.toml), each
+example fails exactly the checks it is meant to fail. The reference and the examples are
+graded in one batch (`grader.batch.grade`: the same sandbox, data, calibration and
+reports as `grade`), then `judge` compares the results with what was expected. `judge`
+only reads results, so the verdict on the same grades can be tested without training.
+
+Under `--subset` no reference accuracy applies (a subset is never compared with the
+calibration), so the checks a subset cannot judge are listed as not judged instead of
+counting as lost points; every other check of the reference must pass.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader import datasets, discover, report
+from grader import spec as spec_module
+from grader.errors import DataError, ExitCode, SpecError, SubmissionError
+from grader.results import CheckResult, CheckStatus, GradeResult, Location, Status
+from grader.spec import Spec, _Reader
+
+EXAMPLES = "examples"
+EXPECTED_FILE = "EXPECTED.toml"
+DEFAULT_BUDGET = "smoke"
+
+Echo = Callable[[str], None]
+
+# What `grade validate` prints, per language (the project's pattern: one table per module).
+MESSAGES: Mapping[str, Mapping[str, str]] = {
+    "es": {
+        "valid": "{id}: válida (presupuesto '{budget}'): la referencia obtiene {score}/{max} "
+        "y {examples} ejemplo(s) fallan exactamente lo esperado.",
+        "invalid": "{id}: NO es válida (presupuesto '{budget}'):",
+        "ref_not_graded": "  la referencia {path} no se pudo calificar ({status}): {message}",
+        "ref_lost": "  la referencia {path} obtiene {score}/{max}; pierde puntos en:",
+        "lost_check": "    - {check} ({status}, {points}/{max_points}): {message}",
+        "not_judged": "  sin juzgar con --subset (no hay calibración con la que comparar): "
+        "{checks}",
+        "example": "  ejemplo {id}:",
+        "problem": "    - {text}",
+        "status": "estado {got}, se esperaba {want}: {message}",
+        "should_fail": "debía fallar {check} y obtuvo {status}: {message}",
+        "should_not_fail": "falla {check}, que no está en fail ni en may_fail: {message}",
+        "should_skip": "{check} debía omitirse y quedó {status}",
+        "no_message": "ningún mensaje contiene {text!r}",
+        "location": "el error está en {got}, se esperaba {want}",
+        "not_graded": "no se calificó (sin result.json en {folder})",
+        "reports": "informes en {out}",
+        "no_data": "{id} no se puede validar en esta máquina: la referencia debe calificarse "
+        "con los datos reales de {dataset} y no están: {problem}",
+    },
+    "en": {
+        "valid": "{id}: valid (budget '{budget}'): the reference gets {score}/{max} and "
+        "{examples} example(s) fail exactly what they should.",
+        "invalid": "{id}: NOT valid (budget '{budget}'):",
+        "ref_not_graded": "  the reference {path} could not be graded ({status}): {message}",
+        "ref_lost": "  the reference {path} gets {score}/{max}; it loses points on:",
+        "lost_check": "    - {check} ({status}, {points}/{max_points}): {message}",
+        "not_judged": "  not judged under --subset (no calibration to compare with): {checks}",
+        "example": "  example {id}:",
+        "problem": "    - {text}",
+        "status": "status {got}, expected {want}: {message}",
+        "should_fail": "should fail {check} but it is {status}: {message}",
+        "should_not_fail": "fails {check}, which is in neither fail nor may_fail: {message}",
+        "should_skip": "{check} should be skipped but it is {status}",
+        "no_message": "no message contains {text!r}",
+        "location": "the error is at {got}, expected {want}",
+        "not_graded": "not graded (no result.json in {folder})",
+        "reports": "reports in {out}",
+        "no_data": "{id} cannot be validated on this machine: its reference must be graded "
+        "on the real {dataset} data, which is not here: {problem}",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One entry of EXPECTED.toml: what grading one example must give."""
+
+    id: str
+    status: Status
+    fail: frozenset[str]
+    may_fail: frozenset[str] = frozenset()
+    skipped: frozenset[str] = frozenset()
+    message_contains: str = ""
+    error_location: Location | None = None
+
+
+@dataclass(frozen=True)
+class ExampleVerdict:
+    id: str
+    problems: tuple[str, ...]  # in the chosen language; empty: as expected
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The verdict of `grade validate` on one assignment."""
+
+    assignment: str
+    budget: str
+    reference: GradeResult
+    lost: tuple[CheckResult, ...]  # the reference's checks below their points
+    not_judged: tuple[str, ...]  # skipped checks a --subset run cannot judge
+    examples: tuple[ExampleVerdict, ...]
+    out: Path | None  # where the reports are (None: a temporary folder, gone)
+
+    @property
+    def ok(self) -> bool:
+        graded = self.reference.status is Status.GRADED
+        return graded and not self.lost and not any(v.problems for v in self.examples)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.OK if self.ok else ExitCode.NOT_VALID
+
+
+def read_expected(path: Path, spec: Spec) -> dict[str, Expectation]:
+    """EXPECTED.toml -> one `Expectation` per example; errors name the file and the key."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from exc
+    checks = {item.id for item in spec.rubric}
+    statuses = [s.value for s in Status]
+    found: dict[str, Expectation] = {}
+    for example_id in data:
+        r = _Reader(data, path).table(example_id)
+        status = r.get("status", str)
+        if status not in statuses:
+            raise r.fail("status", f"is {status!r}; one of {statuses}")
+        ids: dict[str, frozenset[str]] = {}
+        for key in ("fail", "may_fail", "skipped"):
+            listed = r.get(key, list, [])
+            unknown = [c for c in listed if c not in checks]
+            if unknown:
+                raise r.fail(key, f"names {unknown}, not checks of [rubric]: {sorted(checks)}")
+            ids[key] = frozenset(listed)
+        location = None
+        if "error_location" in r.data:
+            where = r.table("error_location")
+            location = Location(where.get("cell", int) or None, where.positive("line", int))
+            where.finish()
+        else:
+            r.used.add("error_location")
+        found[example_id] = Expectation(
+            id=example_id,
+            status=Status(status),
+            fail=ids["fail"],
+            may_fail=ids["may_fail"],
+            skipped=ids["skipped"],
+            message_contains=r.get("message_contains", str, ""),
+            error_location=location,
+        )
+        r.finish()
+    return found
+
+
+def _plan(spec: Spec) -> tuple[str, dict[str, Expectation], dict[str, discover.SubmissionRef]]:
+    """The reference's id, the expectations and the examples, checked before any training."""
+    reference = discover.discover([spec.reference]).submissions[0].id
+    folder = spec.directory / EXAMPLES
+    if not folder.is_dir():
+        return reference, {}, {}
+    expected_path = folder / EXPECTED_FILE
+    if not expected_path.is_file():
+        raise SpecError(
+            f"{folder} has no {EXPECTED_FILE}",
+            hint="give each example a table [<id>] with status and fail (as "
+            "submissions/EXPECTED.toml does), or remove examples/",
+        )
+    expected = read_expected(expected_path, spec)
+    found = discover.discover([folder])
+    if found.rejected:
+        first = found.rejected[0]
+        raise SpecError(f"example {first.path} cannot be graded: {first.reason}")
+    examples = {ref.id: ref for ref in found.submissions}
+    if reference in examples:
+        raise SpecError(
+            f"example {examples[reference].path} has the reference's id {reference!r}",
+            hint="rename the example",
+        )
+    missing = sorted(set(examples) - set(expected))
+    if missing:
+        raise SpecError(
+            f"{expected_path}: no table for example(s) {missing}",
+            hint="add [<id>] with status and fail for each",
+        )
+    orphans = sorted(set(expected) - set(examples))
+    if orphans:
+        raise SpecError(
+            f"{expected_path}: table(s) {orphans} name no example in {folder}",
+            hint=f"examples found: {sorted(examples) or 'none'}",
+        )
+    return reference, expected, examples
+
+
+def _require_data(spec: Spec, lang: str, data_dir: Path | None, cache_dir: Path | None) -> None:
+    """Find and verify the dataset before anything trains, and say so when it is missing.
+
+    Full marks mean something only on the real data, so validate never falls back to
+    anything else; an assignment whose dataset has no offline package (MNIST, CIFAR-10)
+    cannot be validated on a machine without its file. The loader's own message names
+    every place it looked and the hint says where to get the file.
+    """
+    try:
+        datasets.prepare(spec.data, data_dir=data_dir, cache_dir=cache_dir)
+    except DataError as exc:
+        text = MESSAGES[lang]["no_data"]
+        dataset = datasets.get(spec.data.dataset).title
+        raise DataError(
+            text.format(id=spec.id, dataset=dataset, problem=exc.message), hint=exc.hint
+        ) from exc
+
+
+def validate(
+    *,
+    assignment: str | Path | None,
+    budget: str = DEFAULT_BUDGET,
+    lang: str | None = None,
+    out: Path | None = None,
+    subset: int | None = None,
+    data_dir: Path | None = None,
+    cache_dir: Path | None = None,
+    no_sandbox: bool = False,
+    jobs: int | None = None,
+    calibrate_now: bool = False,
+    echo: Echo = print,
+) -> Validation:
+    """Grade the reference (and examples/) of `assignment` under `budget` and judge them."""
+    from grader.batch import grade  # the batch imports the whole pipeline
+    from grader.checks import validate_rubric
+
+    spec = spec_module.load(assignment)
+    validate_rubric(spec)
+    spec.budget(budget)  # an unknown budget stops here, before any training
+    lang = lang or spec.language
+    reference_id, expected, examples = _plan(spec)
+    _require_data(spec, lang, data_dir, cache_dir)
+    paths = [spec.reference, *([spec.directory / EXAMPLES] if examples else [])]
+    with tempfile.TemporaryDirectory(prefix="grader-validate-") as temporary:
+        folder = out or Path(temporary)
+        grade(
+            paths=paths,
+            assignment=spec.path,
+            budget=budget,
+            out=folder,
+            data_dir=data_dir,
+            cache_dir=cache_dir,
+            lang=lang,
+            subset=subset,
+            no_sandbox=no_sandbox,
+            jobs=jobs,
+            calibrate_now=calibrate_now,
+            progress="plain",
+            echo=echo,
+        )
+        results = {
+            sid: report.read_result(folder / sid / report.RESULT_FILE)
+            for sid in [reference_id, *examples]
+            if (folder / sid / report.RESULT_FILE).is_file()
+        }
+    if reference_id not in results:  # the batch writes one result per submission
+        raise SpecError(f"the reference {spec.reference} left no result in {folder}")
+    locations = {
+        sid: _error_location(ref, lang)
+        for sid, ref in examples.items()
+        if expected[sid].error_location is not None
+    }
+    return judge(
+        spec,
+        budget,
+        results[reference_id],
+        expected,
+        {sid: results.get(sid) for sid in examples},
+        lang=lang,
+        subset=subset,
+        locations=locations,
+        out=out,
+    )
+
+
+def _error_location(ref: discover.SubmissionRef, lang: str) -> Location | None:
+    """Where loading the example fails (parse only, nothing runs), or None if it loads."""
+    from grader import submission
+
+    try:
+        submission.load(ref, lang=lang)
+    except SubmissionError as exc:
+        return getattr(exc, "location", None)
+    return None
+
+
+def judge(
+    spec: Spec,
+    budget: str,
+    reference: GradeResult,
+    expected: Mapping[str, Expectation],
+    results: Mapping[str, GradeResult | None],
+    *,
+    lang: str,
+    subset: int | None = None,
+    locations: Mapping[str, Location | None] | None = None,
+    out: Path | None = None,
+) -> Validation:
+    """Compare graded results with what the assignment promises (pure: reads, never grades)."""
+    say = MESSAGES[lang]
+    lost: list[CheckResult] = []
+    not_judged: list[str] = []
+    for check in reference.checks:
+        if check.status is CheckStatus.PASSED and check.points >= check.max_points:
+            continue
+        if subset is not None and check.status is CheckStatus.SKIPPED:
+            not_judged.append(check.id)  # e.g. accuracy: a subset has no calibration
+        else:
+            lost.append(check)
+    verdicts = []
+    for sid in sorted(expected):
+        problems = _compare(expected[sid], results.get(sid), say, (locations or {}).get(sid))
+        verdicts.append(ExampleVerdict(sid, tuple(problems)))
+    return Validation(
+        assignment=spec.id,
+        budget=budget,
+        reference=reference,
+        lost=tuple(lost),
+        not_judged=tuple(not_judged),
+        examples=tuple(verdicts),
+        out=out,
+    )
+
+
+def _compare(
+    want: Expectation,
+    result: GradeResult | None,
+    say: Mapping[str, str],
+    location: Location | None,
+) -> list[str]:
+    if result is None:
+        return [say["not_graded"].format(folder=want.id)]
+    problems = []
+    if result.status is not want.status:
+        problems.append(
+            say["status"].format(
+                got=result.status.value, want=want.status.value, message=result.message
+            )
+        )
+    by_id = {c.id: c for c in result.checks}
+    failed = {c.id for c in result.checks if c.status is CheckStatus.FAILED}
+    for check_id in sorted(want.fail - failed):
+        check = by_id.get(check_id)
+        status = check.status.value if check else "-"
+        problems.append(
+            say["should_fail"].format(
+                check=check_id, status=status, message=check.message if check else ""
+            )
+        )
+    for check_id in sorted(failed - want.fail - want.may_fail):
+        problems.append(
+            say["should_not_fail"].format(check=check_id, message=by_id[check_id].message)
+        )
+    for check_id in sorted(want.skipped):
+        check = by_id.get(check_id)
+        if check is None or check.status is not CheckStatus.SKIPPED:
+            problems.append(
+                say["should_skip"].format(
+                    check=check_id, status=check.status.value if check else "-"
+                )
+            )
+    if want.message_contains:
+        texts = [result.message, *(by_id[c].message for c in failed)]
+        if not any(want.message_contains in text for text in texts):
+            problems.append(say["no_message"].format(text=want.message_contains))
+    if want.error_location is not None and location != want.error_location:
+        problems.append(say["location"].format(got=location or "-", want=want.error_location))
+    return problems
+
+
+def render(validation: Validation, lang: str) -> str:
+    """What `grade validate` prints: one line when valid, else every problem, one a line."""
+    say = MESSAGES[lang]
+    ref = validation.reference
+    fields = {"id": validation.assignment, "budget": validation.budget}
+    score = {"score": f"{ref.score:g}", "max": f"{ref.max_score:g}"}
+    lines = []
+    if validation.ok:
+        lines.append(say["valid"].format(**fields, **score, examples=len(validation.examples)))
+    else:
+        lines.append(say["invalid"].format(**fields))
+        path = ref.source_path
+        if ref.status is not Status.GRADED:
+            lines.append(
+                say["ref_not_graded"].format(
+                    path=path, status=ref.status.value, message=ref.message
+                )
+            )
+        elif validation.lost:
+            lines.append(say["ref_lost"].format(path=path, **score))
+            for check in validation.lost:
+                lines.append(
+                    say["lost_check"].format(
+                        check=check.id,
+                        status=check.status.value,
+                        points=f"{check.points:g}",
+                        max_points=f"{check.max_points:g}",
+                        message=" ".join(check.message.split()),
+                    )
+                )
+        for verdict in validation.examples:
+            if verdict.problems:
+                lines.append(say["example"].format(id=verdict.id))
+                lines.extend(
+                    say["problem"].format(text=" ".join(p.split())) for p in verdict.problems
+                )
+    if validation.not_judged:
+        lines.append(say["not_judged"].format(checks=", ".join(validation.not_judged)))
+    if validation.out is not None:
+        lines.append(say["reports"].format(out=validation.out))
+    return "\n".join(lines)
