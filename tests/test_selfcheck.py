@@ -161,6 +161,8 @@ def test_cli_prints_the_checklist_and_exits_1_when_not_graded(
         [
             "check",
             str(SUBMISSIONS / "syntax_error.ipynb"),
+            "--assignment",
+            "fashion-mnist-polynomial-decay",
             "--lang",
             "en",
             "--out",
