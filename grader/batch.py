@@ -33,6 +33,7 @@ from grader import (
     discover,
     executor,
     gradescope,
+    i18n,
     report,
     sandbox,
 )
@@ -87,7 +88,7 @@ def grade(
     spec = spec_module.load(assignment)
     validate_rubric(spec)
     chosen = spec.budget(budget)
-    lang = lang or spec.language
+    lang = i18n.require(lang or spec.language)  # before any work: a typo costs nothing
     isolation = sandbox.resolve(no_sandbox=no_sandbox)  # refuses early without bubblewrap
     found = discover.discover(paths)
     cache = datasets.prepare(spec.data, data_dir=data_dir, cache_dir=cache_dir)
@@ -111,10 +112,21 @@ def grade(
     # Set after calibrating: the reference's runs must train, never reuse a student's copy.
     shared = Reuse(store=(out / store_module.STORE_FILE).absolute(), read=not force)
     settings = dataclasses.replace(settings, reuse=shared)
-    where = f"Dask scheduler {scheduler}" if scheduler else f"{plan.jobs} job(s) ({plan.reason})"
+    where = (
+        i18n.say("batch.on_dask", lang, scheduler=scheduler)
+        if scheduler
+        else i18n.say("batch.on_jobs", lang, jobs=plan.jobs, reason=plan.reason)
+    )
     echo(
-        f"grading {len(found.submissions)} submission(s) of {spec.id} "
-        f"with budget '{chosen.name}' into {out}/ on {where}"
+        i18n.say(
+            "batch.start",
+            lang,
+            count=len(found.submissions),
+            assignment=spec.id,
+            budget=chosen.name,
+            out=out,
+            where=where,
+        )
     )
     shown = progress_module.choose(
         progress,
@@ -130,9 +142,9 @@ def grade(
             batch.add_rejected(found.rejected)
             todo = batch.reuse(found.submissions, force=force)
             shown.say(
-                f"reused {batch.reused} stored result(s) from {db.path}"
-                + (" (--force grades them again)" if not force else "")
-                + f"; grading {len(todo)}"
+                i18n.say("batch.reused", lang, count=batch.reused, path=db.path)
+                + (i18n.text("batch.force_hint", lang) if not force else "")
+                + i18n.say("batch.grading", lang, count=len(todo))
             )
             if todo:
                 batch.grade(todo, plan, test, scheduler=scheduler, dask_config=dask_config)
@@ -142,11 +154,17 @@ def grade(
     results = list(batch.results.values())
     graded = sum(r.status is Status.GRADED for r in results)
     echo(
-        f"wrote {out / report.GRADEBOOK_FILE} and {out / summary_module.SUMMARY_FILE}: "
-        f"{graded}/{len(results)} graded"
+        i18n.say(
+            "batch.wrote",
+            lang,
+            gradebook=out / report.GRADEBOOK_FILE,
+            summary=out / summary_module.SUMMARY_FILE,
+            graded=graded,
+            total=len(results),
+        )
     )
     if batch.faults:
-        echo(f"{batch.faults} grader fault(s), each with its traceback in {out / LOG_FILE}")
+        echo(i18n.say("batch.faults", lang, count=batch.faults, log=out / LOG_FILE))
     everything = graded == len(results) and not batch.faults
     return ExitCode.OK if everything else ExitCode.NOT_ALL_GRADED
 
@@ -230,7 +248,7 @@ class _Batch:
                 assignment=self.settings.spec.id,
                 budget=self.settings.budget.name,
                 status=Status.REJECTED,
-                message=item.reason,
+                message=item.text(self.settings.lang),
                 source_path=str(item.path),
             )
             try:

@@ -27,7 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from grader import __version__, data, datasets
+from grader import __version__, data, datasets, i18n
 from grader.discover import SUFFIXES, SubmissionRef
 from grader.errors import FatalError
 from grader.pipeline import RunSettings, grade_one
@@ -310,9 +310,17 @@ def run(
         runs.append(run_from_result(result, seed))
         seconds = runs[-1].seconds
         echo(
-            f"calibration {budget.name} [{i}/{len(seeds)}] seed {seed}: "
-            f"test {100 * result.test_accuracy:.2f}% val {100 * runs[-1].val_accuracy:.2f}% "
-            f"({seconds:.0f} s)"
+            i18n.say(
+                "calibrate.seed",
+                settings.lang,
+                budget=budget.name,
+                i=i,
+                n=len(seeds),
+                seed=seed,
+                test=100 * result.test_accuracy,
+                val=100 * runs[-1].val_accuracy,
+                seconds=seconds,
+            )
         )
     return Calibration(
         assignment=spec.id,
@@ -422,8 +430,15 @@ def ensure(
             "to compute it now",
         )
     echo(
-        f"calibrating the reference solution under budget '{budget.name}' over seeds "
-        f"{list(chosen)} ({reason}), about {duration(guess.seconds)}; it is cached in {path}"
+        i18n.say(
+            "calibrate.start",
+            settings.lang,
+            budget=budget.name,
+            seeds=list(chosen),
+            reason=reason,
+            duration=duration(guess.seconds),
+            path=path,
+        )
     )
     calibration = run(settings, test, seeds=chosen, echo=echo)
     save(calibration, path)

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from grader import i18n
 from grader.errors import UsageError
 
 Kind = Literal["ipynb", "py"]
@@ -46,11 +47,28 @@ class SubmissionRef:
 
 @dataclass(frozen=True)
 class Rejected:
-    """Something that looked like a submission but cannot be graded, and why."""
+    """Something that looked like a submission but cannot be graded, and why.
+
+    `reason` is the English text (logs, tests); `text(lang)` is the one the student's
+    report shows, from the catalogs' `[discover]` table (`key`, filled with `values`).
+    """
 
     id: str
     path: Path
     reason: str
+    key: str = field(default="", compare=False)
+    values: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    def text(self, lang: str) -> str:
+        if not self.key:
+            return self.reason
+        return i18n.say(f"discover.{self.key}", lang, **dict(self.values))
+
+
+def _rejected(sid: str, path: Path, key: str, **values: object) -> Rejected:
+    fields = tuple((name, str(value)) for name, value in values.items())
+    reason = i18n.say(f"discover.{key}", i18n.FALLBACK, **dict(fields))
+    return Rejected(sid, path, reason, key, fields)
 
 
 @dataclass(frozen=True)
@@ -102,16 +120,10 @@ def _entries(path: Path) -> Iterable[SubmissionRef | Rejected]:
 def _from_file(path: Path) -> SubmissionRef | Rejected:
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
-        return Rejected(
-            _id(path.stem),
-            path,
-            f"{path.name} is not a submission: expected a .ipynb notebook or a .py script",
-        )
+        return _rejected(_id(path.stem), path, "not_submission", name=path.name)
     if not path.is_file():
         # A named pipe would block every reader (load, hashing) forever; a device too.
-        return Rejected(
-            _id(path.stem), path, f"{path.name} is not a regular file (a pipe, a device...)"
-        )
+        return _rejected(_id(path.stem), path, "not_regular", name=path.name)
     return SubmissionRef(_id(path.stem), path, kind)
 
 
@@ -120,22 +132,19 @@ def _from_folder(folder: Path) -> SubmissionRef | Rejected:
     try:
         files = sorted(_candidates(folder))
     except _TooDeep:
-        reason = f"folder {folder} nests more than {MAX_FOLDER_DEPTH} folders deep"
-        return Rejected(student, folder, reason)
+        return _rejected(student, folder, "too_deep", folder=folder, depth=MAX_FOLDER_DEPTH)
     except OSError as exc:
-        return Rejected(student, folder, f"folder {folder} cannot be read: {exc.strerror or exc}")
+        return _rejected(student, folder, "unreadable", folder=folder, error=exc.strerror or exc)
     notebooks = [f for f in files if f.suffix.lower() == ".ipynb"]
     scripts = [f for f in files if f.suffix.lower() == ".py"]
     chosen = notebooks if notebooks else scripts
     if len(chosen) == 1:
         return SubmissionRef(student, chosen[0], SUFFIXES[chosen[0].suffix.lower()])
     if not chosen:
-        reason = f"folder {folder} holds no .ipynb notebook or .py script"
-    else:
-        names = ", ".join(str(f.relative_to(folder)) for f in chosen)
-        what = "notebooks" if notebooks else "scripts (and no notebook)"
-        reason = f"folder {folder} holds several {what}: {names}; leave exactly one"
-    return Rejected(student, folder, reason)
+        return _rejected(student, folder, "empty_folder", folder=folder)
+    names = ", ".join(str(f.relative_to(folder)) for f in chosen)
+    key = "several_notebooks" if notebooks else "several_scripts"
+    return _rejected(student, folder, key, folder=folder, names=names)
 
 
 class _TooDeep(Exception):
@@ -181,13 +190,12 @@ def _reject_duplicates(found: list[SubmissionRef | Rejected]) -> list[Submission
         if len(group) == 1:
             out.extend(group)
             continue
-        names = " and ".join(str(entry.path) for entry in group)
+        names = ", ".join(str(entry.path) for entry in group)
         for entry in group:
-            reason = (
-                f"{len(group)} submissions have the id {entry.id!r}: {names}; "
-                "rename or remove all but one"
-            )
-            out.append(Rejected(entry.id, entry.path, reason))
+            out.append(
+                _rejected(entry.id, entry.path, "duplicate", count=len(group), id=repr(entry.id),
+                          names=names)
+            )  # fmt: skip
     return out
 
 

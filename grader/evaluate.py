@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from grader import i18n
 from grader.architecture import Architecture, describe, read_architecture
 from grader.boundary import copy_child_file, open_child_file, read_child_file
 from grader.errors import SubmissionError
@@ -45,38 +46,8 @@ CONFIG_LIMIT = 4 * 1024 * 1024
 MODEL_JSON, WEIGHTS = "best_model.json", "best.weights.h5"
 INITIAL_JSON, INITIAL_WEIGHTS = "initial_model.json", "initial.weights.h5"
 
-MESSAGES = {
-    "params": {
-        "es": "El mejor modelo tiene {found} parámetros; el límite del corrector es {limit} "
-        "(eval_max_params). No se ha evaluado.",
-        "en": "The best model has {found} parameters; the grader's limit is {limit} "
-        "(eval_max_params). It was not evaluated.",
-    },
-    "macs": {
-        "es": "El mejor modelo hace {found} multiplicaciones-sumas por imagen; el límite del "
-        "corrector es {limit} (eval_max_macs). No se ha evaluado.",
-        "en": "The best model does {found} multiply-adds per image; the grader's limit is "
-        "{limit} (eval_max_macs). It was not evaluated.",
-    },
-    "evaluator_limit": {
-        "es": "La evaluación del mejor modelo superó un límite del corrector: {detail}.",
-        "en": "Evaluating the best model exceeded a limit of the grader: {detail}.",
-    },
-    "unreadable": {
-        "es": "Los ficheros del mejor modelo no se pudieron leer: {detail}",
-        "en": "The best model's files could not be read: {detail}",
-    },
-    "shape": {
-        "es": "El modelo predice {found} valores por imagen; el conjunto de test necesita "
-        "{needed} (una probabilidad por clase).",
-        "en": "The model predicts {found} values per image; the test set needs {needed} "
-        "(one probability per class).",
-    },
-    "not_numbers": {
-        "es": "Las predicciones del modelo no son números reales.",
-        "en": "The model's predictions are not real numbers.",
-    },
-}
+# The [evaluate] table of grader/i18n/<lang>.toml.
+MESSAGES = i18n.messages("evaluate")
 
 
 class Review(StrEnum):
@@ -191,7 +162,9 @@ def evaluate_best(
     try:
         text, architecture = measure(scratch, MODEL_JSON, limits, lang)
     except FileNotFoundError as exc:
-        raise SubmissionError(_say("unreadable", lang, detail=f"{MODEL_JSON} is missing")) from exc
+        raise SubmissionError(
+            _say("unreadable", lang, detail=_say("missing_file", lang, name=MODEL_JSON))
+        ) from exc
     folder = evaluator.request_folder()
     try:
         # Keras picks its loader by the name: only `.weights.h5` reads the Keras 3 layout.
@@ -200,7 +173,9 @@ def evaluate_best(
         try:
             copy_child_file(scratch, WEIGHTS, files.weights, limit=_weights_cap(architecture))
         except FileNotFoundError as exc:
-            raise SubmissionError(_say("unreadable", lang, detail=f"{WEIGHTS} is missing")) from exc
+            raise SubmissionError(
+                _say("unreadable", lang, detail=_say("missing_file", lang, name=WEIGHTS))
+            ) from exc
         initial = _initial(scratch, folder, limits, lang) if architecture.standard else None
         return _evaluate_copies(
             files,

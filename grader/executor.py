@@ -35,7 +35,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from grader import data, datasets, sandbox, terminal
+from grader import data, datasets, i18n, sandbox, terminal
 from grader.dataspec import DataSpec
 from grader.discover import SubmissionRef
 from grader.errors import UsageError
@@ -154,23 +154,9 @@ class Runner(Protocol):
 LOG = logging.getLogger("grader.batch")
 
 # What a student reads when the grader itself failed on their submission.
-MESSAGES = {
-    "fault": {
-        "es": "Error interno del corrector al {stage} (no es culpa de tu entrega): {error}. "
-        "El profesor tiene el detalle en grader.log; vuelve a corregirse con `grade`.",
-        "en": "Internal grader error while {stage} (not your submission's fault): {error}. "
-        "The instructor has the details in grader.log; re-run `grade` to grade it again.",
-    },
-}
-STAGES = {
-    "grade": {"es": "corregir la entrega", "en": "grading the submission"},
-    "report": {
-        "es": "validar el resultado o escribir los informes",
-        "en": "validating the result or writing the reports",
-    },
-    "store": {"es": "guardar el resultado", "en": "storing the result"},
-    "reuse": {"es": "reutilizar el resultado guardado", "en": "reusing the stored result"},
-}
+# The [fault] table of grader/i18n/<lang>.toml.
+MESSAGES = {"fault": i18n.Texts("fault.message")}
+STAGES = i18n.messages("fault.stages")
 
 
 def fault(

@@ -20,7 +20,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from grader import report
+from grader import i18n, report
 from grader.results import CheckStatus, GradeResult
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "gradescope.schema.json"
@@ -60,7 +60,9 @@ def to_results(result: GradeResult, *, lang: str) -> dict[str, Any]:
     for check in result.checks:
         output = check.message
         if check.location is not None:
-            output = f"{output} ({check.location})" if output else str(check.location)
+            # In the student's language: `str(Location)` is English ("line 4").
+            where = i18n.location(check.location.cell, check.location.line, lang)
+            output = f"{output} ({where})" if output else where
         if check.status is CheckStatus.NEEDS_REVIEW:
             output = f"{ui['check_statuses']['needs_review']}: {output}"
         tests.append(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
+from grader import i18n
 from grader.boundary import HostileFile, open_child_file
 from grader.child.protocol import (
     PROGRESS_LIMIT,
@@ -255,34 +256,8 @@ _PROGRESS_POLL_SECONDS = 0.25
 _PROGRESS_READ = 1 << 20  # bytes read per poll at most: a flood is read over several polls
 
 # What the parent says when it refuses the progress file, {name} being the file's name.
-PROGRESS_REFUSALS = {
-    "not_regular": {
-        "es": "{name} no es un archivo normal (un enlace, una tubería o un dispositivo)",
-        "en": "{name} is not a regular file (a link, a pipe or a device)",
-    },
-    "too_big": {
-        "es": "{name} supera el tamaño máximo que el grader lee ({limit} bytes)",
-        "en": "{name} is over the size the grader reads ({limit} bytes)",
-    },
-    "line_too_long": {
-        "es": "{name} tiene una línea de más de {limit} bytes",
-        "en": "{name} has a line longer than {limit} bytes",
-    },
-    "bad_line": {
-        "es": "la línea {line} de {name} no tiene el formato de progreso del grader",
-        "en": "line {line} of {name} is not in the grader's progress format",
-    },
-    "out_of_order": {
-        "es": "{name} anuncia el trial {trial} de {trials} después del trial {previous} "
-        "(la búsqueda tiene {max_trials})",
-        "en": "{name} announces trial {trial} of {trials} after trial {previous} "
-        "(the search has {max_trials})",
-    },
-    "replaced": {
-        "es": "{name} fue sustituido o recortado mientras la búsqueda corría",
-        "en": "{name} was replaced or cut while the search ran",
-    },
-}
+# The [progress_refusals] table of grader/i18n/<lang>.toml.
+PROGRESS_REFUSALS = i18n.messages("progress_refusals")
 
 
 def trial_grace(trial_seconds: float) -> float:

@@ -35,6 +35,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from grader import i18n
 from grader.boundary import HostileFile, read_child_file
 from grader.child.protocol import RESPONSE_NAME
 from grader.limits import ProgressReader, ProgressRefused
@@ -45,17 +46,8 @@ STATUS_LIMIT = 1024 * 1024  # a response.json bigger than this is not worth pars
 PLAIN_EVERY = 10.0  # seconds between two plain lines about the same running submission
 PLAIN_HEARTBEAT = 60.0  # ... and a line at least this often while it shows no progress
 
-MESSAGES = {
-    "trial": {"es": "trial {trial}/{trials}", "en": "trial {trial}/{trials}"},
-    "epoch": {"es": "época {epoch}/{epochs}", "en": "epoch {epoch}/{epochs}"},
-    "val": {"es": "val_accuracy {value:.2f} %", "en": "val_accuracy {value:.2f}%"},
-    "left": {
-        "es": "quedan {minutes} min {seconds:02d} s del presupuesto",
-        "en": "{minutes} min {seconds:02d} s left in the budget",
-    },
-    "refused": {"es": "progreso rechazado: {reason}", "en": "progress refused: {reason}"},
-    "running": {"es": "[en curso] {sid}: {status}", "en": "[running] {sid}: {status}"},
-}
+# The terminal's words: the [progress] table of grader/i18n/<lang>.toml.
+MESSAGES = i18n.messages("progress")
 
 
 class BatchProgress(Protocol):
@@ -75,11 +67,16 @@ class BatchProgress(Protocol):
     def close(self) -> None: ...
 
 
-def result_line(result: GradeResult, done: int, total: int, suffix: str = "") -> str:
-    acc = f" test {100 * result.test_accuracy:.2f}%" if result.test_accuracy is not None else ""
+def result_line(
+    result: GradeResult, done: int, total: int, suffix: str = "", lang: str = "en"
+) -> str:
+    acc = ""
+    if result.test_accuracy is not None:
+        acc = MESSAGES["test"][lang].format(accuracy=100 * result.test_accuracy)
     message = f" - {result.message.splitlines()[0][:160]}" if result.message else ""
+    status = i18n.text(f"progress.statuses.{result.status.value}", lang)
     return (
-        f"[{done}/{total}] {result.id}: {result.status.value} "
+        f"[{done}/{total}] {result.id}: {status} "
         f"{result.score:g}/{result.max_score:g}{acc}{message}{suffix}"
     )
 
@@ -96,7 +93,7 @@ def _child_scratch(folder: Path) -> Path | None:
     return None
 
 
-def child_stage(scratch: Path | None, max_trials: int) -> str:
+def child_stage(scratch: Path | None, max_trials: int, lang: str = "en") -> str:
     """What the child in `scratch` is doing: "starting", "probe", "trial 2/4"...
 
     From its response.json, read through the boundary (a link, a pipe or an oversized
@@ -104,21 +101,27 @@ def child_stage(scratch: Path | None, max_trials: int) -> str:
     """
     if scratch is None:
         return ""
+    starting, running = MESSAGES["starting"][lang], MESSAGES["busy"][lang]
     child = _child_scratch(scratch)
     if child is None:
-        return "starting"
+        return starting
     try:
         answer = json.loads(read_child_file(child, RESPONSE_NAME, limit=STATUS_LIMIT))
     except HostileFile:
-        return "running"
+        return running
     except (OSError, ValueError):
-        return "starting"  # not written yet, or being replaced right now
+        return starting  # not written yet, or being replaced right now
     if not isinstance(answer, dict):
-        return "running"
+        return running
     trials = len(answer.get("trials") or [])
     if answer.get("stage") == "search":
-        return f"trial {min(trials + 1, max_trials)}/{max_trials}"
-    return str(answer.get("stage") or "starting")[:40]
+        return MESSAGES["trial"][lang].format(trial=min(trials + 1, max_trials), trials=max_trials)
+    stage = str(answer.get("stage") or "")[:40]
+    if not stage:
+        return starting
+    # The child's own word for its stage is shown as it is unless the catalog names it.
+    stages = i18n.table("progress.stages", lang)
+    return stages.get(stage, stage)
 
 
 class RunningChild:
@@ -174,7 +177,7 @@ class RunningChild:
             if line.val_accuracy is not None:
                 parts.append(MESSAGES["val"][lang].format(value=100 * line.val_accuracy))
         else:
-            parts = [child_stage(self.folder, self.max_trials)]
+            parts = [child_stage(self.folder, self.max_trials, lang)]
         if self.budget_seconds is not None:
             left = max(0, round(self.budget_seconds - (self.clock() - self.started)))
             parts.append(MESSAGES["left"][lang].format(minutes=left // 60, seconds=left % 60))
@@ -184,16 +187,17 @@ class RunningChild:
 class _Eta:
     """Time left from the mean duration of the submissions graded in this run."""
 
-    def __init__(self) -> None:
+    def __init__(self, lang: str = "en") -> None:
         self.start = time.monotonic()
         self.graded = 0
+        self.lang = lang
 
     def text(self, remaining: int) -> str:
         if not self.graded or not remaining:
             return ""
         # Throughput so far (parallel jobs included) times what is left.
         seconds = round((time.monotonic() - self.start) / self.graded * remaining)
-        return f", about {seconds // 60} min {seconds % 60:02d} s left"
+        return MESSAGES["eta"][self.lang].format(minutes=seconds // 60, seconds=seconds % 60)
 
 
 class PlainProgress:
@@ -213,7 +217,7 @@ class PlainProgress:
     ) -> None:
         self.echo = echo
         self.total = self.done = self.left = 0
-        self.eta = _Eta()
+        self.eta = _Eta(lang)
         self.max_trials, self.budget_seconds, self.lang = max_trials, budget_seconds, lang
         self.every, self.heartbeat, self.clock = every, heartbeat, clock
         # sid -> (the child, lines read when last shown, when last shown)
@@ -246,7 +250,7 @@ class PlainProgress:
 
     def expect(self, to_grade: int) -> None:
         self.left = to_grade
-        self.eta = _Eta()
+        self.eta = _Eta(self.lang)
 
     def started(self, sid: str, scratch: Path | None) -> None:
         if scratch is None:
@@ -271,12 +275,12 @@ class PlainProgress:
         with self._lock:
             self.running.pop(result.id, None)
             self.done += 1
-            suffix = " (reused)" if how == "reused" else ""
+            suffix = MESSAGES["reused"][self.lang] if how == "reused" else ""
             if how == "graded":
                 self.left -= 1
                 self.eta.graded += 1
                 suffix = self.eta.text(self.left)
-            self.echo(result_line(result, self.done, self.total, suffix))
+            self.echo(result_line(result, self.done, self.total, suffix, self.lang))
 
     def say(self, text: str) -> None:
         with self._lock:
@@ -337,7 +341,7 @@ class RichProgress:
 
     def expect(self, to_grade: int) -> None:
         # Only submissions graded now count for the estimate: reused ones take no time.
-        self.progress.update(self.batch, total=to_grade, description="grading")
+        self.progress.update(self.batch, total=to_grade, description=MESSAGES["grading"][self.lang])
 
     def started(self, sid: str, scratch: Path | None) -> None:
         task = self.progress.add_task(f"  {sid}", total=None)
@@ -357,8 +361,9 @@ class RichProgress:
         if task is not None:
             self.progress.remove_task(task)
             self.children.pop(task, None)
+        suffix = MESSAGES["reused"][self.lang] if how == "reused" else ""
         self.progress.console.print(
-            result_line(result, self.done, self.total, " (reused)" if how == "reused" else ""),
+            result_line(result, self.done, self.total, suffix, self.lang),
             markup=False,
             highlight=False,
         )

@@ -7,7 +7,8 @@ same folder, then `os.replace`), so an interrupted run never leaves half a repor
 
 Template context (for instructors writing their own templates, `render_reports(templates=...)`):
 `result` is `GradeResult.to_dict()` (student-facing: hidden checks removed unless asked for),
-`hidden_checks` the number of checks removed, `ui` the localised labels (`UI[lang]`),
+`hidden_checks` the number of checks removed, `ui` the localised labels (`UI[lang]`, the
+[report] table of grader/i18n/<lang>.toml),
 `plots` a dict of inline SVG strings drawn from `result` by grader/plots.py (`learning_rate`,
 `history`, `trials`, `accuracy`; a plot without data is absent; insert with `|safe`).
 Filters: `pct` (fraction -> "88.83 %"), `num` (points), `secs`, `value` (a hyperparameter),
@@ -33,7 +34,7 @@ import jinja2
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from grader import plots, resources
+from grader import i18n, plots, resources
 from grader.errors import UsageError
 from grader.results import CheckStatus, GradeResult
 
@@ -43,216 +44,9 @@ RESULT_FILE = "result.json"
 GRADEBOOK_FILE = "grades.csv"
 REPORT_TEMPLATES = {"report.html": "report.html.j2", "report.md": "report.md.j2"}
 
-_STATUS_ES = {
-    "graded": "Corregida",
-    "error": "Error",
-    "timeout": "Tiempo agotado",
-    "resource_limit": "Límite de recursos",
-    "rejected": "Rechazada",
-}
-_STATUS_EN = {
-    "graded": "Graded",
-    "error": "Error",
-    "timeout": "Timed out",
-    "resource_limit": "Resource limit",
-    "rejected": "Rejected",
-}
-
 # Localised labels: the only words in the reports that do not come from the result itself.
-UI: dict[str, dict[str, Any]] = {
-    "es": {
-        "lang": "es",
-        "decimal": ",",
-        "title": "Informe de corrección",
-        "student": "Estudiante",
-        "assignment": "Ejercicio",
-        "budget": "Presupuesto",
-        "status": "Estado",
-        "score": "Puntuación",
-        "hidden_one": "incluye {n} comprobación oculta",
-        "hidden_many": "incluye {n} comprobaciones ocultas",
-        "statuses": _STATUS_ES,
-        "status_help": {
-            "graded": "La entrega se ejecutó completa y se ha puntuado.",
-            "error": "La entrega no se pudo cargar, construir o entrenar.",
-            "timeout": "Se agotó el tiempo máximo antes de obtener un resultado.",
-            "resource_limit": "La entrega superó un límite de memoria, procesos o disco.",
-            "rejected": "La entrega se rechazó antes de ejecutarla.",
-        },
-        "no_results": "No hay comprobaciones ni ensayos: la entrega no llegó a puntuarse.",
-        "checks": "Comprobaciones",
-        "check": "Comprobación",
-        "points": "Puntos",
-        "message": "Mensaje",
-        "where": "Ubicación",
-        "cell": "celda",
-        "line": "línea",
-        "check_statuses": {
-            "passed": "Superada",
-            "failed": "No superada",
-            "skipped": "Omitida",
-            "needs_review": "Pendiente de revisión",
-        },
-        "accuracy": "Precisión en test",
-        "your_model": "Tu modelo",
-        "reference": "Solución de referencia (mismo presupuesto)",
-        "baselines": "Referencias del examen (protocolo completo)",
-        "scale_from": "Las barras empiezan en {p}.",
-        "no_accuracy": "No hay precisión en test.",
-        "val_accuracy": "Precisión en validación",
-        "test_loss": "Pérdida en test",
-        "best_hyperparameters": "Mejores hiperparámetros",
-        "trials": "Ensayos",
-        "trial": "Ensayo",
-        "hyperparameters": "Hiperparámetros",
-        "epochs": "Épocas",
-        "seconds": "Segundos",
-        "trial_statuses": {
-            "completed": "Completado",
-            "stopped": "Detenido",
-            "failed": "Fallido",
-            "invalid": "Inválido",
-        },
-        "notes": "Avisos del corrector",
-        "skipped": "Instrucciones no ejecutadas",
-        "kind": "Tipo",
-        "code": "Código",
-        "timings": "Tiempos",
-        "versions": "Versiones",
-        "none": "—",
-        "your_code": "Tu código",
-        "plots_in_html": "Las gráficas (learning rate, entrenamiento, ensayos y precisión) "
-        "están en report.html.",
-        "learning_rate": "Learning rate",
-        "lr_caption": "Tu learning rate a lo largo del entrenamiento ({steps} pasos) y el "
-        "planificador que pide el enunciado, ambos con {values}. El eje horizontal es lineal "
-        "hasta el paso 10 y logarítmico después.",
-        "lr_missing": "No se pudo muestrear tu learning rate.",
-        "training": "Entrenamiento del mejor ensayo",
-        "training_caption": "Precisión y pérdida por época en entrenamiento y validación.",
-        "trials_caption": "Precisión en validación de cada ensayo según sus hiperparámetros; "
-        "en naranja, el mejor.",
-        "plot": {
-            "decimal": ",",
-            "learning_rate_title": "Learning rate por paso de entrenamiento",
-            "history_title": "Precisión y pérdida por época del mejor ensayo",
-            "trials_title": "Precisión en validación de cada ensayo",
-            "accuracy_title": "Precisión en test frente a las referencias",
-            "lr_student": "Tu planificador",
-            "lr_expected": "Esperado",
-            "step": "Paso de entrenamiento",
-            "learning_rate": "Learning rate",
-            "accuracy": "Precisión",
-            "loss": "Pérdida",
-            "training": "Entrenamiento",
-            "validation": "Validación",
-            "epoch": "Época",
-            "trial": "Ensayo",
-            "val_accuracy": "Precisión en validación",
-            "best_trial": "Mejor ensayo",
-            "other_trials": "Otros ensayos",
-            "your_model": "Tu modelo",
-            "reference": "Referencia (mismo presupuesto)",
-            "test_accuracy": "Precisión en test",
-        },
-    },
-    "en": {
-        "lang": "en",
-        "decimal": ".",
-        "title": "Grading report",
-        "student": "Student",
-        "assignment": "Assignment",
-        "budget": "Budget",
-        "status": "Status",
-        "score": "Score",
-        "hidden_one": "includes {n} hidden check",
-        "hidden_many": "includes {n} hidden checks",
-        "statuses": _STATUS_EN,
-        "status_help": {
-            "graded": "The submission ran to the end and was scored.",
-            "error": "The submission could not be loaded, built or trained.",
-            "timeout": "The time limit ran out before any result.",
-            "resource_limit": "The submission exceeded a memory, process or disk limit.",
-            "rejected": "The submission was refused before running.",
-        },
-        "no_results": "No checks and no trials: the submission was not scored.",
-        "checks": "Checks",
-        "check": "Check",
-        "points": "Points",
-        "message": "Message",
-        "where": "Location",
-        "cell": "cell",
-        "line": "line",
-        "check_statuses": {
-            "passed": "Passed",
-            "failed": "Failed",
-            "skipped": "Skipped",
-            "needs_review": "Needs review",
-        },
-        "accuracy": "Test accuracy",
-        "your_model": "Your model",
-        "reference": "Reference solution (same budget)",
-        "baselines": "Exam baselines (full protocol)",
-        "scale_from": "Bars start at {p}.",
-        "no_accuracy": "No test accuracy.",
-        "val_accuracy": "Validation accuracy",
-        "test_loss": "Test loss",
-        "best_hyperparameters": "Best hyperparameters",
-        "trials": "Trials",
-        "trial": "Trial",
-        "hyperparameters": "Hyperparameters",
-        "epochs": "Epochs",
-        "seconds": "Seconds",
-        "trial_statuses": {
-            "completed": "Completed",
-            "stopped": "Stopped",
-            "failed": "Failed",
-            "invalid": "Invalid",
-        },
-        "notes": "Notes from the grader",
-        "skipped": "Statements not run",
-        "kind": "Kind",
-        "code": "Code",
-        "timings": "Timings",
-        "versions": "Versions",
-        "none": "—",
-        "your_code": "Your code",
-        "plots_in_html": "The plots (learning rate, training, trials and accuracy) are in "
-        "report.html.",
-        "learning_rate": "Learning rate",
-        "lr_caption": "Your learning rate over training ({steps} steps) beside the schedule "
-        "the assignment asks for, both with {values}. The horizontal axis is linear up to "
-        "step 10 and logarithmic after.",
-        "lr_missing": "Your learning rate could not be sampled.",
-        "training": "Training of the best trial",
-        "training_caption": "Accuracy and loss per epoch on training and validation data.",
-        "trials_caption": "Validation accuracy of every trial against its hyperparameters; "
-        "the best one in orange.",
-        "plot": {
-            "decimal": ".",
-            "learning_rate_title": "Learning rate per training step",
-            "history_title": "Accuracy and loss per epoch of the best trial",
-            "trials_title": "Validation accuracy of every trial",
-            "accuracy_title": "Test accuracy against the baselines",
-            "lr_student": "Your schedule",
-            "lr_expected": "Expected",
-            "step": "Training step",
-            "learning_rate": "Learning rate",
-            "accuracy": "Accuracy",
-            "loss": "Loss",
-            "training": "Training",
-            "validation": "Validation",
-            "epoch": "Epoch",
-            "trial": "Trial",
-            "val_accuracy": "Validation accuracy",
-            "best_trial": "Best trial",
-            "other_trials": "Other trials",
-            "your_model": "Your model",
-            "reference": "Reference (same budget)",
-            "test_accuracy": "Test accuracy",
-        },
-    },
-}
+# `UI[lang]` is the catalog's [report] table (grader/i18n/<lang>.toml) with "lang" set.
+UI = i18n.Labels("report")
 
 
 class ResultSchemaError(ValueError):
@@ -333,10 +127,8 @@ def render_reports(
     the report says how many there are). `templates` replaces the default template folder;
     an error in one becomes a `UsageError` naming the file.
     """
-    if lang not in UI:
-        raise UsageError(
-            f"unknown report language {lang!r}", hint=f"choose one of: {', '.join(UI)}"
-        )
+    i18n.require(lang)
+    ui = UI[lang]
     data = result_dict(result)
     validate(data)  # templates may rely on everything the schema promises
     visible = [c for c in data["checks"] if include_hidden or not c["hidden"]]
@@ -344,10 +136,10 @@ def render_reports(
     context = {
         "result": student_view,
         "hidden_checks": len(data["checks"]) - len(visible),
-        "ui": UI[lang],
-        "plots": plots.render(student_view, UI[lang]["plot"]),
+        "ui": ui,
+        "plots": plots.render(student_view, ui["plot"]),
     }
-    env = _environment(templates or TEMPLATES_DIR, UI[lang])
+    env = _environment(templates or TEMPLATES_DIR, ui)
     written = []
     for name, template_name in REPORT_TEMPLATES.items():
         try:
@@ -502,8 +294,7 @@ def _filters(ui: dict[str, Any]) -> dict[str, Callable[..., str]]:
     def location(loc: dict[str, Any] | None) -> str:
         if loc is None:
             return ""
-        line = f"{ui['line']} {loc['line']}"
-        return f"{ui['cell']} {loc['cell']}, {line}" if loc["cell"] else line
+        return i18n.location(loc["cell"], loc["line"], ui["lang"])
 
     return {
         "pct": pct,

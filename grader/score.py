@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from grader import __version__, checks, excerpts
+from grader import __version__, checks, excerpts, i18n
 from grader.artifacts import NO_ARTIFACTS, ModelArtifacts
 from grader.boundary import AnswerStatus, ChildAnswer
 from grader.evaluate import Evaluation
@@ -27,143 +27,12 @@ from grader.runner import ChildEnd, ChildOutcome
 from grader.spec import Budget, Spec
 from grader.submission import LoadedSubmission
 
-NOTES = {
-    "no_sandbox": {
-        "es": "Corregido SIN aislamiento (--no-sandbox): el código se ejecutó con acceso a "
-        "la red y a los ficheros del corrector.",
-        "en": "Graded WITHOUT isolation (--no-sandbox): the code ran with access to the "
-        "network and to the grader's files.",
-    },
-    "output_truncated": {
-        "es": "Tu código imprimió {size} bytes; el informe guarda solo el principio y el final.",
-        "en": "Your code printed {size} bytes; the report keeps only the beginning and the end.",
-    },
-    "callbacks_restored": {
-        "es": "Tu fit() no pasó a Model.fit los callbacks del tuner (kwargs['callbacks']); "
-        "el corrector los volvió a añadir para poder recuperar el mejor modelo.",
-        "en": "Your fit() did not pass the tuner's callbacks (kwargs['callbacks']) on to "
-        "Model.fit; the grader added them back so the best model could be recovered.",
-    },
-    "epochs_clamped": {
-        "es": "El presupuesto '{budget}' limita cada entrenamiento a {max_epochs} época(s).",
-        "en": "The '{budget}' budget limits every training run to {max_epochs} epoch(s).",
-    },
-    "search_stopped_for_time": {
-        "es": "La búsqueda se detuvo al agotarse el tiempo ({seconds:.0f} s); "
-        "cuentan los trials terminados.",
-        "en": "The search stopped when its time ran out ({seconds:.0f} s); "
-        "the finished trials count.",
-    },
-    "subset": {
-        "es": "Entrenado con un subconjunto de {subset} imágenes "
-        "(no comparable con la referencia).",
-        "en": "Trained on a subset of {subset} images (not comparable with the reference).",
-    },
-    "seeds": {
-        "es": "Semilla {seed} para Python, NumPy, el backend, el oráculo del tuner y "
-        "PYTHONHASHSEED: volver a corregir da los mismos números en esta máquina.",
-        "en": "Seed {seed} for Python, NumPy, the backend, the tuner's oracle and "
-        "PYTHONHASHSEED: grading again gives the same numbers on this machine.",
-    },
-    "calibration": {
-        "es": "La referencia se calibró con este presupuesto y las semillas {seeds}: "
-        "{mean} de media en test (desviación típica {sd} puntos porcentuales).",
-        "en": "The reference was calibrated under this budget with seeds {seeds}: "
-        "{mean} mean test accuracy (standard deviation {sd} percentage points).",
-    },
-    "calibration_computed": {
-        "es": "La calibración de la referencia se calculó en esta ejecución ({reason}).",
-        "en": "The reference's calibration was computed during this run ({reason}).",
-    },
-    "calibration_incomplete_floor": {
-        "es": "La referencia se calibró con {done} de las {wanted} semillas que pide este "
-        "presupuesto; la banda usa la dispersión mínima (sd_floor = {floor} puntos). "
-        "Para completarla: `grade calibrate --budget {budget}`.",
-        "en": "The reference was calibrated with {done} of the {wanted} seeds this budget "
-        "asks for; the band uses the minimum spread (sd_floor = {floor} points). "
-        "To complete it: `grade calibrate --budget {budget}`.",
-    },
-    "calibration_incomplete": {
-        "es": "La referencia se calibró con {done} de las {wanted} semillas que pide este "
-        "presupuesto; la banda usa la desviación típica de esas {done} ({sd} puntos), menos "
-        "fiable. Para completarla: `grade calibrate --budget {budget}`.",
-        "en": "The reference was calibrated with {done} of the {wanted} seeds this budget "
-        "asks for; the band uses the standard deviation of those {done} ({sd} points), "
-        "a rougher estimate. To complete it: `grade calibrate --budget {budget}`.",
-    },
-    "import_failed": {
-        "es": "Import omitido en {where}: {message}",
-        "en": "Import skipped at {where}: {message}",
-    },
-}
-
+# The texts are in the catalogs' [notes], [stages] and [status_messages] tables
+# (grader/i18n/<lang>.toml); these are the `{key: {lang: text}}` views of them.
+NOTES = i18n.messages("notes")
 # The child's stages, as a student would name them.
-STAGES = {
-    "start": {"es": "el arranque", "en": "start-up"},
-    "load": {
-        "es": "la ejecución de tus imports y definiciones",
-        "en": "the run of your imports and definitions",
-    },
-    "probe": {
-        "es": "la inspección de MyHyperModel (build y fit, sin entrenar)",
-        "en": "the inspection of MyHyperModel (build and fit, no training)",
-    },
-    "search": {"es": "la búsqueda (entrenamiento)", "en": "the search (training)"},
-}
-
-STATUS_MESSAGES = {
-    "no_trial": {
-        "es": "Ningún trial de la búsqueda terminó, así que no hay modelo que evaluar: {error}",
-        "en": "No trial of the search finished, so there is no model to evaluate: {error}",
-    },
-    "resource_limit": {
-        "es": "Tu código superó un límite de recursos durante {stage} y se detuvo ({what}).",
-        "en": "Your code exceeded a resource limit during {stage} and was stopped ({what}).",
-    },
-    "timeout": {
-        "es": "Se superó el tiempo máximo ({seconds:.0f} s) durante {stage} y el "
-        "proceso se detuvo (¿un bucle sin fin o una espera?).",
-        "en": "The time limit ({seconds:.0f} s) was exceeded during {stage} and "
-        "the process was stopped (an endless loop or a wait?).",
-    },
-    "trial_timeout": {
-        "es": "El trial {trial} de {trials} llevaba {seconds:.0f} s, {over:.0f} s más que su "
-        "límite de {limit:.0f} s (el grader da {grace:.0f} s de margen), y el grader detuvo "
-        "el proceso. Los trials terminados se muestran, pero no hay modelo que evaluar.",
-        "en": "Trial {trial} of {trials} had run {seconds:.0f} s, {over:.0f} s over its "
-        "limit of {limit:.0f} s (the grader allows {grace:.0f} s of grace), and the grader "
-        "stopped the process. The finished trials are shown, but there is no model to evaluate.",
-    },
-    "wrapup_timeout": {
-        "es": "Tras el último trial ({trials} de {trials}) la búsqueda no terminó en "
-        "{seconds:.0f} s (límite {limit:.0f} s más {grace:.0f} s de margen) y el grader "
-        "detuvo el proceso.",
-        "en": "After the last trial ({trials} of {trials}) the search did not end within "
-        "{seconds:.0f} s (limit {limit:.0f} s plus {grace:.0f} s of grace) and the grader "
-        "stopped the process.",
-    },
-    "progress_refused": {
-        "es": "El grader detuvo tu código durante {stage}: {reason}. Ese archivo es del "
-        "grader; tu código no debe escribirlo.",
-        "en": "The grader stopped your code during {stage}: {reason}. That file is the "
-        "grader's; your code must not write it.",
-    },
-    "answer_refused": {
-        "es": "El corrector no aceptó la respuesta del proceso que ejecutaba tu código "
-        "(durante {stage}) y no la usa para calificar: {reason}.",
-        "en": "The grader refused the answer of the process running your code "
-        "(during {stage}) and does not grade from it: {reason}.",
-    },
-    "crashed": {
-        "es": "El proceso que ejecutaba tu código terminó de forma inesperada "
-        "(código {code}) durante {stage}.",
-        "en": "The process running your code ended unexpectedly (exit code {code}) during {stage}.",
-    },
-    "error": {
-        "es": "Tu código falló durante {stage}: {error}",
-        "en": "Your code failed during {stage}: {error}",
-    },
-}
+STAGES = i18n.messages("stages")
+STATUS_MESSAGES = i18n.messages("status_messages")
 
 
 # What the child seeds with the run's seed (grader/worker.py, grader/runner.py).
@@ -183,14 +52,15 @@ def note(key: str, lang: str, **values: Any) -> str:
     return NOTES[key][lang].format(**values)
 
 
-def _error_text(answer: ChildAnswer) -> str:
+def _error_text(answer: ChildAnswer, lang: str) -> str:
     error = answer.error
     if error is None:
         text = f"Error: {answer.message}"
     else:
         text = f"{error.type}: {error.message}"
         if error.location is not None:
-            text += f" ({error.location})"
+            # In the report's language: `str(Location)` is English ("line 4").
+            text += f" ({i18n.location(error.location.cell, error.location.line, lang)})"
     failed = [t for t in answer.trials if t.status in (TrialStatus.FAILED, TrialStatus.INVALID)]
     if failed and failed[0].message:
         text += "\n" + failed[0].message
@@ -270,7 +140,7 @@ def assemble(
     results = excerpts.with_snippets(results, loaded.cells)  # reports quote the code
 
     stage_code = answer.stage if answer else "start"
-    stage = STAGES.get(stage_code, {}).get(lang, stage_code)
+    stage = STAGES[stage_code][lang] if stage_code in STAGES else stage_code
     if outcome.end is ChildEnd.RESOURCE_LIMIT and outcome.breach is not None:
         status = Status.RESOURCE_LIMIT
         message = STATUS_MESSAGES["resource_limit"][lang].format(
@@ -297,7 +167,9 @@ def assemble(
         message = STATUS_MESSAGES["crashed"][lang].format(code=outcome.returncode, stage=stage)
     elif answer is not None and answer.status is AnswerStatus.ERROR:
         status = Status.ERROR
-        message = STATUS_MESSAGES["error"][lang].format(stage=stage, error=_error_text(answer))
+        message = STATUS_MESSAGES["error"][lang].format(
+            stage=stage, error=_error_text(answer, lang)
+        )
     elif answer is not None and _search_without_result(answer):
         status = Status.ERROR
         message = STATUS_MESSAGES["no_trial"][lang].format(error=_first_trial_error(answer))
@@ -317,7 +189,8 @@ def assemble(
         if code in NOTES
     ]
     for failure in answer.import_failures if answer else ():
-        notes.append(note("import_failed", lang, where=failure.location, message=failure.message))
+        where = i18n.location(failure.location.cell, failure.location.line, lang)
+        notes.append(note("import_failed", lang, where=where, message=failure.message))
     if subset is not None:
         notes.append(note("subset", lang, subset=subset))
     if not sandboxed:

@@ -17,13 +17,12 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from grader import datasets, discover, report
+from grader import datasets, discover, i18n, report
 from grader import spec as spec_module
 from grader.checks import validate_rubric
 from grader.errors import UsageError
@@ -47,34 +46,8 @@ STYLES = {
     CheckStatus.NEEDS_REVIEW: "bold yellow",
 }
 
-WORDS = {
-    "es": {
-        "running": "Autocomprobación de {id}: sondeo de {class_name}, {checks} comprobaciones "
-        "visibles y una búsqueda corta ({trials} ensayos × {epochs} época(s), {subset} "
-        "imágenes)…",
-        "score": "Puntuación de las comprobaciones visibles: {score} / {max_score}",
-        "passed": "Ninguna comprobación visible falla.",
-        "failed": "Hay comprobaciones que fallan: corrígelas y vuelve a comprobar.",
-        "not_graded": "La entrega no se pudo puntuar ({status}).",
-        "report": "Informe: {path}",
-        "seconds": "Tiempo: {seconds:.1f} s",
-        "note": "Autocomprobación: solo las comprobaciones visibles y una búsqueda corta "
-        "(presupuesto '{budget}', {subset} imágenes); la corrección final entrena más y "
-        "puede incluir comprobaciones ocultas.",
-    },
-    "en": {
-        "running": "Self-check of {id}: probing {class_name}, {checks} visible checks and a "
-        "short search ({trials} trials × {epochs} epoch(s), {subset} images)…",
-        "score": "Score of the visible checks: {score} / {max_score}",
-        "passed": "No visible check fails.",
-        "failed": "Some checks fail: fix them and check again.",
-        "not_graded": "The submission could not be scored ({status}).",
-        "report": "Report: {path}",
-        "seconds": "Time: {seconds:.1f} s",
-        "note": "Self-check: only the visible checks and a short search ('{budget}' budget, "
-        "{subset} images); the final grading trains longer and may include hidden checks.",
-    },
-}
+# The checklist's words: the [selfcheck] table of grader/i18n/<lang>.toml.
+WORDS = i18n.Labels("selfcheck")
 
 
 @dataclass(frozen=True)
@@ -116,9 +89,7 @@ def check(
     validate_rubric(spec)
     budget = spec.budget(BUDGET)
     lang = lang or spec.language
-    if lang not in WORDS:
-        raise UsageError(f"unknown language {lang!r}", hint=f"choose one of: {', '.join(WORDS)}")
-    words = WORDS[lang]
+    words = WORDS[i18n.require(lang)]
     found = discover.discover([Path(notebook)])
     if len(found.submissions) + len(found.rejected) != 1:
         raise UsageError(
@@ -134,7 +105,7 @@ def check(
             assignment=spec.id,
             budget=budget.name,
             status=Status.REJECTED,
-            message=rejected.reason,
+            message=rejected.text(lang),
             source_path=str(rejected.path),
         )
     else:
@@ -181,7 +152,7 @@ def print_checklist(outcome: SelfCheck, console: Console, lang: str) -> None:
         if c.status is not CheckStatus.PASSED:
             line.append("\n" + c.message, style="dim")
             if c.location is not None:
-                line.append(f"\n{labels['where']}: {_where(c.location, labels)}", style="dim")
+                line.append(f"\n{labels['where']}: {_where(c.location, lang)}", style="dim")
         table.add_row(
             Text(MARKS[c.status], style=STYLES[c.status]),
             line,
@@ -208,9 +179,8 @@ def print_checklist(outcome: SelfCheck, console: Console, lang: str) -> None:
     console.print(words["seconds"].format(seconds=outcome.seconds), highlight=False)
 
 
-def _where(location: Location, labels: dict[str, Any]) -> str:
-    line = f"{labels['line']} {location.line}"
-    return f"{labels['cell']} {location.cell}, {line}" if location.cell else line
+def _where(location: Location, lang: str) -> str:
+    return i18n.location(location.cell, location.line, lang)
 
 
 def _points(x: float) -> str:

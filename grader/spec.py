@@ -14,7 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from grader import datasets, dataspec, resources
+from grader import datasets, dataspec, i18n, resources
 from grader.dataspec import DataSpec
 from grader.errors import SpecError, UsageError
 from grader.limits import Limits
@@ -22,7 +22,6 @@ from grader.results import Baseline
 
 SPEC_FILE = "assignment.toml"
 SPEC_SCHEMA_VERSION = 1
-LANGUAGES = ("es", "en")
 # The assignments shipped with the grader: the last place an id is looked up (`roots`).
 ASSIGNMENTS_DIR = resources.ASSIGNMENTS
 
@@ -59,7 +58,11 @@ class RubricItem:
     messages: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
     def title_in(self, lang: str) -> str:
-        return self.title.get(lang) or next(iter(self.title.values()))
+        # A language the spec does not write a title in reads the English one, as the
+        # catalogs fall back to English (grader/i18n).
+        return (
+            self.title.get(lang) or self.title.get(i18n.FALLBACK) or next(iter(self.title.values()))
+        )
 
 
 @dataclass(frozen=True)
@@ -258,11 +261,12 @@ class _Reader:
 
     def texts(self, key: str) -> MappingProxyType:
         value = self.get(key, (str, dict))
+        known = i18n.languages()  # a language is known when it has a catalog (grader/i18n)
         if isinstance(value, str):
-            value = {lang: value for lang in LANGUAGES}
-        unknown = set(value) - set(LANGUAGES)
+            value = {lang: value for lang in known}
+        unknown = set(value) - set(known)
         if unknown:
-            raise self.fail(key, f"has unknown language(s) {sorted(unknown)}; use {LANGUAGES}")
+            raise self.fail(key, f"has unknown language(s) {sorted(unknown)}; use {known}")
         return MappingProxyType(dict(value))
 
     def finish(self) -> None:
@@ -278,8 +282,8 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
         raise top.fail("schema_version", f"is {version}; this grader reads {SPEC_SCHEMA_VERSION}")
     spec_id = top.get("id", str)
     language = top.get("language", str, "es")
-    if language not in LANGUAGES:
-        raise top.fail("language", f"must be one of {LANGUAGES}, got {language!r}")
+    if language not in i18n.languages():
+        raise top.fail("language", f"must be one of {i18n.languages()}, got {language!r}")
     reference = path.parent / top.get("reference", str)
     if not reference.is_file():
         raise top.fail("reference", f"names {reference}, which does not exist")

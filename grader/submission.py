@@ -32,6 +32,7 @@ from typing import Literal
 
 import nbformat
 
+from grader import i18n
 from grader.child.protocol import CodeChunk, filename_for
 from grader.discover import Kind, SubmissionRef
 from grader.errors import SubmissionError
@@ -57,57 +58,9 @@ MAX_JSON_DEPTH = 100  # nbformat itself needs about 6
 MAX_AST_DEPTH = 200
 
 # Texts of the limits (the student reads them; `load(lang=...)` picks the language).
-MESSAGES = {
-    "not_regular": {
-        "es": "{name} no es un fichero normal (es una tubería, un dispositivo o una carpeta)",
-        "en": "{name} is not a regular file (it is a pipe, a device or a folder)",
-    },
-    "file_too_big": {
-        "es": "{name} ocupa {size} bytes; el corrector lee como mucho {limit}",
-        "en": "{name} is {size} bytes long; the grader reads at most {limit}",
-    },
-    "json_too_deep": {
-        "es": "{name} no es un cuaderno válido: su JSON anida más de {limit} niveles "
-        "(línea {line} del fichero)",
-        "en": "{name} is not a valid notebook: its JSON is nested more than {limit} levels "
-        "deep (line {line} of the file)",
-    },
-    "json_number": {
-        "es": "{name} no es un cuaderno válido: su JSON tiene un número de más de {digits} cifras",
-        "en": "{name} is not a valid notebook: its JSON holds a number of more than {digits} "
-        "digits",
-    },
-    "too_many_cells": {
-        "es": "{name} tiene {count} celdas; el corrector acepta como mucho {limit}",
-        "en": "{name} has {count} cells; the grader accepts at most {limit}",
-    },
-    "too_much_code": {
-        "es": "{name} tiene {count} caracteres de código; el corrector acepta como mucho {limit}",
-        "en": "{name} holds {count} characters of code; the grader accepts at most {limit}",
-    },
-    "line_too_long": {
-        "es": "{where} tiene {count} caracteres; el corrector acepta como mucho {limit} por línea",
-        "en": "{where} is {count} characters long; the grader accepts at most {limit} per line",
-    },
-    "too_deep": {
-        "es": "el código de {where} anida más de {limit} niveles (por ejemplo, una suma de "
-        "cientos de términos o paréntesis dentro de paréntesis); el corrector no lo analiza",
-        "en": "the code in {where} is nested more than {limit} levels deep (for example a sum "
-        "of hundreds of terms, or brackets inside brackets); the grader does not parse it",
-    },
-    "big_integer": {
-        "es": "{where} tiene un entero de más de {digits} cifras, que Python no admite",
-        "en": "{where} holds an integer literal of more than {digits} digits, which Python refuses",
-    },
-    "cannot_load": {
-        "es": "{name} es demasiado grande o está anidado demasiado para cargarlo ({error})",
-        "en": "{name} is too large or too deeply nested to load ({error})",
-    },
-}
-_HINT_SMALLER = {
-    "es": "entrega el cuaderno del examen tal cual, sin datos ni código generado",
-    "en": "submit the exam notebook itself, without data or generated code",
-}
+# The [submission] table of grader/i18n/<lang>.toml.
+MESSAGES = i18n.messages("submission")
+_HINT_SMALLER = i18n.Texts("submission.hint_smaller")
 
 
 @dataclass(frozen=True)
@@ -185,7 +138,7 @@ def read_file(path: Path, *, lang: str = "en") -> bytes:
 
 
 def _lang(lang: str) -> str:
-    return lang if lang in ("es", "en") else "en"
+    return lang if lang in i18n.catalogs() else i18n.FALLBACK
 
 
 def _say(key: str, lang: str, **fields: object) -> str:
@@ -193,12 +146,10 @@ def _say(key: str, lang: str, **fields: object) -> str:
 
 
 def _where(location: Location, lang: str) -> str:
-    if _lang(lang) == "es":
-        line = f"la línea {location.line}"
-        return f"la celda {location.cell}, {line}" if location.cell else line
-    return (
-        f"cell {location.cell}, line {location.line}" if location.cell else f"line {location.line}"
-    )
+    """A place inside a sentence ("la celda 3, la línea 4"): the catalog's location.in_*."""
+    if location.cell:
+        return i18n.say("location.in_cell_line", lang, cell=location.cell, line=location.line)
+    return i18n.say("location.in_line", lang, line=location.line)
 
 
 def _load(ref: SubmissionRef, lang: str) -> LoadedSubmission:

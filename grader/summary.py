@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from grader import report, similarity
+from grader import i18n, report, similarity
 from grader.discover import SubmissionRef
 from grader.results import CheckStatus, GradeResult, Status
 from grader.spec import Spec
@@ -37,7 +37,8 @@ def summarise(
     """Everything summary.html shows, as plain data."""
     graded = [r for r in results if r.status is Status.GRADED]
     return {
-        "assignment": spec.title.get(lang) or spec.id,
+        "lang": lang,  # the page's language: its words come from the catalog (grader/i18n)
+        "assignment": spec.title.get(lang) or spec.title.get(i18n.FALLBACK) or spec.id,
         "budget": results[0].budget if results else "",
         "counts": {
             "total": len(results),
@@ -139,6 +140,13 @@ def _stats(values: Sequence[float]) -> dict[str, Any]:
 
 
 def render(context: dict[str, Any], templates: Path = report.TEMPLATES_DIR) -> str:
+    """The page for `summarise`'s data, in its language (`context["lang"]`, else English).
+
+    The template gets `s` (the data), `t` (the catalog's [summary] words) and `ui` (the
+    report's labels: statuses, decimal separator), and nothing else.
+    """
+    lang = i18n.require(context.get("lang") or i18n.FALLBACK)
+    ui = report.UI[lang]
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates),
         autoescape=True,  # ids and messages come from students
@@ -146,9 +154,12 @@ def render(context: dict[str, Any], templates: Path = report.TEMPLATES_DIR) -> s
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["pct"] = lambda x: "—" if x is None else f"{100 * x:.2f} %"
-    env.filters["num"] = lambda x: "—" if x is None else f"{x:.2f}".rstrip("0").rstrip(".")
-    return env.get_template(TEMPLATE).render(s=context)
+    dec = ui["decimal"]
+    env.filters["pct"] = lambda x: "—" if x is None else f"{100 * x:.2f}".replace(".", dec) + " %"
+    env.filters["num"] = lambda x: (
+        "—" if x is None else f"{x:.2f}".rstrip("0").rstrip(".").replace(".", dec)
+    )
+    return env.get_template(TEMPLATE).render(s=context, t=i18n.table("summary", lang), ui=ui)
 
 
 def write(

@@ -57,7 +57,8 @@ def test_batch_exit_code_says_not_all_graded(graded: tuple[ExitCode, Path]) -> N
     code, out = graded
     assert code == ExitCode.NOT_ALL_GRADED  # syntax_error is an example of an error
     console = (out / "console.txt").read_text(encoding="utf-8")
-    assert f"{len(EXPECTED) - 1}/{len(EXPECTED)} graded" in console
+    # The terminal speaks the spec's language (Spanish) when --lang is not given.
+    assert f"{len(EXPECTED) - 1}/{len(EXPECTED)} corregidas" in console
     assert "syntax_error: error" in console
 
 

@@ -42,7 +42,8 @@ def test_dask_local_cluster_matches_local_grading(tmp_path: Path) -> None:
             scheduler=cluster.scheduler_address, echo=lines.append, **OPTIONS,
         )  # fmt: skip
     assert local == remote == ExitCode.NOT_ALL_GRADED
-    assert "on Dask scheduler tcp://" in lines[0]
+    # The terminal speaks the spec's language (Spanish) when --lang is not given.
+    assert "con el planificador de Dask tcp://" in lines[0]
     for sid in ("reference_py", "syntax_error"):
         a = report.read_result(tmp_path / "local" / sid / "result.json")
         b = report.read_result(tmp_path / "dask" / sid / "result.json")

@@ -93,12 +93,13 @@ def test_killed_batch_resumes_exactly_once_and_reruns_reuse(tmp_path: Path) -> N
     code = grade(paths=[folder], out=out, cache_dir=cache, echo=lines.append, **OPTIONS)
     assert code == ExitCode.OK
     console = "\n".join(lines)
-    assert f"reused {len(before)} stored result(s)" in console
-    assert f"grading {len(IDS) - len(before)}" in console
+    # The terminal speaks the spec's language (Spanish) when --lang is not given.
+    assert f"reutilizados {len(before)} resultado(s) guardado(s)" in console
+    assert f"se corrigen {len(IDS) - len(before)}" in console
     after = _rows(out)
     for sid, row in before.items():
         assert after[sid] == row, f"{sid} was graded again"
-        assert f"{sid}: graded" in console and "(reused)" in console
+        assert f"{sid}: corregida" in console and "(reutilizado)" in console
     _check_consistent(out)
 
     # Unchanged folder: everything reused, in seconds.
@@ -106,7 +107,7 @@ def test_killed_batch_resumes_exactly_once_and_reruns_reuse(tmp_path: Path) -> N
     lines.clear()
     grade(paths=[folder], out=out, cache_dir=cache, echo=lines.append, **OPTIONS)
     seconds = time.monotonic() - start
-    assert f"reused {len(IDS)} stored result(s)" in "\n".join(lines) and seconds < 30
+    assert f"reutilizados {len(IDS)} resultado(s)" in "\n".join(lines) and seconds < 30
     assert _rows(out) == after
 
     # One student resubmits: only that one is graded; the old row stays as history.
@@ -117,7 +118,7 @@ def test_killed_batch_resumes_exactly_once_and_reruns_reuse(tmp_path: Path) -> N
     lines.clear()
     grade(paths=[folder], out=out, cache_dir=cache, echo=lines.append, **OPTIONS)
     console = "\n".join(lines)
-    assert "reused 3 stored result(s)" in console and "grading 1" in console
+    assert "reutilizados 3 resultado(s)" in console and "se corrigen 1" in console
     final = _rows(out)
     assert final["s2"][0] != after["s2"][0]
     assert {k: v for k, v in final.items() if k != "s2"} == {

@@ -7,8 +7,9 @@ search/evaluation outcome and, for locations, the loaded submission; it returns 
 `Verdict` that says which of the two it rests on (`evidence`). `run_checks` turns
 verdicts into `CheckResult`s with points, skips checks
 whose prerequisite stage failed, and never lets one check's bug sink the batch.
-Message templates live in each check module (see grader/checks/base.py); the spec's
-`[rubric.<id>].messages` overrides them per key and language.
+Message templates live in the language catalogs, `[checks.<id>]` of
+grader/i18n/<lang>.toml (see grader/checks/base.py); the spec's `[rubric.<id>].messages`
+overrides them per key and language.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import dataclasses
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from grader import i18n
 from grader.checks import (  # noqa: F401 - importing a check module registers it
     accuracy,
     architecture,
@@ -44,7 +46,7 @@ from grader.checks.base import (
 )
 from grader.errors import SpecError
 from grader.results import CheckResult, CheckStatus
-from grader.spec import LANGUAGES, RubricItem, Spec
+from grader.spec import RubricItem, Spec
 
 __all__ = [
     "REGISTRY",
@@ -76,8 +78,12 @@ def validate_rubric(spec: Spec) -> None:
                     f"{where} is not a message of this check",
                     hint=f"known: {', '.join(sorted(defaults))}",
                 )
-            if not isinstance(texts, Mapping) or not set(texts) <= set(LANGUAGES):
-                raise SpecError(f"{where} must be a table of {LANGUAGES} texts")
+            known = i18n.languages()  # the languages with a catalog (grader/i18n)
+            if not isinstance(texts, Mapping) or not set(texts) <= set(known):
+                raise SpecError(
+                    f"{where} must be a table of texts in {', '.join(known)}",
+                    hint="a language is known when grader/i18n or --lang-dir has its catalog",
+                )
             allowed = set().union(*(placeholders(t) for t in defaults[key].values()))
             for lang, text in texts.items():
                 extra = placeholders(str(text)) - allowed - {"class_name"}

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from grader import i18n
 from grader.checks.base import (
     CheckContext,
     Verdict,
@@ -33,100 +34,8 @@ from grader.checks.base import (
     skipped,
 )
 
-_REFERENCE = {
-    "es": "Precisión en test {test}; la solución de referencia obtiene de media {reference} "
-    "con el mismo presupuesto ('{budget}'), con una desviación típica de {sd} puntos "
-    "porcentuales entre semillas.",
-    "en": "Test accuracy {test}; the reference solution gets {reference} on average under "
-    "the same budget ('{budget}'), with a standard deviation of {sd} percentage points "
-    "across seeds.",
-}
-
-MESSAGES = {
-    "full": {
-        "es": _REFERENCE["es"] + " Llegas al mínimo para la nota completa ({full_min}, "
-        "{full_within_sd} desviaciones por debajo de la media). {baselines}",
-        "en": _REFERENCE["en"] + " You reach the minimum for full points ({full_min}, "
-        "{full_within_sd} standard deviations below the mean). {baselines}",
-    },
-    "partial": {
-        "es": _REFERENCE["es"] + " Para la nota completa se esperaba al menos {full_min} "
-        "({full_within_sd} desviaciones por debajo de la media); desde {partial_min} se "
-        "obtiene parte de la nota. {baselines}",
-        "en": _REFERENCE["en"] + " Full points needed at least {full_min} ({full_within_sd} "
-        "standard deviations below the mean); from {partial_min} you earn part of the "
-        "points. {baselines}",
-    },
-    "low": {
-        "es": _REFERENCE["es"] + " Se esperaba al menos {full_min} ({full_within_sd} "
-        "desviaciones por debajo de la media), o {partial_min} para obtener parte de la "
-        "nota. {baselines}",
-        "en": _REFERENCE["en"] + " Expected at least {full_min} ({full_within_sd} standard "
-        "deviations below the mean), or {partial_min} for part of the points. {baselines}",
-    },
-    "no_test": {
-        "es": "Omitido: no hay un modelo que evaluar en test (la búsqueda no terminó ningún "
-        "trial con val_accuracy).",
-        "en": "Skipped: there is no model to evaluate on the test set (the search finished "
-        "no trial with val_accuracy).",
-    },
-    "no_reference": {
-        "es": "Omitido: no hay calibración de la referencia para el presupuesto '{budget}' "
-        "(p. ej. al entrenar con un subconjunto); tu precisión en test es {test}. {baselines}",
-        "en": "Skipped: there is no calibration of the reference for the '{budget}' budget "
-        "(e.g. when training on a subset); your test accuracy is {test}. {baselines}",
-    },
-    "baselines": {
-        "es": "Resultados del examen (protocolo completo): {items}.",
-        "en": "The exam's results (full protocol): {items}.",
-    },
-    "over_budget": {
-        "es": "El mejor modelo se entrenó {steps} pasos del optimizador; el presupuesto "
-        "'{budget}' permite {allowed} (épocas máximas × lotes por época con el batch_size del "
-        "enunciado). Un entrenamiento más largo que el presupuesto no puntúa.",
-        "en": "The best model was trained for {steps} optimizer steps; the '{budget}' budget "
-        "allows {allowed} (maximum epochs × batches per epoch at the statement's "
-        "batch_size). Training longer than the budget earns no points.",
-    },
-    "review": {
-        "es": "Pendiente de revisión por el profesor: {reasons} {measured}La precisión en "
-        "validación que declaró tu búsqueda es {val} (dato de tu proceso, no verificado por el "
-        "corrector). No se dan puntos automáticamente.",
-        "en": "Needs the instructor's review: {reasons} {measured}The validation accuracy "
-        "your search reported is {val} (your process's word, not verified by the grader). "
-        "No points are given automatically.",
-    },
-    "review_not_standard": {
-        "es": "el corrector no reconstruye el mejor modelo porque no está hecho solo de capas "
-        "estándar de Keras ({detail}), así que no lo evalúa en test.",
-        "en": "the grader does not rebuild the best model because it is not made of standard "
-        "Keras layers only ({detail}), so it does not evaluate it on the test set.",
-    },
-    "review_not_rebuildable": {
-        "es": "el modo seguro de Keras no pudo reconstruir el mejor modelo ({detail}), así que "
-        "no se evalúa en test.",
-        "en": "Keras' safe mode could not rebuild the best model ({detail}), so it is not "
-        "evaluated on the test set.",
-    },
-    "review_no_counter": {
-        "es": "los pesos guardados no incluyen el contador de pasos del optimizador (o está a "
-        "0), así que no se puede comprobar que el entrenamiento respetó el presupuesto.",
-        "en": "the saved weights hold no optimizer step counter (or one at 0), so the grader "
-        "cannot check that training stayed within the budget.",
-    },
-    "review_initial_weights": {
-        "es": "los pesos iniciales del modelo que devuelve build(hp) no son los que Keras "
-        "genera con la semilla de la corrección ({detail}): el modelo no empezó a entrenar "
-        "desde cero.",
-        "en": "the initial weights of the model build(hp) returns are not the ones Keras "
-        "draws under the grading seed ({detail}): the model did not start training from "
-        "scratch.",
-    },
-    "measured": {
-        "es": "Su precisión en test es {test}. ",
-        "en": "Its test accuracy is {test}. ",
-    },
-}
+# Texts: the [checks.accuracy] table of grader/i18n/<lang>.toml.
+MESSAGES = i18n.messages("checks.accuracy")
 
 DEFAULTS = {"full_within_sd": 3.0, "partial_within_sd": 6.0, "sd_floor": 0.005}
 

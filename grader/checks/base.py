@@ -1,9 +1,12 @@
 """What every check shares: its input (`CheckContext`), its answer (`Verdict`), the registry.
 
-Messages: each check module keeps its templates, in Spanish and English, in a module
-level `MESSAGES = {key: {"es": ..., "en": ...}}` and passes it to `@register`. An
-instructor may override any of them (or the shared ones in `COMMON_MESSAGES`) from the
-spec, per key and language, without touching code:
+Messages: each check's templates live in the language catalogs, in the table
+`[checks.<id>]` of grader/i18n/<lang>.toml; the module passes `i18n.messages("checks.<id>")`
+(a `{key: {lang: text}}` view of that table) to `@register`. A module may still pass a
+plain `MESSAGES = {key: {"es": ..., "en": ...}}` dict (English is required, the fallback of
+every other language). An instructor may override any of them (or the shared ones in
+`COMMON_MESSAGES`, `[checks.common]`) from the spec, per key and language, without
+touching code:
 
     [rubric.optimizer]
     messages = { wrong_class = { es = "Usa SGD, no {found}.", en = "Use SGD, not {found}." } }
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from grader import i18n
 from grader.artifacts import NO_ARTIFACTS, ModelArtifacts
 from grader.results import Baseline, CheckStatus, Evidence, Location
 
@@ -29,54 +33,8 @@ Messages = Mapping[str, Mapping[str, str]]
 # Stages of the probe record a check may depend on (see grader/probe.py).
 STAGES = ("structure", "build", "fit")
 
-COMMON_MESSAGES: dict[str, dict[str, str]] = {
-    "no_probe": {
-        "es": "Omitido: el corrector no llegó a examinar {class_name} "
-        "(la ejecución de tu código se detuvo antes).",
-        "en": "Skipped: the grader never got to inspect {class_name} "
-        "(running your code stopped before that).",
-    },
-    "needs_structure": {
-        "es": "Omitido: no se pudo construir {class_name}.",
-        "en": "Skipped: {class_name} could not be built.",
-    },
-    "needs_build": {
-        "es": "Omitido: {class_name}.build(hp) no devolvió un modelo de Keras.",
-        "en": "Skipped: {class_name}.build(hp) did not return a Keras model.",
-    },
-    "needs_fit": {
-        "es": "Omitido: {class_name}.fit(...) falló al ejecutarlo sin entrenar.",
-        "en": "Skipped: {class_name}.fit(...) failed when run without training.",
-    },
-    "disagreement": {
-        "es": "El modelo que entrenó la búsqueda tiene {what} {trained}, pero tu código mostró "
-        "{probed} al inspeccionarlo; se califica el modelo entrenado, y el código debe "
-        "construir siempre el mismo.",
-        "en": "The model the search trained has {what} {trained}, but your code showed "
-        "{probed} when inspected; the trained model is graded, and the code must always "
-        "build the same one.",
-    },
-    "grader_error": {
-        "es": "El corrector falló en esta comprobación ({error}); no es un fallo tuyo: "
-        "avisa al profesor.",
-        "en": "The grader failed on this check ({error}); this is not your mistake: "
-        "tell the instructor.",
-    },
-    "keras2_lr": {
-        "es": "`lr=` es de Keras 2: en Keras 3 el argumento se llama `learning_rate` y recibe "
-        "un número o un planificador como keras.optimizers.schedules.PolynomialDecay.",
-        "en": "`lr=` is Keras 2: in Keras 3 the argument is `learning_rate` and it takes a "
-        "number or a schedule such as keras.optimizers.schedules.PolynomialDecay.",
-    },
-    "keras2_decay": {
-        "es": "`decay=` es de Keras 2 y Keras 3 lo ignora (el learning rate queda constante): "
-        "para que el learning rate decrezca, pasa un planificador como "
-        "keras.optimizers.schedules.PolynomialDecay en `learning_rate`.",
-        "en": "`decay=` is Keras 2 and Keras 3 ignores it (the learning rate stays constant): "
-        "to make the learning rate decay, pass a schedule such as "
-        "keras.optimizers.schedules.PolynomialDecay as `learning_rate`.",
-    },
-}
+# The messages every check may give (the catalogs' [checks.common] table).
+COMMON_MESSAGES = i18n.messages("checks.common")
 
 
 @dataclass(frozen=True)
@@ -140,7 +98,7 @@ class CheckContext:
     def say(self, key: str, **fields: Any) -> str:
         """The message `key` in this context's language, filled with `fields`."""
         texts = self.messages.get(key) or COMMON_MESSAGES[key]
-        template = texts.get(self.lang) or texts.get("en") or next(iter(texts.values()))
+        template = texts.get(self.lang) or texts[i18n.FALLBACK]
         return template.format(class_name=self.class_name, **fields)
 
     def locate(self, *call_names: str, anywhere: bool = False) -> Location | None:
@@ -200,8 +158,9 @@ def register(
     `evidence` is what its verdicts rest on when a verdict does not say (None: the check
     does not say, and reports show no marker)."""
     for key, texts in messages.items():
-        if set(texts) != {"es", "en"}:
-            raise ValueError(f"check {check_id}: message {key!r} needs exactly es and en")
+        # English is the fallback of every other language, so it must be there.
+        if i18n.FALLBACK not in texts:
+            raise ValueError(f"check {check_id}: message {key!r} has no {i18n.FALLBACK} text")
     unknown = set(requires) - set(STAGES)
     if unknown:
         raise ValueError(f"check {check_id}: unknown stages {sorted(unknown)}")

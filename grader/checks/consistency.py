@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from grader import i18n
 from grader.checks.base import CheckContext, Verdict, failed, passed, register, skipped
 from grader.results import Evidence
 
@@ -19,26 +20,8 @@ from grader.results import Evidence
 _OPTIMIZER_KEYS = ("momentum", "nesterov")
 _SCHEDULE_KEYS = ("decay_steps", "power", "cycle", "decay_rate", "staircase", "alpha")
 
-MESSAGES = {
-    "ok": {
-        "es": "El modelo entrenado usa el mismo optimizador y planificador que se inspeccionó "
-        "({found}).",
-        "en": "The trained model uses the same optimizer and schedule that was inspected "
-        "({found}).",
-    },
-    "mismatch": {
-        "es": "El modelo entrenado no coincide con el inspeccionado: {differences}. "
-        "build(hp) debe construir siempre el mismo tipo de modelo.",
-        "en": "The trained model differs from the inspected one: {differences}. "
-        "build(hp) must always build the same kind of model.",
-    },
-    "unavailable": {
-        "es": "Omitido: el mejor modelo no se pudo guardar con su optimizador "
-        "(p. ej. un planificador propio sin get_config()), así que no se puede comparar.",
-        "en": "Skipped: the best model could not be saved with its optimizer "
-        "(e.g. a hand-written schedule without get_config()), so it cannot be compared.",
-    },
-}
+# Texts: the [checks.consistency] table of grader/i18n/<lang>.toml.
+MESSAGES = i18n.messages("checks.consistency")
 
 
 def _name(obj: Any) -> str | None:

@@ -13,76 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from grader import i18n
 from grader.checks.base import CheckContext, Verdict, failed, fmt, join, passed, register
 from grader.results import Evidence
 
-MESSAGES = {
-    "ok": {
-        "es": "Model.fit({found}), como se pedía.",
-        "en": "Model.fit({found}), as required.",
-    },
-    "no_call": {
-        "es": "Tu fit no llama a Model.fit (p. ej. `return M.fit(x, y, ...)`), así que no se "
-        "puede comprobar cómo entrena; se esperaba Model.fit({expected}).",
-        "en": "Your fit never calls Model.fit (e.g. `return M.fit(x, y, ...)`), so how it "
-        "trains cannot be checked; expected Model.fit({expected}).",
-    },
-    "several_calls": {
-        "es": "Tu fit llama {count} veces a Model.fit; se comprueba la primera.",
-        "en": "Your fit calls Model.fit {count} times; the first call is checked.",
-    },
-    "wrong_value": {
-        "es": "{name}={found}; se esperaba {name}={expected}.",
-        "en": "{name}={found}; expected {name}={expected}.",
-    },
-    "default_value": {
-        "es": "{name} no se indica (Keras usa {found}); se esperaba {name}={expected}.",
-        "en": "{name} is not given (Keras uses {found}); expected {name}={expected}.",
-    },
-    "wrong_data": {
-        "es": "Model.fit recibe como {name} otros datos que el {name} que recibe tu fit; "
-        "se esperaba Model.fit(x, y, ...) con los x, y que recibe fit.",
-        "en": "Model.fit gets other data as {name} than the {name} your fit receives; "
-        "expected Model.fit(x, y, ...) with the x, y fit receives.",
-    },
-    "trains_on_validation": {
-        "es": "Model.fit entrena con los datos de validación: su {name} es el de xy_val. "
-        "Se entrena con x, y y se valida con xy_val; si no, val_accuracy deja de medir "
-        "datos no vistos.",
-        "en": "Model.fit trains on the validation data: its {name} is xy_val's. Train on "
-        "x, y and validate on xy_val; otherwise val_accuracy no longer measures unseen data.",
-    },
-    "validates_on_training": {
-        "es": "validation_data son los datos de entrenamiento (x, y), así que val_accuracy "
-        "mide datos ya vistos; se esperaba validation_data=xy_val.",
-        "en": "validation_data is the training data (x, y), so val_accuracy measures data "
-        "already seen; expected validation_data=xy_val.",
-    },
-    "validation_split": {
-        "es": "Se valida con validation_split={found} en lugar de con los datos de validación "
-        "que recibe fit; se esperaba validation_data=xy_val.",
-        "en": "Validation uses validation_split={found} instead of the validation data fit "
-        "receives; expected validation_data=xy_val.",
-    },
-    "no_validation": {
-        "es": "Model.fit no recibe datos de validación; se esperaba validation_data=xy_val "
-        "(el tuner optimiza val_accuracy).",
-        "en": "Model.fit gets no validation data; expected validation_data=xy_val "
-        "(the tuner optimises val_accuracy).",
-    },
-    "other_validation": {
-        "es": "validation_data no es el xy_val que recibe fit; se esperaba validation_data=xy_val.",
-        "en": "validation_data is not the xy_val fit receives; expected validation_data=xy_val.",
-    },
-    "no_early_stopping": {
-        "es": "No hay callback EarlyStopping; se esperaba {expected}.",
-        "en": "There is no EarlyStopping callback; expected {expected}.",
-    },
-    "early_stopping": {
-        "es": "EarlyStopping({found}); se esperaba {expected}.",
-        "en": "EarlyStopping({found}); expected {expected}.",
-    },
-}
+# Texts: the [checks.fit_config] table of grader/i18n/<lang>.toml.
+MESSAGES = i18n.messages("checks.fit_config")
 
 _KERAS_DEFAULTS = {"batch_size": 32, "epochs": 1}
 # The tuner's own data: the object itself, a tuple of it, or an equal copy. Equal shape

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from grader import i18n
 from grader.checks.base import (
     CheckContext,
     Verdict,
@@ -23,38 +24,8 @@ from grader.checks.base import (
 )
 from grader.results import Evidence
 
-MESSAGES = {
-    "ok": {
-        "es": "Se exploran {found}, como se pedía.",
-        "en": "The search explores {found}, as required.",
-    },
-    "missing": {
-        "es": "No se declara el hiperparámetro {expected}.",
-        "en": "The hyperparameter {expected} is not declared.",
-    },
-    "wrong_type": {
-        "es": "`{name}` se declara con hp.{found}; se esperaba {expected}.",
-        "en": "`{name}` is declared with hp.{found}; expected {expected}.",
-    },
-    "wrong_range": {
-        "es": "`{name}` explora [{found_min}, {found_max}]; se esperaba [{min}, {max}].",
-        "en": "`{name}` explores [{found_min}, {found_max}]; expected [{min}, {max}].",
-    },
-    "extra": {
-        "es": "También se explora {found}, que el enunciado no pide.",
-        "en": "The search also explores {found}, which the exercise does not ask for.",
-    },
-    "lr_grows": {
-        "es": "Con {values} el learning rate sube de {first} a {last}: end_learning_rate no "
-        "debe superar a initial_learning_rate en ningún punto del espacio de búsqueda.",
-        "en": "With {values} the learning rate rises from {first} to {last}: "
-        "end_learning_rate must not exceed initial_learning_rate anywhere in the search space.",
-    },
-    "corner_error": {
-        "es": "build(hp) falla con {values}: {error}",
-        "en": "build(hp) fails with {values}: {error}",
-    },
-}
+# Texts: the [checks.search_space] table of grader/i18n/<lang>.toml.
+MESSAGES = i18n.messages("checks.search_space")
 
 # A rate that grows by less than this (relative) is float32 noise at equal end and initial.
 _GROWTH_RTOL = 1e-6

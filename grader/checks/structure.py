@@ -7,6 +7,7 @@ fit_signature (the exam's positional parameter names; only their number is requi
 
 from __future__ import annotations
 
+from grader import i18n
 from grader.checks.base import (
     CheckContext,
     Verdict,
@@ -21,68 +22,8 @@ from grader.checks.base import (
 )
 from grader.results import Evidence
 
-MESSAGES = {
-    "ok": {
-        "es": "`{class_name}` hereda de {base}, build(hp) devuelve un modelo compilado ({model}) "
-        "y fit tiene la firma {signature}.",
-        "en": "`{class_name}` subclasses {base}, build(hp) returns a compiled model ({model}) "
-        "and fit has the signature {signature}.",
-    },
-    "missing_near": {
-        "es": "No hay ninguna clase `{class_name}`; se encontró `{found}`: Python distingue "
-        "mayúsculas de minúsculas, y el corrector (como el examen) usa `{class_name}`.",
-        "en": "There is no class `{class_name}`; found `{found}`: Python names are "
-        "case-sensitive, and the grader (like the exam) uses `{class_name}`.",
-    },
-    "missing": {
-        "es": "No se encontró la clase `{class_name}` en tu código; se esperaba "
-        "`class {class_name}({base}):` en el nivel superior de una celda.",
-        "en": "No class `{class_name}` was found in your code; expected "
-        "`class {class_name}({base}):` at the top level of a cell.",
-    },
-    "not_class": {
-        "es": "`{class_name}` es un objeto de tipo {found}, no una clase.",
-        "en": "`{class_name}` is an object of type {found}, not a class.",
-    },
-    "wrong_base": {
-        "es": "`{class_name}` hereda de {found}; se esperaba una subclase de {base}.",
-        "en": "`{class_name}` subclasses {found}; expected a subclass of {base}.",
-    },
-    "init_error": {
-        "es": "`{class_name}()` falló al crear la instancia: {error}",
-        "en": "`{class_name}()` failed to create an instance: {error}",
-    },
-    "no_build": {
-        "es": "`{class_name}` no define build(self, hp).",
-        "en": "`{class_name}` does not define build(self, hp).",
-    },
-    "build_error": {
-        "es": "build(hp) con los valores por omisión de los hiperparámetros lanzó {error}",
-        "en": "build(hp) with the hyperparameters' default values raised {error}",
-    },
-    "not_model": {
-        "es": "build(hp) devolvió {found}; se esperaba un modelo de Keras (keras.Model).",
-        "en": "build(hp) returned {found}; expected a Keras model (keras.Model).",
-    },
-    "not_compiled": {
-        "es": "build(hp) devuelve el modelo sin compilar; se esperaba M.compile(loss=..., "
-        "optimizer=..., metrics=...) antes de `return M`.",
-        "en": "build(hp) returns the model uncompiled; expected M.compile(loss=..., "
-        "optimizer=..., metrics=...) before `return M`.",
-    },
-    "no_fit": {
-        "es": "`{class_name}` no define fit; se esperaba {expected} para fijar batch_size, "
-        "epochs, validation_data y EarlyStopping.",
-        "en": "`{class_name}` does not define fit; expected {expected} to set batch_size, "
-        "epochs, validation_data and EarlyStopping.",
-    },
-    "bad_signature": {
-        "es": "fit tiene la firma {found}; se esperaba {expected} (keras-tuner llama a "
-        "fit(hp, modelo, x, y, xy_val, callbacks=...)).",
-        "en": "fit has the signature {found}; expected {expected} (keras-tuner calls "
-        "fit(hp, model, x, y, xy_val, callbacks=...)).",
-    },
-}
+# Texts: the [checks.structure] table of grader/i18n/<lang>.toml.
+MESSAGES = i18n.messages("checks.structure")
 
 
 def _expected_signature(names: list[str]) -> str:

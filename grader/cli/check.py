@@ -34,7 +34,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("notebook", type=Path, metavar="NOTEBOOK", help="your .ipynb or .py")
     add_assignment_arguments(parser, default="default: as for `grade`")
-    parser.add_argument("--lang", choices=("es", "en"), help="language of the checklist and report")
+    parser.add_argument(
+        "--lang",
+        metavar="CODE",
+        help="language of the checklist and report (es, en, or one in --lang-dir)",
+    )
+    parser.add_argument(
+        "--lang-dir",
+        type=Path,
+        metavar="DIR",
+        help="extra folder of language catalogs, as in `grade --help`",
+    )
     parser.add_argument(
         "--out",
         type=Path,
@@ -66,6 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: --subset must be a positive number of images", file=sys.stderr)
         return ExitCode.USAGE
     from rich.console import Console
+
+    from grader import i18n
+
+    if args.lang_dir is not None:
+        i18n.use_lang_dir(args.lang_dir)
 
     from grader.selfcheck import check
 

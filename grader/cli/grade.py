@@ -96,8 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--lang",
-        choices=("es", "en"),
-        help="language of messages and reports (default: the spec's)",
+        metavar="CODE",
+        help="language of messages, reports, the class summary and these terminal lines: "
+        "es, en, or any language with a catalog in --lang-dir (default: the spec's)",
+    )
+    parser.add_argument(
+        "--lang-dir",
+        type=Path,
+        metavar="DIR",
+        help="extra folder of language catalogs (<code>.toml, like grader/i18n/en.toml); "
+        "a new file adds a language, a shipped language's name rewords its texts "
+        "(also $GRADER_LANG_DIR)",
     )
     parser.add_argument(
         "--subset",
@@ -196,6 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.jobs is not None and args.jobs < 1:
         print("error: --jobs must be at least 1", file=sys.stderr)
         return ExitCode.USAGE
+    from grader import i18n
+
+    if args.lang_dir is not None:
+        i18n.use_lang_dir(args.lang_dir)  # before the spec is read: it may name the language
+    if args.lang is not None:
+        i18n.require(args.lang)
     assignment = chosen_assignment(args)
     from grader.batch import grade  # heavy imports only once arguments are valid
 
