@@ -218,7 +218,8 @@ def test_a_missing_dataset_is_named_with_where_to_get_it(
         "be graded on the real MNIST data, which is not here: MNIST not found in "
         f"{keras_home / 'datasets' / 'mnist.npz'}"
     )
-    assert "download https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz" in err
+    origin = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+    assert f"download {origin} into {keras_home / 'datasets'}, or anywhere" in err
     assert "--data-dir DIR" in err and len(err.strip().splitlines()) == 1
     assert cli.main(argv) == ExitCode.USAGE  # the spec's language
     assert "mnist-polynomial-decay no se puede validar en esta máquina" in capsys.readouterr().err
