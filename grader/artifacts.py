@@ -205,6 +205,12 @@ def _layer(raw: Mapping[str, Any]) -> dict[str, Any]:
         out["use_bias"] = c["use_bias"]
     if _is_number(c.get("rate")):
         out["rate"] = float(c["rate"])
+    if _is_number(c.get("negative_slope")):
+        out["negative_slope"] = float(c["negative_slope"])
+    for key in ("kernel_size", "pool_size"):  # Conv2D, MaxPooling2D: [3, 3]
+        size = c.get(key)
+        if isinstance(size, list) and 1 <= len(size) <= 3 and all(_is_int(v) for v in size):
+            out[key] = list(size)
     if "activation" in c:
         out["activation"] = _activation(c["activation"])
     if "kernel_initializer" in c:

@@ -511,6 +511,39 @@ _SAMPLES_BY_EPOCH = _record(
         "lrs": _list_of(_number(-math.inf, math.inf, "a learning rate"), MAX_ITEMS),
     }
 )
+_LR_LIST = _list_of(_number(-math.inf, math.inf, "a learning rate", as_float=True), MAX_ITEMS)
+# A callback's dry run (grader/child/probe.py, DRY_RUN): the rates a simulated training saw.
+_DRY_RUN = _record(
+    {
+        "status": _choice("ok", "error", "truncated"),
+        "steps_per_epoch": _int(1, MAX_STEPS, "a step count"),
+        "epochs": _int(0, MAX_EPOCHS, "an epoch count"),
+        "batches": _list_of(_int(0, MAX_STEPS, "a training step"), MAX_ITEMS),
+        "batch_lrs": _LR_LIST,
+        "epoch_lrs": _LR_LIST,
+        "epoch_end_lrs": _LR_LIST,
+        "lr_before": _optional_float,
+        "copied": _choice("deep", "shallow", "none"),
+        "error": _maybe(_ERROR),
+        "seconds": _number(0, MAX_SECONDS, "seconds"),
+    }
+)
+_CALLBACKS = _list_of(
+    _record(
+        {
+            "class_name": _text(MAX_NAME),
+            "module": _text(1000),
+            "marker": _flag,
+            "config": _maybe(_mapping_of(_json, MAX_KEYS)),
+            "samples": _maybe(_SAMPLES_BY_EPOCH),
+            "samples_error": _error_or_text,
+            "conflicts_with_schedule": _flag,
+            "dry_run": _maybe(_DRY_RUN),
+        }
+    ),
+    1000,
+    clip=True,
+)
 _LEARNING_RATE = _record(
     {
         "kind": _choice("schedule", "callable", "constant"),
@@ -638,21 +671,7 @@ _STAGE_PARSERS: dict[str, _Parser] = {
                         "extra_kwargs": _NAMES,
                         "markers": _int(0, MAX_ITEMS, "a count"),
                         "bind_error": _maybe(_text()),
-                        "callbacks": _list_of(
-                            _record(
-                                {
-                                    "class_name": _text(MAX_NAME),
-                                    "module": _text(1000),
-                                    "marker": _flag,
-                                    "config": _maybe(_mapping_of(_json, MAX_KEYS)),
-                                    "samples": _maybe(_SAMPLES_BY_EPOCH),
-                                    "samples_error": _error_or_text,
-                                    "conflicts_with_schedule": _flag,
-                                }
-                            ),
-                            1000,
-                            clip=True,
-                        ),
+                        "callbacks": _CALLBACKS,
                     }
                 ),
                 1000,
@@ -660,6 +679,15 @@ _STAGE_PARSERS: dict[str, _Parser] = {
             ),
             "markers": _choice("all", "some", "none", "no_call"),
             "returned_type": _maybe(_text(MAX_NAME)),
+        }
+    ),
+    # Written by the worker after the search (grader/child/probe.py, best_callbacks).
+    "best_callbacks": _record(
+        {
+            "status": _STATUS,
+            "error": _maybe(_ERROR),
+            "hyperparameters": _HP_VALUES,
+            "callbacks": _CALLBACKS,
         }
     ),
 }

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__, data, datasets, i18n
+from grader.checks.params import present
 from grader.discover import SUFFIXES, SubmissionRef
 from grader.errors import FatalError
 from grader.pipeline import RunSettings, grade_one
@@ -199,7 +200,7 @@ def _version(distribution: str) -> str:
 
 def spec_hash(spec: Spec, budget: Budget, subset: int | None) -> str:
     """A hash of everything in the spec that changes how the reference trains."""
-    fit = next((dict(item.params) for item in spec.rubric if item.id == "fit_config"), {})
+    fit = next((present(item.params) for item in spec.rubric if item.id == "fit_config"), {})
     relevant = {
         "seed": spec.seed,
         "validation_size": spec.validation_size,
@@ -219,6 +220,13 @@ def spec_hash(spec: Spec, budget: Budget, subset: int | None) -> str:
         # valid, while any other dataset, subset, split, preprocessing, shape or label
         # encoding gives another hash.
         relevant["data"] = spec.data.arrays_key()
+    # How the tuner is built and search called ([calling] tuner, direction, validation)
+    # changes the training too, but only the settings that differ from the exam's way are
+    # hashed: the exam's spec (and every spec written before these settings existed) keeps
+    # the hash its committed calibrations carry.
+    calling = spec.calling.differences()
+    if calling:
+        relevant["calling"] = calling
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 

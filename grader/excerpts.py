@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from grader import schedules
+from grader.checks.params import present
 from grader.results import CheckResult, Curve, LearningRateCurves, Location, SnippetLine
 from grader.spec import Spec
 
@@ -60,20 +61,16 @@ def learning_rate_curves(record: Mapping[str, Any], spec: Spec) -> LearningRateC
     build = record.get("build") if isinstance(record, Mapping) else None
     if not isinstance(build, Mapping) or build.get("status") != "ok":
         return None
+    params = {item.id: present(item.params) for item in spec.rubric}
+    family = str(params.get("schedule", {}).get("family", ""))
+    if family in schedules.CALLBACK_FAMILIES:
+        return _callback_curves(record, params, family)
     lr = build.get("learning_rate") or {}
     student = _curve((lr.get("samples") or {}) if isinstance(lr, Mapping) else {})
     corners = record.get("corners") or {}
     total_steps = int(corners.get("total_steps") or (student.steps[-1] if student else 0))
 
-    params = {item.id: dict(item.params) for item in spec.rubric}
-    family = str(params.get("schedule", {}).get("family", ""))
-    space = params.get("search_space", {}).get("hyperparameters", [])
-    used = (record.get("search_space") or {}).get("values") or {}
-    values = {
-        hp["name"]: used.get(hp["name"], hp.get("min", hp.get("default")))
-        for hp in space
-        if isinstance(hp, Mapping) and "name" in hp
-    }
+    values = _values_used(record, params)
     expected = None
     if family and total_steps > 0:
         steps = student.steps if student and len(student.steps) > 2 else _steps(total_steps)
@@ -84,6 +81,51 @@ def learning_rate_curves(record: Mapping[str, Any], spec: Spec) -> LearningRateC
         family=family,
         hyperparameters=values,
         total_steps=total_steps,
+    )
+
+
+def _values_used(record: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec's searched hyperparameters at the values the default build used."""
+    space = params.get("search_space", {}).get("hyperparameters", [])
+    used = (record.get("search_space") or {}).get("values") or {}
+    return {
+        hp["name"]: used.get(hp["name"], hp.get("min", hp.get("default")))
+        for hp in space
+        if isinstance(hp, Mapping) and "name" in hp
+    }
+
+
+def _callback_curves(
+    record: Mapping[str, Any], params: Mapping[str, Any], family: str
+) -> LearningRateCurves:
+    """A callback schedule: the dry run of the callback that sets the rate, per batch for a
+    cyclic policy (x = global batch index), else per epoch (x = epoch, from 0); the spec's
+    curve at the same points. ReduceLROnPlateau has no expected curve (it reacts to the
+    losses)."""
+    calls = (record.get("fit") or {}).get("calls") or []
+    callbacks = [cb for call in calls for cb in call.get("callbacks") or ()]
+    setters = [cb for cb in schedules.rate_setters(callbacks) if cb.get("dry_run")]
+    run = (setters[-1].get("dry_run") or {}) if setters else {}
+    per_batch = family in schedules.PER_BATCH_FAMILIES
+    if per_batch:
+        student = _curve({"steps": run.get("batches"), "lrs": run.get("batch_lrs")})
+    else:
+        lrs = list(run.get("epoch_lrs") or ())
+        student = _curve({"steps": list(range(len(lrs))), "lrs": lrs})
+    values = _values_used(record, params)
+    fixed = dict(params.get("schedule_params", {}))
+    candidates = schedules.CALLBACK_FAMILIES[family]
+    expected = None
+    if candidates and student is not None:
+        # The step decay's two forms: the spec's `form` says which one it wants.
+        chosen = candidates[-1] if fixed.get("form") == "1 + epoch" else candidates[0]
+        expected = _expected(chosen, {**fixed, **values}, student.steps)
+    return LearningRateCurves(
+        student=student,
+        expected=expected,
+        family=family,
+        hyperparameters=values,
+        total_steps=(student.steps[-1] + 1) if student else 0,
     )
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from grader import data, datasets, resources, reuse, score, submission
 from grader.artifacts import NO_ARTIFACTS, from_data, read_artifact_data
+from grader.checks.params import present
 from grader.discover import SubmissionRef
 from grader.errors import SubmissionError
 from grader.evaluate import Evaluation, evaluate_best, saved_optimizer, step_budget
@@ -65,7 +66,7 @@ class RunSettings:
 
 def _request(loaded: submission.LoadedSubmission, settings: RunSettings) -> dict[str, Any]:
     spec, budget = settings.spec, settings.budget
-    fit = next((item.params for item in spec.rubric if item.id == "fit_config"), {})
+    fit = next((present(item.params) for item in spec.rubric if item.id == "fit_config"), {})
     batch_size = int(fit.get("batch_size", 32))
     epochs = int(fit.get("epochs", budget.max_epochs))
     split_dir = _split_dir(settings)
@@ -82,6 +83,7 @@ def _request(loaded: submission.LoadedSubmission, settings: RunSettings) -> dict
         "seed": settings.effective_seed,
         "objective": spec.objective,
         "executions_per_trial": spec.executions_per_trial,
+        **spec.calling.request(),
         "budget": budget.search_limits(),
         "data": {
             "split_dir": str(split_dir),
@@ -251,7 +253,7 @@ def _evaluate(scratch: Path, settings: RunSettings, test: data.TestSet) -> Evalu
 def _step_budget(settings: RunSettings) -> int:
     """Optimizer steps one training may take: max_epochs x batches of the spec's batch_size."""
     spec = settings.spec
-    fit = next((item.params for item in spec.rubric if item.id == "fit_config"), {})
+    fit = next((present(item.params) for item in spec.rubric if item.id == "fit_config"), {})
     train_size = datasets.train_rows(_split_dir(settings))
     if settings.subset is not None:
         train_size = min(train_size, settings.subset)

@@ -3,7 +3,9 @@
 `render(result, labels)` returns `{name: svg}` for each plot the result has data for:
 
 - `learning_rate`: the student's learning rate over the training steps beside the spec's
-  schedule taken with the same hyperparameters (`result["learning_rate"]`);
+  schedule taken with the same hyperparameters (`result["learning_rate"]`); for a callback
+  family (grader.schedules.CALLBACK_FAMILIES) per batch on a linear axis (CyclicLR) or per
+  epoch as stairs (a step decay);
 - `history`: training and validation accuracy and loss per epoch of the best trial;
 - `trials`: every trial's validation accuracy against each numeric hyperparameter;
 - `accuracy`: the test accuracy beside the reference and the exam's baselines.
@@ -29,6 +31,8 @@ import matplotlib
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from grader import schedules
 
 PLOTS = ("learning_rate", "history", "trials", "accuracy")
 MAX_HP_PANELS = 4  # a search over more numeric hyperparameters shows its first four
@@ -111,13 +115,31 @@ def _learning_rate(result: Mapping[str, Any], labels: Labels) -> Figure | None:
             ls=(0, (4, 2)),
             label=f"{labels['lr_expected']} ({curves.get('family')})",
         )
-    # Decays like decay_steps=10 happen in the first steps of thousands: linear up to
-    # LINEAR_STEPS, logarithmic after, so both the decay and the long tail show.
-    ax.set_xscale("symlog", linthresh=LINEAR_STEPS, linscale=1.0)
-    ax.set_xlim(left=0)
+    family = str(curves.get("family") or "")
+    if family in schedules.CALLBACK_FAMILIES and family not in schedules.PER_BATCH_FAMILIES:
+        # A callback that sets the rate once per epoch: x is the epoch, each value held
+        # for the whole epoch (a step decay's stairs, not a slope between epochs).
+        for line in ax.get_lines():
+            line.set_drawstyle("steps-post")
+            # The last epoch is held for its whole width too, not cut at its start.
+            xs, ys = list(line.get_xdata()), list(line.get_ydata())
+            if xs:
+                line.set_data([*xs, xs[-1] + 1], [*ys, ys[-1]])
+        ax.set_xlim(left=0)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xlabel(labels["epoch"])
+    elif family in schedules.PER_BATCH_FAMILIES:
+        # A cyclic policy: every batch, on a linear axis, so the triangles keep their shape.
+        ax.set_xlim(left=0)
+        ax.set_xlabel(labels["step"])
+    else:
+        # Decays like decay_steps=10 happen in the first steps of thousands: linear up to
+        # LINEAR_STEPS, logarithmic after, so both the decay and the long tail show.
+        ax.set_xscale("symlog", linthresh=LINEAR_STEPS, linscale=1.0)
+        ax.set_xlim(left=0)
+        ax.set_xlabel(labels["step"])
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}".replace(",", " ")))
     ax.yaxis.set_major_formatter(_number(labels, "{:.4g}"))
-    ax.set_xlabel(labels["step"])
     ax.set_ylabel(labels["learning_rate"])
     ax.legend(loc="best")
     return figure

@@ -20,6 +20,13 @@ parameters, ties broken by the order of `FAMILIES`. Judging shape relative to th
 keeps a small drop a decay: PolynomialDecay(0.2990, 10, 0.2980) is not a CosineDecay even
 though a cosine stays within 1e-4 of it.
 
+Callbacks (a `LearningRateScheduler`, a student's own `CyclicLR`) are recognised from the
+probe's dry run of the callback protocol: per epoch (`identify_epoch_schedule`: constant,
+step decay in its two forms, exponential, time-based) or, when the rate moves within an
+epoch, per batch (`identify_batch_schedule`: CyclicLR's triangular, triangular2 and
+exp_range policies with base_lr, max_lr, step_size and gamma). `CALLBACK_FAMILIES` maps
+the names a spec uses to these families.
+
 Parameters that the samples cannot determine are reported in one equivalent form: a
 continuous ExponentialDecay/InverseTimeDecay only fixes the decay per step, so decay_steps
 is the "roundest" power-of-ten-like value making decay_rate short; a PolynomialDecay or
@@ -38,7 +45,7 @@ from scipy.optimize import brentq, least_squares
 
 from grader.errors import GraderError
 
-Param = float | int | bool | list
+Param = float | int | bool | list | str
 
 # Simplest first: the tie-break among fits with the same number of parameters. A single
 # drop is reported as PiecewiseConstantDecay, the literal reading of one step down.
@@ -54,9 +61,16 @@ FAMILIES: tuple[str, ...] = (
 EPOCH_FAMILIES: tuple[str, ...] = (
     "constant",
     "step decay",
+    # The off-by-one form students write (seed 002): lr0 * drop ** floor((1 + epoch) / d),
+    # which drops one epoch earlier than the tutorial's floor(epoch / d).
+    "step decay (1 + epoch)",
     "exponential decay",
     "time-based decay",
 )
+# A callback that sets the rate at every batch (CyclicLR, Smith 2017, as keras-contrib and
+# the bckenstler implementation compute it); one family, its policy in params["mode"].
+BATCH_FAMILIES: tuple[str, ...] = ("CyclicLR",)
+CYCLIC_MODES: tuple[str, ...] = ("triangular", "triangular2", "exp_range")
 # A curve that stays this close (relative) to a constant is "constant".
 EQUIVALENT_RTOL = 1e-4
 # Fits whose largest deviation, as a fraction of the curve's range, is this close to the
@@ -143,8 +157,23 @@ def _restarts(s, initial, first_decay_steps, t_mul, m_mul, alpha):
     return initial * ((1.0 - alpha) * cos + alpha)
 
 
-def _step_decay(e, initial_lrate, drop, epochs_drop):
-    return initial_lrate * np.power(drop, np.floor(e / epochs_drop))
+def _step_decay(e, initial_lrate, drop, epochs_drop, offset=0):
+    return initial_lrate * np.power(drop, np.floor((e + offset) / epochs_drop))
+
+
+def _cyclic(it, base_lr, max_lr, step_size, mode, gamma=1.0):
+    """CyclicLR's rate at batch `it` (clr_iterations): the triangle, scaled per policy."""
+    cycle = np.floor(1.0 + it / (2.0 * step_size))
+    x = np.abs(it / step_size - 2.0 * cycle + 1.0)
+    if mode == "triangular":
+        scale = np.ones_like(it)
+    elif mode == "triangular2":
+        scale = 1.0 / np.power(2.0, cycle - 1.0)
+    elif mode == "exp_range":
+        scale = np.power(gamma, it)
+    else:
+        raise ValueError(f"unknown CyclicLR mode {mode!r}")
+    return base_lr + (max_lr - base_lr) * np.maximum(0.0, 1.0 - x) * scale
 
 
 def evaluate(
@@ -194,6 +223,10 @@ def evaluate(
         )
     if family == "step decay":
         return _step_decay(s, p["initial_lrate"], p["drop"], p["epochs_drop"])
+    if family == "step decay (1 + epoch)":
+        return _step_decay(s, p["initial_lrate"], p["drop"], p["epochs_drop"], offset=1)
+    if family == "CyclicLR":
+        return _cyclic(s, p["base_lr"], p["max_lr"], p["step_size"], p["mode"], p.get("gamma", 1.0))
     if family == "exponential decay":
         return p["initial_lrate"] * np.exp(-p["k"] * s)
     if family == "time-based decay":
@@ -756,12 +789,16 @@ def _complexity(fit: ScheduleFit) -> tuple[int, int]:
         "PolynomialDecay": 4,
         "CosineDecayRestarts": 5,
         "step decay": 3,
+        "step decay (1 + epoch)": 3,
         "exponential decay": 2,
         "time-based decay": 2,
     }.get(fit.family)
     if fit.family == "PiecewiseConstantDecay":
         n = 2 * len(fit.params["boundaries"]) + 1
-    order = FAMILIES + EPOCH_FAMILIES
+    if fit.family == "CyclicLR":  # triangular < triangular2 < exp_range (gamma)
+        mode = str(fit.params.get("mode"))
+        n = 4 + (CYCLIC_MODES.index(mode) if mode in CYCLIC_MODES else 9)
+    order = FAMILIES + EPOCH_FAMILIES + BATCH_FAMILIES
     return (n or 99, order.index(fit.family))
 
 
@@ -822,7 +859,9 @@ def identify_epoch_schedule(epochs, lrs, rtol: float = 1e-3) -> ScheduleFit | No
     """Recognise a LearningRateScheduler function from its value at each epoch.
 
     Families (as in the classic tutorial): "step decay" lr0 * drop**floor(epoch/epochs_drop),
+    its off-by-one form "step decay (1 + epoch)" lr0 * drop**floor((1 + epoch)/epochs_drop),
     "exponential decay" lr0 * exp(-k*epoch), "time-based decay" lr0 / (1 + k*epoch), "constant".
+    A step decay sampled over too few epochs to tell the two forms apart is the first form.
     """
     data = _prepare(epochs, lrs)
     if data is None:
@@ -842,17 +881,160 @@ def identify_epoch_schedule(epochs, lrs, rtol: float = 1e-3) -> ScheduleFit | No
         fits.append(_pick("time-based decay", [params], e, y, scale))
         drop = float(y[np.nonzero(~_same(y, lr0))[0][0]]) / lr0
         if 0 < drop != 1:
-            ed = _staircase(e, y, lambda v: np.log(v / lr0) / np.log(drop))
-            if ed is not None:
-                params = {"initial_lrate": lr0, "drop": drop, "epochs_drop": _num(ed)}
-                fits.append(_pick("step decay", [params], e, y, scale))
+            # Both forms: floor((offset + epoch) / d) == n is the staircase in offset + epoch.
+            for offset, family in ((0, "step decay"), (1, "step decay (1 + epoch)")):
+                ed = _staircase(e + offset, y, lambda v: np.log(v / lr0) / np.log(drop))
+                if ed is not None:
+                    params = {"initial_lrate": lr0, "drop": drop, "epochs_drop": _num(ed)}
+                    fits.append(_pick(family, [params], e, y, scale))
     fits = sorted((f for f in fits if f), key=lambda f: (f.max_rel_error, _complexity(f)))
     return _choose(fits, e, y, rtol)
 
 
+def _cyclic_step_sizes(y: np.ndarray) -> list[int]:
+    """Candidate half-periods: where the first rise ends, and half the first period."""
+    rising = np.nonzero(~(y[1:] > y[:-1]) | _same(y[1:], y[:-1]))[0]
+    out: set[int] = set()
+    if rising.size:
+        k = int(rising[0])  # the first batch that does not rise: the first peak
+        out.update(range(max(1, k - 1), k + 2))
+    back = np.nonzero(_same(y[1:], y[0]))[0]  # back at base_lr: one whole period
+    if back.size and back[0] + 1 >= 2:
+        out.update({int((back[0] + 1) // 2)})
+    return sorted(out)
+
+
+def _fit_cyclic(it: np.ndarray, y: np.ndarray, scale: np.ndarray) -> ScheduleFit | None:
+    """CyclicLR: base_lr, max_lr, step_size (and exp_range's gamma), per mode; the simplest
+    mode that fits within `_NOISE` of the best wins (two cycles are needed to tell
+    triangular2 from triangular, a long gamma**it to tell exp_range)."""
+    if y.size < 3 or np.all(_same(y, y[0])):
+        return None
+    fits: list[ScheduleFit] = []
+    for step_size in _cyclic_step_sizes(y):
+        for mode in CYCLIC_MODES:
+            # Given the step size (and gamma), the rate is base + amplitude * shape(it).
+            def shape(gamma: float, ss: int = step_size, m: str = mode) -> np.ndarray:
+                return _cyclic(it, 0.0, 1.0, ss, m, gamma)
+
+            def linear(gamma: float) -> tuple[float, float]:
+                a = np.stack([np.ones_like(it), shape(gamma)], axis=1) / scale[:, None]
+                coef = np.linalg.lstsq(a, y / scale, rcond=None)[0]
+                return float(coef[0]), float(coef[0] + coef[1])
+
+            gamma = 1.0
+            if mode == "exp_range":
+                base, top = linear(1.0)
+                peaks = np.arange(step_size, it.max() + 1, 2 * step_size)
+                peaks = peaks[np.isin(peaks, it)]
+                if peaks.size >= 2:
+                    heights = y[np.searchsorted(it, peaks[:2])] - base
+                    if np.all(heights > 0):
+                        gamma = float((heights[1] / heights[0]) ** (1.0 / (2 * step_size)))
+
+                def model(x: np.ndarray) -> np.ndarray:
+                    b, t = linear(float(x[0]))
+                    return b + (t - b) * shape(float(x[0]))
+
+                gamma = float(_refine(model, [gamma], y, scale, [1e-6], [1.0])[0])
+            base, top = linear(gamma)
+            params: dict[str, Param] = {
+                "mode": mode,
+                "base_lr": base,
+                "max_lr": top,
+                "step_size": step_size,
+            }
+            if mode == "exp_range":
+                params["gamma"] = gamma
+            fits.append(
+                ScheduleFit("CyclicLR", params, _error(evaluate("CyclicLR", params, it), y, scale))
+            )
+    if not fits:
+        return None
+    best = min(f.max_rel_error for f in fits)
+    if not math.isfinite(best):
+        return None
+    near = [f for f in fits if f.max_rel_error <= max(best * 1.01, best + _NOISE)]
+    return min(near, key=lambda f: (CYCLIC_MODES.index(str(f.params["mode"])), f.max_rel_error))
+
+
+def identify_batch_schedule(batches, lrs, rtol: float = 1e-3) -> ScheduleFit | None:
+    """Recognise a callback that sets the rate at every batch (CyclicLR) from its value at
+    each batch (the global batch index, 0 at the first batch of training)."""
+    data = _prepare(batches, lrs)
+    if data is None:
+        return None
+    it, y = data
+    scale = _scale(y)
+    fits = [f for f in (_fit_constant(it, y, scale), _fit_cyclic(it, y, scale)) if f]
+    return _choose(sorted(fits, key=lambda f: (f.max_rel_error, _complexity(f))), it, y, rtol)
+
+
+def changes_within_epochs(batches, lrs, steps_per_epoch: int) -> bool:
+    """Whether the rate moves between batches of one epoch (a per-batch policy)."""
+    data = _prepare(batches, lrs)
+    if data is None or steps_per_epoch < 2:
+        return False
+    it, y = data
+    epoch = np.floor(it / steps_per_epoch)
+    same_epoch = epoch[1:] == epoch[:-1]
+    return bool(np.any(same_epoch & ~_same(y[1:], y[:-1])))
+
+
+# A spec's callback family (`[rubric.schedule] family`) -> the matcher's families it
+# accepts. The matcher's own names are accepted too.
+CALLBACK_FAMILIES: dict[str, tuple[str, ...]] = {
+    "StepDecay": ("step decay", "step decay (1 + epoch)"),
+    "TimeBasedDecay": ("time-based decay",),
+    "EpochExponentialDecay": ("exponential decay",),
+    "ConstantLR": ("constant",),
+    "CyclicLR": ("CyclicLR",),
+    "ReduceLROnPlateau": (),  # it reacts to the real losses: judged by its configuration
+    **{name: (name,) for name in (*EPOCH_FAMILIES[1:], *BATCH_FAMILIES)},
+}
+_RATE_CALLBACKS = ("LearningRateScheduler", "ReduceLROnPlateau")
+# Callback families whose curve is drawn per batch; the others per epoch.
+PER_BATCH_FAMILIES = frozenset({"CyclicLR"})
+
+
+def rate_setters(callbacks: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Of the probe record's CALLBACK entries (grader/child/probe.py), those whose dry run
+    moved the optimizer's rate or failed, and every LearningRateScheduler and
+    ReduceLROnPlateau (which reacts to real losses, so an ordinary simulated run never
+    moves it), in the order fit got them."""
+    out = []
+    for cb in callbacks:
+        if not isinstance(cb, Mapping):
+            continue
+        run = cb.get("dry_run") or {}
+        rates = [*run.get("batch_lrs", ()), *run.get("epoch_lrs", ())]
+        before = run.get("lr_before")
+        moved = any(not math.isclose(r, rates[0], rel_tol=1e-9) for r in rates) or (
+            bool(rates) and before is not None and not math.isclose(rates[0], before)
+        )
+        # Keras' two rate callbacks set it by definition (a LearningRateScheduler may
+        # return the build's own rate: a constant schedule still counts).
+        if cb.get("class_name") in _RATE_CALLBACKS or moved or run.get("error"):
+            out.append(cb)
+    return out
+
+
+def identify_dry_run(run: Mapping[str, Any], rtol: float = 1e-3) -> ScheduleFit | None:
+    """The family of a callback dry run's rates: per batch when they move within an epoch
+    (a cyclic policy), else per epoch (the rate at each epoch's first batch)."""
+    batches, batch_lrs = list(run.get("batches") or ()), list(run.get("batch_lrs") or ())
+    per_epoch = int(run.get("steps_per_epoch") or 1)
+    if len(batches) == len(batch_lrs) and changes_within_epochs(batches, batch_lrs, per_epoch):
+        return identify_batch_schedule(batches, batch_lrs, rtol=rtol)
+    epoch_lrs = list(run.get("epoch_lrs") or ())
+    return identify_epoch_schedule(list(range(len(epoch_lrs))), epoch_lrs, rtol=rtol)
+
+
 _NAMES_ES = {
     "constant": "constante",
+    "CyclicLR": "CyclicLR",
     "step decay": "decaimiento escalonado",
+    "step decay (1 + epoch)": "decaimiento escalonado (1 + época)",
     "exponential decay": "decaimiento exponencial",
     "time-based decay": "decaimiento basado en tiempo",
 }
@@ -861,6 +1043,8 @@ _NAMES_ES = {
 def _fmt(v: Param) -> str:
     if isinstance(v, bool):
         return str(v)
+    if isinstance(v, str):
+        return repr(v)
     if isinstance(v, list):
         return "[" + ", ".join(_fmt(x) for x in v) + "]"
     if isinstance(v, int):

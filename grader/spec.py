@@ -54,7 +54,8 @@ class RubricItem:
     points: float
     title: MappingProxyType  # language -> text
     hidden: bool = False
-    params: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    # The check's own params dataclass (grader/checks/params.py), validated at load.
+    params: Any = None
     messages: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
     def title_in(self, lang: str) -> str:
@@ -63,6 +64,46 @@ class RubricItem:
         return (
             self.title.get(lang) or self.title.get(i18n.FALLBACK) or next(iter(self.title.values()))
         )
+
+
+TUNERS = ("BayesianOptimization", "RandomSearch", "Hyperband")
+VALIDATIONS = ("xy_val", "validation_data", "validation_split")
+DIRECTIONS = ("max", "min")
+
+
+@dataclass(frozen=True)
+class Calling:
+    """How the grader builds the tuner and calls `search` ([calling], besides the class
+    name, the objective's name and executions_per_trial, which Spec keeps).
+
+    tuner: the keras_tuner class, built as the notebook builds it (grader/child/search.py).
+    direction: the objective's direction; "" lets keras-tuner infer it from the name, as
+    `objective="val_accuracy"` does in the exam.
+    validation: how `search` receives the validation data: "xy_val" is the exam's
+    `tuner.search(x, y, (x_val, y_val))` (a third positional argument, which the
+    student's `fit(hp, M, x, y, xy_val, **kwargs)` takes); "validation_data" passes it as
+    `validation_data=(x_val, y_val)`; "validation_split" passes only the training data and
+    `validation_split=<validation_split>`, so Keras holds out the last fraction itself.
+    """
+
+    tuner: str = "BayesianOptimization"
+    direction: str = ""
+    validation: str = "xy_val"
+    validation_split: float | None = None
+
+    def request(self) -> dict[str, Any]:
+        """What the child's request carries of it (grader/child/worker.py)."""
+        return {
+            "tuner": self.tuner,
+            "objective_direction": self.direction,
+            "validation": self.validation,
+            "validation_split": self.validation_split,
+        }
+
+    def differences(self) -> dict[str, Any]:
+        """Only the settings that differ from the exam's way of calling (for hashes)."""
+        exam = Calling()
+        return {k: v for k, v in self.request().items() if v != exam.request()[k]}
 
 
 @dataclass(frozen=True)
@@ -78,7 +119,7 @@ class Spec:
     num_classes: int
     input_dim: int
     class_name: str
-    objective: str
+    objective: str  # the objective's name: the key the child's trials are reported by
     executions_per_trial: int
     budgets: MappingProxyType  # name -> Budget
     baselines: tuple[Baseline, ...]
@@ -86,6 +127,7 @@ class Spec:
     sha256: str  # of the spec file: part of every result's cache key
     limits: Limits = field(default_factory=Limits)
     data: DataSpec = field(default_factory=DataSpec)  # the whole [data] table (dataspec.py)
+    calling: Calling = field(default_factory=lambda: Calling())
 
     @property
     def directory(self) -> Path:
@@ -290,14 +332,7 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
 
     data_spec = dataspec.parse(top.table("data"), datasets.shapes())
 
-    c = top.table("calling")
-    class_name = c.get("class_name", str)
-    tuner = c.get("tuner", str)
-    if tuner != "BayesianOptimization":
-        raise c.fail("tuner", f"is {tuner!r}; only 'BayesianOptimization' is supported")
-    objective = c.get("objective", str)
-    executions = c.positive("executions_per_trial", int)
-    c.finish()
+    class_name, objective, executions, calling = _parse_calling(top.table("calling"))
 
     budgets_table = top.table("budgets")
     budgets: dict[str, Budget] = {}
@@ -346,24 +381,7 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
         baselines.append(Baseline(b.get("name", str), acc, b.get("source", str, "")))
         b.finish()
 
-    rubric_table = top.table("rubric")
-    rubric = []
-    for check_id in list(rubric_table.data):
-        r = rubric_table.table(check_id)
-        points = r.get("points", float)
-        if points < 0:
-            raise r.fail("points", f"must not be negative, got {points}")
-        rubric.append(
-            RubricItem(
-                id=check_id,
-                points=points,
-                title=r.texts("title"),
-                hidden=r.get("hidden", bool, False),
-                params=MappingProxyType(r.get("params", dict, {})),
-                messages=MappingProxyType(r.get("messages", dict, {})),
-            )
-        )
-        r.finish()
+    rubric = _parse_rubric(top.table("rubric"))
     top.get("title", (str, dict))
     title = top.texts("title")
     top.finish()
@@ -385,8 +403,78 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
         executions_per_trial=executions,
         budgets=MappingProxyType(budgets),
         baselines=tuple(baselines),
-        rubric=tuple(rubric),
+        rubric=rubric,
         sha256=sha256,
         limits=limits,
         data=data_spec,
+        calling=calling,
     )
+
+
+def _parse_calling(c: _Reader) -> tuple[str, str, int, Calling]:
+    """[calling]: (class_name, objective name, executions_per_trial, the rest)."""
+    class_name = c.get("class_name", str)
+    tuner = c.get("tuner", str)
+    if tuner not in TUNERS:
+        raise c.fail("tuner", f"is {tuner!r}; use one of {list(TUNERS)}")
+    objective = c.get("objective", (str, dict))
+    direction = ""
+    if isinstance(objective, dict):  # objective = { name = "val_loss", direction = "min" }
+        o = c.table("objective")
+        objective = o.get("name", str)
+        direction = o.get("direction", str)
+        if direction not in DIRECTIONS:
+            raise o.fail("direction", f"must be one of {list(DIRECTIONS)}, got {direction!r}")
+        o.finish()
+    if not objective.endswith("accuracy"):
+        # The child can search on any objective (grader/child/search.py), but the parent
+        # reads the objective's values as an accuracy: the boundary refuses values outside
+        # [0, 1] and the reports show them as the validation accuracy. A loss objective
+        # needs those two to learn about it first.
+        raise c.fail(
+            "objective",
+            f"is {objective!r}; the grader reports the objective as a validation accuracy, "
+            "so it must be one (such as 'val_accuracy')",
+        )
+    executions = c.positive("executions_per_trial", int)
+    validation = c.get("validation", str, "xy_val")
+    if validation not in VALIDATIONS:
+        raise c.fail("validation", f"must be one of {list(VALIDATIONS)}, got {validation!r}")
+    split = c.get("validation_split", float, None)
+    if validation == "validation_split":
+        if split is None or not 0.0 < split < 1.0:
+            raise c.fail("validation_split", f"must be a fraction in (0, 1), got {split!r}")
+    elif split is not None:
+        raise c.fail("validation_split", 'is only read with validation = "validation_split"')
+    c.finish()
+    return class_name, objective, executions, Calling(tuner, direction, validation, split)
+
+
+def _parse_rubric(table: _Reader) -> tuple[RubricItem, ...]:
+    """[rubric.<id>] tables, each check's params read into its own dataclass.
+
+    The checks are imported here, not at the top: grader.checks imports this module.
+    """
+    from grader.checks.params import parse_item
+
+    rubric = []
+    for check_id in list(table.data):
+        r = table.table(check_id)
+        points = r.get("points", float)
+        if points < 0:
+            raise r.fail("points", f"must not be negative, got {points}")
+        params, messages = parse_item(
+            check_id, r.get("params", dict, {}), r.get("messages", dict, {}), table.path
+        )
+        rubric.append(
+            RubricItem(
+                id=check_id,
+                points=points,
+                title=r.texts("title"),
+                hidden=r.get("hidden", bool, False),
+                params=params,
+                messages=messages,
+            )
+        )
+        r.finish()
+    return tuple(rubric)

@@ -41,8 +41,8 @@ def accuracy(
 
 def test_spec_sets_the_bands_in_standard_deviations() -> None:
     params = next(item.params for item in SPEC.rubric if item.id == "accuracy")
-    assert params["full_within_sd"] == 3.0 and params["partial_within_sd"] == 6.0
-    assert params["sd_floor"] == 0.005
+    assert params.full_within_sd == 3.0 and params.partial_within_sd == 6.0
+    assert params.sd_floor == 0.005
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -286,12 +285,13 @@ def test_changing_a_range_with_dataclasses_replace_changes_the_verdict(probed: P
     rubric = []
     for item in SPEC.rubric:
         if item.id == "search_space":
-            params = dict(item.params)
-            params["hyperparameters"] = [
-                {**h, "max": 0.4} if h["name"] == "initial_learning_rate" else h
-                for h in params["hyperparameters"]
-            ]
-            item = dataclasses.replace(item, params=MappingProxyType(params))
+            # The params are the check's frozen dataclass (grader/checks/search_space.py).
+            hyperparameters = tuple(
+                dataclasses.replace(h, max=0.4) if h.name == "initial_learning_rate" else h
+                for h in item.params.hyperparameters
+            )
+            params = dataclasses.replace(item.params, hyperparameters=hyperparameters)
+            item = dataclasses.replace(item, params=params)
         rubric.append(item)
     spec = dataclasses.replace(SPEC, rubric=tuple(rubric))
     assert grade(probed, "wrong_ranges", spec=spec)["search_space"].status is CheckStatus.PASSED
@@ -316,16 +316,17 @@ def test_a_message_override_in_the_toml_is_used(probed: Probed, tmp_path: Path) 
 @pytest.mark.parametrize(
     ("override", "error"),
     [
-        ('messages = { nope = { es = "x" } }', "not a message of this check"),
+        ('messages = { nope = { es = "x" } }', "not a message of check 'optimizer'"),
         ('messages = { wrong_class = { es = "{oops}" } }', "unknown placeholder"),
     ],
 )
 def test_bad_message_overrides_are_spec_errors(tmp_path: Path, override: str, error: str) -> None:
-    spec = copy_spec(
-        tmp_path, ('params = { class_name = "SGD"', override + '\nparams = { class_name = "SGD"')
-    )
+    # Refused when the spec loads (grader.checks.params.parse_item), before any grading.
     with pytest.raises(SpecError, match=error):
-        validate_rubric(spec)
+        copy_spec(
+            tmp_path,
+            ('params = { class_name = "SGD"', override + '\nparams = { class_name = "SGD"'),
+        )
 
 
 def test_an_unknown_check_id_is_a_spec_error() -> None:

@@ -219,3 +219,75 @@ def test_epoch_lines_stop_at_the_soft_limit(tmp_path: Path, monkeypatch) -> None
         lines[0].event is ProgressEvent.TRIAL_START and lines[-1].event is ProgressEvent.TRIAL_END
     )
     assert 1 < len(lines) < 10 and lines[1].val_accuracy is None  # NaN is written as null
+
+
+class KwargsEpochsHyperModel(SmallHyperModel):
+    """A fit that takes `epochs` from keras-tuner when it gives one (Hyperband does)."""
+
+    def fit(self, hp, M, x, y, xy_val=None, **kwargs):
+        kwargs.setdefault("epochs", 100)
+        validation = {} if xy_val is None else {"validation_data": xy_val}
+        return M.fit(x, y, batch_size=64, **validation, **kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("tuner_name", "tuner_class"),
+    [("RandomSearch", keras_tuner.RandomSearch), ("Hyperband", keras_tuner.Hyperband)],
+)
+def test_random_search_and_hyperband_run_bounded_and_seeded(
+    tmp_path: Path, tuner_name: str, tuner_class: type
+) -> None:
+    """Each tuner of [calling] runs under the same guard: clamped fits, progress lines,
+    restored callbacks, a best model; seeded as the notebook (two runs, same trials)."""
+
+    def once(folder: Path, validation: str) -> tuple:
+        progress = folder / "progress.jsonl"
+        folder.mkdir()
+        tuner = search.run_search(
+            KwargsEpochsHyperModel(),
+            _data(),
+            validation,
+            None,
+            limits=search.SearchLimits(max_trials=2, max_epochs=2, trial_seconds=60,
+                                       submission_seconds=120),
+            seed=23,
+            objective="val_loss",
+            executions_per_trial=1,
+            directory=folder / "tuner",
+            project_name="p",
+            progress=progress,
+            tuner=tuner_name,
+            direction="min",
+        )  # fmt: skip
+        return tuner, progress
+
+    tuner, progress = once(tmp_path / "a", "validation_data")
+    assert isinstance(tuner, tuner_class)
+    assert tuner.oracle.objective.direction == "min"
+    assert 1 <= len(tuner.oracle.trials) <= 2
+    calls = [c for log in tuner.trial_logs.values() for c in log.fit_calls]
+    assert calls and all(c.clamped_to in (None, 1, 2) for c in calls)
+    assert all(log.epochs <= 2 for log in tuner.trial_logs.values())
+    assert all("val_loss" in log.history for log in tuner.trial_logs.values())
+    lines = [ProgressLine.parse(raw) for raw in progress.read_bytes().splitlines()]
+    assert lines and all(line is not None for line in lines)
+    assert lines[-1].event is ProgressEvent.TRIAL_END
+    assert tuner.get_best_models(1)[0] is not None
+    again, _ = once(tmp_path / "b", "validation_data")
+    values = [t.hyperparameters.values for t in tuner.oracle.trials.values()]
+    assert values == [t.hyperparameters.values for t in again.oracle.trials.values()]
+
+
+def test_an_unknown_tuner_is_refused_in_the_child(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown tuner 'GridSearch'"):
+        search.make_tuner(
+            SmallHyperModel(),
+            limits=search.SearchLimits(1, 1, 60, 120),
+            seed=23,
+            objective="val_accuracy",
+            executions_per_trial=1,
+            directory=tmp_path,
+            project_name="p",
+            tuner="GridSearch",
+        )

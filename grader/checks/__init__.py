@@ -15,10 +15,8 @@ overrides them per key and language.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from types import MappingProxyType
 
-from grader import i18n
 from grader.checks import (  # noqa: F401 - importing a check module registers it
     accuracy,
     architecture,
@@ -40,10 +38,10 @@ from grader.checks.base import (
     CheckContext,
     Verdict,
     error_text,
-    placeholders,
     register,
     skipped,
 )
+from grader.checks.params import validate_messages
 from grader.errors import SpecError
 from grader.results import CheckResult, CheckStatus
 from grader.spec import RubricItem, Spec
@@ -70,28 +68,8 @@ def validate_rubric(spec: Spec) -> None:
                 f"{spec.path}: [rubric.{item.id}] names no known check",
                 hint=f"known checks: {', '.join(sorted(REGISTRY))}",
             )
-        defaults = {**COMMON_MESSAGES, **check.messages}
-        for key, texts in item.messages.items():
-            where = f"{spec.path}: [rubric.{item.id}].messages.{key}"
-            if key not in defaults:
-                raise SpecError(
-                    f"{where} is not a message of this check",
-                    hint=f"known: {', '.join(sorted(defaults))}",
-                )
-            known = i18n.languages()  # the languages with a catalog (grader/i18n)
-            if not isinstance(texts, Mapping) or not set(texts) <= set(known):
-                raise SpecError(
-                    f"{where} must be a table of texts in {', '.join(known)}",
-                    hint="a language is known when grader/i18n or --lang-dir has its catalog",
-                )
-            allowed = set().union(*(placeholders(t) for t in defaults[key].values()))
-            for lang, text in texts.items():
-                extra = placeholders(str(text)) - allowed - {"class_name"}
-                if extra:
-                    raise SpecError(
-                        f"{where}.{lang} uses unknown placeholder(s) {sorted(extra)}",
-                        hint=f"available: {', '.join(sorted(allowed)) or 'none'}",
-                    )
+        # The spec checked them when it loaded; a Spec built in code is checked here.
+        validate_messages(item.id, item.messages, spec.path)
 
 
 def _messages(check: Check, item: RubricItem) -> MappingProxyType:
@@ -130,7 +108,7 @@ def run_checks(
         ctx = dataclasses.replace(
             base,
             lang=lang,
-            params=item.params,
+            params=item.params if item.params is not None else check.params(),
             messages=_messages(check, item),
             class_name=spec.class_name,
             baselines=base.baselines or spec.baselines,

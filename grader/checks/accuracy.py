@@ -20,8 +20,7 @@ automatically and the message says why, with the child's own validation accuracy
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
 
 from grader import i18n
 from grader.checks.base import (
@@ -33,6 +32,7 @@ from grader.checks.base import (
     register,
     skipped,
 )
+from grader.checks.params import ParamError
 
 # Texts: the [checks.accuracy] table of grader/i18n/<lang>.toml.
 MESSAGES = i18n.messages("checks.accuracy")
@@ -40,10 +40,26 @@ MESSAGES = i18n.messages("checks.accuracy")
 DEFAULTS = {"full_within_sd": 3.0, "partial_within_sd": 6.0, "sd_floor": 0.005}
 
 
-def sd_floor(params: Mapping[str, Any]) -> float:
+@dataclass(frozen=True)
+class Params:
+    full_within_sd: float = DEFAULTS["full_within_sd"]
+    partial_within_sd: float = DEFAULTS["partial_within_sd"]
+    sd_floor: float = DEFAULTS["sd_floor"]  # a fraction: 0.005 = 0.5 points
+    partial_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.partial_fraction <= 1.0:
+            raise ParamError("partial_fraction", f"must be in [0, 1], got {self.partial_fraction}")
+        if self.partial_within_sd < self.full_within_sd:
+            raise ParamError("partial_within_sd", "must not be below full_within_sd")
+        if self.sd_floor < 0:
+            raise ParamError("sd_floor", f"must not be negative, got {self.sd_floor}")
+
+
+def sd_floor(params: Params) -> float:
     """The least spread a band is built on (a fraction), as the check reads its params;
     also what a reference calibrated with a single seed (sd 0) gets."""
-    return float(params.get("sd_floor", DEFAULTS["sd_floor"]))
+    return params.sd_floor
 
 
 def _sentence(text: str) -> str:
@@ -54,7 +70,7 @@ def _pct(value: float) -> str:
     return f"{100 * value:.2f}%"
 
 
-@register("accuracy", MESSAGES)
+@register("accuracy", MESSAGES, params=Params)
 def check(ctx: CheckContext) -> Verdict:
     items = ", ".join(f"{b.name} {_pct(b.test_accuracy)}" for b in ctx.baselines)
     baselines = ctx.say("baselines", items=items) if ctx.baselines else ""
@@ -91,10 +107,9 @@ def check(ctx: CheckContext) -> Verdict:
         return skipped(
             ctx.say("no_reference", budget=ctx.budget, test=test, baselines=baselines).strip()
         )
-    full_sd = float(ctx.params.get("full_within_sd", DEFAULTS["full_within_sd"]))
-    partial_sd = float(ctx.params.get("partial_within_sd", DEFAULTS["partial_within_sd"]))
-    floor = sd_floor(ctx.params)
-    fraction = float(ctx.params.get("partial_fraction", 0.5))
+    p = ctx.params
+    full_sd, partial_sd, fraction = p.full_within_sd, p.partial_within_sd, p.partial_fraction
+    floor = sd_floor(p)
     sd = max(ctx.reference_sd or 0.0, floor)
     mean = ctx.reference_test_accuracy
     full_min, partial_min = mean - full_sd * sd, mean - partial_sd * sd

@@ -26,6 +26,7 @@ from typing import Any
 
 from grader import i18n
 from grader.artifacts import NO_ARTIFACTS, ModelArtifacts
+from grader.checks.params import NoParams
 from grader.results import Baseline, CheckStatus, Evidence, Location
 
 Messages = Mapping[str, Mapping[str, str]]
@@ -74,7 +75,7 @@ class CheckContext:
     # trained, the step budget, why it needs review. None when there was no best model.
     evaluation: Any = None
     val_accuracy: float | None = None  # the child's word (its search's objective), unverified
-    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    params: Any = field(default_factory=NoParams)  # the check's params dataclass
     messages: Messages = field(default_factory=lambda: MappingProxyType({}))
     class_name: str = "MyHyperModel"
 
@@ -141,6 +142,7 @@ class Check:
     messages: Messages
     requires: tuple[str, ...]  # probe stages that must be "ok" (see STAGES)
     evidence: Evidence | None = None  # what its verdicts rest on unless they say otherwise
+    params: type = NoParams  # the frozen dataclass its [rubric.<id>].params are read into
 
 
 REGISTRY: dict[str, Check] = {}
@@ -152,11 +154,14 @@ def register(
     *,
     requires: tuple[str, ...] = (),
     evidence: Evidence | None = None,
+    params: type = NoParams,
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Make `func` the check `check_id` (the key used in the spec's [rubric.<id>]).
 
     `evidence` is what its verdicts rest on when a verdict does not say (None: the check
-    does not say, and reports show no marker)."""
+    does not say, and reports show no marker). `params` is the frozen dataclass the
+    spec's `[rubric.<id>].params` are validated and read into (grader/checks/params.py);
+    the check receives that instance as `ctx.params`."""
     for key, texts in messages.items():
         # English is the fallback of every other language, so it must be there.
         if i18n.FALLBACK not in texts:
@@ -167,7 +172,7 @@ def register(
 
     def decorate(func: CheckFunction) -> CheckFunction:
         REGISTRY[check_id] = Check(
-            check_id, func, MappingProxyType(dict(messages)), requires, evidence
+            check_id, func, MappingProxyType(dict(messages)), requires, evidence, params
         )
         return func
 

@@ -11,10 +11,12 @@ never merely an array of the same shape (grader/child/probe.py `compare_data`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from grader import i18n
 from grader.checks.base import CheckContext, Verdict, failed, fmt, join, passed, register
+from grader.checks.params import present
 from grader.results import Evidence
 
 # Texts: the [checks.fit_config] table of grader/i18n/<lang>.toml.
@@ -42,10 +44,11 @@ def _expected_text(p: Mapping[str, Any]) -> str:
 
 def _settings(ctx: CheckContext, call: Mapping[str, Any]) -> list[str]:
     problems = []
+    given = present(ctx.params)
     for name in ("batch_size", "epochs"):
-        if name not in ctx.params:
+        if name not in given:
             continue
-        value, expected = call.get(name), ctx.params[name]
+        value, expected = call.get(name), given[name]
         if value == expected:
             continue
         if name not in call.get("given", [name]) or value is None:
@@ -59,7 +62,7 @@ def _settings(ctx: CheckContext, call: Mapping[str, Any]) -> list[str]:
             problems.append(ctx.say("trains_on_validation", name=name))
         elif call.get(name) not in _VALIDATION_OK:
             problems.append(ctx.say("wrong_data", name=name))
-    if ctx.params.get("validation"):
+    if ctx.params.validation:
         validation = call.get("validation")
         if validation in _VALIDATION_OK:
             pass
@@ -75,10 +78,11 @@ def _settings(ctx: CheckContext, call: Mapping[str, Any]) -> list[str]:
 
 
 def _early_stopping(ctx: CheckContext, call: Mapping[str, Any]) -> list[str]:
-    wanted = {k: ctx.params[k] for k in ("monitor", "patience") if k in ctx.params}
+    given = present(ctx.params)
+    wanted = {k: given[k] for k in ("monitor", "patience") if k in given}
     if not wanted:
         return []
-    expected = _early_stopping_text(ctx.params)
+    expected = _early_stopping_text(given)
     stoppers = [cb for cb in call.get("callbacks") or [] if cb.get("class_name") == "EarlyStopping"]
     if not stoppers:
         return [ctx.say("no_early_stopping", expected=expected)]
@@ -89,16 +93,28 @@ def _early_stopping(ctx: CheckContext, call: Mapping[str, Any]) -> list[str]:
     return [ctx.say("early_stopping", found=found, expected=expected)]
 
 
-@register("fit_config", MESSAGES, requires=("fit",), evidence=Evidence.CHILD)
+@dataclass(frozen=True)
+class Params:
+    """Only the settings given are judged (None: not judged)."""
+
+    batch_size: int | None = None
+    epochs: int | None = None
+    validation: Literal["xy_val"] | None = None  # fit validates on the xy_val it receives
+    monitor: str | None = None  # EarlyStopping(monitor=...)
+    patience: int | None = None  # EarlyStopping(patience=...)
+
+
+@register("fit_config", MESSAGES, requires=("fit",), evidence=Evidence.CHILD, params=Params)
 def check(ctx: CheckContext) -> Verdict:
     calls = ctx.stage("fit").get("calls") or []
     where = ctx.locate("fit")
     if not calls:
-        return failed(ctx.say("no_call", expected=_expected_text(ctx.params)), ctx.class_location())
+        expected = _expected_text(present(ctx.params))
+        return failed(ctx.say("no_call", expected=expected), ctx.class_location())
     call = calls[0]
     problems = _settings(ctx, call) + _early_stopping(ctx, call)
     if problems and len(calls) > 1:
         problems.insert(0, ctx.say("several_calls", count=len(calls)))
     if problems:
         return failed(join(problems), where)
-    return passed(ctx.say("ok", found=_expected_text(ctx.params)), where)
+    return passed(ctx.say("ok", found=_expected_text(present(ctx.params))), where)

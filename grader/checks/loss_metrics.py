@@ -1,10 +1,14 @@
 """loss_metrics: compile(loss=params.loss, metrics=params.metrics).
 
-The loss may be the string, the function or the class (`CategoricalCrossentropy()`,
-not from_logits: the model ends in softmax). A metric counts when it is logged under
-the required name (the tuner's objective `val_accuracy` needs a metric logged as
-`accuracy`) and computes categorical accuracy: "accuracy" or
-CategoricalAccuracy(name="accuracy"); keras.metrics.Accuracy compares exact values.
+params.loss is one loss or a list of the accepted ones: categorical_crossentropy,
+sparse_categorical_crossentropy (integer labels), binary_crossentropy (one sigmoid
+output) or any other Keras loss by name. It may be the string, the function or the class
+(`CategoricalCrossentropy()`); params.from_logits (default false: the model ends in
+softmax or sigmoid) says which form of the loss the model's output needs. A metric
+counts when it is logged under the required name (the tuner's objective `val_accuracy`
+needs a metric logged as `accuracy`) and computes the accuracy the loss's labels mean:
+"accuracy", or CategoricalAccuracy / SparseCategoricalAccuracy / BinaryAccuracy (as the
+loss) named "accuracy"; keras.metrics.Accuracy compares exact values.
 
 Judged on the compile config stored with the trained best model (`best.keras`), the
 probe's record when there is none; a probe that saw other settings fails the check.
@@ -14,9 +18,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from grader.checks.base import CheckContext, Verdict, failed, join, passed, register
+from grader.checks.params import ParamError
 from grader.results import Evidence
 
 MESSAGES = {
@@ -47,10 +53,43 @@ MESSAGES = {
         "expected metrics=['accuracy'].",
     },
     "what": {"es": "la compilación", "en": "the compile settings"},
+    "needs_logits": {
+        "es": "La pérdida espera probabilidades (from_logits=False), pero la red termina sin "
+        "activación; se esperaba {expected} con from_logits=True.",
+        "en": "The loss expects probabilities (from_logits=False), but the network ends "
+        "without an activation; expected {expected} with from_logits=True.",
+    },
+    "wrong_accuracy": {
+        "es": "La métrica '{name}' es {found}, que no corresponde a la pérdida {loss}; "
+        "se esperaba metrics=['accuracy'].",
+        "en": "The metric '{name}' is {found}, which does not match the loss {loss}; "
+        "expected metrics=['accuracy'].",
+    },
 }
 
-# Metric classes that compute what "accuracy" means for one-hot labels.
-_ACCURACY_CLASSES = {None, "CategoricalAccuracy", "MeanMetricWrapper"}
+# Metric classes that compute what "accuracy" means for each loss's labels ("accuracy" as
+# a string lets Keras pick the right one; MeanMetricWrapper is how it saves that choice).
+_ACCURACY_CLASSES = {
+    "categorical_crossentropy": {None, "CategoricalAccuracy", "MeanMetricWrapper"},
+    "sparse_categorical_crossentropy": {None, "SparseCategoricalAccuracy", "MeanMetricWrapper"},
+    "binary_crossentropy": {None, "BinaryAccuracy", "MeanMetricWrapper"},
+}
+_ANY_ACCURACY = set().union(*_ACCURACY_CLASSES.values())
+
+
+@dataclass(frozen=True)
+class Params:
+    loss: str | tuple[str, ...] = "categorical_crossentropy"  # the accepted losses
+    from_logits: bool = False
+    metrics: tuple[str, ...] = ("accuracy",)
+
+    def __post_init__(self) -> None:
+        if not self.losses:
+            raise ParamError("loss", "must name at least one loss")
+
+    @property
+    def losses(self) -> tuple[str, ...]:
+        return (self.loss,) if isinstance(self.loss, str) else self.loss
 
 
 def snake(name: str) -> str:
@@ -87,10 +126,11 @@ def _describe_metrics(metrics: list[Mapping[str, Any]]) -> str:
     return "[" + ", ".join(parts) + "]"
 
 
-@register("loss_metrics", MESSAGES, requires=("build",), evidence=Evidence.CHILD)
+@register("loss_metrics", MESSAGES, requires=("build",), evidence=Evidence.CHILD, params=Params)
 def check(ctx: CheckContext) -> Verdict:
-    expected_loss = str(ctx.params.get("loss", "categorical_crossentropy"))
-    expected_metrics = [str(m) for m in ctx.params.get("metrics", ["accuracy"])]
+    p: Params = ctx.params
+    expected_loss = p.losses[0] if len(p.losses) == 1 else " | ".join(p.losses)
+    expected_metrics = list(p.metrics)
     loss, evidence = ctx.judged("loss")
     metrics = list(ctx.artifacts.metrics if evidence is Evidence.ARTIFACT else [])
     if evidence is Evidence.CHILD:
@@ -108,18 +148,27 @@ def check(ctx: CheckContext) -> Verdict:
             return failed(text, where, evidence)
     problems = []
     name, from_logits = _loss_name(loss)
-    if name != snake(expected_loss):
+    if name not in {snake(wanted) for wanted in p.losses}:
         problems.append(
             ctx.say("wrong_loss", found=_describe_loss(loss), expected=repr(expected_loss))
         )
-    elif from_logits:
+    elif from_logits and not p.from_logits:
         problems.append(ctx.say("from_logits", expected=repr(expected_loss)))
+    elif p.from_logits and not from_logits:
+        problems.append(ctx.say("needs_logits", expected=repr(expected_loss)))
+    accepted = _ACCURACY_CLASSES.get(name, _ANY_ACCURACY)
     for wanted in expected_metrics:
         logged = [m for m in metrics if m.get("name") == wanted]
-        if any(m.get("class_name") in _ACCURACY_CLASSES for m in logged):
+        if any(m.get("class_name") in accepted for m in logged):
             continue
+        if logged and wanted != "accuracy":  # another metric (auc, lr_spy): its name is enough
+            continue
+        other = [m for m in logged if m.get("class_name") in _ANY_ACCURACY]
         if any(m.get("class_name") == "Accuracy" for m in logged):
             problems.append(ctx.say("exact_accuracy"))
+        elif other:
+            found = str(other[0].get("class_name"))
+            problems.append(ctx.say("wrong_accuracy", name=wanted, found=found, loss=name))
         else:
             problems.append(
                 ctx.say(

@@ -1,5 +1,7 @@
-"""optimizer: the optimizer class is params.class_name (SGD), with momentum in
-[params.momentum[0], params.momentum[1]] and nesterov one of params.nesterov.
+"""optimizer: the optimizer's class is params.class_name (one class, or a list of the
+accepted ones), and each parameter the params name has an accepted value: momentum,
+beta_1, beta_2, clipvalue and clipnorm within [low, high] (one number: exactly it),
+nesterov one of params.nesterov. A parameter the params do not name is not judged.
 
 Judged on the optimizer stored with the trained best model (`best.keras`), the probe's
 record when there is none; a probe that saw another optimizer fails the check.
@@ -8,9 +10,11 @@ record when there is none; a probe that saw another optimizer fails the check.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from grader.checks.base import CheckContext, Verdict, failed, fmt, join, passed, register
+from grader.checks.params import ParamError
 from grader.results import Evidence
 
 MESSAGES = {
@@ -31,52 +35,140 @@ MESSAGES = {
         "en": "{found} has nesterov={nesterov}; expected nesterov={expected}.",
     },
     "what": {"es": "el optimizador", "en": "the optimizer"},
+    "ok_settings": {
+        "es": "Optimizador {found} ({settings}), como se pedía.",
+        "en": "Optimizer {found} ({settings}), as required.",
+    },
+    "wrong_parameter": {
+        "es": "{found} tiene {name}={value}; se esperaba {name}={expected}.",
+        "en": "{found} has {name}={value}; expected {name}={expected}.",
+    },
+    "missing_parameter": {
+        "es": "{found} no fija {name}; se esperaba {name}={expected} "
+        "(keras.optimizers.{found}(..., {name}={expected})).",
+        "en": "{found} does not set {name}; expected {name}={expected} "
+        "(keras.optimizers.{found}(..., {name}={expected})).",
+    },
+    "or": {"es": " o ", "en": " or "},
 }
 
+# Parameters judged as a range [low, high] (one number in the spec: exactly it).
+RANGES = ("momentum", "beta_1", "beta_2", "clipvalue", "clipnorm")
 
-def _settings(opt: Mapping[str, Any]) -> tuple[str, Any, Any]:
-    return str(opt.get("class_name") or "?"), opt.get("momentum"), opt.get("nesterov")
+
+@dataclass(frozen=True)
+class Params:
+    class_name: str | tuple[str, ...] = "SGD"  # the accepted optimizer classes
+    momentum: tuple[float, float] | float | None = None
+    nesterov: tuple[bool, ...] | None = None
+    beta_1: tuple[float, float] | float | None = None
+    beta_2: tuple[float, float] | float | None = None
+    clipvalue: tuple[float, float] | float | None = None
+    clipnorm: tuple[float, float] | float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.classes:
+            raise ParamError("class_name", "must name at least one optimizer class")
+        for name in RANGES:
+            low, high = self.range(name) or (0.0, 0.0)
+            if low > high:
+                raise ParamError(name, f"is [{low}, {high}]: the low end is above the high")
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return (self.class_name,) if isinstance(self.class_name, str) else self.class_name
+
+    def range(self, name: str) -> tuple[float, float] | None:
+        value = getattr(self, name)
+        if value is None:
+            return None
+        return (value, value) if isinstance(value, float) else value
+
+    def extra(self) -> tuple[str, ...]:
+        """The judged parameters beyond the exam's momentum and nesterov."""
+        return tuple(n for n in RANGES[1:] if getattr(self, n) is not None)
 
 
-@register("optimizer", MESSAGES, requires=("build",), evidence=Evidence.CHILD)
+def _settings(opt: Mapping[str, Any], extra: tuple[str, ...] = ()) -> tuple[Any, ...]:
+    config = opt.get("config") if isinstance(opt.get("config"), Mapping) else {}
+    return (
+        str(opt.get("class_name") or "?"),
+        opt.get("momentum"),
+        opt.get("nesterov"),
+        *(config.get(name) for name in extra),
+    )
+
+
+def _range_text(low: float, high: float) -> str:
+    return fmt(low) if low == high else f"[{fmt(low)}, {fmt(high)}]"
+
+
+def _describe(settings: tuple[Any, ...], extra: tuple[str, ...]) -> str:
+    names = ("momentum", "nesterov", *extra)
+    values = ", ".join(
+        f"{n}={fmt(v) if n != 'nesterov' else v}" for n, v in zip(names, settings[1:], strict=True)
+    )
+    return f"{settings[0]}({values})"
+
+
+@register("optimizer", MESSAGES, requires=("build",), evidence=Evidence.CHILD, params=Params)
 def check(ctx: CheckContext) -> Verdict:
+    p: Params = ctx.params
+    extra = p.extra()
     opt, evidence = ctx.judged("optimizer")
-    expected = str(ctx.params.get("class_name", "SGD"))
-    found, momentum, nesterov = _settings(opt or {})
+    settings = _settings(opt or {}, extra)
+    found, momentum, nesterov = settings[:3]
     where = ctx.locate(found, "compile")
     probed = ctx.stage("build").get("optimizer")
     if evidence is Evidence.ARTIFACT and isinstance(probed, Mapping):
-        shown = _settings(probed)
-        if shown != (found, momentum, nesterov):
-            describe = "{}(momentum={}, nesterov={})".format
+        shown = _settings(probed, extra)
+        if shown != settings:
             text = ctx.disagreement(
                 ctx.say("what"),
-                probed=describe(shown[0], fmt(shown[1]), shown[2]),
-                trained=describe(found, fmt(momentum), nesterov),
+                probed=_describe(shown, extra),
+                trained=_describe(settings, extra),
             )
             return failed(text, where, evidence)
-    if found != expected:
+    if found not in p.classes:
+        # "SGD", or "SGD o keras.optimizers.Nadam" after the message's keras.optimizers.
+        expected = (ctx.say("or") + "keras.optimizers.").join(p.classes)
         return failed(ctx.say("wrong_class", found=found, expected=expected), where, evidence)
     problems = []
-    if "momentum" in ctx.params:
-        low, high = (float(v) for v in ctx.params["momentum"])
+    bounds = p.range("momentum")
+    if bounds is not None:
+        low, high = bounds
         if momentum is None or not low - 1e-12 <= float(momentum) <= high + 1e-12:
-            text = fmt(low) if low == high else f"[{fmt(low)}, {fmt(high)}]"
             problems.append(
-                ctx.say("wrong_momentum", found=found, momentum=fmt(momentum), expected=text)
+                ctx.say(
+                    "wrong_momentum",
+                    found=found,
+                    momentum=fmt(momentum),
+                    expected=_range_text(low, high),
+                )
             )
-    if "nesterov" in ctx.params:
-        allowed = list(ctx.params["nesterov"])
-        if nesterov not in allowed:
-            text = (
-                " o ".join(map(str, allowed))
-                if ctx.lang == "es"
-                else " or ".join(map(str, allowed))
-            )
+    if p.nesterov is not None and nesterov not in p.nesterov:
+        expected = ctx.say("or").join(map(str, p.nesterov))
+        problems.append(
+            ctx.say("wrong_nesterov", found=found, nesterov=nesterov, expected=expected)
+        )
+    for name, value in zip(extra, settings[3:], strict=True):
+        low, high = p.range(name) or (0.0, 0.0)
+        text = _range_text(low, high)
+        if value is None:
+            problems.append(ctx.say("missing_parameter", found=found, name=name, expected=text))
+        elif (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not low - 1e-12 <= float(value) <= high + 1e-12
+        ):
             problems.append(
-                ctx.say("wrong_nesterov", found=found, nesterov=nesterov, expected=text)
+                ctx.say("wrong_parameter", found=found, name=name, value=fmt(value), expected=text)
             )
     if problems:
         return failed(join(problems), where, evidence)
-    ok = ctx.say("ok", found=found, momentum=fmt(momentum), nesterov=nesterov)
+    if not extra:
+        ok = ctx.say("ok", found=found, momentum=fmt(momentum), nesterov=nesterov)
+    else:
+        judged = [f"{n}={fmt(v)}" for n, v in zip(extra, settings[3:], strict=True)]
+        ok = ctx.say("ok_settings", found=found, settings=", ".join(judged))
     return passed(ok, where, evidence=evidence)

@@ -10,18 +10,29 @@ The curve judged is the trained best model's: its schedule's config, read from
 The probe's samples (the child's word) are used only when that file holds no schedule the
 parent can compute (none saved, or a student's own schedule class). A probe that saw
 another schedule class than the one trained fails the check.
+
+A callback family (`CALLBACK_FAMILIES`: StepDecay, TimeBasedDecay, EpochExponentialDecay,
+ConstantLR, CyclicLR, ReduceLROnPlateau) is judged on the callbacks the student's fit passes:
+a callback is not saved with the model, so its curve is the probe's dry run of the callback
+protocol (the child's word; `evidence` = child, and the message says so). ReduceLROnPlateau
+reacts to the real losses, so it is judged by its configuration. What the parent can check
+itself: the rate saved with the trained best model (its optimizer config in `best.keras`)
+must be the dry run's rate, with the best trial's hyperparameters, at the end of the epoch
+whose step count the best weights hold.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from grader import schedules
 from grader.checks.base import (
     CheckContext,
     Verdict,
+    error_location,
     error_text,
     failed,
     fmt,
@@ -80,7 +91,111 @@ MESSAGES = {
         "that is not an optimizer schedule.",
     },
     "what": {"es": "como learning rate", "en": "as its learning rate"},
+    "cb_ok": {
+        "es": "El learning rate que fija el callback {callback} sigue {found}, como se pedía.",
+        "en": "The learning rate set by the {callback} callback follows {found}, as required.",
+    },
+    "cb_wrong": {
+        "es": "El learning rate que fija el callback {callback} es {found}.",
+        "en": "The learning rate set by the {callback} callback is {found}.",
+    },
+    "cb_expected": {
+        "es": "Se esperaba un callback pasado en callbacks= de fit que fije el learning rate "
+        "con {family} (p. ej. keras.callbacks.LearningRateScheduler(step_decay), o tu propio "
+        "CyclicLR).",
+        "en": "Expected a callback passed in fit's callbacks= that sets the learning rate "
+        "with {family} (e.g. keras.callbacks.LearningRateScheduler(step_decay), or your own "
+        "CyclicLR).",
+    },
+    "cb_missing": {
+        "es": "Ningún callback pasado a fit cambia el learning rate del optimizador "
+        "(callbacks: {callbacks}).",
+        "en": "No callback passed to fit changes the optimizer's learning rate "
+        "(callbacks: {callbacks}).",
+    },
+    "cb_failed": {
+        "es": "El callback {callback} falló al simular el entrenamiento: {error}.",
+        "en": "The {callback} callback failed when training was simulated: {error}.",
+    },
+    "cb_conflict": {
+        "es": "El optimizador recibe un planificador ({schedule}) como learning_rate y el "
+        "callback {callback} intenta fijar el learning rate: en Keras 3 eso lanza TypeError "
+        "(el learning rate de un optimizador con planificador no se puede cambiar) y el "
+        "entrenamiento se detiene en la primera época. Pasa un número como learning_rate "
+        "del optimizador y deja que el callback lo cambie.",
+        "en": "The optimizer gets a schedule ({schedule}) as its learning_rate and the "
+        "{callback} callback tries to set the learning rate: in Keras 3 that raises "
+        "TypeError (an optimizer built with a schedule has no settable learning rate) and "
+        "training stops in the first epoch. Pass a number as the optimizer's learning_rate "
+        "and let the callback change it.",
+    },
+    "cb_evidence": {
+        "es": "Un callback no se guarda con el modelo: su curva es la de una simulación del "
+        "protocolo de callbacks ({epochs} épocas de {steps} lotes, sin entrenar) en el "
+        "proceso de tu código.",
+        "en": "A callback is not saved with the model: its curve comes from a simulation of "
+        "the callback protocol ({epochs} epochs of {steps} batches, no training) in the "
+        "process running your code.",
+    },
+    "cb_truncated": {
+        "es": "La simulación se cortó por tiempo tras {epochs} épocas.",
+        "en": "The simulation was cut short by time after {epochs} epochs.",
+    },
+    "cb_saved_ok": {
+        "es": "El learning rate guardado con el mejor modelo ({saved}) es el de la simulación "
+        "al final de la época {epoch}.",
+        "en": "The learning rate saved with the best model ({saved}) is the simulation's at "
+        "the end of epoch {epoch}.",
+    },
+    "cb_saved_mismatch": {
+        "es": "El learning rate guardado con el mejor modelo ({saved}) no es el que la "
+        "simulación da al final de la época {epoch} ({expected}): el callback que entrenó "
+        "no es el que se simuló.",
+        "en": "The learning rate saved with the best model ({saved}) is not the one the "
+        "simulation gives at the end of epoch {epoch} ({expected}): the callback that "
+        "trained is not the one simulated.",
+    },
+    "cb_saved_unknown": {
+        "es": "No se pudo comparar con el learning rate guardado con el mejor modelo: {why}.",
+        "en": "Could not compare with the learning rate saved with the best model: {why}.",
+    },
+    "why_no_file": {
+        "es": "no se guardó el optimizador del mejor modelo (best.keras)",
+        "en": "the best model's optimizer was not saved (best.keras)",
+    },
+    "why_no_steps": {
+        "es": "no se sabe cuántos pasos entrenó el mejor modelo",
+        "en": "the number of steps the best model trained is unknown",
+    },
+    "why_uneven": {
+        "es": "los {steps} pasos del mejor modelo no son épocas enteras de {per_epoch} lotes "
+        "(¿otro batch_size?)",
+        "en": "the best model's {steps} steps are not whole epochs of {per_epoch} batches "
+        "(another batch_size?)",
+    },
+    "why_beyond": {
+        "es": "la época {epoch} queda fuera de la simulación ({epochs} épocas)",
+        "en": "epoch {epoch} lies beyond the simulation ({epochs} epochs)",
+    },
+    "why_no_best_run": {
+        "es": "no hay simulación con los hiperparámetros del mejor trial",
+        "en": "there is no simulation with the best trial's hyperparameters",
+    },
+    "why_plateau": {
+        "es": "ReduceLROnPlateau depende de las pérdidas reales del entrenamiento",
+        "en": "ReduceLROnPlateau depends on the training's real losses",
+    },
+    "plateau_ok": {
+        "es": "ReduceLROnPlateau({config}) reduce el learning rate cuando la métrica se "
+        "estanca, como se pedía (depende de las pérdidas reales: se juzga su configuración).",
+        "en": "ReduceLROnPlateau({config}) lowers the learning rate when the metric stalls, "
+        "as required (it depends on the real losses: its configuration is judged).",
+    },
 }
+
+CALLBACK_FAMILIES = schedules.CALLBACK_FAMILIES
+# A saved learning rate and the dry run's agree to float32 rounding.
+SAVED_RTOL = 1e-5
 
 
 MAX_TOTAL_STEPS = 10**9  # a total the child claims beyond this is not a training run
@@ -170,8 +285,13 @@ def _epoch_schedule(ctx: CheckContext, callback: Mapping[str, Any], rtol: float)
 def other_mechanisms(ctx: CheckContext, rtol: float) -> list[str]:
     """Sentences about the ways the student changes the rate other than a schedule."""
     notes = []
+    build_lr = ctx.stage("build").get("learning_rate") or {}
     for cb in _callbacks(ctx):
-        if cb.get("class_name") == "LearningRateScheduler":
+        if (cb.get("dry_run") or {}).get("error") and build_lr.get("kind") == "schedule":
+            # Who wins when both set the rate: neither; Keras 3 refuses the callback's set.
+            name = cb.get("class_name")
+            notes.append(ctx.say("cb_conflict", schedule=build_lr.get("class_name"), callback=name))
+        elif cb.get("class_name") == "LearningRateScheduler":
             notes.append(ctx.say("lr_scheduler", found=_epoch_schedule(ctx, cb, rtol)))
         elif cb.get("class_name") == "ReduceLROnPlateau":
             c = cb.get("config") or {}
@@ -193,10 +313,121 @@ def other_mechanisms(ctx: CheckContext, rtol: float) -> list[str]:
     return notes
 
 
-@register("schedule", MESSAGES, requires=("build",), evidence=Evidence.CHILD)
+@dataclass(frozen=True)
+class Params:
+    family: str = "PolynomialDecay"  # a family of grader.schedules (Keras' class name)
+    rtol: float = 1e-3  # how closely the sampled curve must follow it
+
+
+def setting_callbacks(ctx: CheckContext, stage: str = "fit") -> list[Mapping[str, Any]]:
+    """The callbacks that set the rate (grader.schedules.rate_setters), in fit's order."""
+    found = _callbacks(ctx) if stage == "fit" else list(ctx.stage(stage).get("callbacks") or [])
+    return schedules.rate_setters(found)
+
+
+def identify_callback(run: Mapping[str, Any], rtol: float) -> schedules.ScheduleFit | None:
+    """The family of a dry run's rates (grader.schedules.identify_dry_run)."""
+    return schedules.identify_dry_run(run, rtol)
+
+
+def saved_rate_check(ctx: CheckContext, class_name: str) -> tuple[bool | None, str]:
+    """(agrees?, sentence): the rate saved with the best model against the dry run with the
+    best trial's hyperparameters at the best epoch; None when no comparison is possible."""
+    if class_name == "ReduceLROnPlateau":
+        return None, ctx.say("cb_saved_unknown", why=ctx.say("why_plateau"))
+    saved = ctx.artifacts.learning_rate
+    if not isinstance(saved, Mapping) or saved.get("kind") != "constant":
+        return None, ctx.say("cb_saved_unknown", why=ctx.say("why_no_file"))
+    runs = [
+        cb.get("dry_run") or {}
+        for cb in setting_callbacks(ctx, "best_callbacks")
+        if cb.get("class_name") == class_name
+    ]
+    if not runs or not runs[-1].get("epoch_end_lrs"):
+        return None, ctx.say("cb_saved_unknown", why=ctx.say("why_no_best_run"))
+    run = runs[-1]
+    steps = getattr(ctx.evaluation, "steps", None)
+    if not isinstance(steps, int) or steps <= 0:
+        return None, ctx.say("cb_saved_unknown", why=ctx.say("why_no_steps"))
+    per_epoch = int(run.get("steps_per_epoch") or 1)
+    if steps % per_epoch:
+        why = ctx.say("why_uneven", steps=steps, per_epoch=per_epoch)
+        return None, ctx.say("cb_saved_unknown", why=why)
+    epoch = steps // per_epoch  # 1-based: the checkpoint is written at that epoch's end
+    ends = run["epoch_end_lrs"]
+    if epoch > len(ends):
+        why = ctx.say("why_beyond", epoch=epoch, epochs=len(ends))
+        return None, ctx.say("cb_saved_unknown", why=why)
+    value, expected = float(saved["value"]), float(ends[epoch - 1])
+    fields = {"saved": fmt(value), "epoch": epoch, "expected": fmt(expected)}
+    if math.isclose(value, expected, rel_tol=SAVED_RTOL, abs_tol=1e-12):
+        return True, ctx.say("cb_saved_ok", **fields)
+    return False, ctx.say("cb_saved_mismatch", **fields)
+
+
+def _plateau_config(cb: Mapping[str, Any]) -> str:
+    c = cb.get("config") or {}
+    return ", ".join(
+        f"{k}={fmt(c.get(k))}" for k in ("monitor", "factor", "patience", "min_lr") if k in c
+    )
+
+
+def _check_callback(ctx: CheckContext, family: str, rtol: float) -> Verdict:
+    """A callback schedule family (CALLBACK_FAMILIES), judged on the dry run."""
+    accepted = CALLBACK_FAMILIES[family]
+    setters = setting_callbacks(ctx)
+    where = ctx.locate("fit")
+    expected = ctx.say("cb_expected", family=family)
+    if family == "ReduceLROnPlateau":
+        plateaus = [cb for cb in setters if cb.get("class_name") == "ReduceLROnPlateau"]
+        if plateaus:
+            where = ctx.locate("ReduceLROnPlateau", anywhere=True) or where
+            text = ctx.say("plateau_ok", config=_plateau_config(plateaus[-1]))
+            return passed(text, where, evidence=Evidence.CHILD)
+    if not setters:
+        names = ", ".join(str(cb.get("class_name")) for cb in _callbacks(ctx)) or "[]"
+        return failed(join([ctx.say("cb_missing", callbacks=names), expected]), where)
+    # Keras calls the callbacks in list order: the last one to set the rate wins.
+    cb = setters[-1]
+    name = str(cb.get("class_name"))
+    where = ctx.locate(name, anywhere=True) or where
+    run = cb.get("dry_run") or {}
+    build_lr = ctx.stage("build").get("learning_rate") or {}
+    if run.get("error"):
+        if cb.get("conflicts_with_schedule") or build_lr.get("kind") == "schedule":
+            text = ctx.say("cb_conflict", schedule=build_lr.get("class_name"), callback=name)
+            return failed(text, where, Evidence.CHILD)
+        text = ctx.say("cb_failed", callback=name, error=error_text(run["error"]))
+        return failed(text, error_location(run["error"]) or where, Evidence.CHILD)
+    evidence_note = ctx.say(
+        "cb_evidence", epochs=run.get("epochs"), steps=run.get("steps_per_epoch")
+    )
+    truncated = (
+        ctx.say("cb_truncated", epochs=len(run.get("epoch_end_lrs") or ()))
+        if run.get("status") == "truncated"
+        else ""
+    )
+    fit = identify_callback(run, rtol)
+    if name == "ReduceLROnPlateau" or fit is None or fit.family not in accepted:
+        found = schedules.describe(fit, ctx.lang) if fit else ctx.say("unknown_curve")
+        if name == "ReduceLROnPlateau":
+            found = f"ReduceLROnPlateau({_plateau_config(cb)})"
+        text = join([ctx.say("cb_wrong", callback=name, found=found), expected, evidence_note])
+        return failed(text, where, Evidence.CHILD)
+    agrees, saved_note = saved_rate_check(ctx, name)
+    found = schedules.describe(fit, ctx.lang)
+    parts = [ctx.say("cb_ok", callback=name, found=found), evidence_note, truncated, saved_note]
+    if agrees is False:
+        parts[0] = ctx.say("cb_wrong", callback=name, found=found)
+        return failed(join(parts), where, Evidence.CHILD)
+    return passed(join(parts), where, evidence=Evidence.CHILD)
+
+
+@register("schedule", MESSAGES, params=Params, requires=("build",), evidence=Evidence.CHILD)
 def check(ctx: CheckContext) -> Verdict:
-    family = str(ctx.params.get("family", "PolynomialDecay"))
-    rtol = float(ctx.params.get("rtol", 1e-3))
+    family, rtol = ctx.params.family, ctx.params.rtol
+    if family in CALLBACK_FAMILIES:
+        return _check_callback(ctx, family, rtol)
     lr, evidence, disagreement = judged_lr(ctx)
     optimizer, _ = ctx.judged("optimizer")
     opt_class = (optimizer or {}).get("class_name") or "SGD"

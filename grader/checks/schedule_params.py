@@ -10,18 +10,33 @@ params.tolerance (default 1e-3, relative) applies to numeric values.
 The schedule judged is the trained best model's (see grader/checks/schedule.py); the
 parameters the rubric fixes are never searched, so a probe that saw other values for
 them than the trained model holds fails the check.
+
+A callback family (grader.checks.schedule.CALLBACK_FAMILIES) takes its values from the
+curve fitted to the probe's dry run of the callback (CyclicLR: mode, base_lr, max_lr,
+step_size, gamma; step decay: initial_lrate, drop, epochs_drop, and `form`, "epoch" or
+"1 + epoch", the floor's argument), or, for ReduceLROnPlateau, from its configuration
+(monitor, factor, patience, min_lr, ...). It rests on the child's word (evidence = child).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 from grader import schedules
 from grader.checks.base import CheckContext, Verdict, failed, fmt, passed, register
+from grader.checks.params import ParamError
+from grader.checks.schedule import (
+    CALLBACK_FAMILIES,
+    identify_callback,
+    identify_lr,
+    judged_lr,
+    setting_callbacks,
+)
 from grader.checks.schedule import MESSAGES as SCHEDULE_MESSAGES
-from grader.checks.schedule import identify_lr, judged_lr
 from grader.results import Evidence
 
 MESSAGES = {
@@ -42,9 +57,59 @@ MESSAGES = {
     # schedule.judged_lr, shared with this check, says "what" with no fields.
     "what": SCHEDULE_MESSAGES["what"],
     "what_params": {"es": "en su {family}", "en": "in its {family}"},
+    "no_callback": {
+        "es": "Ningún callback pasado a fit fija el learning rate con {family} (se encontró: "
+        "{found}); se esperaba {family} con {expected}.",
+        "en": "No callback passed to fit sets the learning rate with {family} (found: "
+        "{found}); expected {family} with {expected}.",
+    },
 }
+# The floor's argument of the two step-decay forms, as a spec's `form` names it.
+_STEP_FORMS = {"step decay": "epoch", "step decay (1 + epoch)": "1 + epoch"}
 
-_META = {"family", "rtol", "tolerance"}
+# Every keyword argument of the schedules grader.schedules knows (Keras' classes and the
+# callback functions), so a misspelt one is a spec error rather than a never-checked value.
+SCHEDULE_PARAMETERS = frozenset(
+    {
+        "initial_learning_rate", "decay_steps", "end_learning_rate", "power", "cycle",
+        "decay_rate", "staircase", "boundaries", "values", "alpha", "warmup_target",
+        "warmup_steps", "first_decay_steps", "t_mul", "m_mul", "learning_rate",
+        "initial_lrate", "drop", "epochs_drop",
+        # Callback families (grader.schedules.CALLBACK_FAMILIES): the matcher's names, the
+        # step decay's floor `form`, CyclicLR's policy, ReduceLROnPlateau's configuration.
+        "k", "form", "mode", "base_lr", "max_lr", "step_size", "gamma",
+        "monitor", "factor", "patience", "min_lr", "min_delta", "cooldown",
+    }
+)  # fmt: skip
+# Keys whose value is a word, not a number (a CyclicLR mode, a step-decay form, a monitor).
+_TEXT_PARAMETERS = frozenset({"form", "mode", "monitor"})
+
+
+@dataclass(frozen=True)
+class Params:
+    """family/rtol as the schedule check; `values` holds every other key of the table:
+    the schedule's own parameters and their required values."""
+
+    REST: ClassVar[str] = "values"
+    family: str = "PolynomialDecay"
+    rtol: float = 1e-3
+    tolerance: float = 1e-3  # relative, for numeric values
+    values: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        for key, value in self.values.items():
+            if key not in SCHEDULE_PARAMETERS:
+                raise ParamError(
+                    key,
+                    "is not a known parameter of check 'schedule_params'; known: family, "
+                    "rtol, tolerance and a schedule's own: "
+                    + ", ".join(sorted(SCHEDULE_PARAMETERS)),
+                )
+            if key in _TEXT_PARAMETERS:
+                if not isinstance(value, str):
+                    raise ParamError(key, f"must be a string, got {value!r}")
+            elif not isinstance(value, bool | int | float | list):
+                raise ParamError(key, f"must be a number, a boolean or an array, got {value!r}")
 
 
 def _equal(found: Any, expected: Any, tolerance: float) -> bool:
@@ -72,12 +137,49 @@ def _config_values(lr: Any, family: str, keys: Any) -> dict[str, Any] | None:
     return {k: config.get(k) for k in keys}
 
 
-@register("schedule_params", MESSAGES, requires=("build",), evidence=Evidence.CHILD)
+def _callback_values(ctx: CheckContext, family: str, rtol: float) -> tuple[dict, str] | None:
+    """(values, found) of the callback that sets the rate with `family`, else None and
+    what was found instead (in the second place)."""
+    setters = setting_callbacks(ctx)
+    if family == "ReduceLROnPlateau":
+        plateaus = [cb for cb in setters if cb.get("class_name") == "ReduceLROnPlateau"]
+        if plateaus:
+            return dict(plateaus[-1].get("config") or {}), ""
+        return None
+    for cb in reversed(setters):  # the last one to set the rate wins
+        fit = identify_callback(cb.get("dry_run") or {}, rtol)
+        if fit is not None and fit.family in CALLBACK_FAMILIES[family]:
+            values = dict(fit.params)
+            if fit.family in _STEP_FORMS:
+                values["form"] = _STEP_FORMS[fit.family]
+            return values, ""
+    return None
+
+
+def _check_callback(
+    ctx: CheckContext, family: str, rtol: float, tolerance: float, wanted: dict
+) -> Verdict:
+    where = ctx.locate(family, anywhere=True) or ctx.locate("fit")
+    found_values = _callback_values(ctx, family, rtol)
+    if found_values is None:
+        names = ", ".join(str(cb.get("class_name")) for cb in setting_callbacks(ctx)) or "[]"
+        text = ctx.say("no_callback", family=family, found=names, expected=_assignments(wanted))
+        return failed(text, where, Evidence.CHILD)
+    values = found_values[0]
+    found = {k: values.get(k) for k in wanted}
+    fields = {"family": family, "found": _assignments(found), "expected": _assignments(wanted)}
+    if all(_equal(found[k], v, tolerance) for k, v in wanted.items()):
+        return passed(ctx.say("ok", **fields), where, evidence=Evidence.CHILD)
+    return failed(ctx.say("wrong", **fields), where, Evidence.CHILD)
+
+
+@register("schedule_params", MESSAGES, requires=("build",), evidence=Evidence.CHILD, params=Params)
 def check(ctx: CheckContext) -> Verdict:
-    family = str(ctx.params.get("family", "PolynomialDecay"))
-    rtol = float(ctx.params.get("rtol", 1e-3))
-    tolerance = float(ctx.params.get("tolerance", 1e-3))
-    wanted = {k: v for k, v in ctx.params.items() if k not in _META}
+    p = ctx.params
+    family, rtol, tolerance = p.family, p.rtol, p.tolerance
+    wanted = dict(p.values)
+    if family in CALLBACK_FAMILIES:
+        return _check_callback(ctx, family, rtol, tolerance, wanted)
     lr, evidence, disagreement = judged_lr(ctx)
     where = ctx.locate(family, "compile")
     if disagreement:

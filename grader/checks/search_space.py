@@ -8,7 +8,8 @@ not exceed initial_learning_rate).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from grader import i18n
 from grader.checks.base import (
@@ -22,6 +23,7 @@ from grader.checks.base import (
     passed,
     register,
 )
+from grader.checks.params import present
 from grader.results import Evidence
 
 # Texts: the [checks.search_space] table of grader/i18n/<lang>.toml.
@@ -46,9 +48,9 @@ def _values_text(values: Mapping[str, Any]) -> str:
 
 
 def _range_problems(ctx: CheckContext, found: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    tolerance = float(ctx.params.get("tolerance", 1e-4))
+    tolerance = ctx.params.tolerance
     problems = []
-    for want in ctx.params.get("hyperparameters", []):
+    for want in present(ctx.params).get("hyperparameters", []):
         name = want["name"]
         have = found.get(name)
         if have is None:
@@ -96,7 +98,25 @@ def _corner_problems(ctx: CheckContext) -> tuple[list[str], Any]:
     return problems + growing[:1], where
 
 
-@register("search_space", MESSAGES, requires=("build",), evidence=Evidence.CHILD)
+@dataclass(frozen=True)
+class Hyperparameter:
+    """One hyperparameter the student must declare (min/max only for Float and Int)."""
+
+    name: str
+    type: Literal["Float", "Int", "Choice", "Boolean"] | None = None
+    min: float | None = None
+    max: float | None = None
+    values: tuple[Any, ...] | None = None  # a Choice's values, for the message
+
+
+@dataclass(frozen=True)
+class Params:
+    tolerance: float = 1e-4  # absolute, on min and max
+    allow_extra: bool = False  # other searched hyperparameters are allowed
+    hyperparameters: tuple[Hyperparameter, ...] = ()
+
+
+@register("search_space", MESSAGES, requires=("build",), evidence=Evidence.CHILD, params=Params)
 def check(ctx: CheckContext) -> Verdict:
     space = [
         h
@@ -104,10 +124,10 @@ def check(ctx: CheckContext) -> Verdict:
         if h.get("type") != "Fixed"
     ]
     found = {h["name"]: h for h in space}
-    wanted = {w["name"] for w in ctx.params.get("hyperparameters", [])}
+    wanted = {w.name for w in ctx.params.hyperparameters}
     problems = _range_problems(ctx, found)
     extra = [h for h in space if h["name"] not in wanted]
-    if extra and not ctx.params.get("allow_extra", False):
+    if extra and not ctx.params.allow_extra:
         problems.append(ctx.say("extra", found=", ".join(declaration(h) for h in extra)))
     corner_problems, corner_where = _corner_problems(ctx)
     problems += corner_problems

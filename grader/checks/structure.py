@@ -7,6 +7,8 @@ fit_signature (the exam's positional parameter names; only their number is requi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from grader import i18n
 from grader.checks.base import (
     CheckContext,
@@ -30,12 +32,18 @@ def _expected_signature(names: list[str]) -> str:
     return "fit(self, " + ", ".join([*names, "**kwargs"]) + ")"
 
 
-@register("structure", MESSAGES, evidence=Evidence.CHILD)
+@dataclass(frozen=True)
+class Params:
+    base_class: str = "keras_tuner.HyperModel"  # its last component must be a base
+    fit_signature: tuple[str, ...] = ("hp", "M", "x", "y", "xy_val")
+
+
+@register("structure", MESSAGES, params=Params, evidence=Evidence.CHILD)
 def check(ctx: CheckContext) -> Verdict:
     if not ctx.record or "probe_version" not in ctx.record:
         return skipped(ctx.say("no_probe"))
-    base = str(ctx.params.get("base_class", "keras_tuner.HyperModel"))
-    names = list(ctx.params.get("fit_signature", ["hp", "M", "x", "y", "xy_val"]))
+    base = ctx.params.base_class
+    names = list(ctx.params.fit_signature)
     expected = _expected_signature(names)
     s = ctx.stage("structure")
     b = ctx.stage("build")

@@ -28,8 +28,9 @@ The record (plain JSON data; the checks in `grader/checks/` read only this):
         returned_type: str | None
         is_model, compiled: bool
         architecture: {input_shape: [int|None] | None,
-                       layers: [{class_name, name, units?, activation?, use_bias?,
-                                 rate?, target_shape?}]}
+                       layers: [{class_name, name, units?, filters?, kernel_size?,
+                                 pool_size?, activation?, kernel_initializer?, use_bias?,
+                                 rate?, negative_slope?, target_shape?}]}
         compile_config: JSON | None    # model.get_compile_config()
         loss: JSON                     # a string ("categorical_crossentropy") or
                                        # {"class_name", "config"}; repr string as last resort
@@ -56,6 +57,11 @@ The record (plain JSON data; the checks in `grader/checks/` read only this):
         calls: [CALL]                  # one per keras.Model.fit call
         markers: "all" | "some" | "none" | "no_call"   # tuner callbacks reaching fit
         returned_type: str | None
+    best_callbacks:                    # added by the worker after the search (best_callbacks)
+        status: "ok" | "error"
+        error: ERROR | None
+        hyperparameters: {name: value} # the best trial's
+        callbacks: [CALLBACK]          # those with a dry run, rerun with these values
 
     ERROR = {type: str, message: str, location: {cell: int | None, line: int} | None}
     LR = {kind: "schedule" | "callable" | "constant", class_name: str,
@@ -73,11 +79,23 @@ The record (plain JSON data; the checks in `grader/checks/` read only this):
                                        # validation is x, y); same_shape: other data
     CALLBACK = {class_name, module, marker: bool, config: {...} | None,
                 samples: {epochs: [int], lrs: [float]} | None, samples_error: str | None,
-                conflicts_with_schedule: bool}
+                conflicts_with_schedule: bool, dry_run: DRY_RUN | None}
+    DRY_RUN = {status: "ok" | "error" | "truncated",   # truncated: the time ran out
+               steps_per_epoch: int, epochs: int,     # the simulated schedule of batches
+               batches: [int], batch_lrs: [float],    # global batch index, the rate it used
+               epoch_lrs: [float],                    # the rate at each epoch's first batch
+               epoch_end_lrs: [float],                # the rate after on_epoch_end
+               lr_before: float | None,               # the optimizer's rate before the run
+               copied: "deep" | "shallow" | "none",   # what the run worked on (see below)
+               error: ERROR | None, seconds: float}
+                                       # Only for callbacks that can set the rate
+                                       # (LearningRateScheduler, ReduceLROnPlateau, the
+                                       # student's own Callback subclasses); see _dry_run.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
 import inspect
 import itertools
@@ -85,7 +103,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import numpy as np
@@ -96,6 +114,13 @@ PROBE_VERSION = 1
 SAMPLE_SECONDS = 5.0  # one-by-one sampling stops after this (slow hand-written schedules)
 MAX_CORNER_HPS = 4  # 2**4 = 16 builds at most
 FAKE_HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+# The callback dry run: how much of the training it simulates, and for how long.
+DRY_RUN_SECONDS = 10.0  # per callback; a run cut short says "truncated"
+DRY_RUN_MAX_EPOCHS = 30  # enough for a step decay's drops and a few cycles
+DRY_RUN_MAX_BATCHES = 10_000  # per-batch rates kept (the boundary's list limit)
+# Callbacks from these packages never set the rate, except the two named in _LR_CALLBACKS.
+_LIBRARY_MODULES = ("keras", "keras_tuner", "tensorflow", "tf_keras", "grader")
+_LR_CALLBACKS = ("LearningRateScheduler", "ReduceLROnPlateau")
 
 # Attributes of the callbacks the checks judge; the rest are recorded by class name only.
 _CALLBACK_FIELDS = {
@@ -133,13 +158,17 @@ def run_probe(
     fit_data: tuple[Any, Any, Any],
     seed: int | None = None,
     on_first_build: Callable[[Any], None] | None = None,
+    validation: str = "xy_val",
+    validation_split: float | None = None,
 ) -> dict[str, Any]:
     """Probe `namespace[class_name]`; never raises. See the module docstring for the record.
 
     With `seed`, the first build runs right after `keras.utils.set_random_seed(seed)`, and
     `on_first_build` gets the model it returned before anything else touches it: the
     parent's evaluator draws the same initial weights from a fresh build of its
-    architecture, so a build that returns other weights shows.
+    architecture, so a build that returns other weights shows. `validation` and
+    `validation_split` say how the student's fit receives validation data, as the search
+    will pass it (grader.child.search.search_call).
     """
     started = time.monotonic()
     record: dict[str, Any] = {"probe_version": PROBE_VERSION, "class_name": class_name}
@@ -167,7 +196,16 @@ def run_probe(
             record["fit"] = _skipped()
         else:
             metric_names = [m["name"] for m in record["build"]["metrics"] if m["name"]]
-            record["fit"] = _dry_fit(instance, hp, model, fit_data, int(epochs), metric_names)
+            record["fit"] = _dry_fit(
+                instance,
+                hp,
+                model,
+                fit_data,
+                int(epochs),
+                metric_names,
+                validation=(validation, validation_split),
+                steps_per_epoch=int(steps_per_epoch),
+            )
         if model is None or not record["search_space"].get("hyperparameters"):
             record["corners"] = _skipped()
         else:
@@ -314,13 +352,25 @@ def _architecture(model: Any) -> dict[str, Any]:
             config = layer.get_config()
         except Exception:
             config = {}
-        for key in ("units", "use_bias", "rate", "target_shape"):
+        for key in ("units", "filters", "use_bias", "rate", "negative_slope", "target_shape"):
             if key in config:
                 entry[key] = config[key]
+        for key in ("kernel_size", "pool_size"):
+            if isinstance(config.get(key), list | tuple):
+                entry[key] = list(config[key])
         if "activation" in config:
             entry["activation"] = _activation_name(config["activation"])
+        if "kernel_initializer" in config:
+            entry["kernel_initializer"] = _initializer_name(config["kernel_initializer"])
         layers.append(entry)
     return {"input_shape": input_shape, "layers": layers}
+
+
+def _initializer_name(value: Any) -> Any:
+    """An initializer as the model file names it: its class ("LecunNormal") or string."""
+    if isinstance(value, dict):
+        return value.get("class_name")
+    return value if isinstance(value, str) else type(value).__name__
 
 
 def _activation_name(value: Any) -> Any:
@@ -561,7 +611,14 @@ def _marker_class() -> type:
 
 
 def _dry_fit(
-    instance: Any, hp: Any, model: Any, fit_data: tuple, epochs: int, metric_names: list[str]
+    instance: Any,
+    hp: Any,
+    model: Any,
+    fit_data: tuple,
+    epochs: int,
+    metric_names: list[str],
+    validation: tuple[str, float | None] = ("xy_val", None),
+    steps_per_epoch: int = 1,
 ) -> dict[str, Any]:
     """Call the student's fit as keras-tuner does, with Model.fit recording instead of training."""
     import keras
@@ -593,7 +650,10 @@ def _dry_fit(
         bound.apply_defaults()
         arguments = dict(bound.arguments)
         arguments.pop("self", None)
-        call.update(_describe_call(arguments, x, y, xy_val, marker_cls, optimizer, epochs))
+        simulated = _Simulation(self, max(1, steps_per_epoch), metric_names)
+        call.update(
+            _describe_call(arguments, x, y, xy_val, marker_cls, optimizer, epochs, simulated)
+        )
         call["given"] = given
         history = keras.callbacks.History()
         history.set_model(self)
@@ -608,7 +668,18 @@ def _dry_fit(
         keras.Model.fit = recorder
         with _captured_warnings(out["warnings"]):
             callbacks = [marker_cls(), marker_cls()]
-            returned = instance.fit(hp, model, x, y, xy_val, callbacks=callbacks)
+            # The student's fit receives validation as keras-tuner's search passes it on.
+            how, split = validation
+            if how == "validation_data":
+                returned = instance.fit(
+                    hp, model, x, y, validation_data=xy_val, callbacks=callbacks
+                )
+            elif how == "validation_split":
+                returned = instance.fit(
+                    hp, model, x, y, validation_split=split, callbacks=callbacks
+                )
+            else:
+                returned = instance.fit(hp, model, x, y, xy_val, callbacks=callbacks)
         out["returned_type"] = type(returned).__name__
         out["status"] = "ok"
     except Exception as exc:
@@ -632,6 +703,7 @@ def _describe_call(
     marker_cls: type,
     optimizer: Any,
     epochs: int,
+    simulated: _Simulation | None = None,
 ) -> dict[str, Any]:
     extra = arguments.pop("kwargs", {}) or {}
     callbacks = arguments.get("callbacks") or []
@@ -654,7 +726,9 @@ def _describe_call(
         "steps_per_epoch": arguments.get("steps_per_epoch"),
         "extra_kwargs": sorted(extra),
         "markers": sum(isinstance(cb, marker_cls) for cb in callbacks),
-        "callbacks": [_callback(cb, marker_cls, optimizer, sample_epochs) for cb in callbacks],
+        "callbacks": [
+            _callback(cb, marker_cls, optimizer, sample_epochs, simulated) for cb in callbacks
+        ],
     }
 
 
@@ -712,7 +786,9 @@ def _shape(value: Any) -> tuple[int, ...] | None:
     return tuple(int(d) for d in shape) if shape is not None else None
 
 
-def _callback(cb: Any, marker_cls: type, optimizer: Any, epochs: int) -> dict[str, Any]:
+def _callback(
+    cb: Any, marker_cls: type, optimizer: Any, epochs: int, simulated: _Simulation | None = None
+) -> dict[str, Any]:
     name = type(cb).__name__
     out: dict[str, Any] = {
         "class_name": name,
@@ -725,7 +801,189 @@ def _callback(cb: Any, marker_cls: type, optimizer: Any, epochs: int) -> dict[st
         out["config"] = {f: getattr(cb, f, None) for f in fields}
     if name == "LearningRateScheduler" and callable(getattr(cb, "schedule", None)):
         out.update(_epoch_samples(cb.schedule, optimizer, epochs))
+    out["dry_run"] = None
+    if simulated is not None and not out["marker"] and can_set_learning_rate(cb):
+        out["dry_run"] = simulated.run(cb, epochs)
     return out
+
+
+def can_set_learning_rate(cb: Any) -> bool:
+    """Keras' two rate-setting callbacks, and any callback class the student wrote."""
+    import keras
+
+    if not isinstance(cb, keras.callbacks.Callback):
+        return False
+    if type(cb).__name__ in _LR_CALLBACKS:
+        return True
+    module = type(cb).__module__ or ""
+    return not any(module == m or module.startswith(m + ".") for m in _LIBRARY_MODULES)
+
+
+class _Simulation:
+    """A dry run of Keras' callback protocol over a simulated schedule of batches.
+
+    The calls are those `Model.fit` makes (keras/src/trainers, Keras 3): `on_train_begin`;
+    per epoch `on_epoch_begin`, per batch `on_train_batch_begin` / `on_train_batch_end`
+    (whose default calls the Keras 2 `on_batch_begin` / `on_batch_end` a CyclicLR written
+    for Keras 2 overrides), `on_epoch_end`; `on_train_end`. No batch is trained: the rate a
+    batch would use is read after its `on_train_batch_begin`, as the train step reads it.
+    For an optimizer whose rate is a schedule the step counter is advanced per batch, so
+    the schedule answers as in training.
+
+    The run works on a copy of the callback (deep if possible): a CyclicLR keeps its batch
+    count across fits, and a run on the student's own object would shift the real training.
+    The model's optimizer rate and step counter are put back afterwards.
+    """
+
+    def __init__(self, model: Any, steps_per_epoch: int, metric_names: list[str]) -> None:
+        self.model = model
+        self.steps_per_epoch = steps_per_epoch
+        self.metric_names = metric_names
+
+    def _logs(self, epoch: int, *, validation: bool) -> dict[str, float]:
+        # An ordinary run: the loss falls and the accuracy rises every epoch (so a
+        # ReduceLROnPlateau never fires; it is judged from its configuration).
+        decay = 0.9 ** (epoch + 1)
+        logs = {"loss": 1.0 * decay, "accuracy": 1.0 - 0.5 * decay}
+        logs.update({n: 1.0 - 0.5 * decay for n in self.metric_names if n not in logs})
+        if validation:
+            logs.update({f"val_{k}": v for k, v in list(logs.items())})
+        return logs
+
+    def run(self, cb: Any, fit_epochs: int) -> dict[str, Any]:
+        import keras
+
+        started = time.monotonic()
+        epochs = max(1, min(int(fit_epochs), DRY_RUN_MAX_EPOCHS))
+        out: dict[str, Any] = {
+            "status": "error",
+            "steps_per_epoch": self.steps_per_epoch,
+            "epochs": epochs,
+            "batches": [],
+            "batch_lrs": [],
+            "epoch_lrs": [],
+            "epoch_end_lrs": [],
+            "lr_before": None,
+            "copied": "none",
+            "error": None,
+            "seconds": 0.0,
+        }
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is None:
+            out["error"] = {"type": "ValueError", "message": "the model has no optimizer"}
+            return out
+        lr_object = getattr(optimizer, "_learning_rate", None)
+        lr_value = _read_lr(optimizer)
+        out["lr_before"] = lr_value
+        counter = getattr(optimizer, "_iterations", None)
+        counter_value = _variable_value(counter)
+        by_step = isinstance(
+            lr_object, keras.optimizers.schedules.LearningRateSchedule
+        ) or not isinstance(lr_object, keras.Variable)
+        stop_training = getattr(self.model, "stop_training", False)
+        cb, out["copied"] = _copy_callback(cb, self.model)
+        deadline = started + DRY_RUN_SECONDS
+        try:
+            cb.set_model(self.model)
+            cb.set_params({"verbose": 0, "epochs": epochs, "steps": self.steps_per_epoch})
+            cb.on_train_begin({})
+            done = True
+            for epoch in range(epochs):
+                cb.on_epoch_begin(epoch, {})
+                for batch in range(self.steps_per_epoch):
+                    step = epoch * self.steps_per_epoch + batch
+                    if by_step and counter is not None:
+                        counter.assign(step)
+                    cb.on_train_batch_begin(batch, {})
+                    lr = _read_lr(optimizer)
+                    if batch == 0:
+                        out["epoch_lrs"].append(lr)
+                    if step < DRY_RUN_MAX_BATCHES:
+                        out["batches"].append(step)
+                        out["batch_lrs"].append(lr)
+                    cb.on_train_batch_end(batch, self._logs(epoch, validation=False))
+                    if time.monotonic() > deadline:
+                        done = False
+                        break
+                if not done:
+                    out["epoch_lrs"] = out["epoch_lrs"][: len(out["epoch_end_lrs"])]
+                    break
+                cb.on_epoch_end(epoch, self._logs(epoch, validation=True))
+                out["epoch_end_lrs"].append(_read_lr(optimizer))
+            if done:
+                cb.on_train_end({})
+            if not _all_finite(out["batch_lrs"] + out["epoch_lrs"] + out["epoch_end_lrs"]):
+                raise ValueError(
+                    "the learning rate is not a finite number (nan, inf or unreadable)"
+                )
+            out["status"] = "ok" if done else "truncated"
+        except Exception as exc:
+            out["error"] = describe_exception(exc)
+            # The rates recorded before the error stay, when they are all numbers.
+            keys = ("batches", "batch_lrs", "epoch_lrs", "epoch_end_lrs")
+            if not _all_finite(out["batch_lrs"] + out["epoch_lrs"] + out["epoch_end_lrs"]):
+                out.update({k: [] for k in keys})
+            out["batches"] = out["batches"][: len(out["batch_lrs"])]
+        finally:
+            _restore(optimizer, lr_object, lr_value, counter, counter_value)
+            with suppress(Exception):
+                self.model.stop_training = stop_training
+        out["seconds"] = round(time.monotonic() - started, 3)
+        return out
+
+
+def _all_finite(values: list[Any]) -> bool:
+    return all(isinstance(v, float) and math.isfinite(v) for v in values)
+
+
+def _read_lr(optimizer: Any) -> float | None:
+    import keras
+
+    try:
+        return float(np.asarray(keras.ops.convert_to_numpy(optimizer.learning_rate)).reshape(()))
+    except Exception:
+        return None
+
+
+def _variable_value(variable: Any) -> Any:
+    try:
+        return variable.numpy() if variable is not None else None
+    except Exception:
+        return None
+
+
+def _restore(
+    optimizer: Any, lr_object: Any, lr_value: float | None, counter: Any, counter_value: Any
+) -> None:
+    """Put the optimizer back as the dry run found it (the search builds its own models,
+    but a build that returns a shared model would otherwise start from the run's rate)."""
+    import keras
+
+    try:
+        if getattr(optimizer, "_learning_rate", None) is not lr_object:
+            optimizer._learning_rate = lr_object
+        if isinstance(lr_object, keras.Variable) and lr_value is not None:
+            lr_object.assign(lr_value)
+        if counter is not None and counter_value is not None:
+            counter.assign(counter_value)
+    except Exception:
+        pass
+
+
+def _copy_callback(cb: Any, model: Any) -> tuple[Any, str]:
+    """A copy to run; the model and its optimizer are shared, not copied (memo)."""
+    memo = {id(model): model}
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None:
+        memo[id(optimizer)] = optimizer
+    try:
+        return copy.deepcopy(cb, memo), "deep"
+    except Exception:
+        pass
+    try:
+        return copy.copy(cb), "shallow"
+    except Exception:
+        return cb, "none"
 
 
 def _epoch_samples(schedule: Callable[..., Any], optimizer: Any, epochs: int) -> dict[str, Any]:
@@ -751,6 +1009,41 @@ def _epoch_samples(schedule: Callable[..., Any], optimizer: Any, epochs: int) ->
     except Exception as exc:
         out["samples_error"] = describe_exception(exc)
     return out
+
+
+def best_callbacks(
+    instance: Any,
+    hp: Any,
+    fit_data: tuple[Any, Any, Any],
+    *,
+    epochs: int,
+    steps_per_epoch: int,
+) -> dict[str, Any]:
+    """The rate-setting callbacks dry-run again with the best trial's hyperparameters.
+
+    The probe's dry run uses the default build's values; the search's best model used its
+    own (a tuned base_lr changes a CyclicLR). The parent compares the rate saved with the
+    best model against this run at the best epoch. A fresh build, so the callbacks start
+    from the rate the build sets, as in the trial. The record (never raises):
+
+        best_callbacks: {status: "ok" | "error", error: ERROR | None,
+                         hyperparameters: {name: value}, callbacks: [CALLBACK]}
+    """
+    out: dict[str, Any] = {"status": "error", "error": None, "callbacks": []}
+    try:
+        out["hyperparameters"] = dict(hp.values)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = instance.build(hp)
+        fit = _dry_fit(instance, hp, model, fit_data, epochs, [], steps_per_epoch=steps_per_epoch)
+        out["callbacks"] = [
+            cb for call in fit["calls"] for cb in call["callbacks"] if cb.get("dry_run")
+        ]
+        out["error"] = fit["error"]
+        out["status"] = fit["status"]
+    except Exception as exc:
+        out["error"] = describe_exception(exc)
+    return jsonable(out)
 
 
 # --- JSON --------------------------------------------------------------------------------

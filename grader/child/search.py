@@ -3,7 +3,10 @@
 The grader, not the student, builds the tuner, exactly as the exam does:
 `BayesianOptimization(MyHyperModel(), objective="val_accuracy", max_trials=...,
 executions_per_trial=1, overwrite=True)` right after `keras.utils.set_random_seed(seed)`,
-and `tuner.search(x, y, (x_val, y_val))`.
+and `tuner.search(x, y, (x_val, y_val))`. The spec's [calling] may name RandomSearch or
+Hyperband instead (built the same way; Hyperband's `max_epochs` is the budget's, and its
+trials are capped at the budget's max_trials too), an objective direction, and
+`validation_data=` or `validation_split=` as the way `search` receives validation.
 The budget is enforced from outside the student's code:
 
 - every `Model.fit` the student's `fit` makes is clamped to `max_epochs` (the student's
@@ -195,20 +198,20 @@ def guarded_fit(
                 cls.fit = previous
 
 
-class BoundedBayesianOptimization(keras_tuner.BayesianOptimization):
-    """keras-tuner's BayesianOptimization with the grader's budget around each trial."""
+class _Bounded:
+    """The grader's budget around each trial of any keras-tuner tuner (a mixin: it comes
+    first in the bases, the tuner class second)."""
 
-    def __init__(
+    oracle: Any
+
+    def _bound(
         self,
-        hypermodel: keras_tuner.HyperModel,
         *,
         limits: SearchLimits,
         started: float,
-        on_trial_end: Callable[[TrialLog, Any], None] | None = None,
-        progress: ProgressWriter | None = None,
-        **kwargs: Any,
+        on_trial_end: Callable[[TrialLog, Any], None] | None,
+        progress: ProgressWriter | None,
     ) -> None:
-        super().__init__(hypermodel, max_trials=limits.max_trials, **kwargs)
         self.limits = limits
         self.submission_deadline = started + limits.submission_seconds
         self.trial_logs: dict[str, TrialLog] = {}
@@ -298,6 +301,52 @@ def trial_record(trial: Any, log: TrialLog, objective: str) -> dict[str, Any]:
     }
 
 
+class BoundedBayesianOptimization(_Bounded, keras_tuner.BayesianOptimization):
+    """keras-tuner's BayesianOptimization with the grader's budget around each trial."""
+
+    def __init__(self, hypermodel: Any, *, limits: SearchLimits, started: float,
+                 on_trial_end: Callable[[TrialLog, Any], None] | None = None,
+                 progress: ProgressWriter | None = None, **kwargs: Any) -> None:  # fmt: skip
+        keras_tuner.BayesianOptimization.__init__(
+            self, hypermodel, max_trials=limits.max_trials, **kwargs
+        )
+        self._bound(limits=limits, started=started, on_trial_end=on_trial_end, progress=progress)
+
+
+class BoundedRandomSearch(_Bounded, keras_tuner.RandomSearch):
+    """keras-tuner's RandomSearch with the grader's budget around each trial."""
+
+    def __init__(self, hypermodel: Any, *, limits: SearchLimits, started: float,
+                 on_trial_end: Callable[[TrialLog, Any], None] | None = None,
+                 progress: ProgressWriter | None = None, **kwargs: Any) -> None:  # fmt: skip
+        keras_tuner.RandomSearch.__init__(self, hypermodel, max_trials=limits.max_trials, **kwargs)
+        self._bound(limits=limits, started=started, on_trial_end=on_trial_end, progress=progress)
+
+
+class BoundedHyperband(_Bounded, keras_tuner.Hyperband):
+    """keras-tuner's Hyperband with the grader's budget around each trial.
+
+    Hyperband sizes its brackets from `max_epochs` (the budget's) and sets each trial's
+    `epochs`/`initial_epoch` itself; its oracle has no trial count, so the budget's
+    max_trials is set on it as on the others: the oracle's own stop ends the search, and
+    the progress lines' trial numbers stay within their declared total.
+    """
+
+    def __init__(self, hypermodel: Any, *, limits: SearchLimits, started: float,
+                 on_trial_end: Callable[[TrialLog, Any], None] | None = None,
+                 progress: ProgressWriter | None = None, **kwargs: Any) -> None:  # fmt: skip
+        keras_tuner.Hyperband.__init__(self, hypermodel, max_epochs=limits.max_epochs, **kwargs)
+        self.oracle.max_trials = limits.max_trials
+        self._bound(limits=limits, started=started, on_trial_end=on_trial_end, progress=progress)
+
+
+TUNERS: dict[str, type] = {
+    "BayesianOptimization": BoundedBayesianOptimization,
+    "RandomSearch": BoundedRandomSearch,
+    "Hyperband": BoundedHyperband,
+}
+
+
 def make_tuner(
     hypermodel: keras_tuner.HyperModel,
     *,
@@ -309,23 +358,35 @@ def make_tuner(
     project_name: str,
     on_trial_end: Callable[[TrialLog, Any], None] | None = None,
     progress: Path | None = None,
-) -> BoundedBayesianOptimization:
-    """The tuner the exam builds, with the grader's budget around each trial.
+    tuner: str = "BayesianOptimization",
+    direction: str = "",
+) -> Any:
+    """The tuner the exam builds (or the spec's [calling] tuner), with the grader's budget
+    around each trial.
 
     Seeded exactly as the exam's notebook: `keras.utils.set_random_seed(seed)` and then
     the tuner *without* an oracle seed, so the oracle draws its seed from the freshly
     seeded Python RNG (`random.randint(1, 10000)`), as it does in the student's notebook.
     Passing `seed=` would run a different search from the one the student ran.
-    `progress` is the progress.jsonl to append to (None: no progress lines).
+    The same holds for RandomSearch and Hyperband, whose oracles draw their seed the same
+    way. `progress` is the progress.jsonl to append to (None: no progress lines).
+    `direction` ("max"/"min") makes the objective a `keras_tuner.Objective`; "" passes
+    the name alone, as the exam does, and keras-tuner infers the direction.
     """
+    if tuner not in TUNERS:  # the parent validated it; a request is still checked here
+        raise ValueError(f"unknown tuner {tuner!r}; known: {', '.join(TUNERS)}")
+    goal: Any = keras_tuner.Objective(objective, direction) if direction else objective
+    # Built before the seed is set: creating the progress file draws no random numbers,
+    # but nothing else may run between the seed and the tuner, as in the notebook.
+    writer = ProgressWriter(progress, trials=limits.max_trials, epochs=limits.max_epochs)
     keras.utils.set_random_seed(seed)
-    return BoundedBayesianOptimization(
+    return TUNERS[tuner](
         hypermodel,
         limits=limits,
         started=time.monotonic(),
         on_trial_end=on_trial_end,
-        progress=ProgressWriter(progress, trials=limits.max_trials, epochs=limits.max_epochs),
-        objective=objective,
+        progress=writer,
+        objective=goal,
         executions_per_trial=executions_per_trial,
         overwrite=True,
         directory=str(directory),
@@ -333,18 +394,39 @@ def make_tuner(
     )
 
 
+def search_call(
+    tuner: Any,
+    data: tuple[Any, Any, tuple[Any, Any]],
+    validation: str = "xy_val",
+    validation_split: float | None = None,
+) -> None:
+    """`tuner.search` called as the spec's [calling] says.
+
+    "xy_val" is the exam's `tuner.search(x_train, y_train, (x_val, y_val))`;
+    "validation_data" passes `validation_data=(x_val, y_val)`; "validation_split" passes
+    the training data alone with `validation_split=` (Keras holds out its last fraction).
+    """
+    x, y, xy_val = data
+    if validation == "xy_val":
+        tuner.search(x, y, xy_val)
+    elif validation == "validation_data":
+        tuner.search(x, y, validation_data=xy_val)
+    elif validation == "validation_split":
+        tuner.search(x, y, validation_split=validation_split)
+    else:
+        raise ValueError(f"unknown validation {validation!r}")
+
+
 def run_search(
     hypermodel: keras_tuner.HyperModel,
     data: tuple[Any, Any, tuple[Any, Any]],
+    validation: str = "xy_val",
+    validation_split: float | None = None,
     **settings: Any,
-) -> BoundedBayesianOptimization:
-    """Run the search the exam runs, under the budget; returns the finished tuner.
-
-    The call is the exam's: `tuner.search(x_train, y_train, (x_val, y_val))`.
-    """
+) -> Any:
+    """Run the search the exam runs (or the spec's), under the budget; returns the tuner."""
     tuner = make_tuner(hypermodel, **settings)
-    x, y, xy_val = data
-    tuner.search(x, y, xy_val)
+    search_call(tuner, data, validation, validation_split)
     return tuner
 
 
