@@ -78,13 +78,13 @@ def test_the_spec_is_the_seeds_exercise() -> None:
     exam = spec_module.load("fashion-mnist-polynomial-decay")
     assert SPEC.data.dataset == "mnist" and SPEC.data.input_shape == (784,)
     assert (SPEC.seed, SPEC.validation_size, SPEC.num_classes) == (23, 10000, 10)
-    params = {item.id: dict(item.params) for item in SPEC.rubric}
-    ranges = {h["name"]: (h["min"], h["max"]) for h in params["search_space"]["hyperparameters"]}
+    params = {item.id: item.params for item in SPEC.rubric}  # each check's frozen dataclass
+    ranges = {h.name: (h.min, h.max) for h in params["search_space"].hyperparameters}
     assert ranges == {"initial_learning_rate": (0.3168, 0.34), "end_learning_rate": (0.30, 0.3168)}
     same = ("structure", "architecture", "loss_metrics", "optimizer", "schedule")
     same += ("schedule_params", "fit_config")
     assert {i: params[i] for i in same} == {
-        item.id: dict(item.params) for item in exam.rubric if item.id in same
+        item.id: item.params for item in exam.rubric if item.id in same
     }
     assert SPEC.max_score == exam.max_score
     assert {b.name: b.test_accuracy for b in SPEC.baselines}[
