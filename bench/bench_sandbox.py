@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=None, help="default: the full split")
     args = parser.parse_args()
 
-    spec = spec_module.load(None)
+    spec = spec_module.load("fashion-mnist-polynomial-decay")
     cache = data.prepare()
     test = data.load_test(cache)
     (ref,) = discover.discover([REFERENCE]).submissions

@@ -141,7 +141,7 @@ def settings(budget: str = "default", **extra: Any) -> tuple[RunSettings, data.T
     """Full-data settings with the budget's committed calibration (never recomputed here)."""
     from grader import calibrate
 
-    spec = spec_module.load(None)
+    spec = spec_module.load("fashion-mnist-polynomial-decay")
     cache = data.prepare()
     test = data.load_test(cache, num_classes=spec.num_classes)
     chosen = spec.budget(budget)

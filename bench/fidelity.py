@@ -103,7 +103,7 @@ def budget_from(spec: Spec, text: str) -> tuple[Budget, Path | None]:
 
 
 def run(args: argparse.Namespace) -> None:
-    spec = spec_module.load(None)
+    spec = spec_module.load("fashion-mnist-polynomial-decay")
     budget, directory = budget_from(spec, args.budget)
     cache = data.prepare()
     test = data.load_test(cache, num_classes=spec.num_classes)

@@ -23,7 +23,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from grader import data, gradescope, report
+from grader import datasets, gradescope, report
 from grader import spec as spec_module
 from grader.errors import ExitCode, GraderError, UsageError
 
@@ -89,6 +89,7 @@ def build_package(
             hint="run it from a clone of the grader's repository (make setup)",
         )
     spec = spec_module.load(assignment)
+    dataset = datasets.get(spec.data.dataset)
     chosen = spec.budget(budget)
     lang = lang or spec.language
     if lang not in report.UI:
@@ -106,12 +107,14 @@ def build_package(
         args.append("--no-sandbox")
     scripts = {
         "setup.sh": SETUP_SH.format(
-            source=SOURCE, data_package="" if include_data else "dataset-fashion-mnist"
+            source=SOURCE, data_package="" if include_data else dataset.debian_package
         ),
         "run_autograder": RUN_AUTOGRADER.format(
             source=SOURCE, submission=SUBMISSION, results=RESULTS, args=" ".join(args)
         ),
     }
+    # Verified before the zip is opened: never ship a corrupt copy to every student.
+    shipped = dataset.source_files(data_dir) if include_data else []
     out.parent.mkdir(parents=True, exist_ok=True)
     temp = out.with_name(f".{out.name}.tmp")
     with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -122,11 +125,8 @@ def build_package(
             archive.writestr(info, text)
         for path, name in _package_files(spec.directory):
             archive.write(path, name)
-        if include_data:
-            source = data.locate(data_dir)
-            data.verify(source)  # never ship a corrupt copy to every student
-            for name in data.FILE_NAMES:
-                archive.write(source.path(name), f"data/{name}")
+        for path in shipped:
+            archive.write(path, f"data/{path.name}")
     temp.replace(out)
     return out
 

@@ -98,6 +98,19 @@ class Dataset:
         """Every copy of the source on this machine: each holds the test labels."""
         return []
 
+    def source_files(self, data_dir: Path | None = None) -> list[Path]:
+        """The verified source files, as `--data-dir` must hold them (none: made in code).
+
+        For a package that carries the data (Gradescope's `--include-data`): a copy is
+        checked here, once, rather than shipped corrupt to every student's run.
+        """
+        return []
+
+    @property
+    def debian_package(self) -> str:
+        """The Debian package that installs the source where it is looked for, if any."""
+        return ""
+
 
 @dataclass(frozen=True)
 class FashionMnist(Dataset):
@@ -111,6 +124,15 @@ class FashionMnist(Dataset):
 
     def hidden(self) -> list[Path]:
         return [data.DEBIAN_DIR, data.keras_cache_dir()]
+
+    def source_files(self, data_dir: Path | None = None) -> list[Path]:
+        source = data.locate(data_dir)
+        data.verify(source)
+        return [source.path(name) for name in data.FILE_NAMES]
+
+    @property
+    def debian_package(self) -> str:
+        return "dataset-fashion-mnist"  # installs data.DEBIAN_DIR
 
 
 @dataclass(frozen=True)
@@ -152,7 +174,8 @@ class KerasFile(Dataset):
         except Exception as exc:  # keras raises bare Exception on URL failures
             raise DataError(
                 f"{self.title} not found in {', '.join(looked)}, and downloading it failed: {exc}",
-                hint=f"download {self.origin} and pass its folder with --data-dir DIR",
+                hint=f"download {self.origin} into {keras_datasets_dir()}, or anywhere and "
+                "pass its folder with --data-dir DIR",
             ) from exc
         return path, "download"
 
@@ -185,6 +208,18 @@ class KerasFile(Dataset):
 
     def hidden(self) -> list[Path]:
         return [keras_datasets_dir()]
+
+    def source_files(self, data_dir: Path | None = None) -> list[Path]:
+        path, origin = self.locate(data_dir)
+        self.read_verified(path, origin)
+        if path.name == self.file_name:
+            return [path]
+        # Found under a Keras cache name: shipped under the official one, which is what
+        # --data-dir looks for. Copied to a temporary file would hide which file it was.
+        raise DataError(
+            f"{self.title} was found as {path}, not under its official name {self.file_name}",
+            hint=f"copy it to a folder as {self.file_name} and pass that folder with --data-dir",
+        )
 
 
 @dataclass(frozen=True)

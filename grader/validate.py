@@ -21,9 +21,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import discover, i18n, report
+from grader import datasets, discover, i18n, report
 from grader import spec as spec_module
-from grader.errors import ExitCode, SpecError, SubmissionError
+from grader.errors import DataError, ExitCode, SpecError, SubmissionError
 from grader.results import CheckResult, CheckStatus, GradeResult, Location, Status
 from grader.spec import Spec, _Reader
 
@@ -158,6 +158,24 @@ def _plan(spec: Spec) -> tuple[str, dict[str, Expectation], dict[str, discover.S
     return reference, expected, examples
 
 
+def _require_data(spec: Spec, lang: str, data_dir: Path | None, cache_dir: Path | None) -> None:
+    """Find and verify the dataset before anything trains, and say so when it is missing.
+
+    Full marks mean something only on the real data, so validate never falls back to
+    anything else; an assignment whose dataset has no offline package (MNIST, CIFAR-10)
+    cannot be validated on a machine without its file. The loader's own message names
+    every place it looked and the hint says where to get the file.
+    """
+    try:
+        datasets.prepare(spec.data, data_dir=data_dir, cache_dir=cache_dir)
+    except DataError as exc:
+        text = MESSAGES[lang]["no_data"]
+        dataset = datasets.get(spec.data.dataset).title
+        raise DataError(
+            text.format(id=spec.id, dataset=dataset, problem=exc.message), hint=exc.hint
+        ) from exc
+
+
 def validate(
     *,
     assignment: str | Path | None,
@@ -181,6 +199,7 @@ def validate(
     spec.budget(budget)  # an unknown budget stops here, before any training
     lang = lang or spec.language
     reference_id, expected, examples = _plan(spec)
+    _require_data(spec, lang, data_dir, cache_dir)
     paths = [spec.reference, *([spec.directory / EXAMPLES] if examples else [])]
     with tempfile.TemporaryDirectory(prefix="grader-validate-") as temporary:
         folder = out or Path(temporary)

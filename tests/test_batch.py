@@ -38,6 +38,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple[E
     lines: list[str] = []
     code = grade(
         paths=[SUBMISSIONS],
+        assignment="fashion-mnist-polynomial-decay",
         budget="smoke",
         out=out,
         cache_dir=cache_dir,
@@ -80,7 +81,7 @@ def test_each_example_gets_its_expected_verdict(graded: tuple[ExitCode, Path], s
         assert any(expected["message_contains"] in text for text in texts)
     if result.status is Status.GRADED:
         assert result.score == pytest.approx(sum(c.points for c in result.checks))
-        assert result.max_score == spec_module.load(None).max_score
+        assert result.max_score == spec_module.load("fashion-mnist-polynomial-decay").max_score
 
 
 def test_reference_is_trained_and_evaluated_by_the_parent(graded: tuple[ExitCode, Path]) -> None:
@@ -112,6 +113,7 @@ def test_regrading_gives_the_same_test_accuracy(
     _, out = graded
     code = grade(
         paths=[SUBMISSIONS / "reference"],
+        assignment="fashion-mnist-polynomial-decay",
         budget="smoke",
         out=tmp_path,
         cache_dir=cache_dir,
@@ -213,6 +215,7 @@ def test_a_grader_fault_costs_one_result_never_the_batch(
     out = tmp_path / "out"
     code = grade(
         paths=[subs],
+        assignment="fashion-mnist-polynomial-decay",
         budget="smoke",
         out=out,
         cache_dir=cache_dir,

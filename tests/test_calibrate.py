@@ -20,7 +20,7 @@ from grader.cli import main as cli_main
 from grader.pipeline import RunSettings
 from grader.results import Baseline, CheckResult, CheckStatus, GradeResult, Status
 
-SPEC = spec_module.load(None)
+SPEC = spec_module.load("fashion-mnist-polynomial-decay")
 SUBSET = 300
 
 
@@ -222,7 +222,18 @@ def test_calibrate_command_then_cached_then_stale(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = tmp_path / "cache"
-    args = ["--budget", "smoke", "--seeds", "1", "--subset", str(SUBSET), "--dir", str(tmp_path)]
+    args = [
+        "--assignment",
+        SPEC.id,
+        "--budget",
+        "smoke",
+        "--seeds",
+        "1",
+        "--subset",
+        str(SUBSET),
+        "--dir",
+        str(tmp_path),
+    ]
     code = cli_main(["calibrate", *args, "--cache-dir", str(cache)])
     assert code == 0
     path = tmp_path / f"smoke.subset-{SUBSET}.json"
@@ -379,6 +390,9 @@ def test_an_incomplete_calibration_still_applies_and_is_completed_by_calibrate(
     assert fake.calls[-1] == (23, 24, 25)
 
 
+PLAIN = ("--progress", "plain")
+
+
 def _grade_cli(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str
 ) -> tuple[int, FakeRun, list[str]]:
@@ -407,7 +421,9 @@ def _grade_cli(
     monkeypatch.setattr(executor, "grade_one", fake_grade_one)
     source = Path(__file__).resolve().parent.parent / "submissions" / "adam.ipynb"
     out = tmp_path / "out"
-    code = cli_main([str(source), "--out", str(out), "--jobs", "1", "--progress", "plain", *args])
+    code = cli_main(
+        [str(source), "--assignment", SPEC.id, "--out", str(out), "--jobs", "1", *PLAIN, *args]
+    )
     return code, fake, graded
 
 
@@ -464,6 +480,6 @@ def test_the_self_check_never_calibrates(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(selfcheck, "grade_one", fake_grade_one)
     source = Path(__file__).resolve().parent.parent / "submissions" / "adam.ipynb"
     for subset in (selfcheck.SUBSET, None):
-        selfcheck.check(notebook=source, out=tmp_path, subset=subset)
+        selfcheck.check(notebook=source, assignment=SPEC.id, out=tmp_path, subset=subset)
     assert [s.calibration for s in seen] == [None, None]
     assert all(s.reuse is None for s in seen)

@@ -13,7 +13,8 @@ from grader import cli
 from grader import spec as spec_module
 from grader.errors import ExitCode
 
-SHIPPED = spec_module.ASSIGNMENTS_DIR / "fashion-mnist-polynomial-decay"
+EXAM = "fashion-mnist-polynomial-decay"
+SHIPPED = spec_module.ASSIGNMENTS_DIR / EXAM
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -32,13 +33,18 @@ def test_help_documents_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_missing_path_is_a_usage_error(tmp_path: Path, capsys) -> None:
-    code, _, err = run([str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")], capsys)
+    code, _, err = run(
+        [str(tmp_path / "nowhere"), "--assignment", EXAM, "--out", str(tmp_path / "o")], capsys
+    )
     assert code == ExitCode.USAGE
     assert err.startswith("error:") and "nowhere" in err and len(err.strip().splitlines()) == 1
 
 
 def test_unknown_budget(tmp_path: Path, capsys) -> None:
-    code, _, err = run([str(tmp_path), "--budget", "huge", "--out", str(tmp_path / "o")], capsys)
+    code, _, err = run(
+        [str(tmp_path), "--assignment", EXAM, "--budget", "huge", "--out", str(tmp_path / "o")],
+        capsys,
+    )
     assert code == ExitCode.USAGE
     assert "unknown budget 'huge'" in err and "smoke" in err
 
@@ -76,6 +82,8 @@ def test_missing_data_dir(tmp_path: Path, capsys) -> None:
     code, _, err = run(
         [
             str(sub),
+            "--assignment",
+            EXAM,
             "--data-dir",
             str(empty),
             "--cache-dir",

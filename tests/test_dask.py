@@ -13,7 +13,12 @@ from grader.errors import ExitCode
 distributed = pytest.importorskip("distributed")
 
 ROOT = Path(__file__).resolve().parent.parent
-OPTIONS = {"budget": "smoke", "subset": 2000, "progress": "plain"}
+OPTIONS = {
+    "assignment": "fashion-mnist-polynomial-decay",
+    "budget": "smoke",
+    "subset": 2000,
+    "progress": "plain",
+}
 
 
 @pytest.mark.slow

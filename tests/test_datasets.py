@@ -209,6 +209,28 @@ def test_cifar_archive_in_the_keras3_cache_name(tmp_path: Path) -> None:
     assert real.locate(None) == (cached, "keras-cache")
 
 
+def test_source_files_are_verified_and_under_the_name_data_dir_needs(tmp_path: Path) -> None:
+    """What a Gradescope package ships with --include-data (grader/autograder.py)."""
+    npz = tmp_path / "d" / "mnist.npz"
+    write_mnist(npz)
+    with pytest.raises(DataError, match="is not the original MNIST file"):
+        datasets.get("mnist").source_files(npz.parent)
+    assert dataclasses.replace(datasets.get("mnist"), sha256=sha(npz)).source_files(npz.parent) == [
+        npz
+    ]
+    cached = tmp_path / "keras-home" / "datasets" / "cifar-10-batches-py-target_archive"
+    write_cifar(cached)
+    cifar = dataclasses.replace(datasets.get("cifar10"), sha256=sha(cached))
+    with pytest.raises(DataError, match=r"not under its official name cifar-10-python\.tar\.gz"):
+        cifar.source_files(None)
+    assert datasets.get("and-gate").source_files() == []
+    assert [datasets.get(n).debian_package for n in ("fashion-mnist", "mnist", "cifar10")] == [
+        "dataset-fashion-mnist",
+        "",
+        "",
+    ]
+
+
 def test_cifar_pickle_that_names_another_global_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "cifar-10-python.tar.gz"
     write_cifar(path, evil=True)

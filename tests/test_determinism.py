@@ -39,7 +39,7 @@ def _numbers(result: GradeResult) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[GradeResult, ...]:
-    spec = spec_module.load(None)
+    spec = spec_module.load("fashion-mnist-polynomial-decay")
     cache = data.prepare(cache_dir=tmp_path_factory.mktemp("cache"))
     test = data.load_test(cache, num_classes=spec.num_classes)
     settings = RunSettings(

@@ -59,7 +59,8 @@ def _record(lrs: list[float] | None, values: dict, total: int = 1960) -> dict:
 
 
 def test_learning_rate_curves_compare_like_with_like() -> None:
-    spec = spec_module.load(None)  # PolynomialDecay, decay_steps=10, power=1, no cycle
+    # PolynomialDecay, decay_steps=10, power=1, no cycle
+    spec = spec_module.load("fashion-mnist-polynomial-decay")
     steps = sample_steps(1960)
     exponential = [0.31 * 0.96 ** (s / 10) for s in steps]
     curves = excerpts.learning_rate_curves(
@@ -77,7 +78,7 @@ def test_learning_rate_curves_compare_like_with_like() -> None:
 
 
 def test_learning_rate_curves_without_samples_or_build() -> None:
-    spec = spec_module.load(None)
+    spec = spec_module.load("fashion-mnist-polynomial-decay")
     curves = excerpts.learning_rate_curves(_record(None, {}), spec)
     assert curves is not None and curves.student is None
     assert curves.expected is not None and curves.expected.steps == tuple(sample_steps(1960))

@@ -22,7 +22,7 @@ GIB = 1024**3
 
 
 def _settings(tmp_path: Path) -> RunSettings:
-    spec = spec_module.load(None)
+    spec = spec_module.load("fashion-mnist-polynomial-decay")
     return RunSettings(
         spec=spec,
         budget=spec.budget("smoke"),
@@ -109,8 +109,8 @@ def test_local_pool_grades_for_real(tmp_path: Path) -> None:
     ]
     cache = data.prepare(cache_dir=tmp_path / "cache")
     settings = RunSettings(
-        spec=spec_module.load(None),
-        budget=spec_module.load(None).budget("smoke"),
+        spec=spec_module.load("fashion-mnist-polynomial-decay"),
+        budget=spec_module.load("fashion-mnist-polynomial-decay").budget("smoke"),
         cache=cache,
         lang="en",
         subset=2000,

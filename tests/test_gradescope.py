@@ -8,8 +8,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from mnist_helpers import accepting, write_synthetic_mnist
 
-from grader import autograder, data, gradescope
+from grader import autograder, data, datasets, gradescope
+from grader.errors import DataError
 from grader.results import CheckResult, CheckStatus, GradeResult, Location, Status
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +73,12 @@ def test_the_schema_rejects_what_gradescope_does_not_document(broken: dict) -> N
 
 
 def test_autograder_zip_contents(tmp_path: Path) -> None:
-    path = autograder.build_package(out=tmp_path / "autograder.zip", budget="smoke", lang="en")
+    path = autograder.build_package(
+        out=tmp_path / "autograder.zip",
+        assignment="fashion-mnist-polynomial-decay",
+        budget="smoke",
+        lang="en",
+    )
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
         infos = {info.filename: info for info in archive.infolist()}
@@ -99,7 +106,12 @@ def test_autograder_zip_contents(tmp_path: Path) -> None:
 
 
 def test_autograder_zip_can_carry_the_dataset(tmp_path: Path) -> None:
-    path = autograder.build_package(out=tmp_path / "a.zip", include_data=True, no_sandbox=True)
+    path = autograder.build_package(
+        out=tmp_path / "a.zip",
+        assignment="fashion-mnist-polynomial-decay",
+        include_data=True,
+        no_sandbox=True,
+    )
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
         run = archive.read("run_autograder").decode()
@@ -107,6 +119,31 @@ def test_autograder_zip_can_carry_the_dataset(tmp_path: Path) -> None:
     assert {f"data/{name}" for name in data.FILE_NAMES} <= names
     assert "--data-dir data" in run and "--no-sandbox" in run
     assert "dataset-fashion-mnist" not in setup
+
+
+def test_autograder_zip_of_another_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MNIST has no Debian package: setup.sh installs none, and --include-data ships its npz."""
+    mnist = "mnist-polynomial-decay"
+    path = autograder.build_package(out=tmp_path / "m.zip", assignment=mnist)
+    with zipfile.ZipFile(path) as archive:
+        setup = archive.read("setup.sh").decode()
+        assert f"assignments/{mnist}/assignment.toml" in archive.namelist()
+    assert "dataset-fashion-mnist" not in setup
+    npz = write_synthetic_mnist(tmp_path / "d" / "mnist.npz", train=20, test=5)
+    with pytest.raises(DataError, match="not the original MNIST file"):  # the real hash
+        autograder.build_package(
+            out=tmp_path / "bad.zip", assignment=mnist, include_data=True, data_dir=npz.parent
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "m.zip"]  # nothing half-written
+    monkeypatch.setitem(datasets.REGISTRY, "mnist", accepting(npz))
+    path = autograder.build_package(
+        out=tmp_path / "a.zip", assignment=mnist, include_data=True, data_dir=npz.parent
+    )
+    with zipfile.ZipFile(path) as archive:
+        shipped = [n for n in archive.namelist() if n.startswith("data/")]
+        assert shipped == ["data/mnist.npz"]
+        assert archive.read("data/mnist.npz") == npz.read_bytes()
+        assert "--data-dir data" in archive.read("run_autograder").decode()
 
 
 @pytest.mark.slow

@@ -336,14 +336,15 @@ def test_cli_lang_dir_adds_the_language(
     # (delenv of an absent variable records nothing, and 'fr' would leak into later tests).
     monkeypatch.setenv(i18n.LANG_DIR_ENV, "")
     missing = tmp_path / "nothing.py"
-    assert cli_main([str(missing), "--lang", "fr"]) == 2
+    exam = ["--assignment", "fashion-mnist-polynomial-decay"]
+    assert cli_main([str(missing), *exam, "--lang", "fr"]) == 2
     assert "unknown language 'fr'" in capsys.readouterr().err
     folder = tmp_path / "langs"
     folder.mkdir()
     (folder / "fr.toml").write_text(FRENCH, encoding="utf-8")
     # With the catalog the language is accepted; what stops the run now is the missing file.
     # (--lang-dir sets $GRADER_LANG_DIR; monkeypatch restores it after the test.)
-    assert cli_main([str(missing), "--lang", "fr", "--lang-dir", str(folder)]) == 2
+    assert cli_main([str(missing), *exam, "--lang", "fr", "--lang-dir", str(folder)]) == 2
     err = capsys.readouterr().err
     assert "unknown language" not in err and "nothing.py" in err
 

@@ -92,7 +92,7 @@ def run_notebook(program: str, work: Path) -> dict:
 
 
 def test_grader_search_equals_notebook_search(tmp_path: Path) -> None:
-    spec = spec_module.load(None)
+    spec = spec_module.load("fashion-mnist-polynomial-decay")
     budget = spec.budget("smoke")
     assert (budget.max_trials, budget.max_epochs) == (2, 1)
     cache = data.prepare(cache_dir=tmp_path / "cache")

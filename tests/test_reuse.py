@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from grader import pipeline, reuse, submission
+from grader import datasets, pipeline, reuse, submission
 from grader import spec as spec_module
 from grader.boundary import parse_answer_data
 from grader.discover import SubmissionRef
@@ -28,7 +28,7 @@ from grader.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "submissions" / "reference" / "solution.ipynb"
-SPEC = spec_module.load(None)
+SPEC = spec_module.load("fashion-mnist-polynomial-decay")
 CLASS_CELL = 7  # the reference's MyHyperModel cell
 
 
@@ -175,8 +175,11 @@ def _outcome(
 def _no_dataset(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The fake child reads no data: its request need not point at a prepared split.
+    # The fake child reads no data: its request points at a folder with only the marker a
+    # prepared split has (the request reads its training size from it).
     if request.node.get_closest_marker("slow") is None:
+        marker = {"shapes": {"x_train": [50000, 784]}}
+        (tmp_path / datasets.MARKER).write_text(json.dumps(marker), encoding="utf-8")
         monkeypatch.setattr(pipeline, "_split_dir", lambda settings: tmp_path, raising=False)
 
 
@@ -375,7 +378,8 @@ def test_a_batch_trains_each_program_once_and_force_trains_every_file(
     folder.mkdir()
     _write(folder, "a", _notebook())
     _write(folder, "b", _cosmetic(_notebook()))
-    options = {"budget": "smoke", "subset": 300, "jobs": 1, "progress": "plain"}
+    options = {"assignment": SPEC.id, "budget": "smoke", "subset": 300, "jobs": 1}
+    options["progress"] = "plain"
     out = tmp_path / "out"
     grade(paths=[folder], out=out, no_sandbox=True, echo=lambda _: None, **options)
     assert child.calls == 1

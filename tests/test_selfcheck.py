@@ -42,7 +42,7 @@ def _path(sid: str) -> Path:
 def assignment(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real assignment with [rubric.loss_metrics] hidden."""
     folder = tmp_path_factory.mktemp("assignment") / "fashion-mnist-polynomial-decay"
-    shutil.copytree(spec_module.load(None).directory, folder)
+    shutil.copytree(spec_module.load("fashion-mnist-polynomial-decay").directory, folder)
     toml = folder / "assignment.toml"
     text = toml.read_text(encoding="utf-8")
     marker = f"[rubric.{HIDDEN}]\n"
@@ -121,7 +121,7 @@ def test_hidden_checks_neither_run_nor_appear(
     # Not even a count of them ("includes 1 hidden check").
     assert report.UI["es"]["hidden_one"].replace("{n}", "1") not in html
     if outcome.result.status is Status.GRADED:
-        full = spec_module.load(None).max_score
+        full = spec_module.load("fashion-mnist-polynomial-decay").max_score
         assert outcome.result.max_score == pytest.approx(full - 0.5)
 
 
@@ -161,6 +161,8 @@ def test_cli_prints_the_checklist_and_exits_1_when_not_graded(
         [
             "check",
             str(SUBMISSIONS / "syntax_error.ipynb"),
+            "--assignment",
+            "fashion-mnist-polynomial-decay",
             "--lang",
             "en",
             "--out",
@@ -177,5 +179,8 @@ def test_cli_prints_the_checklist_and_exits_1_when_not_graded(
 
 
 def test_cli_refuses_a_folder_of_submissions(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main(["check", str(SUBMISSIONS)]) == ExitCode.USAGE
+    assert (
+        cli_main(["check", str(SUBMISSIONS), "--assignment", "fashion-mnist-polynomial-decay"])
+        == ExitCode.USAGE
+    )
     assert "the self-check takes one" in capsys.readouterr().err

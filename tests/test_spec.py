@@ -25,15 +25,19 @@ def test_shipped_spec_loads() -> None:
     assert spec.language == "es"
 
 
-def test_only_assignment_is_the_default() -> None:
-    assert spec_module.load(None).id == "fashion-mnist-polynomial-decay"
+def test_the_shipped_assignments_need_naming(tmp_path: Path) -> None:
+    # The shipped folder holds several assignments: without --assignment, none is guessed.
+    shipped = spec_module.roots(None, cwd=tmp_path)
+    with pytest.raises(UsageError, match="assignments: choose one") as info:
+        spec_module.resolve(None, shipped)
+    assert "fashion-mnist-polynomial-decay, mnist-polynomial-decay" in info.value.format()
 
 
 def test_unknown_assignment_and_budget_are_usage_errors() -> None:
     with pytest.raises(UsageError, match="unknown assignment 'nope'"):
         spec_module.load("nope")
     with pytest.raises(UsageError, match="unknown budget 'huge'") as info:
-        spec_module.load(None).budget("huge")
+        spec_module.load("fashion-mnist-polynomial-decay").budget("huge")
     assert "smoke, default, exam" in info.value.format()
 
 
@@ -77,8 +81,8 @@ def test_broken_spec_names_the_key(tmp_path: Path, edit, message: str) -> None:
 def test_spec_hash_changes_with_content(tmp_path: Path) -> None:
     toml = _copy(tmp_path, lambda t: t.replace("points = 0.5", "points = 1.5", 1))
     changed = spec_module.load(toml)
-    assert changed.sha256 != spec_module.load(None).sha256
-    assert changed.max_score == spec_module.load(None).max_score + 1.0
+    assert changed.sha256 != spec_module.load("fashion-mnist-polynomial-decay").sha256
+    assert changed.max_score == spec_module.load("fashion-mnist-polynomial-decay").max_score + 1.0
 
 
 # --- where assignments are found: --assignments-dir, ./assignments, shipped -------------------
@@ -125,7 +129,9 @@ def test_unknown_id_lists_what_is_available_and_where_it_looked(tmp_path: Path) 
     with pytest.raises(UsageError, match="unknown assignment 'nope'") as info:
         spec_module.load("nope", search)
     text = info.value.format()
-    assert f"mine (in {explicit})" in text and f"{SHIPPED.name} (in {SHIPPED.parent})" in text
+    shipped = ", ".join(search[-1].names())  # the Fashion exam among them
+    assert SHIPPED.name in shipped and f"{shipped} (in {SHIPPED.parent})" in text
+    assert f"mine (in {explicit})" in text
     assert f"{tmp_path / 'assignments'} (./assignments, absent)" in text
     assert "(--assignments-dir)" in text and "(shipped)" in text
     assert len(text.splitlines()) == 1

@@ -61,7 +61,7 @@ def _result(
 
 
 def test_summary_counts_rates_and_lists(tmp_path: Path) -> None:
-    spec = spec_module.load(None)
+    spec = spec_module.load("fashion-mnist-polynomial-decay")
     results = [
         _result("ana", Status.GRADED, 9.0, 0.85, 30.0),
         _result("bea", Status.GRADED, 4.0, 0.70, 50.0),

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import cli, report
+from grader import cli, data, datasets, report
 from grader import spec as spec_module
 from grader import validate as validate_module
-from grader.errors import ExitCode, SpecError
+from grader.errors import DataError, ExitCode, SpecError
 from grader.results import CheckStatus, Location, Status
 from grader.validate import Expectation, judge, read_expected, render, validate
 from tests.sample_results import graded_result
@@ -213,3 +213,41 @@ def test_a_wrong_error_location_is_written_in_the_chosen_language() -> None:
     )
     assert problems(None, "en") == ("the error is at -, expected cell 7, line 2",)
     assert problems(Location(7, 2), "es") == ()
+
+
+# --- an assignment whose dataset is not on this machine --------------------------------------
+
+
+def test_a_missing_dataset_is_named_with_where_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """MNIST has no offline package: validate says the data is missing, before any training."""
+    keras_home = tmp_path / "keras-home"
+    monkeypatch.setenv(data.ENV_CACHE, str(tmp_path / "env-cache"))
+    monkeypatch.setenv("KERAS_HOME", str(keras_home))
+
+    def no_network(self: datasets.KerasFile) -> str:
+        raise Exception("URL fetch failure: no network in tests")
+
+    monkeypatch.setattr(datasets.KerasFile, "_download", no_network)
+    cache = tmp_path / "cache"
+    argv = ["validate", "mnist-polynomial-decay", "--cache-dir", str(cache)]
+    assert cli.main([*argv, "--lang", "en"]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "error: mnist-polynomial-decay cannot be validated on this machine: its reference must "
+        "be graded on the real MNIST data, which is not here: MNIST not found in "
+        f"{keras_home / 'datasets' / 'mnist.npz'}"
+    )
+    origin = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+    assert f"download {origin} into {keras_home / 'datasets'}, or anywhere" in err
+    assert "--data-dir DIR" in err and len(err.strip().splitlines()) == 1
+    assert cli.main(argv) == ExitCode.USAGE  # the spec's language
+    assert "mnist-polynomial-decay no se puede validar en esta máquina" in capsys.readouterr().err
+    # With --data-dir the message names the folder given.
+    given = tmp_path / "given"
+    given.mkdir()
+    with pytest.raises(DataError, match=f"{given / 'mnist.npz'} is missing") as info:
+        validate(assignment="mnist-polynomial-decay", lang="en", data_dir=given, cache_dir=cache)
+    assert "put mnist.npz" in (info.value.hint or "")
+    assert not (cache / "splits").exists()  # nothing was prepared, let alone trained
