@@ -616,6 +616,33 @@ def test_data_of_the_same_shape_is_not_the_tuners(probed: Probed) -> None:
     assert "Model.fit gets other data as y than the y your fit receives" in result.message
 
 
+def test_an_omitted_setting_passes_only_when_keras_default_is_the_expected_one(
+    probed: Probed,
+) -> None:
+    """Seed 001's fit gives no batch_size: Keras' 32 is what its rubric asks for."""
+    loaded, record = probed("reference")
+    first = record["fit"]["calls"][0]
+    given = [g for g in first["given"] if g != "batch_size"]
+    call = {**first, "batch_size": None, "given": given}
+    record = {**record, "fit": {**record["fit"], "calls": [call]}}
+
+    def fit_config(spec: spec_module.Spec) -> CheckResult:
+        context = CheckContext(record=record, lang="en", loaded=loaded, budget="smoke")
+        return {r.id: r for r in run_checks(spec, context)}["fit_config"]
+
+    exam = fit_config(SPEC)  # the exam asks for 256: leaving it out is still wrong
+    assert exam.status is CheckStatus.FAILED
+    assert "batch_size is not given (Keras uses 32); expected batch_size=256" in exam.message
+    rubric = tuple(
+        dataclasses.replace(item, params=dataclasses.replace(item.params, batch_size=32))
+        if item.id == "fit_config"
+        else item
+        for item in SPEC.rubric
+    )
+    result = fit_config(dataclasses.replace(SPEC, rubric=rubric))
+    assert result.status is CheckStatus.PASSED, result.message
+
+
 def test_compare_data_compares_content_not_only_shape() -> None:
     x, other = np.zeros((4, 3)), np.ones((4, 3))
     assert compare_data(x, x) == "same"
