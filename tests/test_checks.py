@@ -654,3 +654,18 @@ def test_compare_data_compares_content_not_only_shape() -> None:
     assert compare_data((other, x), (x, other), swapped=(other, x)) == "swapped"
     assert compare_data((other, other), (x, other)) == "same_shape"
     assert compare_data(np.zeros((5, 3)), x) == "different"
+
+
+def test_consistency_ignores_a_searched_schedule_setting_only() -> None:
+    """Seed 001 searches ExponentialDecay's decay_rate: it differs per trial, not in kind."""
+    from grader.checks.consistency import differences
+
+    def sgd(decay_rate: float, decay_steps: int = 1407) -> dict[str, Any]:
+        config = {"decay_rate": decay_rate, "decay_steps": decay_steps, "staircase": False}
+        lr = {"class_name": "ExponentialDecay", "config": config}
+        return {"class_name": "SGD", "config": {"momentum": 0.0, "learning_rate": lr}}
+
+    assert differences(sgd(0.1), sgd(0.587)) == ["decay_rate 0.1 → 0.587"]
+    assert differences(sgd(0.1), sgd(0.587), frozenset({"decay_rate"})) == []
+    searched = frozenset({"decay_rate"})
+    assert differences(sgd(0.1), sgd(0.1, 100000), searched) == ["decay_steps 1407 → 100000"]
