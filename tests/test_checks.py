@@ -616,6 +616,33 @@ def test_data_of_the_same_shape_is_not_the_tuners(probed: Probed) -> None:
     assert "Model.fit gets other data as y than the y your fit receives" in result.message
 
 
+def test_an_omitted_setting_passes_only_when_keras_default_is_the_expected_one(
+    probed: Probed,
+) -> None:
+    """Seed 001's fit gives no batch_size: Keras' 32 is what its rubric asks for."""
+    loaded, record = probed("reference")
+    first = record["fit"]["calls"][0]
+    given = [g for g in first["given"] if g != "batch_size"]
+    call = {**first, "batch_size": None, "given": given}
+    record = {**record, "fit": {**record["fit"], "calls": [call]}}
+
+    def fit_config(spec: spec_module.Spec) -> CheckResult:
+        context = CheckContext(record=record, lang="en", loaded=loaded, budget="smoke")
+        return {r.id: r for r in run_checks(spec, context)}["fit_config"]
+
+    exam = fit_config(SPEC)  # the exam asks for 256: leaving it out is still wrong
+    assert exam.status is CheckStatus.FAILED
+    assert "batch_size is not given (Keras uses 32); expected batch_size=256" in exam.message
+    rubric = tuple(
+        dataclasses.replace(item, params=dataclasses.replace(item.params, batch_size=32))
+        if item.id == "fit_config"
+        else item
+        for item in SPEC.rubric
+    )
+    result = fit_config(dataclasses.replace(SPEC, rubric=rubric))
+    assert result.status is CheckStatus.PASSED, result.message
+
+
 def test_compare_data_compares_content_not_only_shape() -> None:
     x, other = np.zeros((4, 3)), np.ones((4, 3))
     assert compare_data(x, x) == "same"
@@ -627,3 +654,18 @@ def test_compare_data_compares_content_not_only_shape() -> None:
     assert compare_data((other, x), (x, other), swapped=(other, x)) == "swapped"
     assert compare_data((other, other), (x, other)) == "same_shape"
     assert compare_data(np.zeros((5, 3)), x) == "different"
+
+
+def test_consistency_ignores_a_searched_schedule_setting_only() -> None:
+    """Seed 001 searches ExponentialDecay's decay_rate: it differs per trial, not in kind."""
+    from grader.checks.consistency import differences
+
+    def sgd(decay_rate: float, decay_steps: int = 1407) -> dict[str, Any]:
+        config = {"decay_rate": decay_rate, "decay_steps": decay_steps, "staircase": False}
+        lr = {"class_name": "ExponentialDecay", "config": config}
+        return {"class_name": "SGD", "config": {"momentum": 0.0, "learning_rate": lr}}
+
+    assert differences(sgd(0.1), sgd(0.587)) == ["decay_rate 0.1 → 0.587"]
+    assert differences(sgd(0.1), sgd(0.587), frozenset({"decay_rate"})) == []
+    searched = frozenset({"decay_rate"})
+    assert differences(sgd(0.1), sgd(0.1, 100000), searched) == ["decay_steps 1407 → 100000"]

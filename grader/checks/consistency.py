@@ -40,8 +40,14 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def differences(probed: Mapping[str, Any], saved: Mapping[str, Any]) -> list[str]:
-    """What differs between the probe's optimizer record and the saved config."""
+def differences(
+    probed: Mapping[str, Any], saved: Mapping[str, Any], searched: frozenset[str] = frozenset()
+) -> list[str]:
+    """What differs between the probe's optimizer record and the saved config.
+
+    A schedule key named as a searched hyperparameter is not compared: seed 001 searches
+    ExponentialDecay's decay_rate, so it differs per trial as the learning rates do.
+    """
     out = []
     if probed.get("class_name") != saved.get("class_name"):
         out.append(f"optimizer {probed.get('class_name')} → {saved.get('class_name')}")
@@ -62,6 +68,8 @@ def differences(probed: Mapping[str, Any], saved: Mapping[str, Any]) -> list[str
     elif probed_lr and saved_lr:
         a, b = probed_lr.get("config") or {}, saved_lr.get("config") or {}
         for key in _SCHEDULE_KEYS:
+            if key in searched:
+                continue
             if key in a and key in b and not _same(a[key], b[key]):
                 out.append(f"{key} {a[key]} → {b[key]}")
     return out
@@ -73,7 +81,11 @@ def check(ctx: CheckContext) -> Verdict:
     saved = ctx.artifacts.optimizer if ctx.artifacts.compiled else ctx.saved_optimizer
     if not isinstance(probed, Mapping) or not isinstance(saved, Mapping):
         return skipped(ctx.say("unavailable"))
-    diffs = differences(probed, saved)
+    space = ctx.stage("search_space").get("hyperparameters") or []
+    searched = frozenset(
+        str(h.get("name")) for h in space if isinstance(h, Mapping) and h.get("type") != "Fixed"
+    )
+    diffs = differences(probed, saved, searched)
     where = ctx.locate("compile")
     if diffs:
         return failed(ctx.say("mismatch", differences="; ".join(diffs)), where)
