@@ -135,7 +135,7 @@ def test_the_messages_say_what_the_callback_does(validated: tuple[Validation, Pa
     assert by_id["off_by_one"]["schedule"].status is CheckStatus.PASSED
     assert "step decay (1 + epoch)" in by_id["off_by_one"]["schedule"].message
     assert "form='1 + epoch'; expected" in by_id["off_by_one"]["schedule_params"].message
-    assert "momentum=0.0" in by_id["no_momentum"]["optimizer"].message
+    assert "SGD has momentum=0; expected 0.5" in by_id["no_momentum"]["optimizer"].message
     assert "Dropout" in by_id["wrong_architecture"]["architecture"].message
 
 
