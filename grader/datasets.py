@@ -174,8 +174,8 @@ class KerasFile(Dataset):
         except Exception as exc:  # keras raises bare Exception on URL failures
             raise DataError(
                 f"{self.title} not found in {', '.join(looked)}, and downloading it failed: {exc}",
-                hint=f"download {self.origin} into {keras_datasets_dir()}, or anywhere and "
-                "pass its folder with --data-dir DIR",
+                hint=f"download {self.origin} (SHA-256 {self.sha256}) into "
+                f"{keras_datasets_dir()}, or anywhere and pass its folder with --data-dir DIR",
             ) from exc
         return path, "download"
 

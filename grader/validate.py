@@ -15,9 +15,10 @@ counting as lost points; every other check of the reference must pass.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,21 +204,22 @@ def validate(
     paths = [spec.reference, *([spec.directory / EXAMPLES] if examples else [])]
     with tempfile.TemporaryDirectory(prefix="grader-validate-") as temporary:
         folder = out or Path(temporary)
-        grade(
-            paths=paths,
-            assignment=spec.path,
-            budget=budget,
-            out=folder,
-            data_dir=data_dir,
-            cache_dir=cache_dir,
-            lang=lang,
-            subset=subset,
-            no_sandbox=no_sandbox,
-            jobs=jobs,
-            calibrate_now=calibrate_now,
-            progress="plain",
-            echo=echo,
-        )
+        with _needs_data(spec):
+            grade(
+                paths=paths,
+                assignment=spec.path,
+                budget=budget,
+                out=folder,
+                data_dir=data_dir,
+                cache_dir=cache_dir,
+                lang=lang,
+                subset=subset,
+                no_sandbox=no_sandbox,
+                jobs=jobs,
+                calibrate_now=calibrate_now,
+                progress="plain",
+                echo=echo,
+            )
         results = {
             sid: report.read_result(folder / sid / report.RESULT_FILE)
             for sid in [reference_id, *examples]
@@ -241,6 +243,22 @@ def validate(
         locations=locations,
         out=out,
     )
+
+
+@contextlib.contextmanager
+def _needs_data(spec: Spec) -> Iterator[None]:
+    """A missing or damaged dataset, said as what `grade validate` needs: the reference is
+    graded on the real data (there is no stand-in to fall back on), so the fix is to get
+    the file, which the dataset's own message and hint say how."""
+    try:
+        yield
+    except DataError as exc:
+        title = datasets.get(spec.data.dataset).title
+        raise DataError(
+            f"grade validate grades the reference of {spec.id} on the real {title} data: "
+            f"{exc.message}",
+            hint=exc.hint,
+        ) from exc
 
 
 def _error_location(ref: discover.SubmissionRef, lang: str) -> Location | None:

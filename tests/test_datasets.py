@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
-import pickle
-import struct
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cifar_helpers import write_archive
 
 from grader import data, datasets
 from grader.child.dataset import load_split
@@ -124,58 +121,18 @@ def test_mnist_with_a_wrong_layout_is_refused(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- CIFAR-10
 
 
-class _Python2Pickler(pickle._Pickler):  # type: ignore[name-defined]
-    """Writes bytes as Python 2 `str` (BINSTRING), as the real batches, cPickled by Python 2.
-
-    Python 3's protocol 2 would write them through `_codecs.encode`, a global the real
-    files never name (and the loader refuses).
-    """
-
-    dispatch = pickle._Pickler.dispatch.copy()  # type: ignore[attr-defined]
-
-    def save_bytes(self, obj: bytes) -> None:
-        if len(obj) < 256:
-            self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
-        else:
-            self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
-        self.memoize(obj)
-
-    dispatch[bytes] = save_bytes
-
-
-def _pickled(value: object) -> bytes:
-    out = io.BytesIO()
-    _Python2Pickler(out, protocol=2).dump(value)
-    return out.getvalue()
-
-
 def write_cifar(path: Path, per_batch: int = 40, test: int = 30, evil: bool = False) -> dict:
     """A tar.gz laid out as cifar-10-python.tar.gz: cifar-10-batches-py/<batches>."""
-    batches, xs, ys = {}, [], []
-    for i in range(1, 6):
+    train, xs, ys = [], [], []
+    for _ in range(5):
         x = RNG.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
         y = [int(v) for v in RNG.integers(0, 10, per_batch)]
         xs.append(x)
         ys.extend(y)
-        batches[f"data_batch_{i}"] = {
-            b"batch_label": f"training batch {i} of 5".encode(),
-            b"labels": y,
-            b"data": x,
-            b"filenames": [f"img{j}.png".encode() for j in range(per_batch)],
-        }
+        train.append((x, y))
     xt = RNG.integers(0, 256, (test, 3072), dtype=np.uint8)
     yt = [int(v) for v in RNG.integers(0, 10, test)]
-    batches["test_batch"] = {b"batch_label": b"testing batch 1 of 1", b"labels": yt, b"data": xt}
-    batches["batches.meta"] = {b"label_names": [b"airplane", b"automobile", b"bird", b"cat"]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(path, "w:gz") as tar:
-        for name, content in batches.items():
-            raw = _pickled(content)
-            if evil and name == "test_batch":
-                raw = b"cos\nsystem\n(S'echo pwned'\ntR."  # os.system('echo pwned')
-            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
-            info.size = len(raw)
-            tar.addfile(info, io.BytesIO(raw))
+    write_archive(path, train, (xt, yt), evil=evil)
     return {"x": np.concatenate(xs), "y": np.array(ys), "xt": xt, "yt": np.array(yt)}
 
 

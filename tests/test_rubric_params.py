@@ -600,6 +600,16 @@ def run_loss(params: dict[str, Any], loss: Any, metrics: list[dict[str, Any]]) -
             "SparseCategoricalCrossentropy",
         ),
         ({"class_name": "function", "config": {"name": "sparse_categorical_crossentropy"}}, ""),
+        # How Keras 3 saves loss=keras.losses.sparse_categorical_crossentropy (a function).
+        (
+            {
+                "module": "builtins",
+                "class_name": "function",
+                "config": "sparse_categorical_crossentropy",
+                "registered_name": "function",
+            },
+            "keras.losses.sparse_categorical_crossentropy",
+        ),
     ],
 )
 def test_sparse_categorical_in_each_form_passes(loss: Any, found: str) -> None:

@@ -64,16 +64,27 @@ def _loss_name(loss: Any) -> tuple[str, bool]:
     if isinstance(loss, str):
         return snake(loss) if loss[:1].isupper() else loss.lower(), False
     if isinstance(loss, Mapping):
-        config = loss.get("config") or {}
-        name = (
-            config.get("name") if loss.get("class_name") == "function" else loss.get("class_name")
-        )
-        return snake(str(name)), bool(config.get("from_logits", False))
+        config = loss.get("config")
+        if loss.get("class_name") == "function":
+            return snake(_function_name(config)), False
+        config = config if isinstance(config, Mapping) else {}
+        return snake(str(loss.get("class_name"))), bool(config.get("from_logits", False))
     return str(loss), False
+
+
+def _function_name(config: Any) -> str:
+    # Keras 3 saves a loss function (loss=keras.losses.categorical_crossentropy, as seed 002
+    # writes it) as {"class_name": "function", "config": "categorical_crossentropy"}; a
+    # mapping with its name is accepted too.
+    if isinstance(config, Mapping):
+        return str(config.get("name"))
+    return str(config)
 
 
 def _describe_loss(loss: Any) -> str:
     if isinstance(loss, Mapping):
+        if loss.get("class_name") == "function":
+            return f"keras.losses.{_function_name(loss.get('config'))}"
         return f"{loss.get('class_name')}(...)"
     return repr(loss)
 
