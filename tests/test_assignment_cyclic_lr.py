@@ -19,6 +19,7 @@ from grader import report
 from grader import spec as spec_module
 from grader import validate as validate_module
 from grader.checks.params import present
+from grader.child.probe import DRY_RUN_MAX_EPOCHS
 from grader.results import CheckStatus, Status
 from grader.validate import read_expected, validate
 
@@ -41,7 +42,7 @@ def test_the_spec_states_the_seeds_exercise() -> None:
     # step_size is 2 epochs of the training part at the fit's batch size.
     batch_size = _params(spec, "fit_config")["batch_size"]
     per_epoch = math.ceil((60000 - spec.data.validation_size) / batch_size)
-    assert fixed["mode"] == "triangular2" and fixed["step_size"] == 2 * per_epoch == 2370
+    assert fixed["mode"] == "triangular2" and fixed["step_size"] == 2 * per_epoch == 352
     assert set(spec.budgets) == {"smoke", "default", "full"}
     assert all(b.source for b in spec.baselines)
 
@@ -126,8 +127,8 @@ def test_each_example_fails_exactly_its_checks_with_a_precise_message(validated)
     )
     # The policy, recovered from the dry run, against the one asked.
     exp_range = failed["exp_range"]["schedule_params"]
-    assert exp_range.startswith("CyclicLR with mode='exp_range', step_size=2370; expected ")
-    assert exp_range.endswith("mode='triangular2', step_size=2370.")
+    assert exp_range.startswith("CyclicLR with mode='exp_range', step_size=352; expected ")
+    assert exp_range.endswith("mode='triangular2', step_size=352.")
     assert (
         "No callback passed to fit changes the optimizer's learning rate (callbacks: [])"
         in (failed["no_callback"]["schedule"])
@@ -152,19 +153,22 @@ def test_the_report_draws_the_per_batch_cycles_over_the_expected_curve(validated
     assert "<svg" in svg and "Training step" in svg and "(CyclicLR)" in svg
     [student] = _paths(svg, YOU)
     [expected] = _paths(svg, EXPECTED)
-    # The dry run's 10,000 batches on a linear x axis: peaks (smallest SVG y) at batches
-    # 2370 and 7110, the second half as high as the first (triangular2), base_lr between.
+    # The dry run's 30 epochs of 176 batches on a linear x axis: peaks (smallest SVG y) at
+    # batches 352, 1056, 1760, ..., each half as high as the one before (triangular2), and
+    # base_lr (the largest SVG y) between them.
+    last = DRY_RUN_MAX_EPOCHS * 176 - 1
     xs, ys = [p[0] for p in student], [p[1] for p in student]
     left, right, base = min(xs), max(xs), max(ys)
 
     def at(batch: float) -> float:  # the SVG y of the vertex nearest that batch
-        x = left + (right - left) * batch / 9999
+        x = left + (right - left) * batch / last
         return min(student, key=lambda p: abs(p[0] - x))[1]
 
-    first, second = base - at(2370), base - at(7110)
+    first, second, third = (base - at(b) for b in (352, 1056, 1760))
     assert first > 0 and base - min(ys) == pytest.approx(first, rel=0.02)
     assert second == pytest.approx(first / 2, rel=0.05)
-    assert at(4740) == pytest.approx(base, abs=0.02 * first)
+    assert third == pytest.approx(first / 4, rel=0.1)
+    assert at(704) == pytest.approx(base, abs=0.02 * first)
     # The reference computes the spec's curve: the two lines coincide vertex for vertex.
     assert len(expected) == len(student)
     assert all(
