@@ -349,6 +349,24 @@ def test_schedule_check_accepts_a_callback_family_on_the_childs_word() -> None:
     assert verdict.status is CheckStatus.FAILED and "CyclicLR" in verdict.message
 
 
+def test_a_dry_run_cut_short_before_the_first_peak_says_so_when_it_fails() -> None:
+    # A slow callback (or a loaded machine) stops the run inside the first rise: a ramp is
+    # no known curve, and the message must say why the curve may be incomplete.
+    run = _cyclic_run("triangular2")
+    kept = 15  # batches, below the first peak at step_size = 20
+    cut = {
+        **run,
+        "status": "truncated",
+        "batches": run["batches"][:kept],
+        "batch_lrs": run["batch_lrs"][:kept],
+        "epoch_lrs": run["epoch_lrs"][:1],
+        "epoch_end_lrs": run["epoch_end_lrs"][:1],
+    }
+    verdict = _check("schedule", _record([_callback(cut)]), {"family": "CyclicLR"})
+    assert verdict.status is CheckStatus.FAILED
+    assert verdict.message.endswith("The simulation was cut short by time after 1 epochs.")
+
+
 def test_schedule_params_check_the_cyclic_mode_and_step_size() -> None:
     record = _record([_callback(_cyclic_run("exp_range"))])
     wanted = {"family": "CyclicLR", "mode": "triangular2", "step_size": 20}

@@ -556,6 +556,25 @@ def test_adam_without_the_asked_clipvalue_is_named() -> None:
     assert es.message == "Adam tiene clipvalue=0.5; se esperaba clipvalue=1."
 
 
+def test_a_wrong_class_names_the_gradient_clipping_it_sets() -> None:
+    # Seed 004's Adam(clipvalue=1.0) where SGD is asked (fashion-mnist-cyclic-lr).
+    params = {"class_name": "SGD", "momentum": [0.9, 0.9]}
+    adam = optimizer("Adam", clipvalue=1.0, clipnorm=None, global_clipnorm=None)
+    assert run_optimizer(params, adam).message == (
+        "The optimizer is Adam(clipvalue=1.0); expected keras.optimizers.SGD."
+    )
+    both = optimizer("Adam", clipvalue=0.5, global_clipnorm=2)
+    assert run_optimizer(params, both, "es").message == (
+        "El optimizador es Adam(clipvalue=0.5, global_clipnorm=2.0); "
+        "se esperaba keras.optimizers.SGD."
+    )
+    # No clipping: the message is the one the Fashion exam's adam example always had.
+    plain = optimizer("Adam", clipvalue=None, clipnorm=None, global_clipnorm=None)
+    assert run_optimizer(params, plain).message == (
+        "The optimizer is Adam; expected keras.optimizers.SGD."
+    )
+
+
 def test_a_list_of_accepted_classes() -> None:
     params = {"class_name": ["SGD", "Nadam"]}
     assert run_optimizer(params, optimizer("Nadam")).status is CheckStatus.PASSED

@@ -264,8 +264,9 @@ def _check_callback(ctx: CheckContext, family: str, rtol: float) -> Verdict:
         found = schedules.describe(fit, ctx.lang) if fit else ctx.say("unknown_curve")
         if name == "ReduceLROnPlateau":
             found = f"ReduceLROnPlateau({_plateau_config(cb)})"
-        text = join([ctx.say("cb_wrong", callback=name, found=found), expected, evidence_note])
-        return failed(text, where, Evidence.CHILD)
+        # A run cut short may be why the curve is not recognised (half a cycle is a ramp).
+        parts = [ctx.say("cb_wrong", callback=name, found=found), expected, evidence_note]
+        return failed(join([*parts, truncated]), where, Evidence.CHILD)
     agrees, saved_note = saved_rate_check(ctx, name)
     found = schedules.describe(fit, ctx.lang)
     parts = [ctx.say("cb_ok", callback=name, found=found), evidence_note, truncated, saved_note]
