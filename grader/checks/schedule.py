@@ -40,6 +40,7 @@ from grader.checks.base import (
     passed,
     register,
 )
+from grader.checks.params import ParamError
 from grader.results import Evidence
 
 MESSAGES = {
@@ -185,6 +186,69 @@ MESSAGES = {
         "es": "ReduceLROnPlateau depende de las pérdidas reales del entrenamiento",
         "en": "ReduceLROnPlateau depends on the training's real losses",
     },
+    "rnd_ok": {
+        "es": "El learning rate del optimizador es un valor aleatorio nuevo en cada paso entre "
+        "{low_name} y {high_name}{by}, como se pedía: {details}.",
+        "en": "The optimizer's learning rate is a new random value at every step between "
+        "{low_name} and {high_name}{by}, as required: {details}.",
+    },
+    "rnd_details": {
+        "es": "con {low_name}={low} y {high_name}={high}, sus {count} muestras van de {lowest} "
+        "a {highest}",
+        "en": "with {low_name}={low} and {high_name}={high}, its {count} samples run from "
+        "{lowest} to {highest}",
+    },
+    "rnd_corners": {
+        "es": "y lo mismo en las {count} esquinas del espacio de búsqueda",
+        "en": "and so at the {count} corners of the search space",
+    },
+    "rnd_expected": {
+        "es": "Se esperaba tu propia subclase de keras.optimizers.schedules.LearningRateSchedule "
+        "pasada como learning_rate del optimizador, cuyo __call__(step) devuelva en cada paso "
+        "un valor aleatorio uniforme entre los hiperparámetros {low_name} y {high_name} "
+        "(p. ej. tf.random.uniform(shape=[], minval=..., maxval=...)).",
+        "en": "Expected your own keras.optimizers.schedules.LearningRateSchedule subclass "
+        "passed as the optimizer's learning_rate, whose __call__(step) returns at every step "
+        "a random value drawn uniformly between the hyperparameters {low_name} and "
+        "{high_name} (e.g. tf.random.uniform(shape=[], minval=..., maxval=...)).",
+    },
+    "rnd_no_bounds": {
+        "es": "El espacio de búsqueda no tiene {missing}: los límites del learning rate deben "
+        "ser los hiperparámetros {low_name} y {high_name}.",
+        "en": "The search space has no {missing}: the learning rate's bounds must be the "
+        "hyperparameters {low_name} and {high_name}.",
+    },
+    "rnd_outside": {
+        "es": "Con {low_name}={low} y {high_name}={high}, {outside} de sus {count} muestras "
+        "quedan fuera de ese intervalo (en el paso {step} vale {value}).",
+        "en": "With {low_name}={low} and {high_name}={high}, {outside} of its {count} "
+        "samples lie outside that interval (at step {step} it is {value}).",
+    },
+    "rnd_repeats": {
+        "es": "El learning rate no cambia de un paso al siguiente en {repeats} de {pairs} pasos "
+        "consecutivos: se esperaba un valor aleatorio nuevo en cada paso.",
+        "en": "The learning rate does not change from one step to the next at {repeats} of "
+        "{pairs} consecutive steps: a new random value is expected at every step.",
+    },
+    "rnd_narrow": {
+        "es": "Con {low_name}={low} y {high_name}={high}, sus {count} muestras solo van de "
+        "{lowest} a {highest}: se esperaba un valor uniforme en todo el intervalo.",
+        "en": "With {low_name}={low} and {high_name}={high}, its {count} samples only run "
+        "from {lowest} to {highest}: a value drawn uniformly over the whole interval is "
+        "expected.",
+    },
+    "rnd_corner": {
+        "es": "Construido con {values}, el learning rate va de {lowest} a {highest}, no por "
+        "todo [{low}, {high}]: los límites deben salir de los hiperparámetros.",
+        "en": "Built with {values}, the learning rate runs from {lowest} to {highest}, not "
+        "over [{low}, {high}]: the bounds must come from the hyperparameters.",
+    },
+    "rnd_evidence": {
+        "es": "Tu clase de planificador solo se ejecuta en el proceso de tu código: las "
+        "muestras son las de ese proceso.",
+        "en": "Your schedule class runs only in the process running your code: the samples "
+        "are that process's.",
+    },
     "plateau_ok": {
         "es": "ReduceLROnPlateau({config}) reduce el learning rate cuando la métrica se "
         "estanca, como se pedía (depende de las pérdidas reales: se juzga su configuración).",
@@ -313,10 +377,26 @@ def other_mechanisms(ctx: CheckContext, rtol: float) -> list[str]:
     return notes
 
 
+RANDOM_FAMILIES = schedules.RANDOM_FAMILIES
+
+
 @dataclass(frozen=True)
 class Params:
     family: str = "PolynomialDecay"  # a family of grader.schedules (Keras' class name)
     rtol: float = 1e-3  # how closely the sampled curve must follow it
+    # RandomUniform only: the two hyperparameters (low, high) the random rate stays within.
+    bounds: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.family in RANDOM_FAMILIES:
+            if self.bounds is None or len(self.bounds) != 2 or len(set(self.bounds)) != 2:
+                raise ParamError(
+                    "bounds",
+                    f"must name the two hyperparameters [low, high] a {self.family} rate "
+                    f"stays within, got {self.bounds!r}",
+                )
+        elif self.bounds is not None:
+            raise ParamError("bounds", f"applies only to the families {', '.join(RANDOM_FAMILIES)}")
 
 
 def setting_callbacks(ctx: CheckContext, stage: str = "fit") -> list[Mapping[str, Any]]:
@@ -428,6 +508,8 @@ def check(ctx: CheckContext) -> Verdict:
     family, rtol = ctx.params.family, ctx.params.rtol
     if family in CALLBACK_FAMILIES:
         return _check_callback(ctx, family, rtol)
+    if family in RANDOM_FAMILIES:
+        return _check_random(ctx, rtol, ctx.params.bounds)
     lr, evidence, disagreement = judged_lr(ctx)
     optimizer, _ = ctx.judged("optimizer")
     opt_class = (optimizer or {}).get("class_name") or "SGD"
@@ -460,3 +542,100 @@ def check(ctx: CheckContext) -> Verdict:
         ctx.say("expected", family=family),
     ]
     return failed(join(parts), where, evidence)
+
+
+def _bound_values(values: Mapping[str, Any], names: tuple[str, ...]) -> tuple[float, float] | None:
+    low, high = (values.get(name) for name in names)
+    ok = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
+    return (float(low), float(high)) if ok else None  # type: ignore[arg-type]
+
+
+def _corner_problems(ctx: CheckContext, names: tuple[str, ...]) -> tuple[list[str], int]:
+    """Sentences about the corner builds whose rates do not cover their own bounds, and how
+    many corners were judged. A corner records only its rates' extremes (probe._corners)."""
+    problems, judged = [], 0
+    for build in ctx.stage("corners").get("builds") or []:
+        bounds = _bound_values(build.get("values") or {}, names)
+        lowest, highest = build.get("lr_min"), build.get("lr_max")
+        if not build.get("ok") or bounds is None or lowest is None or highest is None:
+            continue
+        judged += 1
+        low, high = bounds
+        slack = schedules.RANDOM_BOUND_RTOL * max(abs(low), abs(high))
+        reach = schedules.RANDOM_REACH * (high - low)
+        inside = low - slack <= lowest and highest <= high + slack
+        if not (inside and lowest <= low + reach and highest >= high - reach):
+            values = ", ".join(f"{n}={fmt(v)}" for n, v in zip(names, bounds, strict=True))
+            fields = {"lowest": fmt(lowest), "highest": fmt(highest)}
+            problems.append(
+                ctx.say("rnd_corner", values=values, low=fmt(low), high=fmt(high), **fields)
+            )
+    return problems, judged
+
+
+def _check_random(ctx: CheckContext, rtol: float, bounds: tuple[str, ...] | None) -> Verdict:
+    """A rate drawn at random at every step within two hyperparameters (seed 003's
+    RandomScheduler), judged by behaviour: no formula of the step describes it, its samples
+    stay within the default build's bounds, change from step to step and reach both ends;
+    each corner build's rates cover that corner's bounds (so the bounds are the hps')."""
+    assert bounds is not None  # Params requires them for a random family
+    names = {"low_name": bounds[0], "high_name": bounds[1]}
+    expected = ctx.say("rnd_expected", **names)
+    lr, evidence, disagreement = judged_lr(ctx)
+    optimizer, _ = ctx.judged("optimizer")
+    where = ctx.locate((optimizer or {}).get("class_name") or "SGD", "compile")
+    if disagreement:
+        return failed(disagreement, where, evidence)
+    if lr.get("samples_error") and not lr.get("samples"):
+        error = lr["samples_error"]
+        text = ctx.say(
+            "no_samples",
+            class_found=lr.get("class_name"),
+            error=error if isinstance(error, str) else error_text(error),
+        )
+        return failed(join([text, expected]), where, evidence)
+    fit = identify_lr(lr, rtol)
+    if fit is not None or not (lr.get("samples") or {}).get("lrs"):
+        found = schedules.describe(fit, ctx.lang) if fit else _kind(lr)
+        parts = [ctx.say("wrong", found=found), *other_mechanisms(ctx, rtol), expected]
+        return failed(join(parts), where, evidence)
+    where = ctx.locate(str(lr.get("class_name")), anywhere=True) or where
+    values = ctx.stage("search_space").get("values") or {}
+    interval = _bound_values(values, bounds)
+    if interval is None:
+        missing = " / ".join(n for n in bounds if not isinstance(values.get(n), int | float))
+        text = ctx.say("rnd_no_bounds", missing=missing or " / ".join(bounds), **names)
+        return failed(text, where, evidence)
+    samples = lr["samples"]
+    found = schedules.random_findings(samples["steps"], samples["lrs"], *interval)
+    fields = {
+        **names,
+        "low": fmt(found.low),
+        "high": fmt(found.high),
+        "count": found.count,
+        "lowest": fmt(found.lowest),
+        "highest": fmt(found.highest),
+    }
+    problems = []
+    if not found.within and found.first_outside is not None:
+        step, value = found.first_outside
+        problems.append(
+            ctx.say("rnd_outside", outside=found.outside, step=step, value=fmt(value), **fields)
+        )
+    if not found.varies:
+        repeats = found.pairs - found.changes
+        problems.append(ctx.say("rnd_repeats", repeats=repeats, pairs=found.pairs))
+    if found.within and not found.spans:
+        problems.append(ctx.say("rnd_narrow", **fields))
+    corner_problems, corners = _corner_problems(ctx, bounds)
+    problems += corner_problems
+    note = ctx.say("rnd_evidence") if evidence is Evidence.CHILD else ""
+    if problems:
+        return failed(join([*problems, expected, note]), where, evidence)
+    details = ctx.say("rnd_details", **fields)
+    if corners:
+        details += " " + ctx.say("rnd_corners", count=corners)
+    by = ctx.say("by_class", class_found=lr.get("class_name"))
+    return passed(
+        join([ctx.say("rnd_ok", by=by, details=details, **names), note]), where, evidence=evidence
+    )
