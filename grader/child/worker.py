@@ -209,6 +209,23 @@ def _probe_data(split: Any) -> tuple[Any, Any, Any]:
     )
 
 
+def architecture_json(model: Any) -> str:
+    """`model.to_json()`, or the same architecture without its compile config.
+
+    A compiled Keras 3 model's JSON carries its compile config, optimizer and schedule
+    included, and a hand-written LearningRateSchedule without get_config() (seed 003's
+    RandomScheduler) makes to_json() raise. The parent reads only the architecture from
+    this file (it rebuilds and evaluates it), so an uncompiled clone's JSON serves: same
+    layers, names and shapes; the weights are saved from the model itself.
+    """
+    try:
+        return model.to_json()
+    except NotImplementedError:
+        import keras
+
+        return keras.models.clone_model(model).to_json()
+
+
 def _save_initial(model: Any, scratch: Path) -> None:
     """The first build's untrained weights and architecture, for the parent to compare.
 
@@ -217,7 +234,7 @@ def _save_initial(model: Any, scratch: Path) -> None:
     (a custom layer) simply leaves nothing to compare.
     """
     try:
-        (scratch / "initial_model.json").write_text(model.to_json(), encoding="utf-8")
+        (scratch / "initial_model.json").write_text(architecture_json(model), encoding="utf-8")
         model.save_weights(str(scratch / "initial.weights.h5"))
     except Exception:
         for name in ("initial_model.json", "initial.weights.h5"):
@@ -331,7 +348,7 @@ def _save_best(tuner: Any, scratch: Path, answer: Answer, objective: str) -> Any
     best_trial = tuner.oracle.get_best_trials(1)[0]
     model = tuner.get_best_models(num_models=1)[0]
     _reload_optimizer_state(tuner, model, best_trial.trial_id)
-    (scratch / "best_model.json").write_text(model.to_json(), encoding="utf-8")
+    (scratch / "best_model.json").write_text(architecture_json(model), encoding="utf-8")
     model.save_weights(str(scratch / "best.weights.h5"))
     try:
         # The whole model file lets the parent read the optimizer and schedule that were
