@@ -79,3 +79,28 @@ def test_each_wrong_schedule_is_named_by_what_it_does(validated) -> None:
     )
     assert "Built with lower_bound=0.001, upper_bound=0.5" in message["fixed_bounds"]
     assert message["drawn_once"].startswith("The optimizer's learning rate is constant")
+
+
+def test_the_architecture_is_saved_when_the_schedule_has_no_get_config() -> None:
+    """Seed 003's RandomScheduler has no get_config(): a compiled model's to_json() raises,
+    and the search used to end in an error. The architecture file now holds the layers
+    without the compile config (the parent reads only those)."""
+    import json
+
+    import keras
+
+    from grader.child.worker import architecture_json
+
+    class NoConfig(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):  # type: ignore[no-untyped-def]
+            return 0.01
+
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1, "sigmoid")])
+    model.compile(loss="binary_crossentropy", optimizer=keras.optimizers.SGD(NoConfig()))
+    with pytest.raises(NotImplementedError):
+        model.to_json()
+    saved = json.loads(architecture_json(model))
+    assert "compile_config" not in saved
+    assert [layer["class_name"] for layer in saved["config"]["layers"]] == ["InputLayer", "Dense"]
+    plain = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1, "sigmoid")])
+    assert architecture_json(plain) == plain.to_json()  # a serialisable model: unchanged

@@ -186,3 +186,36 @@ def test_findings_count_what_they_see() -> None:
     assert (found.outside, found.first_outside) == (1, (3, 1.5))
     assert (found.changes, found.pairs) == (2, 3)  # 0->1 repeats; 3->10 is not consecutive
     assert found.reaches_low and found.reaches_high and not found.ok
+
+
+def _search_space(rec: dict[str, Any], **params: Any) -> Any:
+    params = {
+        "hyperparameters": [
+            {"name": "lower_bound", "type": "Float", "min": 0.001, "max": 0.01},
+            {"name": "upper_bound", "type": "Float", "min": 0.1, "max": 0.5},
+        ],
+        **params,
+    }
+    space = [
+        {"name": "lower_bound", "type": "Float", "min": 0.001, "max": 0.01, "step": None,
+         "sampling": "linear", "default": 0.001, "values": None},
+        {"name": "upper_bound", "type": "Float", "min": 0.1, "max": 0.5, "step": None,
+         "sampling": "linear", "default": 0.1, "values": None},
+    ]  # fmt: skip
+    rec["search_space"]["hyperparameters"] = space
+    ctx = CheckContext(
+        record=ProbeRecord.parse(rec),
+        lang="en",
+        params=build(REGISTRY["search_space"].params, params, "search_space"),
+        messages=REGISTRY["search_space"].messages,
+    )
+    return REGISTRY["search_space"].run(ctx)
+
+
+def test_a_random_rate_may_end_above_its_start_when_the_spec_says_it_is_no_decay() -> None:
+    builds = corners()
+    builds[0]["lr_first"], builds[0]["lr_last"] = 0.01, 0.09  # ends above where it starts
+    rec = record(uniform(LOW, HIGH), builds)
+    assert _search_space(rec, decays=False).status is CheckStatus.PASSED
+    rising = _search_space(rec)  # the exam's rule, the default: a decay must not rise
+    assert rising.status is CheckStatus.FAILED and "the learning rate rises" in rising.message

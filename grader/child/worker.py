@@ -210,20 +210,24 @@ def _probe_data(split: Any) -> tuple[Any, Any, Any]:
 
 
 def architecture_json(model: Any) -> str:
-    """`model.to_json()`, or the same architecture without its compile config.
+    """`model.to_json()`, or the same JSON without its compile config.
 
     A compiled Keras 3 model's JSON carries its compile config, optimizer and schedule
     included, and a hand-written LearningRateSchedule without get_config() (seed 003's
     RandomScheduler) makes to_json() raise. The parent reads only the architecture from
-    this file (it rebuilds and evaluates it), so an uncompiled clone's JSON serves: same
-    layers, names and shapes; the weights are saved from the model itself.
+    this file (it rebuilds and evaluates it), so the JSON is written as Keras writes it for
+    an uncompiled model: Keras' serializer leaves the compile config out when
+    get_compile_config() returns None, which an instance attribute makes it do for this
+    one call.
     """
     try:
         return model.to_json()
     except NotImplementedError:
-        import keras
-
-        return keras.models.clone_model(model).to_json()
+        model.get_compile_config = lambda: None
+        try:
+            return model.to_json()
+        finally:
+            del model.get_compile_config
 
 
 def _save_initial(model: Any, scratch: Path) -> None:
