@@ -19,6 +19,14 @@ reacts to the real losses, so it is judged by its configuration. What the parent
 itself: the rate saved with the trained best model (its optimizer config in `best.keras`)
 must be the dry run's rate, with the best trial's hyperparameters, at the end of the epoch
 whose step count the best weights hold.
+
+A random family (`RANDOM_FAMILIES`: RandomUniform, seed 003's RandomScheduler) has no
+formula to fit: params.bounds names the two hyperparameters the rate must stay within, and
+the probe's samples (the child's word: a student's own class runs only there) are judged
+by behaviour with grader.schedules.random_findings: within the default build's bounds,
+changing from step to step, reaching both ends, and matching no Keras formula; each corner
+build's extremes must cover that corner's own bounds, so bounds that ignore the
+hyperparameters fail.
 """
 
 from __future__ import annotations
