@@ -102,3 +102,32 @@ def test_the_architecture_is_saved_when_the_schedule_has_no_get_config() -> None
     assert [layer["class_name"] for layer in saved["config"]["layers"]] == ["InputLayer", "Dense"]
     plain = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1, "sigmoid")])
     assert architecture_json(plain) == plain.to_json()  # a serialisable model: unchanged
+
+
+def test_a_model_compiled_with_a_students_schedule_and_metric_is_rebuilt() -> None:
+    """The evaluator rebuilds the architecture only: a serialisable schedule of the
+    student's and the lr_spy metric function in the compile config used to make safe mode
+    refuse the whole model (accuracy sent to review); the probe names a metric function
+    as Keras saves it ('lr'), as the trained model's file does."""
+    import keras
+
+    from grader.child.probe import _metric_of
+    from grader.evaluator import rebuild
+
+    class Own(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):  # type: ignore[no-untyped-def]
+            return 0.01
+
+        def get_config(self):  # type: ignore[no-untyped-def]
+            return {}
+
+    def lr(y_true, y_pred):  # type: ignore[no-untyped-def]
+        return 0.0
+
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1, "sigmoid")])
+    model.compile(loss="binary_crossentropy", optimizer=keras.optimizers.SGD(Own()),
+                  metrics=["accuracy", lr])  # fmt: skip
+    rebuilt = rebuild(model.to_json())
+    assert [type(layer).__name__ for layer in rebuilt.layers] == ["Dense"]
+    saved = model.get_compile_config()["metrics"][1]
+    assert _metric_of(saved)["name"] == "lr"
