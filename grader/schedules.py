@@ -1031,6 +1031,95 @@ def identify_dry_run(run: Mapping[str, Any], rtol: float = 1e-3) -> ScheduleFit 
     return identify_epoch_schedule(list(range(len(epoch_lrs))), epoch_lrs, rtol=rtol)
 
 
+# A rate drawn at random at every step between two bounds (seed 003's RandomScheduler):
+# no formula of the step describes it, so it is judged by what its samples do instead.
+RANDOM_FAMILIES: tuple[str, ...] = ("RandomUniform",)
+# Samples may exceed a bound by float32 rounding (tf.random.uniform computes in float32).
+RANDOM_BOUND_RTOL = 1e-6
+# The samples must come this close (a fraction of the interval) to each bound: a uniform
+# draw misses the lowest tenth in all of n samples with probability 0.9 ** n (< 1e-17 for
+# the probe's ~380), a rate that keeps near one value always does.
+RANDOM_REACH = 0.1
+# Consecutive steps whose rates must differ: a new draw at every step repeats a value
+# only by float32 coincidence.
+RANDOM_CHANGING = 0.95
+
+
+@dataclass(frozen=True)
+class RandomFindings:
+    """What a curve's samples do against the interval [low, high] they were asked to stay in.
+
+    outside: samples beyond the interval (by more than float32 rounding); first_outside:
+    the first such (step, rate). changes/pairs: consecutive sampled steps (step, step + 1)
+    whose rates differ, out of those compared. reaches_low/high: the samples come within
+    RANDOM_REACH of the interval of each bound.
+    """
+
+    low: float
+    high: float
+    count: int
+    lowest: float
+    highest: float
+    outside: int
+    first_outside: tuple[int, float] | None
+    changes: int
+    pairs: int
+    reaches_low: bool
+    reaches_high: bool
+
+    @property
+    def within(self) -> bool:
+        return self.outside == 0
+
+    @property
+    def varies(self) -> bool:
+        return self.pairs > 0 and self.changes >= RANDOM_CHANGING * self.pairs
+
+    @property
+    def spans(self) -> bool:
+        return self.reaches_low and self.reaches_high
+
+    @property
+    def ok(self) -> bool:
+        return self.within and self.varies and self.spans
+
+
+def random_findings(
+    steps: Sequence[int], lrs: Sequence[float], low: float, high: float
+) -> RandomFindings:
+    """Judge sampled rates as a uniform random draw in [low, high] at every step."""
+    s = np.asarray(steps, dtype=np.int64)
+    y = np.asarray(lrs, dtype=float)
+    slack = RANDOM_BOUND_RTOL * max(abs(low), abs(high))
+    bad = np.flatnonzero((y < low - slack) | (y > high + slack))
+    consecutive = np.flatnonzero(np.diff(s) == 1)
+    changed = int(np.count_nonzero(y[consecutive + 1] != y[consecutive]))
+    reach = RANDOM_REACH * (high - low)
+    return RandomFindings(
+        low=float(low),
+        high=float(high),
+        count=int(y.size),
+        lowest=float(y.min()) if y.size else math.nan,
+        highest=float(y.max()) if y.size else math.nan,
+        outside=int(bad.size),
+        first_outside=(int(s[bad[0]]), float(y[bad[0]])) if bad.size else None,
+        changes=changed,
+        pairs=int(consecutive.size),
+        reaches_low=bool(y.size) and float(y.min()) <= low + reach,
+        reaches_high=bool(y.size) and float(y.max()) >= high - reach,
+    )
+
+
+_NAMES_ES = {
+    "constant": "constante",
+    "CyclicLR": "CyclicLR",
+    "step decay": "decaimiento escalonado",
+    "step decay (1 + epoch)": "decaimiento escalonado (1 + época)",
+    "exponential decay": "decaimiento exponencial",
+    "time-based decay": "decaimiento basado en tiempo",
+}
+
+
 def _fmt(v: Param) -> str:
     if isinstance(v, bool):
         return str(v)

@@ -10,6 +10,7 @@ no ./assignments, so everything must come from the package itself.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import site
@@ -148,11 +149,40 @@ def test_installed_grade_grades_with_its_shipped_assignment_and_templates(instal
     assert "SyntaxError in cell 7, line 2" in (out / "syntax_error" / "report.md").read_text()
     assert (out / "syntax_error" / "report.html").stat().st_size > 0
     assert (out / "summary.html").stat().st_size > 0
-    # LEAD: grade the data-free `and-gate-schedules` here once it exists, end to end through
-    # the installed wheel, e.g. `grade <its reference> --assignment and-gate-schedules
-    # --budget smoke --no-sandbox` and assert exit code 0 and full marks in result.json.
-    # --no-sandbox because this venv borrows its dependencies through a .pth file whose
-    # folder the sandbox does not bind (a real `pip install .` venv holds them itself).
+
+
+@pytest.mark.slow
+def test_installed_grade_grades_the_data_free_assignment(installed) -> None:
+    """and-gate-schedules needs no data file: the installed `grade` grades its shipped
+    reference end to end (child, search, evaluation, checks, calibration) from the wheel.
+    --no-sandbox: this venv borrows its dependencies through a .pth file whose folder the
+    sandbox does not bind (a real `pip install .` venv holds them itself)."""
+    notebook = installed["away"] / "and_gate.ipynb"
+    shutil.copy(ROOT / "assignments" / "and-gate-schedules" / "reference.ipynb", notebook)
+    out = installed["base"] / "and-gate-reports"
+    graded = _run(
+        installed,
+        "grade",
+        str(notebook),
+        "--assignment",
+        "and-gate-schedules",
+        "--budget",
+        "smoke",
+        "--no-sandbox",
+        "--progress",
+        "plain",
+        "--lang",
+        "en",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(installed["base"] / "cache"),
+    )
+    assert graded.returncode == 0, graded.stdout + graded.stderr
+    result = json.loads((out / "and_gate" / "result.json").read_text(encoding="utf-8"))
+    assert result["status"] == "graded"
+    failed = [c["id"] for c in result["checks"] if c["status"] != "passed"]
+    assert failed == [] and result["score"] == result["max_score"] > 0, failed
 
 
 def test_the_instructors_material_is_hidden_from_the_child(tmp_path: Path) -> None:

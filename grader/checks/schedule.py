@@ -19,6 +19,14 @@ reacts to the real losses, so it is judged by its configuration. What the parent
 itself: the rate saved with the trained best model (its optimizer config in `best.keras`)
 must be the dry run's rate, with the best trial's hyperparameters, at the end of the epoch
 whose step count the best weights hold.
+
+A random family (`RANDOM_FAMILIES`: RandomUniform, seed 003's RandomScheduler) has no
+formula to fit: params.bounds names the two hyperparameters the rate must stay within, and
+the probe's samples (the child's word: a student's own class runs only there) are judged
+by behaviour with grader.schedules.random_findings: within the default build's bounds,
+changing from step to step, reaching both ends, and matching no Keras formula; each corner
+build's extremes must cover that corner's own bounds, so bounds that ignore the
+hyperparameters fail.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from grader.checks.base import (
     passed,
     register,
 )
+from grader.checks.params import ParamError
 from grader.results import Evidence
 
 # Texts: the [checks.schedule] table of grader/i18n/<lang>.toml.
@@ -165,10 +174,26 @@ def other_mechanisms(ctx: CheckContext, rtol: float) -> list[str]:
     return notes
 
 
+RANDOM_FAMILIES = schedules.RANDOM_FAMILIES
+
+
 @dataclass(frozen=True)
 class Params:
     family: str = "PolynomialDecay"  # a family of grader.schedules (Keras' class name)
     rtol: float = 1e-3  # how closely the sampled curve must follow it
+    # RandomUniform only: the two hyperparameters (low, high) the random rate stays within.
+    bounds: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.family in RANDOM_FAMILIES:
+            if self.bounds is None or len(self.bounds) != 2 or len(set(self.bounds)) != 2:
+                raise ParamError(
+                    "bounds",
+                    f"must name the two hyperparameters [low, high] a {self.family} rate "
+                    f"stays within, got {self.bounds!r}",
+                )
+        elif self.bounds is not None:
+            raise ParamError("bounds", f"applies only to the families {', '.join(RANDOM_FAMILIES)}")
 
 
 def setting_callbacks(ctx: CheckContext, stage: str = "fit") -> list[Mapping[str, Any]]:
@@ -281,6 +306,8 @@ def check(ctx: CheckContext) -> Verdict:
     family, rtol = ctx.params.family, ctx.params.rtol
     if family in CALLBACK_FAMILIES:
         return _check_callback(ctx, family, rtol)
+    if family in RANDOM_FAMILIES:
+        return _check_random(ctx, rtol, ctx.params.bounds)
     lr, evidence, disagreement = judged_lr(ctx)
     optimizer, _ = ctx.judged("optimizer")
     opt_class = (optimizer or {}).get("class_name") or "SGD"
@@ -313,3 +340,102 @@ def check(ctx: CheckContext) -> Verdict:
         ctx.say("expected", family=family),
     ]
     return failed(join(parts), where, evidence)
+
+
+def _bound_values(values: Mapping[str, Any], names: tuple[str, ...]) -> tuple[float, float] | None:
+    low, high = (values.get(name) for name in names)
+    ok = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
+    return (float(low), float(high)) if ok else None  # type: ignore[arg-type]
+
+
+def _corner_problems(ctx: CheckContext, names: tuple[str, ...]) -> tuple[list[str], int]:
+    """Sentences about the corner builds whose rates do not cover their own bounds, and how
+    many corners were judged. A corner records only its rates' extremes (probe._corners)."""
+    problems, judged = [], 0
+    for build in ctx.stage("corners").get("builds") or []:
+        bounds = _bound_values(build.get("values") or {}, names)
+        lowest, highest = build.get("lr_min"), build.get("lr_max")
+        if not build.get("ok") or bounds is None or lowest is None or highest is None:
+            continue
+        judged += 1
+        low, high = bounds
+        slack = schedules.RANDOM_BOUND_RTOL * max(abs(low), abs(high))
+        reach = schedules.RANDOM_REACH * (high - low)
+        inside = low - slack <= lowest and highest <= high + slack
+        if not (inside and lowest <= low + reach and highest >= high - reach):
+            values = ", ".join(f"{n}={fmt(v)}" for n, v in zip(names, bounds, strict=True))
+            fields = {"lowest": fmt(lowest), "highest": fmt(highest)}
+            problems.append(
+                ctx.say("rnd_corner", values=values, low=fmt(low), high=fmt(high), **fields)
+            )
+    return problems, judged
+
+
+def _check_random(ctx: CheckContext, rtol: float, bounds: tuple[str, ...] | None) -> Verdict:
+    """A rate drawn at random at every step within two hyperparameters (seed 003's
+    RandomScheduler), judged by behaviour: no formula of the step describes it, its samples
+    stay within the default build's bounds, change from step to step and reach both ends;
+    each corner build's rates cover that corner's bounds (so the bounds are the hps')."""
+    assert bounds is not None  # Params requires them for a random family
+    names = {"low_name": bounds[0], "high_name": bounds[1]}
+    expected = ctx.say("rnd_expected", **names)
+    lr, evidence, disagreement = judged_lr(ctx)
+    optimizer, _ = ctx.judged("optimizer")
+    where = ctx.locate((optimizer or {}).get("class_name") or "SGD", "compile")
+    if disagreement:
+        return failed(disagreement, where, evidence)
+    if lr.get("samples_error") and not lr.get("samples"):
+        error = lr["samples_error"]
+        text = ctx.say(
+            "no_samples",
+            class_found=lr.get("class_name"),
+            error=error if isinstance(error, str) else error_text(error),
+        )
+        return failed(join([text, expected]), where, evidence)
+    values = ctx.stage("search_space").get("values") or {}
+    interval = _bound_values(values, bounds)
+    if interval is None:  # asked first: it needs no curve fitting
+        missing = " / ".join(n for n in bounds if not isinstance(values.get(n), int | float))
+        text = ctx.say("rnd_no_bounds", missing=missing or " / ".join(bounds), **names)
+        return failed(text, where, evidence)
+    # Fitting every family to noise takes a second or two; it is what tells a Keras formula
+    # between the bounds (a decay from upper to lower) from a random draw.
+    fit = identify_lr(lr, rtol)
+    if fit is not None or not (lr.get("samples") or {}).get("lrs"):
+        found = schedules.describe(fit, ctx.lang) if fit else _kind(lr)
+        parts = [ctx.say("wrong", found=found), *other_mechanisms(ctx, rtol), expected]
+        return failed(join(parts), where, evidence)
+    where = ctx.locate(str(lr.get("class_name")), anywhere=True) or where
+    samples = lr["samples"]
+    found = schedules.random_findings(samples["steps"], samples["lrs"], *interval)
+    fields = {
+        **names,
+        "low": fmt(found.low),
+        "high": fmt(found.high),
+        "count": found.count,
+        "lowest": fmt(found.lowest),
+        "highest": fmt(found.highest),
+    }
+    problems = []
+    if not found.within and found.first_outside is not None:
+        step, value = found.first_outside
+        problems.append(
+            ctx.say("rnd_outside", outside=found.outside, step=step, value=fmt(value), **fields)
+        )
+    if not found.varies:
+        repeats = found.pairs - found.changes
+        problems.append(ctx.say("rnd_repeats", repeats=repeats, pairs=found.pairs))
+    if found.within and not found.spans:
+        problems.append(ctx.say("rnd_narrow", **fields))
+    corner_problems, corners = _corner_problems(ctx, bounds)
+    problems += corner_problems
+    note = ctx.say("rnd_evidence") if evidence is Evidence.CHILD else ""
+    if problems:
+        return failed(join([*problems, expected, note]), where, evidence)
+    details = ctx.say("rnd_details", **fields)
+    if corners:
+        details += " " + ctx.say("rnd_corners", count=corners)
+    by = ctx.say("by_class", class_found=lr.get("class_name"))
+    return passed(
+        join([ctx.say("rnd_ok", by=by, details=details, **names), note]), where, evidence=evidence
+    )

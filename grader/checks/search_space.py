@@ -92,6 +92,8 @@ def _corner_problems(ctx: CheckContext) -> tuple[list[str], Any]:
             where = where or error_location(corner.get("error"))
             continue
         first, last = corner.get("lr_first"), corner.get("lr_last")
+        if not ctx.params.decays:
+            continue
         if first is not None and last is not None and last > first * (1 + _GROWTH_RTOL):
             growing.append(ctx.say("lr_grows", values=values, first=fmt(first), last=fmt(last)))
     # One example is enough: the rule is the same at every corner where it breaks.
@@ -114,6 +116,10 @@ class Params:
     tolerance: float = 1e-4  # absolute, on min and max
     allow_extra: bool = False  # other searched hyperparameters are allowed
     hyperparameters: tuple[Hyperparameter, ...] = ()
+    # The schedule is a decay: at no corner of the space may the rate end above where it
+    # starts (the exam's end_learning_rate <= initial_learning_rate). False for a rate that
+    # is not a decay (seed 003's random one ends above its start half the time).
+    decays: bool = True
 
 
 @register("search_space", MESSAGES, requires=("build",), evidence=Evidence.CHILD, params=Params)

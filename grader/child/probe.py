@@ -422,6 +422,10 @@ def _metric_of(value: Any) -> dict[str, Any]:
     if isinstance(spec, dict):
         config = spec.get("config") or {}
         name = config.get("name") if isinstance(config, dict) else None
+        if spec.get("class_name") == "function" and isinstance(config, str):
+            # A compile config holds a metric function (seed 003's lr_spy) as Keras
+            # serialises it, its name as the config: the name it is logged and saved under.
+            name = config
         return {"name": name, "class_name": spec["class_name"], "spec": spec}
     return {"name": None, "class_name": None, "spec": spec}
 

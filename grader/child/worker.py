@@ -209,6 +209,27 @@ def _probe_data(split: Any) -> tuple[Any, Any, Any]:
     )
 
 
+def architecture_json(model: Any) -> str:
+    """`model.to_json()`, or the same JSON without its compile config.
+
+    A compiled Keras 3 model's JSON carries its compile config, optimizer and schedule
+    included, and a hand-written LearningRateSchedule without get_config() (seed 003's
+    RandomScheduler) makes to_json() raise. The parent reads only the architecture from
+    this file (it rebuilds and evaluates it), so the JSON is written as Keras writes it for
+    an uncompiled model: Keras' serializer leaves the compile config out when
+    get_compile_config() returns None, which an instance attribute makes it do for this
+    one call.
+    """
+    try:
+        return model.to_json()
+    except NotImplementedError:
+        model.get_compile_config = lambda: None
+        try:
+            return model.to_json()
+        finally:
+            del model.get_compile_config
+
+
 def _save_initial(model: Any, scratch: Path) -> None:
     """The first build's untrained weights and architecture, for the parent to compare.
 
@@ -217,7 +238,7 @@ def _save_initial(model: Any, scratch: Path) -> None:
     (a custom layer) simply leaves nothing to compare.
     """
     try:
-        (scratch / "initial_model.json").write_text(model.to_json(), encoding="utf-8")
+        (scratch / "initial_model.json").write_text(architecture_json(model), encoding="utf-8")
         model.save_weights(str(scratch / "initial.weights.h5"))
     except Exception:
         for name in ("initial_model.json", "initial.weights.h5"):
@@ -331,7 +352,7 @@ def _save_best(tuner: Any, scratch: Path, answer: Answer, objective: str) -> Any
     best_trial = tuner.oracle.get_best_trials(1)[0]
     model = tuner.get_best_models(num_models=1)[0]
     _reload_optimizer_state(tuner, model, best_trial.trial_id)
-    (scratch / "best_model.json").write_text(model.to_json(), encoding="utf-8")
+    (scratch / "best_model.json").write_text(architecture_json(model), encoding="utf-8")
     model.save_weights(str(scratch / "best.weights.h5"))
     try:
         # The whole model file lets the parent read the optimizer and schedule that were
