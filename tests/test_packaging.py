@@ -117,7 +117,7 @@ def test_installed_grade_runs_from_the_wheel(installed) -> None:
     # The shipped assignments are found, and the message says where it looked.
     listed = _run(installed, "grade", "x.ipynb", "--assignment", "nope")
     assert listed.returncode == 2
-    assert "fashion-mnist-polynomial-decay (in " in listed.stderr
+    assert "fashion-mnist-polynomial-decay" in listed.stderr and " (in " in listed.stderr
     assert f"{installed['away'] / 'assignments'} (./assignments, absent)" in listed.stderr
     assert "site-packages/grader/assignments (shipped)" in listed.stderr
 
