@@ -34,9 +34,10 @@ grade: setup
 	$(VENV)/bin/grade submissions/ --assignment fashion-mnist-polynomial-decay --out $(OUT) || [ $$? -eq 1 ]
 	@echo "reports in $(OUT)/, gradebook in $(OUT)/grades.csv"
 
-# One pytest process by default: the hostile corpus grades under tight time limits, and two
-# workers on two cores made its children miss them under load. `make test TEST_JOBS=2`
-# spreads the test files over two pytest-xdist workers. The 30 slowest tests are listed.
+# One pytest process by default: a run with two workers on a loaded two-core machine showed
+# failures not yet traced (the hostile corpus grades under 25-second limits: the likely one).
+# `make test TEST_JOBS=2` spreads the test files over two pytest-xdist workers. The 30
+# slowest tests are listed at the end.
 TEST_JOBS ?= 0
 test: setup
 	$(VENV)/bin/python -m pytest -q -n $(TEST_JOBS) --durations=30
