@@ -154,6 +154,7 @@ def test_the_container_entry_point_writes_results_json(tmp_path: Path) -> None:
     (submission / "exam.ipynb").write_bytes((ROOT / "submissions" / "adam.ipynb").read_bytes())
     results = tmp_path / "results" / "results.json"
     argv = ["--submission", str(submission), "--results", str(results)]
+    argv += ["--assignment", "fashion-mnist-polynomial-decay"]
     assert autograder.main([*argv, "--budget", "smoke", "--lang", "en", "--subset", "2000"]) == 0
     written = json.loads(results.read_text(encoding="utf-8"))
     gradescope.validate(written)

@@ -49,7 +49,7 @@ from grader.checks.base import (
     register,
 )
 from grader.checks.params import ParamError
-from grader.results import Evidence
+from grader.results import Evidence, Location
 
 # Texts: the [checks.schedule] table of grader/i18n/<lang>.toml.
 MESSAGES = i18n.messages("checks.schedule")
@@ -301,20 +301,17 @@ def _check_callback(ctx: CheckContext, family: str, rtol: float) -> Verdict:
     return passed(join(parts), where, evidence=Evidence.CHILD)
 
 
-@register("schedule", MESSAGES, params=Params, requires=("build",), evidence=Evidence.CHILD)
-def check(ctx: CheckContext) -> Verdict:
-    family, rtol = ctx.params.family, ctx.params.rtol
-    if family in CALLBACK_FAMILIES:
-        return _check_callback(ctx, family, rtol)
-    if family in RANDOM_FAMILIES:
-        return _check_random(ctx, rtol, ctx.params.bounds)
+def _judged_schedule(
+    ctx: CheckContext,
+) -> tuple[Mapping[str, Any], Evidence, Location | None, str | None]:
+    """The optimizer's rate as judged, its evidence, where it is set (the optimizer's call in
+    compile), and why it cannot be judged at all (None when it can): the child and the
+    parent disagree, or the schedule could not be sampled."""
     lr, evidence, disagreement = judged_lr(ctx)
     optimizer, _ = ctx.judged("optimizer")
-    opt_class = (optimizer or {}).get("class_name") or "SGD"
-    # Where the rate is set: the optimizer call (the schedule's own call once it passes).
-    where = ctx.locate(opt_class, "compile")
+    where = ctx.locate((optimizer or {}).get("class_name") or "SGD", "compile")
     if disagreement:
-        return failed(disagreement, where, evidence)
+        return lr, evidence, where, disagreement
     if lr.get("samples_error") and not lr.get("samples"):
         error = lr["samples_error"]
         text = ctx.say(
@@ -322,7 +319,20 @@ def check(ctx: CheckContext) -> Verdict:
             class_found=lr.get("class_name"),
             error=error if isinstance(error, str) else error_text(error),
         )
-        return failed(text, where, evidence)
+        return lr, evidence, where, text
+    return lr, evidence, where, None
+
+
+@register("schedule", MESSAGES, params=Params, requires=("build",), evidence=Evidence.CHILD)
+def check(ctx: CheckContext) -> Verdict:
+    family, rtol = ctx.params.family, ctx.params.rtol
+    if family in CALLBACK_FAMILIES:
+        return _check_callback(ctx, family, rtol)
+    if family in RANDOM_FAMILIES:
+        return _check_random(ctx, rtol, ctx.params.bounds)
+    lr, evidence, where, unjudgeable = _judged_schedule(ctx)
+    if unjudgeable is not None:
+        return failed(unjudgeable, where, evidence)
     fit = identify_lr(lr, rtol)
     if fit is not None and fit.family == family:
         by = (
@@ -379,19 +389,9 @@ def _check_random(ctx: CheckContext, rtol: float, bounds: tuple[str, ...] | None
     assert bounds is not None  # Params requires them for a random family
     names = {"low_name": bounds[0], "high_name": bounds[1]}
     expected = ctx.say("rnd_expected", **names)
-    lr, evidence, disagreement = judged_lr(ctx)
-    optimizer, _ = ctx.judged("optimizer")
-    where = ctx.locate((optimizer or {}).get("class_name") or "SGD", "compile")
-    if disagreement:
-        return failed(disagreement, where, evidence)
-    if lr.get("samples_error") and not lr.get("samples"):
-        error = lr["samples_error"]
-        text = ctx.say(
-            "no_samples",
-            class_found=lr.get("class_name"),
-            error=error if isinstance(error, str) else error_text(error),
-        )
-        return failed(join([text, expected]), where, evidence)
+    lr, evidence, where, unjudgeable = _judged_schedule(ctx)
+    if unjudgeable is not None:
+        return failed(join([unjudgeable, expected]), where, evidence)
     values = ctx.stage("search_space").get("values") or {}
     interval = _bound_values(values, bounds)
     if interval is None:  # asked first: it needs no curve fitting
