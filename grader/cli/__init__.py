@@ -52,6 +52,64 @@ def add_assignment_arguments(parser: argparse.ArgumentParser, *, default: str) -
     )
 
 
+DATA_DIR_HELP = (
+    "folder with the assignment's dataset files as published (Fashion-MNIST's four .gz, "
+    "mnist.npz, cifar-10-python.tar.gz; default: $FASHION_MNIST_DIR for Fashion-MNIST, "
+    "Debian's /usr/share/datasets, the Keras cache, then Keras' own download)"
+)
+CACHE_DIR_HELP = "where decoded datasets are cached (default: $GRADER_CACHE or ~/.cache/grader)"
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """--data-dir and --cache-dir, with the same help in every command."""
+    parser.add_argument("--data-dir", type=Path, metavar="DIR", help=DATA_DIR_HELP)
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help=CACHE_DIR_HELP)
+
+
+def add_language_arguments(parser: argparse.ArgumentParser, *, what: str) -> None:
+    """--lang (any language with a catalog, checked once --lang-dir is applied) and --lang-dir."""
+    parser.add_argument(
+        "--lang",
+        metavar="CODE",
+        help=f"language of {what}: es, en, or any language with a catalog in --lang-dir "
+        "(default: the spec's)",
+    )
+    parser.add_argument(
+        "--lang-dir",
+        type=Path,
+        metavar="DIR",
+        help="extra folder of language catalogs (<code>.toml, like grader/i18n/en.toml); "
+        "a new file adds a language, a shipped language's name rewords its texts "
+        "(also $GRADER_LANG_DIR)",
+    )
+
+
+def apply_language(args: argparse.Namespace) -> None:
+    """Read --lang-dir before the spec (it may name the language) and refuse an unknown
+    --lang before anything is graded (UsageError naming the catalogs there are)."""
+    from grader import i18n
+
+    if args.lang_dir is not None:
+        i18n.use_lang_dir(args.lang_dir)
+    if args.lang is not None:
+        i18n.require(args.lang)
+
+
+def nonpositive(
+    args: argparse.Namespace, *names: str, flags: dict[str, str] | None = None
+) -> int | None:
+    """ExitCode.USAGE, after one line on stderr, if an option among `names` (argparse dests;
+    `flags` maps a dest to its flag where they differ) is given and not a positive number;
+    None when all are fine."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            flag = (flags or {}).get(name) or "--" + name.replace("_", "-")
+            print(f"error: {flag} must be a positive number", file=sys.stderr)
+            return ExitCode.USAGE
+    return None
+
+
 def chosen_assignment(args: argparse.Namespace) -> Path:
     """The assignment.toml that --assignment and --assignments-dir name (UsageError if none).
 

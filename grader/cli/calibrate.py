@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from grader.cli import add_assignment_arguments, chosen_assignment
+from grader.cli import add_assignment_arguments, add_data_arguments, chosen_assignment, nonpositive
 from grader.errors import ExitCode
 
 
@@ -50,18 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="grade every seed again, even those already stored that still apply",
     )
-    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="as for `grade`")
-    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="as for `grade`")
+    add_data_arguments(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("seeds", "subset"):
-        value = getattr(args, name)
-        if value is not None and value <= 0:
-            print(f"error: --{name} must be a positive number", file=sys.stderr)
-            return ExitCode.USAGE
+    if (code := nonpositive(args, "seeds", "subset")) is not None:
+        return code
     assignment = chosen_assignment(args)
     from grader.calibrate import calibrate  # heavy imports only once arguments are valid
 

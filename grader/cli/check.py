@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from grader.cli import add_assignment_arguments, chosen_assignment
+from grader.cli import (
+    add_assignment_arguments,
+    add_data_arguments,
+    add_language_arguments,
+    apply_language,
+    chosen_assignment,
+    nonpositive,
+)
 from grader.errors import ExitCode
 
 EPILOG = """\
@@ -34,17 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("notebook", type=Path, metavar="NOTEBOOK", help="your .ipynb or .py")
     add_assignment_arguments(parser, default="default: as for `grade`")
-    parser.add_argument(
-        "--lang",
-        metavar="CODE",
-        help="language of the checklist and report (es, en, or one in --lang-dir)",
-    )
-    parser.add_argument(
-        "--lang-dir",
-        type=Path,
-        metavar="DIR",
-        help="extra folder of language catalogs, as in `grade --help`",
-    )
+    add_language_arguments(parser, what="the checklist and report")
     parser.add_argument(
         "--out",
         type=Path,
@@ -59,8 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"train on the first N training and validation images (default: {selfcheck.SUBSET})",
     )
-    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="as in `grade --help`")
-    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="as in `grade --help`")
+    add_data_arguments(parser)
     parser.add_argument(
         "--templates",
         type=Path,
@@ -72,15 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.subset <= 0:
-        print("error: --subset must be a positive number of images", file=sys.stderr)
-        return ExitCode.USAGE
+    if (code := nonpositive(args, "subset")) is not None:
+        return code
+    apply_language(args)
     from rich.console import Console
-
-    from grader import i18n
-
-    if args.lang_dir is not None:
-        i18n.use_lang_dir(args.lang_dir)
 
     from grader.selfcheck import check
 

@@ -8,7 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grader import __version__
-from grader.cli import add_assignment_arguments, chosen_assignment
+from grader.cli import (
+    add_assignment_arguments,
+    add_data_arguments,
+    add_language_arguments,
+    apply_language,
+    chosen_assignment,
+    nonpositive,
+)
 from grader.errors import ExitCode
 
 # Kept in step with grader.calibrate.ASK_ABOVE_SECONDS (a test checks), so that `--help`
@@ -80,33 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="output folder (default: reports/)",
     )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        metavar="DIR",
-        help="folder with the four Fashion-MNIST .gz files "
-        "(default: $FASHION_MNIST_DIR, Debian's dataset-fashion-mnist, "
-        "the Keras cache)",
-    )
-    parser.add_argument(
-        "--cache-dir",
-        type=Path,
-        metavar="DIR",
-        help="where the decoded dataset is cached (default: $GRADER_CACHE or ~/.cache/grader)",
-    )
-    parser.add_argument(
-        "--lang",
-        metavar="CODE",
-        help="language of messages, reports, the class summary and these terminal lines: "
-        "es, en, or any language with a catalog in --lang-dir (default: the spec's)",
-    )
-    parser.add_argument(
-        "--lang-dir",
-        type=Path,
-        metavar="DIR",
-        help="extra folder of language catalogs (<code>.toml, like grader/i18n/en.toml); "
-        "a new file adds a language, a shipped language's name rewords its texts "
-        "(also $GRADER_LANG_DIR)",
+    add_data_arguments(parser)
+    add_language_arguments(
+        parser, what="messages, reports, the class summary and these terminal lines"
     )
     parser.add_argument(
         "--subset",
@@ -195,22 +178,13 @@ def _add_batch_options(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.subset is not None and args.subset <= 0:
-        print("error: --subset must be a positive number of images", file=sys.stderr)
-        return ExitCode.USAGE
-    for flag, key, _ in LIMIT_FLAGS:
-        if getattr(args, key) is not None and getattr(args, key) <= 0:
-            print(f"error: {flag} must be a positive number", file=sys.stderr)
-            return ExitCode.USAGE
+    limits = {key: flag for flag, key, _ in LIMIT_FLAGS}
+    if (code := nonpositive(args, "subset", *limits, flags=limits)) is not None:
+        return code
     if args.jobs is not None and args.jobs < 1:
         print("error: --jobs must be at least 1", file=sys.stderr)
         return ExitCode.USAGE
-    from grader import i18n
-
-    if args.lang_dir is not None:
-        i18n.use_lang_dir(args.lang_dir)  # before the spec is read: it may name the language
-    if args.lang is not None:
-        i18n.require(args.lang)
+    apply_language(args)
     assignment = chosen_assignment(args)
     from grader.batch import grade  # heavy imports only once arguments are valid
 

@@ -7,8 +7,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from grader.cli import LOOKUP, chosen_assignment
-from grader.errors import ExitCode
+from grader.cli import (
+    LOOKUP,
+    add_data_arguments,
+    add_language_arguments,
+    apply_language,
+    chosen_assignment,
+    nonpositive,
+)
 
 EPILOG = """\
 exit codes:
@@ -51,9 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--budget", metavar="NAME", default="smoke", help="budget preset (default: smoke)"
     )
-    parser.add_argument(
-        "--lang", choices=("es", "en"), help="language of the verdict (default: the spec's)"
-    )
+    add_language_arguments(parser, what="the verdict and reports")
     parser.add_argument(
         "--out",
         type=Path,
@@ -74,8 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="compute a missing or stale calibration of the budget however long it takes",
     )
     parser.add_argument("--jobs", type=int, metavar="N", help="as for `grade`")
-    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="as for `grade`")
-    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="as for `grade`")
+    add_data_arguments(parser)
     parser.add_argument(
         "--no-sandbox",
         action="store_true",
@@ -86,11 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("subset", "jobs"):
-        value = getattr(args, name)
-        if value is not None and value <= 0:
-            print(f"error: --{name} must be a positive number", file=sys.stderr)
-            return ExitCode.USAGE
+    if (code := nonpositive(args, "subset", "jobs")) is not None:
+        return code
+    apply_language(args)
     assignment = chosen_assignment(args)
     from grader import spec as spec_module
     from grader.validate import render, validate  # heavy imports once arguments are valid
