@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 from mnist_helpers import accepting, write_synthetic_mnist
+from validate_helpers import assert_valid_on_subset
 
-from grader import data, datasets, report
+from grader import data, datasets
 from grader import spec as spec_module
 from grader.errors import DataError
-from grader.results import CheckStatus, GradeResult, Status
-from grader.validate import Validation, render, validate
+from grader.validate import Validation, validate
 
 ASSIGNMENT = "mnist-polynomial-decay"
 SPEC = spec_module.load(ASSIGNMENT)
@@ -110,36 +110,11 @@ def validated(
     )
 
 
-def _result(out: Path, sid: str) -> GradeResult:
-    return report.read_result(out / sid / report.RESULT_FILE)
-
-
 @pytest.mark.slow
-def test_reference_gets_every_point_a_subset_can_judge(validated: Validation) -> None:
-    out = validated.out
-    assert out is not None
-    result = _result(out, "reference")
-    assert result.status is Status.GRADED, result.message
-    lost = {
-        c.id: c.message for c in result.checks if c.points < c.max_points and c.id != "accuracy"
-    }
-    assert lost == {}
-    accuracy = next(c for c in result.checks if c.id == "accuracy")
-    assert accuracy.status is CheckStatus.SKIPPED  # no calibration applies to a subset
-    assert result.score == pytest.approx(SPEC.max_score - accuracy.max_points)
+def test_the_reference_and_every_example_validate(validated: Validation) -> None:
+    result = assert_valid_on_subset(validated, EXPECTED)
     # Trained and tested on the generated file's arrays (two one-epoch smoke trials).
     assert len(result.trials) == 2 and all(t.epochs == 1 for t in result.trials)
     assert result.test_accuracy is not None and result.test_accuracy > 0.5
     assert set(result.best_hyperparameters) == {"initial_learning_rate", "end_learning_rate"}
     assert 0.3168 <= result.best_hyperparameters["initial_learning_rate"] <= 0.34
-
-
-@pytest.mark.slow
-def test_the_reference_and_every_example_validate(validated: Validation) -> None:
-    """What `grade validate` requires: each example fails exactly its EXPECTED.toml checks
-    (grader.validate judges status, fail, may_fail, skipped and message_contains)."""
-    assert validated.lost == ()
-    assert validated.not_judged == ("accuracy",)  # a subset has no calibration
-    assert [v.id for v in validated.examples] == sorted(EXPECTED)
-    assert [(v.id, v.problems) for v in validated.examples if v.problems] == []
-    assert validated.ok, render(validated, "en")
