@@ -109,6 +109,7 @@ class Evaluator:
         self._kernel: KernelLimits | None = None
         self._images: dict[str, str] = {}
         self._count = 0
+        self._ready = False  # the running process said it is ready
 
     # --- parent side -----------------------------------------------------------------
 
@@ -190,10 +191,32 @@ class Evaluator:
             self._images[digest] = name
         return name
 
+    def warm(self) -> None:
+        """Start the process now without waiting for it: its TensorFlow import (about 10 s
+        here, one core) then runs while the child imports its own on the other core, and
+        the first `predict` only waits for what is left of it."""
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._stop()
+                self._spawn()
+
     def _ensure_started(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
+        if self._proc is None or self._proc.poll() is not None:
+            self._stop()
+            self._spawn()
+        if self._ready:
             return
-        self._stop()
+        ready = self._read_line(START_SECONDS)
+        if ready is None or ready.get("ready") is not True:
+            self._stop()
+            raise SubmissionError(
+                f"the grader's evaluator did not start (see {self.folder / LOG_FILE}); "
+                "this is not the student's fault"
+            )
+        self._ready = True
+
+    def _spawn(self) -> None:
+        self._ready = False
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8",
@@ -226,13 +249,6 @@ class Evaluator:
         self.starts += 1
         self._watchdog = Watchdog(self._proc.pid, self.folder, limits, self._kill)
         self._watchdog.__enter__()
-        ready = self._read_line(START_SECONDS)
-        if ready is None or ready.get("ready") is not True:
-            self._stop()
-            raise SubmissionError(
-                f"the grader's evaluator did not start (see {self.folder / LOG_FILE}); "
-                "this is not the student's fault"
-            )
 
     def _ask(self, request: dict[str, Any], seconds: float) -> dict[str, Any]:
         assert self._proc is not None and self._proc.stdin is not None
@@ -305,6 +321,7 @@ class Evaluator:
                     if stream is not None:
                         stream.close()
             self._proc = None
+        self._ready = False
         if self._watchdog is not None:
             self._watchdog.__exit__(None, None, None)
             self._watchdog = None

@@ -25,6 +25,7 @@ from grader.checks.params import present
 from grader.discover import SubmissionRef
 from grader.errors import SubmissionError
 from grader.evaluate import Evaluation, evaluate_best, saved_optimizer, step_budget
+from grader.evaluator import Evaluator
 from grader.evaluator import shared as shared_evaluator
 from grader.limits import Limits
 from grader.results import GradeResult, ReferenceCalibration, Status
@@ -210,6 +211,9 @@ def _split_dir(settings: RunSettings) -> Path:
 
 def _run(request: dict[str, Any], scratch: Path, settings: RunSettings) -> Any:
     budget = settings.budget
+    # The evaluator is needed once the child is done: started now, its TensorFlow import
+    # overlaps the child's (one core each) instead of following it.
+    _evaluator(settings).warm()
     return run_child(
         request,
         scratch,
@@ -230,12 +234,7 @@ def _evaluate(scratch: Path, settings: RunSettings, test: data.TestSet) -> Evalu
     accuracy goes to the instructor for review (grader/evaluate.py).
     """
     limits = settings.effective_limits
-    evaluator = shared_evaluator(
-        memory_mb=limits.eval_memory_mb,
-        threads=settings.threads,
-        sandbox=settings.sandbox,
-        hidden=_hidden(settings),
-    )
+    evaluator = _evaluator(settings)
     return evaluate_best(
         scratch,
         x_test=test.x_test,
@@ -247,6 +246,16 @@ def _evaluate(scratch: Path, settings: RunSettings, test: data.TestSet) -> Evalu
         seed=settings.effective_seed,
         budget_steps=_step_budget(settings),
         lang=settings.lang,
+    )
+
+
+def _evaluator(settings: RunSettings) -> Evaluator:
+    """This process's evaluator for the batch's limits, threads and sandbox."""
+    return shared_evaluator(
+        memory_mb=settings.effective_limits.eval_memory_mb,
+        threads=settings.threads,
+        sandbox=settings.sandbox,
+        hidden=_hidden(settings),
     )
 
 

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -411,6 +412,26 @@ def test_a_slow_evaluation_is_a_resource_limit_and_the_evaluator_restarts(
         assert evaluation.test_accuracy == 1.0 and handle.starts == 2
         # TensorFlow's start-up lines went to the evaluator's own log.
         assert (handle.folder / "evaluator.log").exists()
+    finally:
+        handle.close()
+
+
+def test_a_warmed_evaluator_starts_without_waiting_and_serves_the_first_request(
+    models: Path, tmp_path: Path
+) -> None:
+    """`warm` (called as the child starts) only spawns: TensorFlow's import runs beside the
+    child's, and the first evaluation uses that same process."""
+    from grader.sandbox import Sandbox
+
+    handle = Evaluator(memory_mb=3072, threads=1, sandbox=Sandbox(None))
+    try:
+        began = time.monotonic()
+        handle.warm()
+        assert time.monotonic() - began < 2.0  # an import of TensorFlow takes 10 s here
+        assert handle.pid is not None and handle.starts == 1
+        handle.warm()  # already running: nothing new
+        evaluation = _evaluate(models, _scratch(models, tmp_path), handle)
+        assert evaluation.test_accuracy == 1.0 and handle.starts == 1
     finally:
         handle.close()
 
