@@ -34,13 +34,14 @@ grade: setup
 	$(VENV)/bin/grade submissions/ --assignment fashion-mnist-polynomial-decay --out $(OUT) || [ $$? -eq 1 ]
 	@echo "reports in $(OUT)/, gradebook in $(OUT)/grades.csv"
 
-# One pytest process by default: a run with two workers on a loaded two-core machine showed
-# failures not yet traced (the hostile corpus grades under 25-second limits: the likely one).
-# `make test TEST_JOBS=2` spreads the test files over two pytest-xdist workers. The 30
-# slowest tests are listed at the end.
-TEST_JOBS ?= 0
+# Two pytest-xdist workers, one per core, each taking whole test files (--dist loadfile:
+# a module's shared grade runs once), the longest files first (tests/conftest.py).
+# Most of a test's time is TensorFlow's single-threaded import in a fresh child process,
+# so the second worker uses the core the first leaves idle. `make test TEST_JOBS=0` runs
+# everything in one process. The 30 slowest tests are listed at the end.
+TEST_JOBS ?= 2
 test: setup
-	$(VENV)/bin/python -m pytest -q -n $(TEST_JOBS) --durations=30
+	$(VENV)/bin/python -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=30
 
 lint: python
 	$(VENV)/bin/ruff check grader tests bench

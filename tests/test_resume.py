@@ -27,7 +27,13 @@ from grader.store import STORE_FILE
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "submissions" / "no_hypermodel.ipynb"
 IDS = ["s1", "s2", "s3", "s4"]
-OPTIONS = {"budget": "smoke", "subset": 2000, "jobs": 1, "progress": "plain"}
+OPTIONS = {
+    "assignment": "fashion-mnist-polynomial-decay",
+    "budget": "smoke",
+    "subset": 2000,
+    "jobs": 1,
+    "progress": "plain",
+}
 
 
 def _rows(out: Path) -> dict[str, tuple[str, ...]]:

@@ -79,7 +79,7 @@ def test_grade_prints_no_tensorflow_lines(tmp_path: Path, jobs: int) -> None:
     if jobs > 1:
         shutil.copy(SUBMISSIONS / "adam.ipynb", folder / "bea.ipynb")
     command = [sys.executable, "-m", "grader", str(folder), "--budget", "smoke"]
-    command += ["--assignment", "fashion-mnist-polynomial-decay"]
+    command += ["--assignment", "fashion-mnist-polynomial-decay", "--lang", "en"]
     command += ["--subset", "300", "--jobs", str(jobs), "--out", str(tmp_path / "out")]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr

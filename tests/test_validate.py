@@ -240,7 +240,9 @@ def test_a_missing_dataset_is_named_with_where_to_get_it(
         f"{keras_home / 'datasets' / 'mnist.npz'}"
     )
     origin = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
-    assert f"download {origin} into {keras_home / 'datasets'}, or anywhere" in err
+    digest = datasets.get("mnist").sha256
+    where = f"{origin} (SHA-256 {digest}) into {keras_home / 'datasets'}, or anywhere"
+    assert f"download {where}" in err
     assert "--data-dir DIR" in err and len(err.strip().splitlines()) == 1
     assert cli.main(argv) == ExitCode.USAGE  # the spec's language
     assert "mnist-polynomial-decay no se puede validar en esta máquina" in capsys.readouterr().err
