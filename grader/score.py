@@ -156,7 +156,10 @@ def assemble(
         message = overrun_message(outcome.overrun, lang)
     elif outcome.end is ChildEnd.TIMEOUT:
         status = Status.TIMEOUT
-        message = STATUS_MESSAGES["timeout"][lang].format(seconds=outcome.seconds, stage=stage)
+        # The limit the child passed (pipeline._run's hard limit), not the measured time: the
+        # kill lands a little later on a loaded machine, and "(11 s)" would misstate a 10 s rule.
+        limit = budget.submission_seconds + budget.kill_grace_seconds
+        message = STATUS_MESSAGES["timeout"][lang].format(seconds=limit, stage=stage)
     elif outcome.answer_refusal is not None:
         status = Status.ERROR
         message = STATUS_MESSAGES["answer_refused"][lang].format(
