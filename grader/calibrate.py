@@ -369,7 +369,7 @@ def estimate(settings: RunSettings, seeds: int, stored: Calibration | None = Non
     per_trial = min(budget.max_epochs * epoch, budget.trial_seconds)
     per_seed = min(
         STARTUP_SECONDS + budget.max_trials * per_trial,
-        budget.submission_seconds + budget.kill_grace_seconds,
+        budget.hard_seconds,
     )
     basis = (
         f"{budget.max_trials} trials x up to {budget.max_epochs} epochs at about "

@@ -196,14 +196,10 @@ class Evaluator:
         here, one core) then runs while the child imports its own on the other core, and
         the first `predict` only waits for what is left of it."""
         with self._lock:
-            if self._proc is None or self._proc.poll() is not None:
-                self._stop()
-                self._spawn()
+            self._spawn_if_down()
 
     def _ensure_started(self) -> None:
-        if self._proc is None or self._proc.poll() is not None:
-            self._stop()
-            self._spawn()
+        self._spawn_if_down()
         if self._ready:
             return
         ready = self._read_line(START_SECONDS)
@@ -214,6 +210,12 @@ class Evaluator:
                 "this is not the student's fault"
             )
         self._ready = True
+
+    def _spawn_if_down(self) -> None:
+        """A new process unless one is running (a dead one is cleaned up first)."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._stop()
+            self._spawn()
 
     def _spawn(self) -> None:
         self._ready = False

@@ -217,7 +217,7 @@ def _run(request: dict[str, Any], scratch: Path, settings: RunSettings) -> Any:
     return run_child(
         request,
         scratch,
-        hard_timeout=budget.submission_seconds + budget.kill_grace_seconds,
+        hard_timeout=budget.hard_seconds,
         threads=settings.threads,
         sandbox=settings.sandbox,
         limits=settings.effective_limits,

@@ -156,10 +156,10 @@ def assemble(
         message = overrun_message(outcome.overrun, lang)
     elif outcome.end is ChildEnd.TIMEOUT:
         status = Status.TIMEOUT
-        # The limit the child passed (pipeline._run's hard limit), not the measured time: the
-        # kill lands a little later on a loaded machine, and "(11 s)" would misstate a 10 s rule.
-        limit = budget.submission_seconds + budget.kill_grace_seconds
-        message = STATUS_MESSAGES["timeout"][lang].format(seconds=limit, stage=stage)
+        # The limit the child passed (Budget.hard_seconds, as pipeline._run applies it), not
+        # the measured time: the kill lands a little later on a loaded machine, and "(11 s)"
+        # would misstate a 10 s rule.
+        message = STATUS_MESSAGES["timeout"][lang].format(seconds=budget.hard_seconds, stage=stage)
     elif outcome.answer_refusal is not None:
         status = Status.ERROR
         message = STATUS_MESSAGES["answer_refused"][lang].format(

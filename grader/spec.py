@@ -38,6 +38,11 @@ class Budget:
 
     calibration_seeds: int = 3  # reference runs the accuracy check is calibrated on
 
+    @property
+    def hard_seconds(self) -> float:
+        """The wall-clock limit of one child, start-up included: the budget plus its grace."""
+        return self.submission_seconds + self.kill_grace_seconds
+
     def search_limits(self) -> dict[str, float]:
         """What bounds the search itself: the child's request, and the calibration's key."""
         return {
