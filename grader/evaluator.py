@@ -345,11 +345,19 @@ _SHARED_LOCK = threading.Lock()
 def shared(
     *, memory_mb: int, threads: int, sandbox: Sandbox, hidden: Sequence[Path] = ()
 ) -> Evaluator:
-    """This grading process's evaluator for these settings (one per process, reused)."""
+    """This grading process's evaluator for these settings (one per process, reused).
+
+    Settings other than the running evaluator's close it first: a process that grades
+    with one set of settings after another (tests, `grade validate`) keeps one idle
+    TensorFlow process alive, not one per set of settings (0.6 GB or more each).
+    """
     key = (memory_mb, threads, sandbox.enabled, tuple(hidden))
     with _SHARED_LOCK:
         evaluator = _SHARED.get(key)
         if evaluator is None:
+            for other in _SHARED.values():
+                other.close()
+            _SHARED.clear()
             evaluator = Evaluator(
                 memory_mb=memory_mb, threads=threads, sandbox=sandbox, hidden=hidden
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 
@@ -51,3 +53,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return -HEAVY_SECONDS.get(item.path.name, 0)
 
     items.sort(key=weight)  # stable: the order within a module and among the rest is kept
+
+
+# A CI run that is stopped at its time limit prints no summary: say each failure, and when
+# each module first reported, as it happens, so a cut-off log still names them.
+_STARTED = time.monotonic()
+_SEEN: set[str] = set()
+_CONFIG: list[pytest.Config] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _CONFIG.append(config)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if not _CONFIG or hasattr(_CONFIG[0], "workerinput"):
+        return  # an xdist worker: its controller prints
+    terminal = _CONFIG[0].pluginmanager.get_plugin("terminalreporter")
+    if terminal is None:
+        return
+    terminal.ensure_newline()
+    elapsed = time.monotonic() - _STARTED
+    module = report.nodeid.split("::", 1)[0]
+    if module not in _SEEN:
+        _SEEN.add(module)
+        node = getattr(getattr(report, "node", None), "gateway", None)
+        where = f" on {node.id}" if node is not None else ""
+        terminal.write_line(f"[{elapsed:6.0f} s] {module} started{where}")
+    if report.failed:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        why = (crash.message if crash is not None else str(report.longrepr)).splitlines()
+        first = why[0][:200] if why else ""
+        terminal.write_line(
+            f"[{elapsed:6.0f} s] FAILED {report.nodeid} ({report.when}, "
+            f"{report.duration:.0f} s): {first}"
+        )

@@ -3,10 +3,12 @@
 Each case in tests/corpus/ ends with the status (and failed checks, message) that
 tests/corpus/EXPECTED.toml gives it, and the exam's reference solution, graded in the
 same batch, gets exactly the result it gets alone. A small budget (one trial of one
-epoch on 256 images) keeps the batch to a few minutes. Its limits (30 s a trial, 60 s a
+epoch on 256 images) keeps the batch to a few minutes. Its limits (30 s a trial, 100 s a
 submission, start-up included) leave room for a loaded CI machine: a quiet one here needs
-up to 25 s for a case that trains (10 s of it TensorFlow's import), and the 25 s limits
-that were here timed out four such cases in CI.
+up to 25 s for a case that trains (10 s of it TensorFlow's import), CI's machine ran the
+suite about twice as slowly as this one, and both 25 s and 60 s limits timed out cases
+that train there. The cases that loop in `build` (the probe's, before any trial) end at
+the submission's limit, so this figure is also the price of each of them.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def _corpus_spec(folder: Path) -> Path:
     end = text.index("[budgets.default]")
     text = (
         text[:smoke] + "[budgets.smoke]\nmax_trials = 1\nmax_epochs = 1\ntrial_seconds = 30\n"
-        "submission_seconds = 60\nkill_grace_seconds = 10\n\n" + text[end:]
+        "submission_seconds = 100\nkill_grace_seconds = 10\n\n" + text[end:]
     )
     toml.write_text(text, encoding="utf-8")
     return toml

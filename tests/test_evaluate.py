@@ -36,6 +36,7 @@ from grader.evaluate import (
 from grader.evaluator import Evaluator, InitialWeights, ModelFiles
 from grader.limits import Limits
 from grader.results import CheckStatus
+from grader.sandbox import Sandbox
 from grader.spec import load as load_spec
 
 SEED = 23
@@ -541,3 +542,18 @@ def test_needs_review_shows_in_summary_gradescope_and_reports(tmp_path: Path) ->
     html, md = report.render_reports(result, tmp_path, lang="en")
     assert "s-needs_review" in html.read_text(encoding="utf-8")
     assert "Needs review" in md.read_text(encoding="utf-8")
+
+
+def test_other_settings_close_the_idle_evaluator_first() -> None:
+    """One idle evaluator per process: a process grading with one set of settings after
+    another (tests, `grade validate`) must not keep a TensorFlow process for each."""
+    from grader import evaluator as module
+
+    module.close_all()
+    first = module.shared(memory_mb=3072, threads=1, sandbox=Sandbox(None))
+    assert module.shared(memory_mb=3072, threads=1, sandbox=Sandbox(None)) is first
+    assert first.folder.is_dir()
+    second = module.shared(memory_mb=2048, threads=1, sandbox=Sandbox(None))
+    assert second is not first and not first.folder.exists()  # closed, folder removed
+    assert list(module._SHARED.values()) == [second]
+    module.close_all()
