@@ -201,6 +201,20 @@ def test_extra_hyperparameter_gives_more_corners() -> None:
     assert len(record["corners"]["builds"]) == 8
 
 
+def test_a_hyperparameter_declared_in_fit_is_in_the_search_space() -> None:
+    source = variant(
+        (
+            "return M.fit(x, y, batch_size=256,",
+            "return M.fit(x, y, batch_size=hp.Choice('batch_size', [128, 256]),",
+        )
+    )
+    record = probe_source(source)
+    space = {h["name"]: h for h in record["search_space"]["hyperparameters"]}
+    assert list(space) == ["initial_learning_rate", "end_learning_rate", "batch_size"]
+    assert space["batch_size"]["type"] == "Choice" and space["batch_size"]["values"] == [128, 256]
+    assert record["fit"]["status"] == "ok"
+
+
 def test_fit_returning_a_value_from_the_history_still_works() -> None:
     source = variant(
         (

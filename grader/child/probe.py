@@ -206,6 +206,9 @@ def run_probe(
                 validation=(validation, validation_split),
                 steps_per_epoch=int(steps_per_epoch),
             )
+            # The tuner hands `fit` the same hp: one declared there (a searched batch
+            # size, say) is part of the search too, so the space is read again.
+            record["search_space"] = _search_space(hp)
         if model is None or not record["search_space"].get("hyperparameters"):
             record["corners"] = _skipped()
         else:
