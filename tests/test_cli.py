@@ -71,7 +71,17 @@ def test_broken_spec(tmp_path: Path, capsys) -> None:
 
 def test_bad_subset(tmp_path: Path, capsys) -> None:
     code, _, err = run([str(tmp_path), "--subset", "0"], capsys)
-    assert code == ExitCode.USAGE and "--subset" in err
+    assert code == ExitCode.USAGE
+    assert "--subset must be a positive number of training images" in err and "not 0" in err
+
+
+def test_bad_jobs_uses_the_same_rule(tmp_path: Path, capsys) -> None:
+    code, _, err = run([str(tmp_path), "--jobs", "-2"], capsys)
+    assert code == ExitCode.USAGE
+    assert (
+        err.strip()
+        == "error: --jobs must be a positive number of submissions graded at once, not -2"
+    )
 
 
 def test_missing_data_dir(tmp_path: Path, capsys) -> None:

@@ -95,6 +95,15 @@ def apply_language(args: argparse.Namespace) -> None:
         i18n.require(args.lang)
 
 
+# What the number counts, for the error line (options not named here count megabytes etc.,
+# and their flag says so).
+_COUNTS = {
+    "subset": "of training images (the first N of the training split)",
+    "jobs": "of submissions graded at once",
+    "seeds": "of seeds",
+}
+
+
 def nonpositive(
     args: argparse.Namespace, *names: str, flags: dict[str, str] | None = None
 ) -> int | None:
@@ -105,7 +114,8 @@ def nonpositive(
         value = getattr(args, name)
         if value is not None and value <= 0:
             flag = (flags or {}).get(name) or "--" + name.replace("_", "-")
-            print(f"error: {flag} must be a positive number", file=sys.stderr)
+            counts = f" {_COUNTS[name]}" if name in _COUNTS else ""
+            print(f"error: {flag} must be a positive number{counts}, not {value}", file=sys.stderr)
             return ExitCode.USAGE
     return None
 

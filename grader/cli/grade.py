@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from grader.cli import (
     chosen_assignment,
     nonpositive,
 )
-from grader.errors import ExitCode
 
 # Kept in step with grader.calibrate.ASK_ABOVE_SECONDS (a test checks), so that `--help`
 # needs no TensorFlow import.
@@ -179,11 +177,8 @@ def _add_batch_options(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     limits = {key: flag for flag, key, _ in LIMIT_FLAGS}
-    if (code := nonpositive(args, "subset", *limits, flags=limits)) is not None:
+    if (code := nonpositive(args, "subset", "jobs", *limits, flags=limits)) is not None:
         return code
-    if args.jobs is not None and args.jobs < 1:
-        print("error: --jobs must be at least 1", file=sys.stderr)
-        return ExitCode.USAGE
     apply_language(args)
     assignment = chosen_assignment(args)
     from grader.batch import grade  # heavy imports only once arguments are valid
