@@ -29,7 +29,7 @@ def test_reference_record_is_complete_json_and_fast() -> None:
     record = probe_source(REFERENCE)
     json.dumps(record, allow_nan=False)  # plain JSON, no NaN
     assert record["probe_version"] == 1
-    assert record["seconds"] < 10
+    assert record["seconds"] > 0  # timed, not judged: no timed tests (bench/ measures)
     s = record["structure"]
     assert s["status"] == "ok" and s["is_hypermodel"] and s["defines_fit"]
     assert s["fit_signature"]["params"] == ["hp", "M", "x", "y", "xy_val"]

@@ -109,12 +109,11 @@ def test_killed_batch_resumes_exactly_once_and_reruns_reuse(tmp_path: Path) -> N
         assert f"{sid}: corregida" in console and "(reutilizado)" in console
     _check_consistent(out)
 
-    # Unchanged folder: everything reused, in seconds.
-    start = time.monotonic()
+    # Unchanged folder: everything reused (no child started: the rows are the same ones).
     lines.clear()
     grade(paths=[folder], out=out, cache_dir=cache, echo=lines.append, **OPTIONS)
-    seconds = time.monotonic() - start
-    assert f"reutilizados {len(IDS)} resultado(s)" in "\n".join(lines) and seconds < 30
+    assert f"reutilizados {len(IDS)} resultado(s)" in "\n".join(lines)
+    assert "se corrigen 0" in "\n".join(lines)
     assert _rows(out) == after
 
     # One student resubmits: only that one is graded; the old row stays as history.
