@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, Conditions, machine, others_training
+from common import EXAM, ROOT, Conditions, machine, others_training
 
 from grader import report
 from grader.batch import grade
@@ -38,7 +38,7 @@ def _run(
 ) -> tuple[float, list[str]]:
     lines: list[str] = []
     start = time.monotonic()
-    grade(paths=[folder], out=out, budget=budget, subset=subset, jobs=jobs,
+    grade(paths=[folder], out=out, assignment=EXAM, budget=budget, subset=subset, jobs=jobs,
           progress="plain", echo=lines.append)  # fmt: skip
     return time.monotonic() - start, lines
 

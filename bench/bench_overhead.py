@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from common import (
+    EXAM,
     ROOT,
     Conditions,
     PeakMemory,
@@ -151,6 +152,7 @@ def batch(budget: str, count: int) -> None:
         t = time.monotonic()
         code = grade(
             paths=[folder],
+            assignment=EXAM,
             budget=budget,
             out=out,
             jobs=1,

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, machine, others_training
+from common import EXAM, ROOT, machine, others_training
 
 from grader import report
 from grader.batch import grade
@@ -139,6 +139,7 @@ def main() -> None:
             t = time.monotonic()
             grade(
                 paths=[folder],
+                assignment=EXAM,
                 budget=args.budget,
                 subset=args.subset,
                 out=out,

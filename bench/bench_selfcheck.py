@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, Conditions, machine, others_training
+from common import EXAM, ROOT, Conditions, machine, others_training
 from rich.console import Console
 
 from grader import selfcheck
@@ -30,7 +30,10 @@ def _self_check(notebook: Path, out: Path) -> tuple[float, str]:
     screen = io.StringIO()
     start = time.monotonic()
     outcome = selfcheck.check(
-        notebook=notebook, out=out, console=Console(file=screen, color_system=None)
+        notebook=notebook,
+        assignment=EXAM,
+        out=out,
+        console=Console(file=screen, color_system=None),
     )
     seconds = time.monotonic() - start
     verdict = "passed" if outcome.passed else "did not pass"
@@ -40,7 +43,7 @@ def _self_check(notebook: Path, out: Path) -> tuple[float, str]:
 def _plain(notebook: Path, out: Path) -> tuple[float, str]:
     lines: list[str] = []
     start = time.monotonic()
-    grade(paths=[notebook], out=out, budget="smoke", echo=lines.append)
+    grade(paths=[notebook], out=out, assignment=EXAM, budget="smoke", echo=lines.append)
     return time.monotonic() - start, lines[-1] if lines else ""
 
 
