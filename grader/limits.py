@@ -91,13 +91,19 @@ def process_tree(root: int) -> list[int]:
     return tree or [root]
 
 
-def _state(pid: int) -> str:
+def _stat_fields(pid: int | str) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name (state, parent, ...); None if gone."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             # The command name may hold spaces and parentheses: split after the last ')'.
-            return stat.read().rsplit(")", 1)[1].split()[0]
+            return stat.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return "X"
+        return None
+
+
+def _state(pid: int) -> str:
+    fields = _stat_fields(pid)
+    return fields[0] if fields else "X"
 
 
 def _tree_by_scan(root: int) -> list[int]:
@@ -105,12 +111,8 @@ def _tree_by_scan(root: int) -> list[int]:
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] in ("Z", "X"):
+        fields = _stat_fields(entry.name)
+        if not fields or fields[0] in ("Z", "X"):
             continue
         children.setdefault(int(fields[1]), []).append(int(entry.name))
     tree, stack = [], [root]

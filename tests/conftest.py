@@ -72,11 +72,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     terminal = _CONFIG[0].pluginmanager.get_plugin("terminalreporter")
     if terminal is None:
         return
-    terminal.ensure_newline()
     elapsed = time.monotonic() - _STARTED
     module = report.nodeid.split("::", 1)[0]
     if module not in _SEEN:
         _SEEN.add(module)
+        terminal.ensure_newline()
         node = getattr(getattr(report, "node", None), "gateway", None)
         where = f" on {node.id}" if node is not None else ""
         terminal.write_line(f"[{elapsed:6.0f} s] {module} started{where}")
@@ -84,6 +84,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         crash = getattr(report.longrepr, "reprcrash", None)
         why = (crash.message if crash is not None else str(report.longrepr)).splitlines()
         first = why[0][:200] if why else ""
+        terminal.ensure_newline()
         terminal.write_line(
             f"[{elapsed:6.0f} s] FAILED {report.nodeid} ({report.when}, "
             f"{report.duration:.0f} s): {first}"

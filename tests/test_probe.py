@@ -25,7 +25,7 @@ def line_of(source: str, text: str) -> int:
     return next(i for i, line in enumerate(source.splitlines(), 1) if text in line)
 
 
-def test_reference_record_is_complete_json_and_fast() -> None:
+def test_reference_record_is_complete_json_and_timed() -> None:
     record = probe_source(REFERENCE)
     json.dumps(record, allow_nan=False)  # plain JSON, no NaN
     assert record["probe_version"] == 1
