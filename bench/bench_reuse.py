@@ -9,9 +9,9 @@ is another program); the copies of a program differ only in comments, blank line
 outputs, execution counts and markdown. Runs `grade` (grader.batch.grade, as the CLI does)
 on it into a fresh folder, where each program trains once and its copies are only scored,
 then with `force=True` into another, where every file trains. Prints both times, their
-ratio and whether every file got the same grade both ways; records the load average and
-the other training processes (anyone's grader children, bench/exam_reference.py) at the
-start and the end, and prints "disturbed" when anything else was running.
+ratio and whether every file got the same grade both ways, inside `common.Conditions`
+(load average and other training processes at the start, every 5 s and at the end; "quiet"
+or "DISTURBED").
 """
 
 from __future__ import annotations
@@ -19,14 +19,12 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from common import EXAM, ROOT, machine, others_training
+from common import EXAM, ROOT, Conditions
 
 from grader import report
 from grader.batch import grade
@@ -104,19 +102,6 @@ def build_class(folder: Path, programs: int, copies: int) -> list[str]:
     return ids
 
 
-def others() -> int:
-    """Training processes that are not ours: grader children and the exam reference run."""
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    exam = sum(
-        "exam_reference.py" in line and str(os.getpid()) not in line for line in out.splitlines()
-    )
-    return others_training() + exam
-
-
-def _state() -> tuple[str, int]:
-    return f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}", others()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", default="default")
@@ -125,17 +110,14 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=None)
     args = parser.parse_args()
-    print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "class"
         ids = build_class(folder, args.programs, args.copies)
         print(f"class: {len(ids)} files, {args.programs} programs x {args.copies} copies")
         times: dict[str, float] = {}
         grades: dict[str, dict[str, GradeResult]] = {}
-        states = []
         for name, force in (("normal", False), ("force", True)):
             out = Path(tmp) / name
-            states.append(_state())
             t = time.monotonic()
             grade(
                 paths=[folder],
@@ -149,20 +131,16 @@ def main() -> None:
                 echo=lambda _: None,
             )
             times[name] = time.monotonic() - t
-            states.append(_state())
             grades[name] = {sid: report.read_result(out / sid / "result.json") for sid in ids}
     same = all(
         (a.status, a.score, a.test_accuracy) == (b.status, b.score, b.test_accuracy)
         for a, b in ((grades["normal"][i], grades["force"][i]) for i in ids)
     )
-    for label, (load, busy) in zip(("start", "end"), (states[0], states[-1]), strict=True):
-        print(f"{label}: {load}; other training processes: {busy}")
     print(f"normal (programs trained once): {times['normal']:8.1f} s")
     print(f"--force (every file trained):   {times['force']:8.1f} s")
     print(f"ratio normal / force: {times['normal'] / times['force']:.3f}; same grades: {same}")
-    if any(busy for _, busy in states):
-        print("disturbed: other training processes ran during the measurement")
 
 
 if __name__ == "__main__":
-    main()
+    with Conditions():  # prints "quiet" or "DISTURBED" with what else ran
+        main()

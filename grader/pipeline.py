@@ -71,7 +71,6 @@ def _request(loaded: submission.LoadedSubmission, settings: RunSettings) -> dict
     batch_size = int(fit.get("batch_size", 32))
     epochs = int(fit.get("epochs", budget.max_epochs))
     split_dir = _split_dir(settings)
-    train_size = datasets.train_rows(split_dir)
     return {
         "protocol": 1,
         "submission_id": loaded.ref.id,
@@ -95,7 +94,15 @@ def _request(loaded: submission.LoadedSubmission, settings: RunSettings) -> dict
             "labels": spec.data.labels,
             "subset": settings.subset,
         },
-        "probe": {"steps_per_epoch": math.ceil(train_size / batch_size), "epochs": epochs},
+        "probe": {
+            # The schedule is judged on the assignment's whole split...
+            "steps_per_epoch": math.ceil(datasets.train_rows(split_dir) / batch_size),
+            # ...and the best trial's callback dry-run on the batches training really had
+            # (fewer under --subset), so the rate saved with the best model is compared
+            # with the simulation at the step it was saved.
+            "trained_steps_per_epoch": math.ceil(_train_rows(settings) / batch_size),
+            "epochs": epochs,
+        },
         "threads": settings.threads,
         "search": True,
     }
@@ -263,10 +270,15 @@ def _step_budget(settings: RunSettings) -> int:
     """Optimizer steps one training may take: max_epochs x batches of the spec's batch_size."""
     spec = settings.spec
     fit = next((present(item.params) for item in spec.rubric if item.id == "fit_config"), {})
-    train_size = datasets.train_rows(_split_dir(settings))
-    if settings.subset is not None:
-        train_size = min(train_size, settings.subset)
-    return step_budget(settings.budget.max_epochs, train_size, int(fit.get("batch_size", 32)))
+    return step_budget(
+        settings.budget.max_epochs, _train_rows(settings), int(fit.get("batch_size", 32))
+    )
+
+
+def _train_rows(settings: RunSettings) -> int:
+    """Training images the child trains on: the split's, or its first N under --subset."""
+    rows = datasets.train_rows(_split_dir(settings))
+    return rows if settings.subset is None else min(rows, settings.subset)
 
 
 def _hidden(settings: RunSettings) -> list[Path]:

@@ -318,8 +318,40 @@ def test_estimates_ask_for_the_exam_not_for_smoke_or_default() -> None:
     assert calibrate.duration(5760) == "1 h 36 min" and calibrate.duration(40) == "40 s"
 
 
-def _run(seed: int, seconds: float = 1.0, test: float = 0.8) -> calibrate.CalibrationRun:
-    return calibrate.CalibrationRun(seed, test, test, seconds, {}, ({"val_accuracy": [test]},))
+def test_a_never_calibrated_budget_is_estimated_at_the_assignments_own_epoch(
+    tmp_path: Path,
+) -> None:
+    # The AND gate's epoch is one full-batch step of 8 rows: scaled from the exam's epoch by
+    # images it would cost nothing, and a 10 x 500-epoch budget would start unasked. Its
+    # stored default calibration measured it (0.2 s an epoch, the tuner's work around it).
+    gate = spec_module.load("and-gate-schedules")
+    full = RunSettings(spec=gate, budget=gate.budget("full"), cache=tmp_path, lang="en")
+    guess = calibrate.estimate(full, 3)
+    assert "from the stored 'default' calibration (1500 epochs in" in guess.basis
+    assert 0.1 < (guess.per_seed - calibrate.STARTUP_SECONDS) / 5000 < 0.3
+    assert guess.seconds > calibrate.ASK_ABOVE_SECONDS
+    # Nothing stored for the assignment: the exam's epoch (an over-estimate here, which only
+    # makes `grade` ask sooner), and it says so.
+    empty = calibrate.estimate(full, 3, directory=tmp_path)
+    assert "no calibration of this assignment stored" in empty.basis
+    assert empty.seconds > calibrate.ASK_ABOVE_SECONDS
+    # Of a stored calibration, the fastest run (the least disturbed) sets the cost.
+    runs = (_run(23, seconds=116.0, epochs=10), _run(24, seconds=36.0, epochs=10))
+    stored = dataclasses.replace(_calibration(0.8), assignment=gate.id, budget="smoke", runs=runs)
+    calibrate.save(stored, calibrate.path_for(gate, gate.budget("smoke"), None, tmp_path))
+    measured = calibrate.estimate(full, 1, directory=tmp_path)
+    budget = gate.budget("full")  # (116 - 16) / 10 = 10 s an epoch, (36 - 16) / 10 = 2 s
+    trial = min(500 * 2.0, budget.trial_seconds)
+    expected = min(calibrate.STARTUP_SECONDS + 10 * trial, budget.hard_seconds)
+    assert measured.per_seed == pytest.approx(expected)
+    assert "the stored 'smoke' calibration (10 epochs in 36 s)" in measured.basis
+
+
+def _run(
+    seed: int, seconds: float = 1.0, test: float = 0.8, epochs: int = 1
+) -> calibrate.CalibrationRun:
+    curve = {"val_accuracy": [test] * epochs}
+    return calibrate.CalibrationRun(seed, test, test, seconds, {}, (curve,))
 
 
 class FakeRun:

@@ -312,7 +312,7 @@ def _search(request: dict[str, Any], cls: type, split: Any, scratch: Path, answe
             best_trial.hyperparameters,
             _probe_data(split),
             epochs=int(request["probe"]["epochs"]),
-            steps_per_epoch=int(request["probe"]["steps_per_epoch"]),
+            steps_per_epoch=int(request["probe"]["trained_steps_per_epoch"]),
         )
 
 
