@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:
 from grader import data  # noqa: E402
 from grader import spec as spec_module  # noqa: E402
 from grader.discover import SubmissionRef, discover  # noqa: E402
-from grader.limits import process_tree, proportional_kb  # noqa: E402
+from grader.limits import process_tree, proportional_kb, stat_fields  # noqa: E402
 from grader.pipeline import RunSettings  # noqa: E402
 from grader.runner import child_env  # noqa: E402
 
@@ -69,12 +69,10 @@ def _descends(pid: int, ancestor: int) -> bool:
     while pid > 1:
         if pid == ancestor:
             return True
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                # The command name may hold spaces and parentheses: split after the last ')'.
-                pid = int(stat.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
+        fields = stat_fields(pid)
+        if not fields:
             return False
+        pid = int(fields[1])
     return False
 
 

@@ -402,10 +402,12 @@ def _measured_epoch(settings: RunSettings, directory: Path | None) -> tuple[floa
         if name == settings.budget.name:
             continue
         found = load(path_for(spec, budget, settings.subset, directory))
-        runs = [(r.seconds, _epochs(r)) for r in found.runs if _epochs(r)] if found else []
-        if runs and (best is None or sum(e for _, e in runs) > best[0]):
+        runs = [(r.seconds, _epochs(r)) for r in found.runs] if found else []
+        runs = [(seconds, epochs) for seconds, epochs in runs if epochs]
+        total = sum(epochs for _, epochs in runs)
+        if runs and (best is None or total > best[0]):
             seconds, epochs = min(runs, key=lambda r: max(r[0] - STARTUP_SECONDS, 0.0) / r[1])
-            best = (sum(e for _, e in runs), seconds, epochs, name)
+            best = (total, seconds, epochs, name)
     if best is None:
         return None
     _, seconds, epochs, name = best

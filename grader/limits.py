@@ -91,7 +91,7 @@ def process_tree(root: int) -> list[int]:
     return tree or [root]
 
 
-def _stat_fields(pid: int | str) -> list[str] | None:
+def stat_fields(pid: int | str) -> list[str] | None:
     """/proc/PID/stat's fields after the command name (state, parent, ...); None if gone."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -102,7 +102,7 @@ def _stat_fields(pid: int | str) -> list[str] | None:
 
 
 def _state(pid: int) -> str:
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return fields[0] if fields else "X"
 
 
@@ -111,7 +111,7 @@ def _tree_by_scan(root: int) -> list[int]:
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
-        fields = _stat_fields(entry.name)
+        fields = stat_fields(entry.name)
         if not fields or fields[0] in ("Z", "X"):
             continue
         children.setdefault(int(fields[1]), []).append(int(entry.name))

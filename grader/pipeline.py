@@ -71,6 +71,7 @@ def _request(loaded: submission.LoadedSubmission, settings: RunSettings) -> dict
     batch_size = int(fit.get("batch_size", 32))
     epochs = int(fit.get("epochs", budget.max_epochs))
     split_dir = _split_dir(settings)
+    rows = datasets.train_rows(split_dir)
     return {
         "protocol": 1,
         "submission_id": loaded.ref.id,
@@ -96,11 +97,11 @@ def _request(loaded: submission.LoadedSubmission, settings: RunSettings) -> dict
         },
         "probe": {
             # The schedule is judged on the assignment's whole split...
-            "steps_per_epoch": math.ceil(datasets.train_rows(split_dir) / batch_size),
+            "steps_per_epoch": math.ceil(rows / batch_size),
             # ...and the best trial's callback dry-run on the batches training really had
             # (fewer under --subset), so the rate saved with the best model is compared
             # with the simulation at the step it was saved.
-            "trained_steps_per_epoch": math.ceil(_train_rows(settings) / batch_size),
+            "trained_steps_per_epoch": math.ceil(_trained(rows, settings.subset) / batch_size),
             "epochs": epochs,
         },
         "threads": settings.threads,
@@ -270,15 +271,13 @@ def _step_budget(settings: RunSettings) -> int:
     """Optimizer steps one training may take: max_epochs x batches of the spec's batch_size."""
     spec = settings.spec
     fit = next((present(item.params) for item in spec.rubric if item.id == "fit_config"), {})
-    return step_budget(
-        settings.budget.max_epochs, _train_rows(settings), int(fit.get("batch_size", 32))
-    )
+    rows = _trained(datasets.train_rows(_split_dir(settings)), settings.subset)
+    return step_budget(settings.budget.max_epochs, rows, int(fit.get("batch_size", 32)))
 
 
-def _train_rows(settings: RunSettings) -> int:
-    """Training images the child trains on: the split's, or its first N under --subset."""
-    rows = datasets.train_rows(_split_dir(settings))
-    return rows if settings.subset is None else min(rows, settings.subset)
+def _trained(rows: int, subset: int | None) -> int:
+    """Training images the child trains on: the split's `rows`, or the first N of them."""
+    return rows if subset is None else min(rows, subset)
 
 
 def _hidden(settings: RunSettings) -> list[Path]:
