@@ -197,6 +197,12 @@ def batch(budget: str, count: int) -> None:
         "per submission: grade total / fit-only (s): "
         + ", ".join(f"{t:.1f}/{f:.1f}" for t, f in zip(totals, fits, strict=True))
     )
+    # Where a submission's time goes once the batch is running (child_preimport: the spare's
+    # import, paid while the one before it trained, so not on the critical path).
+    later = results[1:]
+    keys = sorted({k for r in later for k in r.timings})
+    means = {k: sum(r.timings.get(k, 0.0) for r in later) / len(later) for k in keys}
+    print("mean stages after the first (s): " + ", ".join(f"{k} {v:.2f}" for k, v in means.items()))
 
 
 if __name__ == "__main__":

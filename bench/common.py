@@ -154,14 +154,34 @@ def submission(sid: str) -> SubmissionRef:
 EXAM = "fashion-mnist-polynomial-decay"
 
 
-def settings(budget: str = "default", **extra: Any) -> tuple[RunSettings, data.TestSet]:
-    """Full-data settings with the budget's committed calibration (never recomputed here)."""
+TIME_SCALE_HELP = (
+    "multiply the budget's time limits (on a loaded machine: the numbers do not depend on "
+    "speed, only a time limit could cut a trial; the wall time is then not a measurement)"
+)
+
+
+def settings(
+    budget: str = "default", time_scale: float = 1.0, **extra: Any
+) -> tuple[RunSettings, data.TestSet]:
+    """Full-data settings with the budget's committed calibration (never recomputed here),
+    its time limits multiplied by `time_scale` (said on stdout when not 1)."""
     from grader import calibrate
 
     spec = spec_module.load(EXAM)
     cache = data.prepare()
     test = data.load_test(cache, num_classes=spec.num_classes)
     chosen = spec.budget(budget)
+    if time_scale != 1.0:
+        chosen = dataclasses.replace(
+            chosen,
+            trial_seconds=chosen.trial_seconds * time_scale,
+            submission_seconds=chosen.submission_seconds * time_scale,
+        )
+        print(
+            f"time limits x{time_scale}: trial {chosen.trial_seconds:.0f} s, "
+            f"submission {chosen.submission_seconds:.0f} s",
+            flush=True,
+        )
     base = RunSettings(spec=spec, budget=chosen, cache=cache, lang="en", **extra)
     found = calibrate.load(calibrate.path_for(spec, chosen))
     summary = found.summary() if found else None

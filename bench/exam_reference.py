@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common import Conditions, machine, others_training, settings, submission
+from common import TIME_SCALE_HELP, Conditions, machine, others_training, settings, submission
 
 from grader import calibrate
 from grader.pipeline import grade_one
@@ -30,32 +30,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=None, help="default: the spec's seed")
     parser.add_argument("--out", type=Path, default=Path("bench/out/exam-reference.json"))
-    parser.add_argument(
-        "--time-scale",
-        type=float,
-        default=1.0,
-        help="multiply the budget's time limits (on a loaded machine: the numbers do not "
-        "depend on speed, only a time limit could cut a trial; the wall time is then not a "
-        "measurement)",
-    )
+    parser.add_argument("--time-scale", type=float, default=1.0, help=TIME_SCALE_HELP)
     args = parser.parse_args()
-    run_settings, test = settings("exam")
-    official = run_settings
-    budget = run_settings.budget
-    if args.time_scale != 1.0:
-        budget = dataclasses.replace(
-            budget,
-            trial_seconds=budget.trial_seconds * args.time_scale,
-            submission_seconds=budget.submission_seconds * args.time_scale,
-        )
-        print(
-            f"time limits x{args.time_scale}: trial {budget.trial_seconds:.0f} s, "
-            f"submission {budget.submission_seconds:.0f} s",
-            flush=True,
-        )
-    run_settings = dataclasses.replace(
-        run_settings, budget=budget, seed=args.seed, calibration=None
-    )
+    official, _ = settings("exam")
+    run_settings, test = settings("exam", time_scale=args.time_scale)
+    run_settings = dataclasses.replace(run_settings, seed=args.seed, calibration=None)
     seed = run_settings.effective_seed
     start_state = f"{machine()}; other grader children: {others_training()}"
     print(f"start: {start_state}", flush=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from common import Conditions, machine, others_training, settings, submission
+from common import TIME_SCALE_HELP, Conditions, machine, others_training, settings, submission
 
 from grader.pipeline import grade_one
 
@@ -21,8 +21,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", default="default")
     parser.add_argument("--seeds", type=int, nargs="+", default=[28, 29, 30, 31, 32])
+    parser.add_argument("--time-scale", type=float, default=1.0, help=TIME_SCALE_HELP)
     args = parser.parse_args()
-    run_settings, test = settings(args.budget)
+    run_settings, test = settings(args.budget, time_scale=args.time_scale)
     cal = run_settings.calibration
     if cal is None:
         raise SystemExit(f"no calibration for {args.budget}: run `grade calibrate` first")

@@ -41,6 +41,7 @@ from grader.discover import SubmissionRef
 from grader.errors import UsageError
 from grader.pipeline import RunSettings, grade_one
 from grader.results import GradeResult, Status
+from grader.runner import SPARES
 
 # Called when a submission is handed to a worker, with the folder its scratch will be in.
 Started = Callable[[SubmissionRef, Path | None], None]
@@ -119,6 +120,9 @@ class Task:
     content: bytes
     settings: RunSettings
     scratch_root: str | None = None  # where scratch folders go if it exists there (progress)
+    # Children this worker will probably start after this task's: it keeps a spare child
+    # importing TensorFlow for the next one while this one trains (grader.runner.Spares).
+    more: int = 0
 
 
 class ScratchDirs:
@@ -243,8 +247,13 @@ def grade_task(task: Task) -> GradeResult:
         # hashed, and a remote worker needs no access to the instructor's folder.
         local = Path(folder) / task.ref.path.name
         local.write_bytes(task.content)
-        with scratch_in(task.scratch_root):
-            result = grade_one(replace(task.ref, path=local), settings, test)
+        SPARES.expect(task.more)
+        try:
+            with scratch_in(task.scratch_root):
+                result = grade_one(replace(task.ref, path=local), settings, test)
+        finally:
+            if task.more == 0:
+                SPARES.close()
     return replace(result, source_path=str(task.ref.path))
 
 
@@ -257,9 +266,11 @@ class InProcess:
     def run(
         self, refs: Sequence[SubmissionRef], started: Started
     ) -> Iterator[tuple[SubmissionRef, GradeResult]]:
-        for ref in refs:
+        for index, ref in enumerate(refs):
             folder = self.scratch.next()
             started(ref, folder)
+            # The next submission's child imports TensorFlow while this one trains.
+            SPARES.expect(len(refs) - index - 1)
             try:
                 with scratch_in(None if folder is None else str(folder)):
                     result = grade_one(ref, self.settings, self.test)
@@ -268,7 +279,7 @@ class InProcess:
             yield ref, result
 
     def close(self) -> None:
-        return None
+        SPARES.close()
 
 
 class LocalPool:
@@ -305,7 +316,9 @@ class LocalPool:
                 slot, ref = free.pop(), queue.pop()
                 folder = self.scratch.next()
                 try:
-                    task = _task(ref, self.settings, folder)
+                    # A spare for this worker's next task only if some task is left for
+                    # each worker after this one (an unused spare's import is wasted CPU).
+                    task = _task(ref, self.settings, folder, more=len(queue) // self.jobs)
                 except OSError as exc:
                     free.append(slot)
                     text = _say(self.settings, "unreadable", path=ref.path, error=exc)
@@ -412,8 +425,11 @@ class DaskRunner:
         self.client.close()
 
 
-def _task(ref: SubmissionRef, settings: RunSettings, scratch: Path | None) -> Task:
-    return Task(ref, ref.path.read_bytes(), settings, None if scratch is None else str(scratch))
+def _task(
+    ref: SubmissionRef, settings: RunSettings, scratch: Path | None, *, more: int = 0
+) -> Task:
+    folder = None if scratch is None else str(scratch)
+    return Task(ref, ref.path.read_bytes(), settings, folder, more)
 
 
 def _read_config(path: Path) -> dict[str, Any]:

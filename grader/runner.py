@@ -14,9 +14,11 @@ import collections
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +35,7 @@ from grader.boundary import (
     parse_answer,
     read_child_file,
 )
-from grader.child.protocol import RESPONSE_NAME
+from grader.child.protocol import RESPONSE_NAME, WAIT
 from grader.errors import SubmissionError
 from grader.limits import (
     Breach,
@@ -100,6 +102,9 @@ def child_env(*, seed: int, threads: int, home: Path) -> dict[str, str]:
     }
 
 
+REQUEST_SLOT = "{request}"
+
+
 def command_for(request_path: Path) -> list[str]:
     return [sys.executable, "-m", "grader.child.worker", str(request_path)]
 
@@ -137,6 +142,138 @@ class _Drain:
         return (bytes(self.head) + middle + tail).decode("utf-8", "replace")
 
 
+@dataclass(frozen=True)
+class Launch:
+    """What a child's process is started with, besides its request: a spare started with
+    the same `Launch` is the same process the request would have started."""
+
+    seed: int  # PYTHONHASHSEED is fixed when the interpreter starts
+    threads: int
+    sandbox: Sandbox
+    limits: Limits
+    readable: tuple[Path, ...]
+    hidden: tuple[Path, ...]
+    # `command_for`'s command with `REQUEST_SLOT` for the request's path: a spare runs it
+    # with `--wait` there. (A command that does not end with the path, as the tests' fake
+    # workers, gets no spare.)
+    worker: tuple[str, ...] = ()
+
+
+class _Process:
+    """A started child: the sandboxed process, its output drain and its kernel limits."""
+
+    def __init__(self, launch: Launch, scratch: Path, argv: list[str], *, stdin: int) -> None:
+        self.scratch = scratch  # where the child sees its scratch folder, for its whole life
+        home = scratch / "home"
+        home.mkdir(exist_ok=True)
+        (home / "tmp").mkdir(exist_ok=True)
+        env = child_env(seed=launch.seed, threads=launch.threads, home=home)
+        command = launch.sandbox.wrap(
+            argv, scratch=scratch, readable=launch.readable, env=env, hidden=launch.hidden
+        )
+        self.kernel = KernelLimits(launch.limits)
+        try:
+            self.proc = subprocess.Popen(
+                command,
+                cwd=scratch,
+                env=env,
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=self.kernel.enter,  # in the cgroups before the child's first fork
+            )
+        except BaseException:
+            self.kernel.close()
+            raise
+        assert self.proc.stdout is not None
+        self.drain = _Drain(self.proc.stdout, launch.limits.output_kb * 1024)
+
+    def discard(self) -> None:
+        """Kill it and everything it started, and free its cgroups."""
+        _kill_tree(self.proc.pid)
+        self.proc.wait()
+        self.kernel.close()
+
+
+class Spares:
+    """Children started ahead of their submission, each waiting for its request.
+
+    Most of a child's start-up is importing TensorFlow, Keras and keras-tuner (8-10 s of
+    CPU here) before it reads its request. A batch that says more children will follow
+    (`expect`) gets, each time a child starts, a spare started beside it with the same
+    `Launch`: `python -m grader.child.worker --wait` in its own sandbox and scratch folder,
+    which imports and then blocks on stdin. The next `run_child` with that `Launch` moves
+    the spare's folder onto its own (a rename: the sandbox's bind mount follows the folder,
+    so the child still sees it where it was) and writes the request's path to its stdin.
+
+    Isolation is unchanged: each spare serves exactly one submission, in its own sandbox,
+    and nothing of a submission reaches it before its request. Without the sandbox no
+    spare is made (the child would lose its folder's path with the rename). One spare at
+    a time per process; unused ones are killed by `close` (and die with this process).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[Launch, _Process]] = []
+        self._more = 0
+
+    def expect(self, more: int) -> None:
+        """How many more children this process will probably start after the next one."""
+        with self._lock:
+            self._more = max(0, more)
+
+    def claim(self, launch: Launch, scratch: Path) -> _Process | None:
+        """A living spare with `launch`, moved onto the empty folder `scratch`; or None."""
+        with self._lock:
+            waiting, self._waiting = self._waiting, []
+        found = None
+        for key, spare in waiting:
+            if found is None and key == launch and spare.proc.poll() is None:
+                try:
+                    # rename(2) replaces an empty folder in one step; a spare on another
+                    # file system (EXDEV) or a folder that is not empty is not used.
+                    os.rename(spare.scratch, scratch)
+                except OSError:
+                    pass
+                else:
+                    found = spare
+                    continue
+            spare.discard()
+            shutil.rmtree(spare.scratch, ignore_errors=True)
+        return found
+
+    def replenish(self, launch: Launch, folder: Path) -> None:
+        """Start a spare in `folder` if more children are expected and none is waiting."""
+        if not launch.sandbox.enabled or launch.worker[-1:] != (REQUEST_SLOT,):
+            return
+        with self._lock:
+            if self._more <= 0 or self._waiting:
+                return
+            self._more -= 1
+        scratch = Path(tempfile.mkdtemp(prefix="spare-", dir=folder))
+        try:
+            argv = [*launch.worker[:-1], WAIT]
+            spare = _Process(launch, scratch, argv, stdin=subprocess.PIPE)
+        except OSError:
+            shutil.rmtree(scratch, ignore_errors=True)
+            return
+        with self._lock:
+            self._waiting.append((launch, spare))
+
+    def close(self) -> None:
+        """Kill every waiting spare and remove its folder."""
+        with self._lock:
+            waiting, self._waiting, self._more = self._waiting, [], 0
+        for _, spare in waiting:
+            spare.discard()
+            shutil.rmtree(spare.scratch, ignore_errors=True)
+
+
+# This process's spares: a batch's runner says how many children will follow.
+SPARES = Spares()
+
+
 def run_child(
     request: dict[str, Any],
     scratch: Path,
@@ -148,34 +285,52 @@ def run_child(
     readable: Sequence[Path] = (),
     hidden: Sequence[Path] = (),
 ) -> ChildOutcome:
-    """Run `python -m grader.child.worker` on `request` in `scratch`; never raises for the child."""
+    """Run `python -m grader.child.worker` on `request` in `scratch`; never raises for the child.
+
+    A waiting spare with the same `Launch` is used when there is one (`Spares`); its
+    import does not count in the hard timeout or the outcome's seconds, as it happened
+    before the request.
+    """
     sandbox = sandbox or Sandbox(None)
     limits = limits or Limits()
+    launch = Launch(
+        int(request["seed"]),
+        threads,
+        sandbox,
+        limits,
+        tuple(readable),
+        tuple(hidden),
+        worker=tuple(command_for(Path(REQUEST_SLOT))),
+    )
     scratch.mkdir(parents=True, exist_ok=True)
+    child = SPARES.claim(launch, scratch)
     request_path = scratch / "request.json"
     request_path.write_text(json.dumps(request), encoding="utf-8")
-    home = scratch / "home"
-    home.mkdir(exist_ok=True)
-    (home / "tmp").mkdir(exist_ok=True)
-    env = child_env(seed=int(request["seed"]), threads=threads, home=home)
-    command = sandbox.wrap(
-        command_for(request_path), scratch=scratch, readable=readable, env=env, hidden=hidden
-    )
-    kernel = KernelLimits(limits)
     start = time.monotonic()
+    if child is None:
+        child = _Process(launch, scratch, command_for(request_path), stdin=subprocess.DEVNULL)
+    else:
+        # The path as the spare sees it: where its folder was when its sandbox was made.
+        assert child.proc.stdin is not None
+        with contextlib.suppress(OSError):  # a spare that died now is a crash like any
+            child.proc.stdin.write(f"{child.scratch / 'request.json'}\n".encode())
+            child.proc.stdin.close()
+    SPARES.replenish(launch, scratch.parent)
+    return _supervise(child, request, scratch, start, hard_timeout=hard_timeout, limits=limits)
+
+
+def _supervise(
+    child: _Process,
+    request: dict[str, Any],
+    scratch: Path,
+    start: float,
+    *,
+    hard_timeout: float,
+    limits: Limits,
+) -> ChildOutcome:
+    """Watch `child` to its end under the limits and read its answer in `scratch`."""
+    proc, kernel = child.proc, child.kernel
     try:
-        proc = subprocess.Popen(
-            command,
-            cwd=scratch,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=kernel.enter,  # in the cgroups before the child's first fork
-        )
-        assert proc.stdout is not None
-        drain = _Drain(proc.stdout, limits.output_kb * 1024)
         clock = _trial_clock(request, scratch, lambda: _kill_tree(proc.pid))
         with (
             Watchdog(proc.pid, scratch, limits, lambda: _kill_tree(proc.pid)) as watchdog,
@@ -189,7 +344,7 @@ def run_child(
             finally:
                 _kill_tree(proc.pid)
                 proc.wait()
-        log = drain.text()
+        log = child.drain.text()
         oom = kernel.oom_killed()
     finally:
         kernel.close()
@@ -216,7 +371,7 @@ def run_child(
         seconds=seconds,
         answer=answer,
         log_tail=log,
-        output_bytes=drain.total,
+        output_bytes=child.drain.total,
         breach=breach,
         peak_rss_mb=round(watchdog.peak_rss_mb, 1),
         overrun=clock.overrun if breach is None else None,

@@ -22,7 +22,7 @@ from grader import spec as spec_module
 from grader.boundary import parse_answer_data
 from grader.discover import SubmissionRef
 from grader.results import GradeResult
-from grader.runner import ChildEnd, ChildOutcome
+from grader.runner import SPARES, ChildEnd, ChildOutcome
 from grader.sandbox import Sandbox
 from grader.store import open_store
 
@@ -356,12 +356,19 @@ def test_a_reused_grade_equals_a_fresh_grade_of_the_copy(
     monkeypatch.setattr(pipeline, "_run", counting)
     first = _write(tmp_path, "a", _notebook())
     copy_ = _write(tmp_path, "b", _cosmetic(_notebook()))
-    a = pipeline.grade_one(first, settings, test)
-    assert a.test_accuracy is not None and len(runs) == 1
-    b = pipeline.grade_one(copy_, settings, test)
-    assert len(runs) == 1, "the copy trained again"
-    fresh = pipeline.grade_one(copy_, dataclasses.replace(settings, reuse=None), test)
+    # a's child starts a spare beside it (grader.runner.Spares), which the fresh grade
+    # below trains in: so this also proves a spare trains exactly as a fresh child does.
+    SPARES.expect(1)
+    try:
+        a = pipeline.grade_one(first, settings, test)
+        assert a.test_accuracy is not None and len(runs) == 1
+        b = pipeline.grade_one(copy_, settings, test)
+        assert len(runs) == 1, "the copy trained again"
+        fresh = pipeline.grade_one(copy_, dataclasses.replace(settings, reuse=None), test)
+    finally:
+        SPARES.close()
     assert len(runs) == 2
+    assert "child_preimport" not in a.timings and "child_preimport" in fresh.timings
     assert _comparable(b) == _comparable(fresh)
     assert (b.score, b.test_accuracy, b.val_accuracy) == (a.score, a.test_accuracy, a.val_accuracy)
     assert [c.location for c in b.checks] != [c.location for c in a.checks]

@@ -17,6 +17,8 @@ PROTOCOL = 1
 REQUEST_LIMIT = 16 * 1024 * 1024
 RESPONSE_NAME = "response.json"
 PROGRESS_NAME = "progress.jsonl"
+# `python -m grader.child.worker --wait`: a spare that reads its request's path from stdin.
+WAIT = "--wait"
 
 
 class TrialStatus(StrEnum):
