@@ -251,12 +251,14 @@ class Spares:
             if self._more <= 0 or self._waiting:
                 return
             self._more -= 1
-        scratch = Path(tempfile.mkdtemp(prefix="spare-", dir=folder))
-        try:
+        scratch: Path | None = None
+        try:  # a spare that cannot start costs the next child its head start, nothing else
+            scratch = Path(tempfile.mkdtemp(prefix="spare-", dir=folder))
             argv = [*launch.worker[:-1], WAIT]
             spare = _Process(launch, scratch, argv, stdin=subprocess.PIPE)
         except OSError:
-            shutil.rmtree(scratch, ignore_errors=True)
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
             return
         with self._lock:
             self._waiting.append((launch, spare))
