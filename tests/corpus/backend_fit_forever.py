@@ -14,6 +14,9 @@ import keras_tuner
 
 
 def _real_fit():
+    # The child freezes its imports out of the collector's sight (gc.freeze): thaw them
+    # first, as a student who read the grader would, so gc.get_objects() lists them again.
+    gc.unfreeze()
     return next(
         f for f in gc.get_objects()
         if inspect.isfunction(f) and f.__name__ == "fit"
