@@ -32,9 +32,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/out/exam-reference.json"))
     parser.add_argument("--time-scale", type=float, default=1.0, help=TIME_SCALE_HELP)
     args = parser.parse_args()
-    official, _ = settings("exam")
     run_settings, test = settings("exam", time_scale=args.time_scale)
     run_settings = dataclasses.replace(run_settings, seed=args.seed, calibration=None)
+    official = dataclasses.replace(run_settings, budget=run_settings.spec.budget("exam"))
     seed = run_settings.effective_seed
     start_state = f"{machine()}; other grader children: {others_training()}"
     print(f"start: {start_state}", flush=True)

@@ -190,10 +190,11 @@ class _Process:
         self.drain = _Drain(self.proc.stdout, launch.limits.output_kb * 1024)
 
     def discard(self) -> None:
-        """Kill it and everything it started, and free its cgroups."""
+        """Kill an unused spare and everything it started; free its cgroups and folder."""
         _kill_tree(self.proc.pid)
         self.proc.wait()
         self.kernel.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 class Spares:
@@ -240,7 +241,6 @@ class Spares:
                     found = spare
                     continue
             spare.discard()
-            shutil.rmtree(spare.scratch, ignore_errors=True)
         return found
 
     def replenish(self, launch: Launch, folder: Path) -> None:
@@ -256,7 +256,7 @@ class Spares:
             scratch = Path(tempfile.mkdtemp(prefix="spare-", dir=folder))
             argv = [*launch.worker[:-1], WAIT]
             spare = _Process(launch, scratch, argv, stdin=subprocess.PIPE)
-        except OSError:
+        except (OSError, subprocess.SubprocessError):  # the latter: preexec_fn failed
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
             return
@@ -269,7 +269,6 @@ class Spares:
             waiting, self._waiting, self._more = self._waiting, [], 0
         for _, spare in waiting:
             spare.discard()
-            shutil.rmtree(spare.scratch, ignore_errors=True)
 
 
 # This process's spares: a batch's runner says how many children will follow.
