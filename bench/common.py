@@ -183,7 +183,7 @@ def settings(
             flush=True,
         )
     base = RunSettings(spec=spec, budget=chosen, cache=cache, lang="en", **extra)
-    found = calibrate.load(calibrate.path_for(spec, chosen))
+    _, found = calibrate.locate(base)
     summary = found.summary() if found else None
     return dataclasses.replace(base, calibration=summary), test
 

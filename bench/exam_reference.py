@@ -62,9 +62,8 @@ def main() -> None:
     new = calibrate.run_from_result(result, seed)
     # The official budget's fingerprint: with no trial cut, raised time limits change
     # nothing in the numbers (training is deterministic; only a time limit depends on speed).
-    path = calibrate.path_for(official.spec, official.budget)
+    path, old = calibrate.locate(official)
     expected = calibrate.fingerprint(dataclasses.replace(official, seed=args.seed))
-    old = calibrate.load(path)
     runs = [new]
     if old is not None and not calibrate.stale_reason(old, expected):
         runs = [r for r in old.runs if r.seed != seed] + runs

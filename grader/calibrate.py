@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -175,6 +176,44 @@ def path_for(
     folder = directory or spec.directory / DIRECTORY
     name = budget.name if subset is None else f"{budget.name}.subset-{subset}"
     return folder / f"{name}.json"
+
+
+# The fingerprint's keys that name the machine rather than the software: one assignment
+# keeps a calibration per machine (`locate`), so that grading on a second machine adds
+# its own file beside the committed one instead of overwriting it.
+HARDWARE = ("machine", "cpu", "cpus")
+
+
+def machine_tag(fingerprint: dict[str, str]) -> str:
+    """`Intel(R) Xeon(R) Processor`, 2 cpus, x86_64 -> "intel-xeon-processor-2cpu-x86_64"."""
+    cpu = re.sub(r"\((r|tm)\)", "", fingerprint.get("cpu", "unknown").lower())
+    cpu = re.sub(r"[^a-z0-9]+", "-", cpu).strip("-") or "unknown"
+    return f"{cpu}-{fingerprint.get('cpus', '?')}cpu-{fingerprint.get('machine', '?')}"
+
+
+def _same_machine(calibration: Calibration, expected: dict[str, str]) -> bool:
+    return all(calibration.fingerprint.get(key) == expected.get(key) for key in HARDWARE)
+
+
+def locate(settings: RunSettings, directory: Path | None = None) -> tuple[Path, Calibration | None]:
+    """This machine's calibration file for `settings`' budget, and what it holds.
+
+    `<budget>.json` is the first machine's (the committed one); a machine whose hardware
+    differs from the one it names keeps its own `<budget>@<machine_tag>.json` beside it.
+    The first file whose fingerprint still applies wins; else the one this machine writes
+    to, with what it holds (a stale calibration of this machine, or None).
+    """
+    base = path_for(settings.spec, settings.budget, settings.subset, directory)
+    expected = fingerprint(settings)
+    first = load(base)
+    others = sorted(base.parent.glob(f"{base.stem}@*.json")) if base.parent.is_dir() else []
+    for path, found in ((base, first), *((p, load(p)) for p in others)):
+        if found is not None and not stale_reason(found, expected):
+            return path, found
+    if first is None or _same_machine(first, expected):
+        return base, first
+    own = base.with_name(f"{base.stem}@{machine_tag(expected)}.json")
+    return own, load(own)
 
 
 def seeds_for(spec: Spec, budget: Budget, count: int | None = None) -> tuple[int, ...]:
@@ -401,7 +440,8 @@ def _measured_epoch(settings: RunSettings, directory: Path | None) -> tuple[floa
     for name, budget in sorted(spec.budgets.items()):
         if name == settings.budget.name:
             continue
-        found = load(path_for(spec, budget, settings.subset, directory))
+        _, found = locate(dataclasses.replace(settings, budget=budget), directory)
+        found = found or load(path_for(spec, budget, settings.subset, directory))
         runs = [(r.seconds, _epochs(r)) for r in found.runs] if found else []
         runs = [(seconds, epochs) for seconds, epochs in runs if epochs]
         total = sum(epochs for _, epochs in runs)
@@ -433,7 +473,7 @@ def duration(seconds: float) -> str:
 def cached(settings: RunSettings, directory: Path | None = None) -> ReferenceCalibration | None:
     """The stored calibration if it still applies, else None; never trains (for callers
     such as a self-check that must stay cheap and may run on another machine)."""
-    found = load(path_for(settings.spec, settings.budget, settings.subset, directory))
+    _, found = locate(settings, directory)
     if found is None or stale_reason(found, fingerprint(settings)):
         return None
     return found.summary()
@@ -458,20 +498,24 @@ def ensure(
     computation estimated to take longer raises `CalibrationNeeded` before starting.
     """
     spec, budget = settings.spec, settings.budget
-    path = path_for(spec, budget, settings.subset, directory)
+    path, stored = locate(settings, directory)
     expected = fingerprint(settings)
-    stored = load(path)
     found = None if force else stored
     if found is not None:
         reason = stale_reason(found, expected)
         if not reason:
             return found
+    elif force:
+        reason = "forced"
     else:
-        reason = "forced" if force else "missing"
+        # None for this machine; another machine's file still prices the work.
+        stored = load(path_for(spec, budget, settings.subset, directory))
+        reason = f"none for this machine; {stale_reason(stored, expected)}" if stored else "missing"
     chosen = tuple(seeds) if seeds else seeds_for(spec, budget)
     guess = estimate(settings, len(chosen), stored, directory)
     if max_seconds is not None and guess.seconds > max_seconds:
-        state = {"missing": "missing", "forced": "to be recomputed"}.get(reason, "stale")
+        state = "missing" if found is None else "stale"
+        state = "to be recomputed" if reason == "forced" else state
         raise CalibrationNeeded(
             f"the reference's calibration for budget '{budget.name}' is {state} ({reason}) "
             f"and computing it now would take about {duration(guess.seconds)} "
@@ -516,9 +560,9 @@ def complete(
     Runs already stored that still apply (same fingerprint) are kept, so completing the
     exam's 1 of 3 seeds costs two runs, not three; `fresh` grades every seed again.
     """
-    path = path_for(settings.spec, settings.budget, settings.subset, directory)
+    path, stored = locate(settings, directory)
     expected = fingerprint(settings)
-    stored = None if fresh else load(path)
+    stored = None if fresh else stored
     kept: tuple[CalibrationRun, ...] = ()
     if stored is not None and not stale_reason(stored, expected):
         kept = tuple(r for r in stored.runs if r.seed in seeds)
@@ -575,6 +619,6 @@ def calibrate(
         f"reference under '{chosen.name}': test {100 * calibration.test_mean:.2f}% "
         f"± {100 * calibration.test_sd:.2f}, val {100 * calibration.val_mean:.2f}% "
         f"± {100 * calibration.val_sd:.2f} over seeds {list(calibration.seeds)}; wrote "
-        f"{path_for(spec, chosen, subset, directory)}"
+        f"{locate(settings, directory)[0]}"
     )
     return calibration
