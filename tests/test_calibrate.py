@@ -199,33 +199,41 @@ def test_a_result_with_calibration_and_seeds_matches_the_schema() -> None:
 # --- the committed calibrations ------------------------------------------------------------
 
 
-# Every machine's: `smoke.json`, `default.json` and any `<budget>@<machine>.json` beside them.
+# The exam's and MNIST's (seed 23 on, the same accuracy rubric), every machine's:
+# `smoke.json`, `default.json` and any `<budget>@<machine>.json` beside them.
+MNIST = spec_module.load("mnist-polynomial-decay")
 COMMITTED = sorted(
     path
+    for spec in (SPEC, MNIST)
     for budget in ("smoke", "default")
-    for path in (SPEC.directory / calibrate.DIRECTORY).glob(f"{budget}*.json")
+    for path in (spec.directory / calibrate.DIRECTORY).glob(f"{budget}*.json")
     if ".subset-" not in path.name
 )
 
 
 def test_the_first_machines_smoke_and_default_calibrations_are_committed() -> None:
-    names = {path.name for path in COMMITTED}
-    assert {"smoke.json", "default.json"} <= names
+    for spec in (SPEC, MNIST):
+        names = {path.name for path in COMMITTED if path.parent.parent == spec.directory}
+        assert {"smoke.json", "default.json"} <= names, spec.id
 
 
-@pytest.mark.parametrize("path", COMMITTED, ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "path", COMMITTED, ids=lambda path: f"{path.parent.parent.name}/{path.name}"
+)
 def test_committed_calibration_passes_the_reference_on_every_seed(path: Path) -> None:
     """Done-when of issue 7: the reference passes accuracy under smoke and default across
     5 seeds (each calibration run is the reference graded with one seed), on every machine."""
+    spec = SPEC if path.parent.parent == SPEC.directory else MNIST
     budget = path.stem.split("@")[0]
     cal = calibrate.load(path)
     assert cal is not None, f"run `grade calibrate --budget {budget}`"
-    assert cal.budget == budget and cal.seeds == (23, 24, 25, 26, 27)
+    assert cal.assignment == spec.id and cal.budget == budget
+    assert cal.seeds == (23, 24, 25, 26, 27)
     assert set(calibrate.fingerprint(_settings(budget))) == set(cal.fingerprint)
     for run in cal.runs:
-        result = accuracy(run.test_accuracy, cal.test_mean, cal.test_sd)
+        result = accuracy(run.test_accuracy, cal.test_mean, cal.test_sd, spec=spec)
         assert (result.status, result.points) == (CheckStatus.PASSED, 1.0), run
-        assert len(run.curves) == SPEC.budget(budget).max_trials
+        assert len(run.curves) == spec.budget(budget).max_trials
         assert all(len(c["val_accuracy"]) >= 1 for c in run.curves)
 
 
@@ -362,6 +370,18 @@ def test_a_never_calibrated_budget_is_estimated_at_the_assignments_own_epoch(
     expected = min(calibrate.STARTUP_SECONDS + 10 * trial, budget.hard_seconds)
     assert measured.per_seed == pytest.approx(expected)
     assert "the stored 'smoke' calibration (10 epochs in 36 s)" in measured.basis
+
+
+def test_a_grade_shorter_than_the_start_up_constant_still_prices_its_epochs(
+    tmp_path: Path,
+) -> None:
+    # MNIST's smoke runs took 9-11 s on the Intel machine, under STARTUP_SECONDS (16 s):
+    # the default budget was priced at "about 0 s per epoch" before.
+    runs = (_run(23, seconds=11.0, epochs=2), _run(24, seconds=10.0, epochs=2))
+    stored = dataclasses.replace(_calibration(0.9), budget="smoke", runs=runs)
+    calibrate.save(stored, calibrate.path_for(SPEC, SPEC.budget("smoke"), None, tmp_path))
+    guess = calibrate.estimate(_settings("default"), 1, directory=tmp_path)
+    assert "at about 2.5 s per epoch" in guess.basis  # half of 10 s over 2 epochs
 
 
 def _run(

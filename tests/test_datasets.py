@@ -109,6 +109,81 @@ def test_mnist_order_keras_cache_then_download(tmp_path: Path) -> None:
         real.locate(tmp_path / "empty")
 
 
+def write_idx(folder: Path, arrays: dict[str, np.ndarray], *, gz: bool = False) -> None:
+    """The four files as MNIST was first published: idx headers, big-endian sizes, uint8."""
+    import gzip
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, key in IDX_NAMES.items():
+        array = arrays[key]
+        header = bytes((0, 0, 0x08, array.ndim)) + np.array(array.shape, ">u4").tobytes()
+        content = header + array.tobytes()
+        path = folder / (f"{name}.gz" if gz else name)
+        path.write_bytes(gzip.compress(content) if gz else content)
+
+
+IDX_NAMES = {
+    "train-images-idx3-ubyte": "x_train",
+    "train-labels-idx1-ubyte": "y_train",
+    "t10k-images-idx3-ubyte": "x_test",
+    "t10k-labels-idx1-ubyte": "y_test",
+}
+
+
+def accepting_idx(arrays: dict[str, np.ndarray]) -> datasets.KerasMnist:
+    """The registry's MNIST expecting the generated files' content and row counts."""
+    real = datasets.get("mnist")
+    assert isinstance(real, datasets.KerasMnist)
+    files = []
+    for spec in real.idx_files:
+        array = arrays[IDX_NAMES[spec.name]]
+        header = bytes((0, 0, 0x08, array.ndim)) + np.array(array.shape, ">u4").tobytes()
+        digest = hashlib.sha256(header + array.tobytes()).hexdigest()
+        files.append(dataclasses.replace(spec, count=len(array), sha256=digest))
+    return dataclasses.replace(real, idx_files=tuple(files))
+
+
+def test_mnist_as_first_published_loads_from_its_four_idx_files(tmp_path: Path) -> None:
+    real = datasets.get("mnist")
+    assert isinstance(real, datasets.KerasMnist)
+    # The uncompressed originals' SHA-256, as public pins give them.
+    assert [f.sha256[:12] for f in real.idx_files] == [
+        "ba891046e650", "65a50cbbf4e9", "0fa7898d5092", "ff7bcfd416de"
+    ]  # fmt: skip
+    arrays = write_mnist(tmp_path / "npz" / "mnist.npz")
+    spec = DataSpec(dataset="mnist", split="last", validation_size=100, input_shape=(28, 28))
+    write_idx(tmp_path / "plain", arrays)
+    with pytest.raises(DataError) as err:  # generated files are not the real ones
+        datasets.prepare(spec, tmp_path / "plain", tmp_path / "cache")
+    assert "train-images-idx3-ubyte is not the original MNIST file" in err.value.message
+    assert real.idx_files[0].sha256 in err.value.message
+
+    fake = accepting_idx(arrays)
+    for folder, gz in (("plain", False), ("gz", True)):
+        write_idx(tmp_path / folder, arrays, gz=gz)
+        cache = datasets.prepare(spec, tmp_path / folder, tmp_path / f"c-{folder}", dataset=fake)
+        assert cache == tmp_path / f"c-{folder}" / "mnist-idx-v1"
+        raw = datasets._load_raw(cache)
+        for name, array in arrays.items():  # the same arrays as the npz form
+            assert np.array_equal(getattr(raw, name), array)
+        manifest = json.loads((cache / data.MANIFEST).read_text())
+        assert manifest["source_id"] == fake.idx_source_id() != fake.sha256
+    names = sorted(p.name for p in fake.source_files(tmp_path / "gz"))
+    assert names == sorted(f"{name}.gz" for name in IDX_NAMES)
+
+    # mnist.npz beside them comes first; a folder with some of the four says which is missing.
+    assert fake.idx_folder(tmp_path / "npz") is None
+    (tmp_path / "plain" / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte is missing.*not all four"):
+        datasets.prepare(spec, tmp_path / "plain", tmp_path / "c-partial", dataset=fake)
+    (tmp_path / "gz" / "train-labels-idx1-ubyte.gz").write_bytes(b"not gzip")
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte\.gz is not a valid gzip"):
+        fake.read_idx(tmp_path / "gz")
+    with pytest.raises(DataError) as err:
+        real.locate(tmp_path / "empty")
+    assert "the four original idx files" in (err.value.hint or "")
+
+
 def test_mnist_with_a_wrong_layout_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "mnist.npz"
     np.savez(path, x_train=np.zeros((3, 28, 27), np.uint8), y_train=np.zeros(3, np.uint8),
