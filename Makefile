@@ -30,9 +30,10 @@ python: $(STAMP)
 
 # Exit code 1 means "some submissions were not graded": submissions/ holds broken
 # examples on purpose, so that is the expected outcome here; 2 is a real failure.
-# --calibrate: the committed calibrations hold for the machine they were measured on (its
-# CPU is in their fingerprint); on any other, the reference's `default` calibration is
-# part of the set-up and is computed first (5 seeds, a few minutes), as `make grade` asks.
+# --calibrate: a machine with other libraries than the committed calibrations' (their
+# fingerprint) computes the reference's `default` calibration first (5 seeds, a few
+# minutes) instead of stopping; one that differs only in its CPU uses the committed one
+# (the reports say on which CPU it was measured).
 grade: setup
 	$(VENV)/bin/grade submissions/ --assignment fashion-mnist-polynomial-decay --calibrate --out $(OUT) || [ $$? -eq 1 ]
 	@echo "reports in $(OUT)/, gradebook in $(OUT)/grades.csv"

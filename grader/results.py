@@ -147,6 +147,9 @@ class ReferenceCalibration:
     val_sd: float
     created: str  # UTC, ISO 8601
     computed_now: str = ""
+    # The CPU it was measured on when that is not this machine's (no calibration of this
+    # machine's own applies, and another machine's with the same software does): "" else.
+    measured_on: str = ""
 
 
 @dataclass(frozen=True)

@@ -275,4 +275,13 @@ def _calibration_notes(
         )
     if calibration.computed_now:
         out.append(note("calibration_computed", lang, reason=calibration.computed_now))
+    if calibration.measured_on:
+        out.append(
+            note(
+                "calibration_other_machine",
+                lang,
+                cpu=calibration.measured_on,
+                budget=budget.name if budget is not None else calibration.budget,
+            )
+        )
     return out

@@ -436,9 +436,12 @@ def test_ensure_asks_before_a_long_calibration(
 def test_each_machine_keeps_its_own_calibration_beside_the_first_ones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from grader import score
+
     fake = FakeRun()
     monkeypatch.setattr(calibrate, "run", fake)
     settings, quiet = _settings("default"), {"echo": lambda _: None}
+    seeds = calibrate.seeds_for(SPEC, settings.budget)
     monkeypatch.setattr(calibrate, "_cpu_model", lambda: "AMD EPYC")
     first = calibrate.ensure(settings, None, directory=tmp_path, **quiet)
     assert first.computed_now == "missing"
@@ -448,25 +451,53 @@ def test_each_machine_keeps_its_own_calibration_beside_the_first_ones(
     monkeypatch.setattr(calibrate, "_cpu_model", lambda: "Intel(R) Xeon(R) Processor")
     own = tmp_path / f"default@intel-xeon-processor-{calibrate.os.cpu_count()}cpu-x86_64.json"
     assert calibrate.locate(settings, tmp_path) == (own, None)
-    assert calibrate.cached(settings, tmp_path) is None  # the first machine's does not apply
-    with pytest.raises(calibrate.CalibrationNeeded) as raised:  # priced from the other's runs
-        calibrate.ensure(settings, None, directory=tmp_path, max_seconds=0)
-    text = raised.value.format()
-    assert "is missing (none for this machine; cpu AMD EPYC -> Intel(R) Xeon" in text
-    second = calibrate.ensure(settings, None, directory=tmp_path, **quiet)
+    # None of its own: the first machine's is lent, marked with its CPU, nothing computed.
+    lent = calibrate.ensure(settings, None, directory=tmp_path, max_seconds=0, **quiet)
+    assert lent == dataclasses.replace(first, measured_on="AMD EPYC") and len(fake.calls) == 1
+    assert calibrate.cached(settings, tmp_path) == lent.summary()
+    notes = " ".join(score._calibration_notes(lent.summary(), 23, "en", spec=SPEC))
+    assert "measured on another CPU (AMD EPYC)" in notes
+    assert "`grade calibrate --budget default`" in notes
+    es = " ".join(score._calibration_notes(lent.summary(), 23, "es", spec=SPEC))
+    assert "se midió en otra CPU (AMD EPYC)" in es
+
+    # `grade calibrate` computes this machine's own, beside the first one's.
+    second = calibrate.complete(settings, None, seeds=seeds, directory=tmp_path, **quiet)
     assert second.fingerprint["cpu"] == "Intel(R) Xeon(R) Processor" and len(fake.calls) == 2
     assert calibrate.load(tmp_path / "default.json") == first  # not overwritten
-    assert calibrate.load(own) == dataclasses.replace(second, computed_now="")
-    assert calibrate.ensure(settings, None, directory=tmp_path, **quiet).computed_now == ""
+    assert calibrate.load(own) == second
+    assert calibrate.ensure(settings, None, directory=tmp_path, **quiet) == second
+    assert calibrate.cached(settings, tmp_path).measured_on == ""  # its own now
 
     monkeypatch.setattr(calibrate, "_cpu_model", lambda: "AMD EPYC")  # back on the first
     assert calibrate.ensure(settings, None, directory=tmp_path, **quiet) == first
     assert len(fake.calls) == 2  # each machine found its own, nothing computed again
-    # A library upgrade on the first machine recomputes its file in place, not a new one.
+    # A library upgrade on the first machine recomputes its file in place, not a new one
+    # (the other machine's is stale too, so nothing can be lent).
     monkeypatch.setattr(calibrate, "TRAINING_SETTINGS", "next")
     assert calibrate.locate(settings, tmp_path) == (tmp_path / "default.json", first)
-    calibrate.ensure(settings, None, directory=tmp_path, **quiet)
+    assert calibrate.ensure(settings, None, directory=tmp_path, **quiet).computed_now
+    assert len(fake.calls) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["default.json", own.name]
+
+
+def test_software_that_differs_is_never_lent_from_another_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeRun()
+    monkeypatch.setattr(calibrate, "run", fake)
+    settings = _settings("exam")
+    monkeypatch.setattr(calibrate, "_cpu_model", lambda: "AMD EPYC")
+    calibrate.ensure(settings, None, directory=tmp_path, echo=lambda _: None)
+    monkeypatch.setattr(calibrate, "_cpu_model", lambda: "Intel(R) Xeon(R) Processor")
+    monkeypatch.setattr(calibrate, "TRAINING_SETTINGS", "next")
+    assert calibrate.borrowed(settings, tmp_path) is None
+    assert calibrate.cached(settings, tmp_path) is None
+    with pytest.raises(calibrate.CalibrationNeeded) as raised:  # priced from the other's runs
+        calibrate.ensure(settings, None, directory=tmp_path, max_seconds=0)
+    text = raised.value.format()
+    assert "is missing (none for this machine; cpu AMD EPYC -> Intel(R) Xeon" in text
+    assert "training 3 -> next" in text
 
 
 def test_an_incomplete_calibration_still_applies_and_is_completed_by_calibrate(
