@@ -206,10 +206,9 @@ def locate(settings: RunSettings, directory: Path | None = None) -> tuple[Path, 
     The first file whose fingerprint still applies wins; else the one this machine writes
     to, with what it holds (a stale calibration of this machine, or None).
     """
-    base = path_for(settings.spec, settings.budget, settings.subset, directory)
+    base, *others = _candidates(settings, directory)
     expected = fingerprint(settings)
     first = load(base)
-    others = sorted(base.parent.glob(f"{base.stem}@*.json")) if base.parent.is_dir() else []
     for path, found in ((base, first), *((p, load(p)) for p in others)):
         if found is not None and not stale_reason(found, expected):
             return path, found
@@ -228,14 +227,19 @@ def borrowed(settings: RunSettings, directory: Path | None = None) -> Calibratio
     differ by 0.02-0.18 points between the two grading machines measured, a fifth of the
     spread between seeds (bench/RESULTS.md). Reports say whose calibration it is.
     """
-    base = path_for(settings.spec, settings.budget, settings.subset, directory)
     expected = fingerprint(settings)
-    others = sorted(base.parent.glob(f"{base.stem}@*.json")) if base.parent.is_dir() else []
-    for path in (base, *others):
+    for path in _candidates(settings, directory):
         found = load(path)
         if found is not None and _differs_only_in_hardware(found, expected):
             return dataclasses.replace(found, measured_on=found.fingerprint.get("cpu", "?"))
     return None
+
+
+def _candidates(settings: RunSettings, directory: Path | None) -> list[Path]:
+    """`<budget>.json` first, then every machine's `<budget>@<machine>.json` beside it."""
+    base = path_for(settings.spec, settings.budget, settings.subset, directory)
+    others = sorted(base.parent.glob(f"{base.stem}@*.json")) if base.parent.is_dir() else []
+    return [base, *others]
 
 
 def _differs_only_in_hardware(calibration: Calibration, expected: dict[str, str]) -> bool:
