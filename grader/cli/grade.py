@@ -151,7 +151,9 @@ def _add_batch_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="compute a missing or stale calibration of the reference now however long "
         f"it takes (without it, `grade` stops with exit code 2 when that would take more "
-        f"than {ASK_ABOVE_SECONDS // 60} min; e.g. the exam budget: about 30 min per seed)",
+        f"than {ASK_ABOVE_SECONDS // 60} min; e.g. the exam budget: about 30 min per seed); "
+        "a machine with none of its own uses another machine's made with the same software, "
+        "and the reports name that machine's CPU",
     )
     batch.add_argument(
         "--scheduler",
