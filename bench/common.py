@@ -59,7 +59,12 @@ def _others(me: int) -> list[str]:
         pid_text, _, args = line.strip().partition(" ")
         if not pid_text.isdigit() or "ps -eo" in args:
             continue
-        if any(marker in args for marker in _HEAVY) and not _descends(int(pid_text), me):
+        pid = int(pid_text)
+        # Neither its own children nor what started it (`timeout 900 python bench/...`,
+        # counted as "other" before: its command line names the benchmark).
+        if any(marker in args for marker in _HEAVY) and not (
+            _descends(pid, me) or _descends(me, pid)
+        ):
             found.append(args[:120])
     return found
 
