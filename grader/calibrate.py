@@ -198,6 +198,17 @@ def _same_machine(calibration: Calibration, expected: dict[str, str]) -> bool:
     return all(calibration.fingerprint.get(key) == expected.get(key) for key in HARDWARE)
 
 
+# One budget's calibration files, each read once: `<budget>.json` (the first machine's)
+# first, then every machine's `<budget>@<machine_tag>.json` beside it.
+Stored = list[tuple[Path, Calibration | None]]
+
+
+def _stored(settings: RunSettings, directory: Path | None) -> Stored:
+    base = path_for(settings.spec, settings.budget, settings.subset, directory)
+    others = sorted(base.parent.glob(f"{base.stem}@*.json")) if base.parent.is_dir() else []
+    return [(path, load(path)) for path in (base, *others)]
+
+
 def locate(settings: RunSettings, directory: Path | None = None) -> tuple[Path, Calibration | None]:
     """This machine's calibration file for `settings`' budget, and what it holds.
 
@@ -206,16 +217,18 @@ def locate(settings: RunSettings, directory: Path | None = None) -> tuple[Path, 
     The first file whose fingerprint still applies wins; else the one this machine writes
     to, with what it holds (a stale calibration of this machine, or None).
     """
-    base, *others = _candidates(settings, directory)
-    expected = fingerprint(settings)
-    first = load(base)
-    for path, found in ((base, first), *((p, load(p)) for p in others)):
+    return _own(_stored(settings, directory), fingerprint(settings))
+
+
+def _own(stored: Stored, expected: dict[str, str]) -> tuple[Path, Calibration | None]:
+    for path, found in stored:
         if found is not None and not stale_reason(found, expected):
             return path, found
+    base, first = stored[0]
     if first is None or _same_machine(first, expected):
         return base, first
     own = base.with_name(f"{base.stem}@{machine_tag(expected)}.json")
-    return own, load(own)
+    return own, next((found for path, found in stored if path == own), None)
 
 
 def borrowed(settings: RunSettings, directory: Path | None = None) -> Calibration | None:
@@ -227,19 +240,14 @@ def borrowed(settings: RunSettings, directory: Path | None = None) -> Calibratio
     differ by 0.02-0.18 points between the two grading machines measured, a fifth of the
     spread between seeds (bench/RESULTS.md). Reports say whose calibration it is.
     """
-    expected = fingerprint(settings)
-    for path in _candidates(settings, directory):
-        found = load(path)
+    return _lendable(_stored(settings, directory), fingerprint(settings))
+
+
+def _lendable(stored: Stored, expected: dict[str, str]) -> Calibration | None:
+    for _, found in stored:
         if found is not None and _differs_only_in_hardware(found, expected):
             return dataclasses.replace(found, measured_on=found.fingerprint.get("cpu", "?"))
     return None
-
-
-def _candidates(settings: RunSettings, directory: Path | None) -> list[Path]:
-    """`<budget>.json` first, then every machine's `<budget>@<machine>.json` beside it."""
-    base = path_for(settings.spec, settings.budget, settings.subset, directory)
-    others = sorted(base.parent.glob(f"{base.stem}@*.json")) if base.parent.is_dir() else []
-    return [base, *others]
 
 
 def _differs_only_in_hardware(calibration: Calibration, expected: dict[str, str]) -> bool:
@@ -471,8 +479,9 @@ def _measured_epoch(settings: RunSettings, directory: Path | None) -> tuple[floa
     for name, budget in sorted(spec.budgets.items()):
         if name == settings.budget.name:
             continue
-        _, found = locate(dataclasses.replace(settings, budget=budget), directory)
-        found = found or load(path_for(spec, budget, settings.subset, directory))
+        other = dataclasses.replace(settings, budget=budget)
+        stored = _stored(other, directory)
+        found = _own(stored, fingerprint(other))[1] or stored[0][1]
         runs = [(r.seconds, _epochs(r)) for r in found.runs] if found else []
         runs = [(seconds, epochs) for seconds, epochs in runs if epochs]
         total = sum(epochs for _, epochs in runs)
@@ -510,9 +519,10 @@ def duration(seconds: float) -> str:
 def cached(settings: RunSettings, directory: Path | None = None) -> ReferenceCalibration | None:
     """The stored calibration if it still applies, else None; never trains (for callers
     such as a self-check that must stay cheap and may run on another machine)."""
-    _, found = locate(settings, directory)
-    if found is None or stale_reason(found, fingerprint(settings)):
-        found = borrowed(settings, directory)
+    stored, expected = _stored(settings, directory), fingerprint(settings)
+    _, found = _own(stored, expected)
+    if found is None or stale_reason(found, expected):
+        found = _lendable(stored, expected)
     return None if found is None else found.summary()
 
 
@@ -535,8 +545,8 @@ def ensure(
     computation estimated to take longer raises `CalibrationNeeded` before starting.
     """
     spec, budget = settings.spec, settings.budget
-    path, stored = locate(settings, directory)
-    expected = fingerprint(settings)
+    files, expected = _stored(settings, directory), fingerprint(settings)
+    path, stored = _own(files, expected)
     found = None if force else stored
     if found is not None:
         reason = stale_reason(found, expected)
@@ -544,11 +554,11 @@ def ensure(
             return found
     elif force:
         reason = "forced"
-    elif (other := borrowed(settings, directory)) is not None:
+    elif (other := _lendable(files, expected)) is not None:
         return other
     else:
         # None for this machine; another machine's file still prices the work.
-        stored = load(path_for(spec, budget, settings.subset, directory))
+        stored = files[0][1]
         reason = f"none for this machine; {stale_reason(stored, expected)}" if stored else "missing"
     chosen = tuple(seeds) if seeds else seeds_for(spec, budget)
     guess = estimate(settings, len(chosen), stored, directory)
