@@ -162,8 +162,8 @@ MAX_SECONDS = 1e6  # about 11.5 days: longer than any budget's hard limit
 MAX_EPOCHS = 1_000_000
 MAX_STEPS = 10**9
 MAX_INT = 2**63  # no value a child reports is larger (numpy's int64)
-STAGES = ("start", "load", "probe", "search")  # the stages the child goes through
-ANSWER_STATUSES = ("running", "ok", "error")
+STAGES = ("start", "load", "probe", "serve", "search")  # the stages the child goes through
+ANSWER_STATUSES = ("running", "serving", "ok", "error")
 
 
 class BoundaryError(SubmissionError):
@@ -736,6 +736,7 @@ class ProbeRecord(Mapping[str, Any]):
 
 class AnswerStatus(StrEnum):
     RUNNING = "running"  # a partial answer: the child was stopped or died mid-way
+    SERVING = "serving"  # the probe is done; it answers declarations (grader.runner.ChildSession)
     OK = "ok"
     ERROR = "error"
 

@@ -1,5 +1,9 @@
-"""The evaluator: a separate, persistent process that rebuilds best models and predicts.
+"""The parent's handle on the trainer (`grader/trainer/`): a persistent process of the
+grader's own that trains what a submission declared, and rebuilds and predicts with a
+model the sandboxed child trained (a submission that cannot be declared).
 
+`search` runs a submission's search in it, relaying its requests for declarations to the
+caller (who asks the child and checks the answer); `predict` evaluates a child's model.
 The parent never imports TensorFlow or Keras. Rebuilding a model and predicting the test
 images costs memory and time the submission decides (its architecture), and the weights
 file is the student's bytes handed to HDF5, so all of that happens here, in a process of
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -38,29 +43,32 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
+from grader.child.declaration import Declaration
+from grader.child.protocol import ProgressLine
 from grader.errors import SubmissionError
 from grader.limits import Breach, KernelLimits, Limits, Watchdog, process_tree
 from grader.sandbox import Sandbox
+from grader.trainer.wire import (
+    LOG_FILE,
+    NEED_DECLARATION,
+    PROGRESS,
+    InitialWeights,
+    SearchRequest,
+)
 
-LOG_FILE = "evaluator.log"
-ANSWER_LIMIT = 64 * 1024  # one answer line; anything longer is not ours
+__all__ = ["LOG_FILE", "Evaluator", "EvaluatorLimit", "InitialWeights", "ModelFiles"]
+# One message line. The trainer is the grader's own process, but what it relays is the
+# submission's (trials, histories, hyperparameters): a line past this is not ours.
+LINE_LIMIT = 32 * 1024 * 1024
 START_SECONDS = 600.0  # TensorFlow's import on a busy 2-core machine, with room to spare
 _FOLDER_MB = 8192  # the watchdog's disk check: the parent writes this folder itself
-
-
-class InitialWeights:
-    """What the evaluator found comparing the child's initial weights with a fresh build."""
-
-    SAME = "same"
-    DIFFERENT = "different"
-    UNCHECKED = "unchecked"  # nothing to compare, or the comparison could not be made
 
 
 @dataclass(frozen=True)
@@ -95,12 +103,16 @@ class Evaluator:
         *,
         memory_mb: int,
         threads: int,
-        sandbox: Sandbox | None = None,
+        sandbox: Sandbox,
         hidden: Sequence[Path] = (),
+        readable: Sequence[Path] = (),
+        seed: int = 0,
     ) -> None:
         self.memory_mb, self.threads = memory_mb, threads
-        self.sandbox = sandbox or Sandbox(None)
+        self.sandbox = sandbox
         self.hidden = tuple(hidden)
+        self.readable = tuple(readable)  # the prepared split the trainer trains on
+        self.seed = seed  # PYTHONHASHSEED, as the child's (grader.runner.child_env)
         self.folder = Path(tempfile.mkdtemp(prefix="evaluator-", dir=_system_tmp()))
         self.starts = 0  # how many processes were started (tests read it)
         self._lock = threading.Lock()
@@ -110,6 +122,7 @@ class Evaluator:
         self._images: dict[str, str] = {}
         self._count = 0
         self._ready = False  # the running process said it is ready
+        self._buffer = bytearray()  # what was read past the last message line
 
     # --- parent side -----------------------------------------------------------------
 
@@ -219,6 +232,7 @@ class Evaluator:
 
     def _spawn(self) -> None:
         self._ready = False
+        self._buffer = bytearray()
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8",
@@ -230,11 +244,14 @@ class Evaluator:
             "OMP_NUM_THREADS": str(self.threads),
             "CUDA_VISIBLE_DEVICES": "",
             "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONHASHSEED": str(self.seed),
             "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
         }
-        command = [sys.executable, "-m", "grader.evaluator", str(self.folder), str(self.threads)]
+        command = [
+            sys.executable, "-m", "grader.trainer.server", str(self.folder), str(self.threads)
+        ]  # fmt: skip
         command = self.sandbox.wrap(
-            command, scratch=self.folder, readable=[], env=env, hidden=self.hidden
+            command, scratch=self.folder, readable=self.readable, env=env, hidden=self.hidden
         )
         limits = Limits(memory_mb=self.memory_mb, processes=32, scratch_mb=_FOLDER_MB)
         self._kernel = KernelLimits(limits)
@@ -253,16 +270,16 @@ class Evaluator:
         self._watchdog.__enter__()
 
     def _ask(self, request: dict[str, Any], seconds: float) -> dict[str, Any]:
-        assert self._proc is not None and self._proc.stdin is not None
-        try:
-            self._proc.stdin.write((json.dumps(request) + "\n").encode("utf-8"))
-            self._proc.stdin.flush()
-        except OSError:
-            pass  # it died: the read below finds out why
         start = time.monotonic()
+        self._write(request)
         answer = self._read_line(seconds)
         if answer is not None:
             return answer
+        self._fail(seconds, start, what="evaluating the best model")
+
+    def _fail(self, seconds: float, start: float, *, what: str) -> NoReturn:
+        """The process said nothing in time, or died: why, as the submission's error."""
+        assert self._proc is not None
         breach = self._watchdog.breach if self._watchdog else None
         oom = self._kernel is not None and self._kernel.oom_killed()
         elapsed = time.monotonic() - start
@@ -271,39 +288,88 @@ class Evaluator:
         if breach is not None or oom:
             breach = breach or Breach("memory", self.memory_mb * 1.25, self.memory_mb, "MB")
             raise EvaluatorLimit(
-                f"evaluating the best model exceeded the grader's memory limit "
-                f"({breach.describe()})",
-                breach,
+                f"{what} exceeded the grader's memory limit ({breach.describe()})", breach
             )
         if alive or elapsed >= seconds:
-            raise EvaluatorLimit(
-                f"evaluating the best model took more than the grader's limit of {seconds:.0f} s"
-            )
-        raise SubmissionError("the grader's evaluator stopped while evaluating this model")
+            raise EvaluatorLimit(f"{what} took more than the grader's limit of {seconds:.0f} s")
+        raise SubmissionError(f"the grader's trainer stopped while {what}")
 
     def _read_line(self, seconds: float) -> dict[str, Any] | None:
-        """One answer line within `seconds`, or None (timeout, death, garbage)."""
+        """One message line within `seconds`, or None (timeout, death, garbage).
+
+        Lines after the first one read stay in the buffer for the next call: a search
+        sends several (requests for declarations, progress) before its answer.
+        """
         assert self._proc is not None and self._proc.stdout is not None
-        stream = self._proc.stdout
-        fd = stream.fileno()
+        fd = self._proc.stdout.fileno()
         deadline = time.monotonic() + seconds
-        buffer = bytearray()
+        buffer = self._buffer
         while b"\n" not in buffer:
             left = deadline - time.monotonic()
-            if left <= 0 or len(buffer) > ANSWER_LIMIT:
+            if left <= 0 or len(buffer) > LINE_LIMIT:
                 return None
             ready, _, _ = select.select([fd], [], [], left)
             if not ready:
                 return None
-            chunk = os.read(fd, 65536)
+            chunk = os.read(fd, 1 << 20)
             if not chunk:
                 return None
             buffer += chunk
+        line, _, rest = bytes(buffer).partition(b"\n")
+        self._buffer = bytearray(rest)
         try:
-            answer = json.loads(buffer.split(b"\n", 1)[0])
+            answer = json.loads(line)
         except ValueError:
             return None
         return answer if isinstance(answer, dict) else None
+
+    def search(
+        self,
+        request: SearchRequest,
+        *,
+        images: np.ndarray | None,
+        relay: Callable[[str, dict[str, Any]], Declaration | str],
+        on_progress: Callable[[ProgressLine], None] | None = None,
+        seconds: float,
+    ) -> dict[str, Any]:
+        """Run `request` in the trainer, answering its requests for declarations.
+
+        `relay(purpose, hyperparameters)` returns the checked declaration to train, or a
+        text: why the search must stop (the trainer then answers "aborted"). Raises
+        `EvaluatorLimit` past `seconds` or the memory limit, like `predict`.
+        """
+        with self._lock:
+            self._ensure_started()
+            assert self._proc is not None
+            if images is not None:
+                request = dataclasses.replace(request, images=self._images_file(images))
+            self._write(request.to_line())
+            deadline = time.monotonic() + seconds
+            while True:
+                message = self._read_line(max(0.0, deadline - time.monotonic()))
+                if message is None:
+                    self._fail(seconds, deadline - seconds, what="training the submission")
+                if message.get("need") == NEED_DECLARATION:
+                    reply = relay(str(message.get("purpose")), message.get("hyperparameters") or {})
+                    if isinstance(reply, str):
+                        self._write({"abort": reply})
+                    else:  # numbered as the trainer asked (the child's own count differs)
+                        numbered = dataclasses.replace(reply, n=int(message.get("n", 0)))
+                        self._write({"declaration": numbered.to_data()})
+                elif PROGRESS in message:
+                    line = ProgressLine.parse(str(message[PROGRESS]).encode("utf-8"))
+                    if line is not None and on_progress is not None:
+                        on_progress(line)
+                else:
+                    return message
+
+    def _write(self, message: dict[str, Any]) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        try:
+            self._proc.stdin.write((json.dumps(message) + "\n").encode("utf-8"))
+            self._proc.stdin.flush()
+        except OSError:
+            pass  # it died: the next read finds out why
 
     def _kill(self) -> None:
         if self._proc is None:
@@ -338,12 +404,18 @@ def _system_tmp() -> str:
     return os.environ.get("TMPDIR") or "/tmp"
 
 
-_SHARED: dict[tuple[int, int, bool, tuple[Path, ...]], Evaluator] = {}
+_SHARED: dict[tuple[Any, ...], Evaluator] = {}
 _SHARED_LOCK = threading.Lock()
 
 
 def shared(
-    *, memory_mb: int, threads: int, sandbox: Sandbox, hidden: Sequence[Path] = ()
+    *,
+    memory_mb: int,
+    threads: int,
+    sandbox: Sandbox,
+    hidden: Sequence[Path] = (),
+    readable: Sequence[Path] = (),
+    seed: int = 0,
 ) -> Evaluator:
     """This grading process's evaluator for these settings (one per process, reused).
 
@@ -351,7 +423,7 @@ def shared(
     with one set of settings after another (tests, `grade validate`) keeps one idle
     TensorFlow process alive, not one per set of settings (0.6 GB or more each).
     """
-    key = (memory_mb, threads, sandbox.enabled, tuple(hidden))
+    key = (memory_mb, threads, sandbox.enabled, tuple(hidden), tuple(readable), seed)
     with _SHARED_LOCK:
         evaluator = _SHARED.get(key)
         if evaluator is None:
@@ -359,7 +431,12 @@ def shared(
                 other.close()
             _SHARED.clear()
             evaluator = Evaluator(
-                memory_mb=memory_mb, threads=threads, sandbox=sandbox, hidden=hidden
+                memory_mb=memory_mb,
+                threads=threads,
+                sandbox=sandbox,
+                hidden=hidden,
+                readable=readable,
+                seed=seed,
             )
             _SHARED[key] = evaluator
         return evaluator
@@ -371,149 +448,3 @@ def close_all() -> None:
         for evaluator in _SHARED.values():
             evaluator.close()
         _SHARED.clear()
-
-
-# --- the evaluator process ---------------------------------------------------------------
-
-
-def main(argv: list[str]) -> int:
-    """`python -m grader.evaluator FOLDER THREADS`: serve requests until stdin closes."""
-    folder, threads = Path(argv[1]), int(argv[2])
-    answers = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
-    # TensorFlow's start-up lines and any warning go to the log, never to the answers
-    # channel nor to the instructor's terminal.
-    log = os.open(folder / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    import keras
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    answers.write(json.dumps({"ready": True, "keras": keras.__version__}) + "\n")
-    images: dict[str, np.ndarray] = {}
-    for line in sys.stdin:
-        try:
-            answer = serve(json.loads(line), images)
-        except Exception as exc:  # one bad model costs one answer, not the evaluator
-            answer = {"status": "error", "message": _problem(exc)}
-        answers.write(json.dumps(answer) + "\n")
-    return 0
-
-
-def serve(request: dict[str, Any], images: dict[str, np.ndarray]) -> dict[str, Any]:
-    """One request: rebuild, load the weights, predict, read the step counter."""
-    folder = Path(request["folder"])
-    weights = Path(request["weights"])
-    iterations = saved_iterations(weights)
-    if request.get("images") is None:
-        return {"status": "ok", "iterations": iterations}
-    try:
-        model = rebuild(Path(request["model_json"]).read_text(encoding="utf-8"))
-        load_weights(model, weights)
-    except Exception as exc:
-        return {
-            "status": "error",
-            "message": "the best model could not be rebuilt safely from its architecture and "
-            f"weights ({_problem(exc)}); use standard Keras layers only",
-        }
-    name = request["images"]
-    if name not in images:
-        images.clear()
-        images[name] = np.load(name, allow_pickle=False)
-    probabilities = np.asarray(model.predict(images[name], batch_size=1000, verbose=0))
-    output = folder / "predictions.npy"
-    np.save(output, probabilities.astype(np.float32), allow_pickle=False)
-    state, detail = InitialWeights.UNCHECKED, "no initial weights were saved"
-    if request.get("initial"):
-        state, detail = compare_initial(
-            Path(request["initial"]["model_json"]),
-            Path(request["initial"]["weights"]),
-            int(request["seed"]),
-        )
-    return {
-        "status": "ok",
-        "predictions": str(output),
-        "iterations": iterations,
-        "initial_weights": state,
-        "initial_detail": detail,
-    }
-
-
-def rebuild(model_json: str) -> Any:
-    """A model from its architecture in Keras' safe mode, with no custom objects at all."""
-    import keras
-
-    config = json.loads(model_json)
-    if isinstance(config, dict):
-        # Only the architecture is rebuilt (the compile config is read as data by
-        # grader/artifacts.py): compiling it would need the student's own schedule class or
-        # metric function (seed 003's RandomScheduler with get_config, its lr_spy), which
-        # safe mode rightly refuses, and predicting needs no optimizer.
-        config.pop("compile_config", None)
-    model = keras.saving.deserialize_keras_object(config, custom_objects=None, safe_mode=True)
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"the architecture describes a {type(model).__name__}, not a model")
-    return model
-
-
-def load_weights(model: Any, weights: Path) -> None:
-    import warnings
-
-    with warnings.catch_warnings():
-        # The file also holds the optimizer's state, which an uncompiled model skips.
-        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        model.load_weights(str(weights))
-
-
-def saved_iterations(weights: Path) -> int | None:
-    """The optimizer's step counter in a Keras 3 `.weights.h5` file, or None.
-
-    Keras 3 stores the optimizer's variables under `optimizer/vars/<n>`, the step counter
-    (`iterations`, an int64 scalar) first; nothing else is looked at.
-    """
-    import h5py
-
-    try:
-        with h5py.File(weights, "r") as store:
-            counter = store.get("optimizer/vars/0")
-            if not isinstance(counter, h5py.Dataset) or counter.shape != ():
-                return None
-            if counter.dtype.kind not in "iu":
-                return None
-            return int(counter[()])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def compare_initial(model_json: Path, weights: Path, seed: int) -> tuple[str, str]:
-    """Whether the child's saved initial weights are the ones Keras draws under `seed`.
-
-    The child saved them right after seeding, from the first model `build(hp)` returned.
-    A fresh build of the same architecture after the same seeding draws the same
-    initializer seeds in the same order, so an honest build matches bit for bit.
-    """
-    import keras
-
-    try:
-        text = model_json.read_text(encoding="utf-8")
-        keras.utils.set_random_seed(seed)
-        fresh = rebuild(text)
-        saved = rebuild(text)
-        load_weights(saved, weights)
-    except Exception as exc:
-        return InitialWeights.UNCHECKED, f"not comparable ({_problem(exc)})"
-    if len(fresh.weights) != len(saved.weights):
-        return InitialWeights.UNCHECKED, "the saved initial weights do not fit the architecture"
-    for drawn, given in zip(fresh.weights, saved.weights, strict=True):
-        if not np.array_equal(np.asarray(drawn), np.asarray(given)):
-            return InitialWeights.DIFFERENT, str(getattr(drawn, "path", drawn.name))
-    return InitialWeights.SAME, ""
-
-
-def _problem(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {str(exc)[:300]}"
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import math
 import os
 import shutil
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import data, datasets, resources, reuse, score, submission
+from grader import data, datasets, resources, reuse, score, submission, training
 from grader.artifacts import NO_ARTIFACTS, from_data, read_artifact_data
 from grader.checks.params import present
 from grader.discover import SubmissionRef
@@ -28,11 +29,12 @@ from grader.evaluate import Evaluation, evaluate_best, saved_optimizer, step_bud
 from grader.evaluator import Evaluator
 from grader.evaluator import shared as shared_evaluator
 from grader.limits import Limits
-from grader.results import GradeResult, ReferenceCalibration, Status
+from grader.results import GradeResult, ReferenceCalibration, Status, to_jsonable
 from grader.reuse import Reuse
-from grader.runner import run_child
+from grader.runner import run_child, start_session
 from grader.sandbox import Sandbox, resolve
 from grader.spec import Budget, Spec
+from grader.trainer.wire import SearchRequest
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,10 @@ class RunSettings:
     limits: Limits | None = None  # None: the spec's [limits]
     # Where copies of a program share one training (grader.reuse); None: never shared.
     reuse: Reuse | None = None
+    # Who trains: "grader" (the child declares, the trainer trains; a submission that
+    # cannot be declared falls back to the sandbox) or "sandbox" (the child trains, as
+    # before the trainer existed: tests of the fallback path, comparisons).
+    training: str = "grader"
 
     @property
     def effective_limits(self) -> Limits:
@@ -105,7 +111,19 @@ def _request(loaded: submission.LoadedSubmission, settings: RunSettings) -> dict
             "epochs": epochs,
         },
         "threads": settings.threads,
-        "search": True,
+        "search": settings.training == "sandbox",
+        # The child declares at the trainer's request (grader.training); `steps_per_epoch`
+        # and `max_epochs` bound the tables of rates written as code.
+        **(
+            {
+                "serve": {
+                    "steps_per_epoch": math.ceil(_trained(rows, settings.subset) / batch_size),
+                    "max_epochs": budget.max_epochs,
+                }
+            }
+            if settings.training == "grader"
+            else {}
+        ),
     }
 
 
@@ -134,7 +152,14 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
         # The same program's training under the same settings, if one is stored: its
         # outcome and evaluation are reused, and only the scoring below runs for this file.
         shared = reuse.find(settings, loaded, request)
-        outcome = shared.outcome if shared is not None else _run(request, scratch, settings)
+        trained: training.Trained | None = None
+        if shared is not None:
+            outcome = shared.outcome
+        elif settings.training == "grader":
+            trained = _train(request, scratch, settings, test)
+            outcome = trained.outcome
+        else:
+            outcome = _run(request, scratch, settings)
         timings["child"] = round(time.monotonic() - t, 3)
         evaluation: Evaluation | None = None
         best = outcome.answer.best if outcome.answer else None
@@ -143,7 +168,17 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
         artifacts = NO_ARTIFACTS
         model_json: str | None = None
         keras_config: dict[str, Any] | None = None
-        if best and shared is None:
+        who = shared.training if shared is not None else "sandbox" if best else ""
+        if trained is not None and trained.training == "grader":
+            # What the checks grade: the declaration the trainer built the best model from.
+            who = "grader"
+            model_json, keras_config = trained.model_json, trained.keras_config
+            artifacts = from_data(model_json, keras_config) if best else NO_ARTIFACTS
+            evaluation, optimizer = trained.evaluation, trained.saved_optimizer
+            message_override = trained.failure
+            if trained.shared:  # another submission's search: this one only declared
+                timings["search_shared"] = timings["child"]
+        elif best and shared is None:
             # What the checks grade: the trained model's files, read as capped data.
             problems: list[str] = []
             model_json, keras_config = read_artifact_data(scratch, best, problems)
@@ -163,16 +198,17 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
             timings.update(shared.timings, reused=timings["child"])  # reused: the look-up
         else:
             cost = {k: timings[k] for k in ("child", "evaluate") if k in timings}
-            training = reuse.Training(
+            stored = reuse.Training(
                 outcome,
                 evaluation,
                 optimizer,
                 cost,
                 model_json=model_json,
                 keras_config=keras_config,
+                training=who,
             )
             reuse.record(
-                settings, loaded, request, training, evaluation_failed=bool(message_override)
+                settings, loaded, request, stored, evaluation_failed=bool(message_override)
             )
         timings["total"] = round(time.monotonic() - start, 3)
         result = score.assemble(
@@ -190,6 +226,11 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
             saved_optimizer=optimizer,
             artifacts=artifacts,
             sandboxed=settings.sandbox.enabled,
+        )
+        result = dataclasses.replace(
+            result,
+            training=who,
+            notes=(*_training_notes(who, trained, settings.lang), *result.notes),
         )
         if message_override:
             result = dataclasses.replace(
@@ -210,6 +251,18 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
     finally:
         if not settings.keep_scratch:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _training_notes(who: str, trained: training.Trained | None, lang: str) -> tuple[str, ...]:
+    """What the report says of who trained the submission (result.json's `training`)."""
+    if who == "grader":
+        notes = [score.note("trained_by_grader", lang)]
+        if trained is not None and trained.inconsistent:
+            notes.append(score.note("declarations_differ", lang))
+        return tuple(notes)
+    if who == "sandbox" and trained is not None and trained.reasons:
+        return (score.note("trained_in_sandbox", lang, reasons="; ".join(trained.reasons)),)
+    return ()
 
 
 def _split_dir(settings: RunSettings) -> Path:
@@ -233,6 +286,85 @@ def _run(request: dict[str, Any], scratch: Path, settings: RunSettings) -> Any:
         # Every other copy of the dataset holds the test set: none may be visible.
         hidden=_hidden(settings),
     )
+
+
+def _train(
+    request: dict[str, Any], scratch: Path, settings: RunSettings, test: data.TestSet
+) -> training.Trained:
+    """The train stage (grader.training): the child declares, the trainer trains."""
+    spec, budget = settings.spec, settings.budget
+    trainer = _evaluator(settings)
+    trainer.warm()  # its TensorFlow import overlaps the child's
+    session = start_session(
+        request,
+        scratch,
+        hard_timeout=budget.hard_seconds,
+        threads=settings.threads,
+        sandbox=settings.sandbox,
+        limits=settings.effective_limits,
+        readable=[_split_dir(settings)],
+        hidden=_hidden(settings),
+    )
+    limits = budget.search_limits()
+
+    def search(folder: str) -> SearchRequest:
+        return SearchRequest(
+            folder=folder,
+            split_dir=str(_split_dir(settings)),
+            subset=settings.subset,
+            seed=settings.effective_seed,
+            tuner=spec.calling.tuner,
+            objective=spec.objective,
+            direction=spec.calling.request().get("objective_direction", ""),
+            executions_per_trial=spec.executions_per_trial,
+            max_trials=int(limits["max_trials"]),
+            max_epochs=int(limits["max_epochs"]),
+            trial_seconds=float(limits["trial_seconds"]),
+            submission_seconds=float(limits["submission_seconds"]),
+            validation=str(request.get("validation", "xy_val")),
+            validation_split=request.get("validation_split"),
+            images=None,
+        )
+
+    plan = training.Plan(
+        search=search,
+        trainer=trainer,
+        limits=settings.effective_limits,
+        seconds=budget.hard_seconds,
+        objective=spec.objective,
+        test_images=test.x_test,
+        test_labels=test.y_test,
+        labels=test.labels,
+        num_classes=test.num_classes,
+        store=None
+        if settings.reuse is None
+        else training.SearchStore(
+            settings.reuse.store, _search_base(settings), read=settings.reuse.read
+        ),
+    )
+    return training.train(session, plan)
+
+
+def _search_base(settings: RunSettings) -> str:
+    """Everything a trained search depends on besides the submission's declarations: the
+    data, the budget, the seed, the tuner, the libraries and the machine (the calibration's
+    fingerprint: the CPU changes the rounding, so a store never lends across CPUs)."""
+    # A function-level import: grader.calibrate imports this module for RunSettings.
+    from grader.calibrate import fingerprint
+
+    spec = settings.spec
+    values = {
+        "fingerprint": fingerprint(settings),
+        "data": spec.data.arrays_key(),
+        "subset": settings.subset,
+        "seed": settings.effective_seed,
+        "limits": settings.budget.search_limits(),
+        "objective": spec.objective,
+        "executions_per_trial": spec.executions_per_trial,
+        "calling": spec.calling.request(),
+        "limits_resources": to_jsonable(settings.effective_limits),
+    }
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def _evaluate(scratch: Path, settings: RunSettings, test: data.TestSet) -> Evaluation:
@@ -259,11 +391,15 @@ def _evaluate(scratch: Path, settings: RunSettings, test: data.TestSet) -> Evalu
 
 def _evaluator(settings: RunSettings) -> Evaluator:
     """This process's evaluator for the batch's limits, threads and sandbox."""
+    limits = settings.effective_limits
     return shared_evaluator(
-        memory_mb=settings.effective_limits.eval_memory_mb,
+        # It trains too (grader.training): the larger of the two memory limits.
+        memory_mb=max(limits.eval_memory_mb, limits.memory_mb),
         threads=settings.threads,
         sandbox=settings.sandbox,
         hidden=_hidden(settings),
+        readable=[_split_dir(settings)],
+        seed=settings.effective_seed,
     )
 
 

@@ -178,6 +178,9 @@ class GradeResult:
     timings: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     source_path: str = ""
+    # Who trained it: "grader" (the trainer, on the declaration), "sandbox" (beside the
+    # student's code: it could not be declared), "" (nothing was trained).
+    training: str = ""
     schema_version: str = SCHEMA_VERSION
 
     @property

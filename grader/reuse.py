@@ -77,6 +77,7 @@ class Training:
     # is judged on them, exactly as the first file was, never on the probe's word alone.
     model_json: str | None = None
     keras_config: dict[str, Any] | None = None
+    training: str = ""  # who trained it (GradeResult.training)
 
 
 def program_key(loaded: LoadedSubmission, settings: RunSettings) -> str:
@@ -97,6 +98,7 @@ def program_key(loaded: LoadedSubmission, settings: RunSettings) -> str:
         "seed": settings.effective_seed,
         "resource_limits": to_jsonable(settings.effective_limits),
         "sandbox": settings.sandbox.enabled,
+        "training": settings.training,
     }
     return store.settings_hash(values)
 

@@ -35,6 +35,12 @@ from grader.boundary import (
     parse_answer,
     read_child_file,
 )
+from grader.child.declaration import (
+    DECLARATION_LIMIT,
+    Declaration,
+    DeclarationError,
+    DeclareRequest,
+)
 from grader.child.protocol import RESPONSE_NAME, WAIT
 from grader.errors import SubmissionError
 from grader.limits import (
@@ -320,6 +326,148 @@ def run_child(
     return _supervise(child, request, scratch, start, hard_timeout=hard_timeout, limits=limits)
 
 
+class ChildSession:
+    """A child started in serve mode (issue 20: the child declares, the grader trains).
+
+    It runs the student's statements and the probe, then answers declaration requests
+    written on its stdin, one `declare-<n>.json` each in its scratch folder, until it is
+    told to end (or to run the search itself: the sandbox fallback). It is watched the
+    whole time by `_supervise` (limits, hard timeout), in a thread; `finish` returns its
+    `ChildOutcome` as `run_child` would.
+    """
+
+    POLL = 0.02  # seconds between looks at the scratch folder
+
+    def __init__(self, child: _Process, request: dict[str, Any], scratch: Path, start: float,
+                 *, hard_timeout: float, limits: Limits) -> None:  # fmt: skip
+        self.child, self.scratch = child, scratch
+        self.outcome: ChildOutcome | None = None
+        self._thread = threading.Thread(
+            target=self._watch,
+            args=(request, start, hard_timeout, limits),
+            name="child-session",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _watch(self, request: dict[str, Any], start: float, hard: float, limits: Limits) -> None:
+        self.outcome = _supervise(
+            self.child, request, self.scratch, start, hard_timeout=hard, limits=limits
+        )
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and self.child.proc.poll() is None
+
+    def serving(self, objective: str) -> ChildAnswer | None:
+        """Wait until the child serves (its answer says "serving") or ends; its answer
+        then, or None when it ended without one it serves with."""
+        while self.alive:
+            try:
+                answer = read_answer(self.scratch, objective=objective)
+            except SubmissionError:
+                return None
+            if answer is not None and answer.status is AnswerStatus.SERVING:
+                return answer
+            if answer is not None and answer.status is not AnswerStatus.RUNNING:
+                return None
+            time.sleep(self.POLL)
+        return None
+
+    def declare(self, request: DeclareRequest, seconds: float) -> Declaration:
+        """The child's declaration for `request`; `SubmissionError` when it does not
+        answer within `seconds`, dies, or answers with something that is not one."""
+        name = f"declare-{request.n}.json"
+        self._send(request.to_json())
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                raw = read_child_file(self.scratch, name, limit=DECLARATION_LIMIT)
+            except FileNotFoundError:
+                raw = None
+            if raw is not None:
+                try:
+                    declaration = Declaration.from_json(raw)
+                except DeclarationError as exc:
+                    raise SubmissionError(f"the child's declaration was refused: {exc}") from None
+                if declaration.n != request.n:
+                    raise SubmissionError("the child answered another request")
+                return declaration
+            if not self.alive:
+                raise SubmissionError("the child ended while declaring")
+            if time.monotonic() >= deadline:
+                raise DeclarationTimeout(seconds)
+            time.sleep(self.POLL)
+
+    def search_here(self) -> None:
+        """Let the child train the search itself (a submission that cannot be declared)."""
+        self._send(json.dumps({"op": "search"}))
+        self._close()
+
+    def finish(self) -> ChildOutcome:
+        """End the child (it answers `ok`) and return how it went."""
+        self._close()
+        self._thread.join()
+        assert self.outcome is not None
+        return self.outcome
+
+    def _send(self, line: str) -> None:
+        stdin = self.child.proc.stdin
+        with contextlib.suppress(OSError, ValueError):  # dead: the next look finds out
+            assert stdin is not None
+            stdin.write(line.encode("utf-8") + b"\n")
+            stdin.flush()
+
+    def _close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            if self.child.proc.stdin is not None:
+                self.child.proc.stdin.close()
+
+
+class DeclarationTimeout(SubmissionError):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"the submission took more than {seconds:.0f} s to declare its model", status="timeout"
+        )
+
+
+def start_session(
+    request: dict[str, Any],
+    scratch: Path,
+    *,
+    hard_timeout: float,
+    threads: int,
+    sandbox: Sandbox,
+    limits: Limits,
+    readable: Sequence[Path] = (),
+    hidden: Sequence[Path] = (),
+) -> ChildSession:
+    """`run_child` for a request with "serve": the child is kept for declarations."""
+    launch = Launch(
+        int(request["seed"]),
+        threads,
+        sandbox,
+        limits,
+        tuple(readable),
+        tuple(hidden),
+        worker=tuple(command_for(Path(REQUEST_SLOT))),
+    )
+    scratch.mkdir(parents=True, exist_ok=True)
+    child = SPARES.claim(launch, scratch)
+    request_path = scratch / "request.json"
+    request_path.write_text(json.dumps(request), encoding="utf-8")
+    start = time.monotonic()
+    if child is None:
+        child = _Process(launch, scratch, command_for(request_path), stdin=subprocess.PIPE)
+    else:
+        assert child.proc.stdin is not None
+        with contextlib.suppress(OSError):
+            child.proc.stdin.write(f"{child.scratch / 'request.json'}\n".encode())
+            child.proc.stdin.flush()
+    SPARES.replenish(launch, scratch.parent)
+    return ChildSession(child, request, scratch, start, hard_timeout=hard_timeout, limits=limits)
+
+
 def _supervise(
     child: _Process,
     request: dict[str, Any],
@@ -362,7 +510,7 @@ def _supervise(
         end = ChildEnd.REFUSED
     elif timed_out or clock.overrun is not None:
         end = ChildEnd.TIMEOUT
-    elif answer is None or answer.status is AnswerStatus.RUNNING:
+    elif answer is None or answer.status in (AnswerStatus.RUNNING, AnswerStatus.SERVING):
         end = ChildEnd.CRASHED
     else:
         end = ChildEnd.FINISHED
@@ -391,7 +539,10 @@ def _trial_clock(request: dict[str, Any], scratch: Path, kill: Callable[[], None
     return TrialClock(
         scratch,
         trial_seconds=float(budget.get("trial_seconds", float("inf"))),
-        max_trials=int(budget.get("max_trials", 0)) if request.get("search", True) else 0,
+        # A serving child (grader.training) trains only when told to: the sandbox fallback.
+        max_trials=int(budget.get("max_trials", 0))
+        if request.get("search", True) or request.get("serve")
+        else 0,
         kill=kill,
     )
 

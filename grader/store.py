@@ -66,6 +66,17 @@ CREATE TABLE IF NOT EXISTS trainings (
     created_at TEXT NOT NULL,  -- UTC, ISO 8601
     PRIMARY KEY (program, layout)
 );
+-- Whole searches the trainer ran (grader.training), under what they were run with (`base`:
+-- data, budget, seed, tuner, libraries, machine) and the sequence of declarations they
+-- trained (`steps`: purpose, hyperparameters asked, Declaration.key). A submission whose
+-- declarations give the same keys at the same requests is the same search.
+CREATE TABLE IF NOT EXISTS searches (
+    base       TEXT NOT NULL,
+    steps      TEXT NOT NULL,  -- JSON list of [purpose, hyperparameters, key]
+    outcome    TEXT NOT NULL,  -- JSON: the trainer's trials, best and the test evaluation
+    created_at TEXT NOT NULL,  -- UTC, ISO 8601
+    PRIMARY KEY (base, steps)
+);
 """
 
 
@@ -202,6 +213,41 @@ def write_training(path: Path, program: str, layout: str, training: str) -> bool
         db.execute(
             "INSERT OR REPLACE INTO trainings VALUES (?, ?, ?, ?)",
             (program, layout, training, created_at),
+        )
+        return True
+    except sqlite3.Error:
+        return False
+    finally:
+        db.close()
+
+
+def read_searches(path: Path, base: str) -> list[tuple[str, str]]:
+    """The searches stored under `base` as (steps, outcome) JSON texts; [] on any trouble
+    (like `read_training`: sharing saves time, it must never cost a grade)."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30)
+    except sqlite3.Error:
+        return []
+    try:
+        rows = db.execute("SELECT steps, outcome FROM searches WHERE base=?", (base,)).fetchall()
+        return [(str(steps), str(outcome)) for steps, outcome in rows]
+    except sqlite3.Error:
+        return []
+    finally:
+        db.close()
+
+
+def write_search(path: Path, base: str, steps: str, outcome: str) -> bool:
+    """Record one search (replacing one under the same key); False if it could not be."""
+    created_at = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30, isolation_level=None)
+    except sqlite3.Error:
+        return False
+    try:
+        db.execute(
+            "INSERT OR REPLACE INTO searches VALUES (?, ?, ?, ?)",
+            (base, steps, outcome, created_at),
         )
         return True
     except sqlite3.Error:

@@ -39,15 +39,56 @@ def _grader_imports(path: Path) -> set[str]:
     return names
 
 
+# What the three rooms share: message types only, no TensorFlow, no student code.
+SHARED = frozenset({"grader.child.protocol", "grader.child.declaration", "grader.trainer.wire"})
+
+
+def _room(path: Path) -> str:
+    parts = path.relative_to(ROOT / "grader").parts
+    return parts[0] if parts[0] in ("child", "trainer") and len(parts) > 1 else "parent"
+
+
 def test_the_trust_boundary_shows_in_the_imports() -> None:
-    """Child code imports only child code; the parent imports only the shared protocol."""
+    """Three rooms (docs/DESIGN.md): the child (student code) imports only child code; the
+    trainer (TensorFlow, no student code) only its own and the shared message types; the
+    parent (no TensorFlow) neither of them beyond the shared message types."""
     for path in sorted((ROOT / "grader").rglob("*.py")):
         imported = _grader_imports(path)
-        if "child" in path.relative_to(ROOT / "grader").parts:
+        room = _room(path)
+        if room == "child":
             outside = {n for n in imported if not n.startswith("grader.child")}
             assert not outside, f"{path} (runs in the sandbox) imports parent code: {outside}"
-        else:
-            child = {
-                n for n in imported if n.startswith("grader.child") and n != "grader.child.protocol"
+        elif room == "trainer":
+            outside = {
+                n for n in imported if not n.startswith("grader.trainer") and n not in SHARED
             }
-            assert not child, f"{path} (the parent) imports child code: {child}"
+            assert not outside, f"{path} (the trainer) imports beyond its room: {outside}"
+        else:
+            other = {
+                n
+                for n in imported
+                if n.startswith(("grader.child", "grader.trainer")) and n not in SHARED
+            }
+            assert not other, f"{path} (the parent) imports child or trainer code: {other}"
+
+
+def test_the_trainer_and_the_parent_never_import_tensorflow_at_module_level() -> None:
+    """The parent never imports TensorFlow; the shared message types neither (the parent
+    imports them). The trainer imports it, but only in its own room."""
+    import ast
+
+    heavy = ("tensorflow", "keras", "keras_tuner")
+    for path in sorted((ROOT / "grader").rglob("*.py")):
+        room = _room(path)
+        module = "grader." + ".".join(path.relative_to(ROOT / "grader").with_suffix("").parts)
+        if room != "parent" and module not in SHARED:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:  # module level only: the parent may start processes that do
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            bad = [n for n in names if n.split(".")[0] in heavy]
+            assert not bad, f"{path} imports {bad} at module level"

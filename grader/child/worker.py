@@ -12,6 +12,14 @@ evaluates the model on the test set, which the child never sees.
 
 The answer is rewritten after the probe and after every trial, so a hard kill
 still leaves what was finished.
+
+With a "serve" key in the request (issue 20: the child declares, the grader trains) it
+does not search after the probe: its answer says "serving" and it reads request lines on
+stdin, one JSON object each: a `DeclareRequest` is answered with `declare-<n>.json` in the
+scratch folder (`grader.child.declare`); `{"op": "search"}` runs the search here after
+all (the fallback for a submission that cannot be declared) and ends as a run without
+"serve" does; `{"op": "end"}` or the end of stdin ends with "ok". A line that is none of
+these ends the child with an error answer.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import sys
 import time
 from pathlib import Path
 from types import CodeType
-from typing import Any
+from typing import Any, TextIO
 
 from grader.child.protocol import (
     PROGRESS_NAME,
@@ -144,7 +152,7 @@ def preimport() -> float:
     import keras_tuner  # noqa: F401
     import tensorflow  # noqa: F401
 
-    from grader.child import dataset, probe, search  # noqa: F401
+    from grader.child import dataset, declare, probe, search  # noqa: F401
 
     gc.freeze()
     return time.monotonic() - t
@@ -179,6 +187,11 @@ def main(argv: list[str]) -> int:
         answer.data["versions"] = _versions()
         timings["startup"] = round(time.monotonic() - t0, 3)
 
+        if request.get("serve"):
+            from grader.child import declare
+
+            # Before any student code: every rebuilt callback's arguments, as passed.
+            declare.record_constructor_arguments()
         answer.data["stage"] = "load"
         answer.save()  # a kill from here on still shows which stage it hit
         t = time.monotonic()
@@ -200,7 +213,9 @@ def main(argv: list[str]) -> int:
         answer.save()
 
         hypermodel_class = namespace.get(request["class_name"])
-        if request.get("search", True) and _searchable(hypermodel_class):
+        if request.get("serve"):
+            serve(request, hypermodel_class, split, scratch, answer, sys.stdin)
+        elif request.get("search", True) and _searchable(hypermodel_class):
             answer.data["stage"] = "search"
             answer.save()
             t = time.monotonic()
@@ -215,6 +230,77 @@ def main(argv: list[str]) -> int:
         timings["total"] = round(time.monotonic() - t0, 3)
         answer.save()
     return 0
+
+
+def serve(
+    request: dict[str, Any], cls: Any, split: Any, scratch: Path, answer: Answer, lines: TextIO
+) -> None:
+    """Answer the request lines read from `lines` (the module docstring says which) until
+    told to end or to search; returns normally for "ok", raises for a malformed line.
+
+    One instance of the class answers every declaration, as keras-tuner builds every
+    trial from the one instance it was given. A class that is not a keras-tuner
+    HyperModel has nothing to declare: the child ends as a run without search does.
+    """
+    from grader.child import declare
+    from grader.child.declaration import REQUEST_LINE_LIMIT, DeclareRequest
+
+    if not _searchable(cls):
+        return
+    try:
+        instance = cls()
+    except Exception as exc:
+        raise RuntimeError(f"{request['class_name']}() could not be created: {exc}") from exc
+    settings = request["serve"]
+    fit_data = (split.x_train, split.y_train, (split.x_val, split.y_val))
+    validation = (str(request.get("validation", "xy_val")), request.get("validation_split"))
+    timings = answer.data["timings"]
+    answer.data["stage"] = "serve"
+    answer.data["status"] = "serving"
+    answer.save()
+    while True:
+        line = lines.readline(REQUEST_LINE_LIMIT + 1)
+        if not line:
+            return  # the parent closed stdin: it has asked for all it needs
+        if len(line) > REQUEST_LINE_LIMIT and not line.endswith("\n"):
+            raise ValueError(f"a request line longer than {REQUEST_LINE_LIMIT} characters")
+        op = _operation(line)
+        if op == "end":
+            return
+        if op == "search":
+            answer.data["stage"] = "search"
+            answer.data["status"] = "running"  # "serving" no more: it trains, as without serve
+            answer.save()
+            t = time.monotonic()
+            _search(request, cls, split, scratch, answer)
+            timings["search"] = round(time.monotonic() - t, 3)
+            return
+        asked = DeclareRequest.from_json(line)
+        t = time.monotonic()
+        declaration = declare.declare(
+            instance,
+            asked,
+            fit_data=fit_data,
+            steps_per_epoch=int(settings["steps_per_epoch"]),
+            max_epochs=int(settings["max_epochs"]),
+            validation=validation,
+        )
+        timings["declare"] = round(timings.get("declare", 0.0) + time.monotonic() - t, 3)
+        path = scratch / f"declare-{asked.n}.json"
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(declaration, allow_nan=False, separators=(",", ":")), "utf-8")
+        os.replace(tmp, path)  # the parent never reads half a declaration
+
+
+def _operation(line: str) -> str:
+    """ "search", "end" or "declare" (a DeclareRequest, checked when it is parsed)."""
+    try:
+        data = json.loads(line)
+    except ValueError as exc:
+        raise ValueError(f"a request line that is not JSON ({exc})") from None
+    if isinstance(data, dict) and set(data) == {"op"} and data["op"] in ("search", "end"):
+        return str(data["op"])
+    return "declare"
 
 
 def _searchable(cls: Any) -> bool:

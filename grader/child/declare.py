@@ -1,0 +1,1231 @@
+"""What the student's `build(hp)` and `fit` would train, declared as data (issue 20).
+
+`declare` answers one `DeclareRequest`: it runs the student's `build(hp)` at the request's
+hyperparameter values and the student's `fit` exactly as keras-tuner's search calls it,
+with `keras.Model.fit` replaced by a recorder (nothing trains), and returns a
+`Declaration` as data (`Declaration.to_data()`): the model's Keras config, the compile
+config, the one `Model.fit` call's plan, and tables of learning rates where the student
+wrote them as code. The trusted trainer trains exactly that.
+
+What cannot be written that way is UNDECLARABLE, with short reasons naming the thing
+(the sandbox then trains the submission itself): objects that are not Keras' own,
+conditional hyperparameters, anything but one `Model.fit` call on the built model with the
+tuner's data passed through unchanged, fit arguments the plan has no place for, callbacks
+the trainer cannot rebuild. An exception from the student's build or fit before training
+would start is an ERROR (the trial fails, as in keras-tuner); anything that depends on
+training (a fit that raises after `Model.fit`, a callback that raises at epoch 3) is
+UNDECLARABLE, since whether it happens depends on the training the sandbox would run.
+
+Everything here runs in the child, beside the student's code, so it holds for honest code
+only; the parent checks the declaration's shape (`Declaration.from_json`) and the trainer
+deserialises only standard Keras objects, in safe mode.
+
+The callbacks the trainer rebuilds from their constructor arguments (`KERAS_CALLBACKS`)
+have those arguments recorded as the student passed them (`record_constructor_arguments`,
+installed by the worker before any student code runs): Keras' `__init__` transforms some
+(EarlyStopping stores `min_delta` with the monitor's sign), so they are never read back
+from the attributes.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import math
+import time
+import types
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import keras_tuner
+import numpy as np
+
+from grader.child import probe
+from grader.child.declaration import (
+    DECLARATION_LIMIT,
+    KERAS_CALLBACKS,
+    MAX_CALLBACKS,
+    MAX_REASONS,
+    MAX_TABLE,
+    CallbackKind,
+    CallbackPlan,
+    Declaration,
+    DeclarationError,
+    DeclareRequest,
+    FitPlan,
+    Outcome,
+    RatePer,
+    RateTable,
+)
+from grader.child.protocol import describe_exception
+
+SCHEDULE_SECONDS = 10.0  # tabulating one student schedule; over it: undeclarable
+CALLBACK_SECONDS = 30.0  # both dry runs of one rate-setting callback; over it: undeclarable
+KERAS_BATCH_SIZE = 32  # Model.fit's batch size when none is given
+REASON_TEXT = 300  # characters of one reason
+# Keras layers whose config carries code (a function's bytecode, a foreign module): the
+# trainer's safe-mode rebuild refuses them, and what they compute is not data.
+CODE_LAYERS = frozenset({"Lambda", "TorchModuleWrapper", "JaxLayer", "FlaxLayer", "TFSMLayer"})
+_FIT_SIGNATURE = inspect.signature(keras.Model.fit)
+# Model.fit and train_on_batch, and every class keras.Model resolves them through (the
+# backend trainer): a student calling `TensorFlowTrainer.fit(model, ...)` is recorded too.
+_TRAINING_METHODS = {
+    name: (getattr(keras.Model, name), tuple(
+        cls for cls in keras.Model.__mro__ if cls.__dict__.get(name) is getattr(keras.Model, name)
+    ))
+    for name in ("fit", "train_on_batch")
+}  # fmt: skip
+
+
+# --- constructor arguments of the callbacks the trainer rebuilds ---------------------------
+
+# Per instance: (the arguments as passed, its plain attributes right after __init__). The
+# attributes let a later `early_cb.patience = 5` show, which the arguments would not.
+_ARGUMENTS: weakref.WeakKeyDictionary[Any, tuple[dict[str, Any], dict[str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def record_constructor_arguments() -> None:
+    """Record the constructor arguments of every `KERAS_CALLBACKS` callback made from now on.
+
+    Wraps each class's `__init__` for the rest of the process (calling it again changes
+    nothing). The worker calls it before any student code runs.
+    """
+    for name in KERAS_CALLBACKS:
+        cls = getattr(keras.callbacks, name)
+        if not getattr(cls.__init__, "_grader_records", False):
+            cls.__init__ = _recording_init(cls.__init__)
+
+
+def _recording_init(original: Callable[..., None]) -> Callable[..., None]:
+    signature = inspect.signature(original)
+    params = list(signature.parameters.values())
+    self_name = params[0].name
+    var_keyword = next((p.name for p in params if p.kind is p.VAR_KEYWORD), None)
+
+    @functools.wraps(original)  # keeps the signature: Keras and students may inspect it
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        try:
+            arguments = dict(signature.bind(self, *args, **kwargs).arguments)
+        except TypeError:  # unreachable: the original accepted these arguments
+            return
+        arguments.pop(self_name, None)
+        if var_keyword is not None:
+            arguments.update(arguments.pop(var_keyword, {}))
+        _ARGUMENTS[self] = (arguments, _plain_state(self))
+
+    __init__._grader_records = True  # type: ignore[attr-defined]
+    return __init__
+
+
+def _plain_state(obj: Any) -> dict[str, str]:
+    plain = (bool, int, float, str, type(None), np.generic)
+    return {k: repr(v) for k, v in vars(obj).items() if isinstance(v, plain)}
+
+
+# --- the declaration -----------------------------------------------------------------------
+
+
+@dataclass
+class _Found:
+    """What build and fit declared so far, or why it cannot be declared."""
+
+    hyperparameters: dict[str, Any]
+    build_count: int = 0
+    model: dict[str, Any] | None = None
+    compile: dict[str, Any] | None = None
+    learning_rate: RateTable | None = None
+    fit: FitPlan | None = None
+    reasons: list[str] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+
+
+def declare(
+    instance: Any,
+    request: DeclareRequest,
+    *,
+    fit_data: tuple[Any, Any, Any],
+    steps_per_epoch: int,
+    max_epochs: int,
+    validation: tuple[str, float | None],
+) -> dict[str, Any]:
+    """The declaration of `instance` (the student's HyperModel) at the request's values,
+    as `Declaration.to_data()`; never raises.
+
+    `fit_data` is (x, y, xy_val), passed to the student's fit as keras-tuner's search
+    passes it (`validation`: "xy_val", "validation_data" or ("validation_split", split)).
+    The tables of learning rates cover the steps the trainer can train: the batches per
+    epoch counted from `x` and the declared batch size as Keras counts them
+    (`steps_per_epoch` only when `x` has no length), times the declared epochs capped at
+    `max_epochs`.
+    """
+    try:
+        found = _Declarer(
+            instance, request, fit_data, int(steps_per_epoch), int(max_epochs), validation
+        ).run()
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a fault of this module: the sandbox trains instead
+        found = _Found(_thaw(request.hyperparameters))
+        found.reasons.append(f"the grader could not declare it ({_said(exc)})")
+    return _finish(request, found)
+
+
+class _Declarer:
+    def __init__(
+        self,
+        instance: Any,
+        request: DeclareRequest,
+        fit_data: tuple[Any, Any, Any],
+        steps_per_epoch: int,
+        max_epochs: int,
+        validation: tuple[str, float | None],
+    ) -> None:
+        self.instance = instance
+        self.request = request
+        self.x, self.y, self.xy_val = fit_data
+        self.steps_per_epoch = max(1, steps_per_epoch)
+        self.max_epochs = max(1, max_epochs)
+        self.how, self.split = validation
+        self.model: Any = None
+        self.markers: tuple[Any, ...] = ()
+        # Keras variables assigned in build, and in fit before Model.fit: weights set so
+        # (set_weights, load_weights, pretrained weights, a layer's adapt()) are in no config.
+        self.assigned_in_build: list[Any] = []
+        self.assigned_in_fit: list[Any] = []
+
+    def run(self) -> _Found:
+        hp = keras_tuner.HyperParameters.from_config(_thaw(self.request.hyperparameters))
+        found = _Found(hp.get_config())
+        built: list[str] = []
+        model: Any = None
+        keras.backend.clear_session()  # as keras-tuner's _try_build: layer names from 0
+        with _declared_names(hp, built), _assignments(self.assigned_in_build):
+            try:
+                model = self.instance.build(hp)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
+                found.error = describe_exception(exc)
+        if found.error is None and not isinstance(model, keras.Model):
+            # keras-tuner's own check (Tuner._try_build): the trial fails with this.
+            found.error = {
+                "type": "FatalTypeError",
+                "message": "Expected the model-building function, or HyperModel.build() to "
+                f"return a valid Keras Model instance. Received: {_short(model)} of type "
+                f"{type(model)}.",
+                "location": None,
+            }
+        fitted: list[str] = []
+        if found.error is None:
+            self.model = model
+            with _declared_names(hp, fitted):
+                self._fit(hp, found)
+        self._hyperparameters(hp, built, fitted, found)
+        return found
+
+    # --- hyperparameters ---
+
+    def _hyperparameters(self, hp: Any, built: list[str], fitted: list[str], found: _Found) -> None:
+        names = [p.name for p in hp.space]
+        in_build = set(built)
+        # The trainer declares the first build_count entries in build and the rest in fit,
+        # as keras-tuner sees them in the notebook; the space keeps keras-tuner's order
+        # (the oracle's), so build's entries must come first.
+        found.build_count = 1 + max((i for i, n in enumerate(names) if n in in_build), default=-1)
+        reasons = found.reasons
+        for name in names[: found.build_count]:
+            if name not in in_build and name in fitted:
+                reasons.append(f"hyperparameter {name}, declared in fit, comes before build's")
+        reasons.extend(f"hyperparameter {p.name} is conditional" for p in hp.space if p.conditions)
+        for name, value in hp.values.items():
+            plain = type(value) in (bool, int, str) or (
+                type(value) is float and math.isfinite(value)
+            )
+            if not plain:
+                reasons.append(f"hyperparameter {name} is {_short(value)}, not a plain value")
+        try:
+            found.hyperparameters = _json(hp.get_config())
+        except (TypeError, ValueError) as exc:
+            reasons.append(f"the search space is not JSON ({_said(exc)})")
+
+    # --- fit ---
+
+    def _fit(self, hp: Any, found: _Found) -> None:
+        marker = probe._marker_class()
+        self.markers = (marker(), marker())
+        recorder = _Recorder(self)
+        raised: BaseException | None = None
+        returned: Any = None
+        with recorder.installed(), _assignments(self.assigned_in_fit):
+            try:
+                returned = self._call_fit(hp)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
+                raised = exc
+        if raised is not None and not recorder.calls:
+            found.error = describe_exception(raised)  # before training: the trial fails
+            return
+        reasons = found.reasons
+        if raised is not None:
+            reasons.append(f"fit raised after Model.fit ({_said(raised)})")
+        if recorder.train_on_batch:
+            reasons.append("fit calls Model.train_on_batch")
+        weights = {id(w) for w in self.model.weights}
+        for where, assigned in (("build", self.assigned_in_build), ("fit", self.assigned_in_fit)):
+            if any(id(v) in weights for v in assigned):
+                reasons.append(f"{where} sets the model's weights (no Keras config holds them)")
+        if len(recorder.calls) != 1:
+            count = len(recorder.calls)
+            reasons.append(
+                f"fit calls Model.fit {count} times" if count else "fit never calls Model.fit"
+            )
+            return
+        call = recorder.calls[0]
+        if raised is None and returned is not call.history:
+            # keras-tuner scores what fit returns: only Model.fit's History is what the
+            # trainer's own fit returns.
+            reasons.append(f"fit returns a {type(returned).__name__}, not Model.fit's History")
+        reasons.extend(call.reasons)
+        found.model, found.compile = call.model, call.compile
+        found.learning_rate, found.fit = call.learning_rate, call.plan
+
+    def _call_fit(self, hp: Any) -> Any:
+        """The student's fit, called as keras-tuner's search calls it (probe._dry_fit)."""
+        callbacks = list(self.markers)
+        if self.how == "validation_data":
+            return self.instance.fit(
+                hp, self.model, self.x, self.y, validation_data=self.xy_val, callbacks=callbacks
+            )
+        if self.how == "validation_split":
+            return self.instance.fit(
+                hp, self.model, self.x, self.y, validation_split=self.split, callbacks=callbacks
+            )
+        return self.instance.fit(hp, self.model, self.x, self.y, self.xy_val, callbacks=callbacks)
+
+    # --- the Model.fit call ---
+
+    def analyse(self, call: _Call, model: Any, arguments: dict[str, Any]) -> None:
+        """Fill `call` from the one Model.fit call, as the model is at that moment."""
+        reasons = call.reasons
+        if model is not self.model:
+            reasons.append("fit trains another model than the one build returned")
+            return
+        self._check_data(arguments, reasons)
+        for name in ("sample_weight", "class_weight", "steps_per_epoch", "validation_steps",
+                     "validation_batch_size"):  # fmt: skip
+            if arguments.get(name) is not None:
+                reasons.append(f"fit passes {name}")
+        for name, default in (("initial_epoch", 0), ("validation_freq", 1)):
+            if not _number_is(arguments.get(name), default):
+                reasons.append(f"fit passes {name}={_short(arguments.get(name))}")
+        batch_size = arguments.get("batch_size")
+        if batch_size is not None:
+            batch_size = _whole(batch_size)
+            if batch_size is None:
+                reasons.append(f"fit passes batch_size={_short(arguments.get('batch_size'))}")
+        epochs = 1 if arguments.get("epochs") is None else _whole(arguments["epochs"])
+        if epochs is None or epochs > 1_000_000:
+            reasons.append(f"fit passes epochs={_short(arguments.get('epochs'))}")
+        shuffle = arguments.get("shuffle")
+        if isinstance(shuffle, np.bool_):
+            shuffle = bool(shuffle)
+        if type(shuffle) is not bool:
+            reasons.append(f"fit passes shuffle={_short(shuffle)}")
+        callbacks = _callback_list(arguments.get("callbacks"), reasons)
+        call.model = self._model_config(model, reasons)
+        reasons.extend(_foreign_objects(model))
+        schedule, call.compile = self._compile_config(model, reasons)
+        if reasons or epochs is None or type(shuffle) is not bool:
+            return  # undeclarable already: the tables below are the expensive part
+        trained = min(epochs, self.max_epochs)
+        steps = self._steps(batch_size)
+        if schedule is not None:
+            values = _tabulate(schedule, model.optimizer, steps * trained, reasons)
+            if values is not None and call.compile is not None:
+                call.learning_rate = RateTable(RatePer.STEP, tuple(values))
+                # The trainer substitutes its own table schedule; Keras' config needs a number.
+                call.compile["optimizer"]["config"]["learning_rate"] = values[0]
+        plans = self._callbacks(callbacks, model, steps, trained, batch_size, reasons)
+        call.plan = FitPlan(batch_size, epochs, shuffle, tuple(plans))
+
+    def _check_data(self, arguments: dict[str, Any], reasons: list[str]) -> None:
+        if arguments.get("x") is not self.x:
+            reasons.append("fit does not pass the tuner's x to Model.fit unchanged")
+        if arguments.get("y") is not self.y:
+            reasons.append("fit does not pass the tuner's y to Model.fit unchanged")
+        given, split = arguments.get("validation_data"), arguments.get("validation_split")
+        if self.how == "validation_split":
+            if given is not None or not _number_is(split, self.split):
+                reasons.append("fit does not pass the tuner's validation_split unchanged")
+            return
+        xy_val = self.xy_val
+        same = given is xy_val or (
+            isinstance(given, tuple | list)
+            and isinstance(xy_val, tuple)
+            and len(given) == len(xy_val) == 2
+            and all(a is b for a, b in zip(given, xy_val, strict=True))
+        )
+        if not same:
+            reasons.append("fit does not pass the tuner's validation data unchanged")
+        if not _number_is(split, 0):
+            reasons.append(f"fit passes validation_split={_short(split)}")
+
+    def _rows(self) -> tuple[int, int] | None:
+        """(training rows, validation rows) as Keras splits them, or None if uncountable."""
+        try:
+            rows = len(self.x)
+            val_rows = len(self.xy_val[0]) if self.how != "validation_split" else 0
+        except TypeError:
+            return None
+        if self.how == "validation_split":
+            # keras/src/trainers/data_adapters/array_slicing.py: train_validation_split
+            split_at = math.floor(rows * (1.0 - float(self.split or 0.0)))
+            return split_at, rows - split_at
+        return rows, val_rows
+
+    def _steps(self, batch_size: int | None) -> int:
+        rows = self._rows()
+        if rows is None:
+            return self.steps_per_epoch
+        return max(1, math.ceil(rows[0] / (batch_size or KERAS_BATCH_SIZE)))
+
+    def _validation_steps(self, batch_size: int | None) -> int:
+        rows = self._rows()
+        return 1 if rows is None else math.ceil(rows[1] / (batch_size or KERAS_BATCH_SIZE))
+
+    def _model_config(self, model: Any, reasons: list[str]) -> dict[str, Any] | None:
+        # Written without its compile config, as worker.architecture_json does: Keras
+        # leaves it out when get_compile_config() returns None (an instance attribute, for
+        # this one call); a student schedule without get_config() would raise there, and
+        # the compile config is read on its own below.
+        model.get_compile_config = lambda: None
+        try:
+            config = json.loads(model.to_json())
+        except Exception as exc:
+            reasons.append(f"the model cannot be written as a Keras config ({_said(exc)})")
+            return None
+        finally:
+            del model.get_compile_config
+        config.pop("compile_config", None)
+        try:
+            config = _json(config)
+        except ValueError as exc:
+            reasons.append(f"the model config is not JSON ({_said(exc)})")
+            return None
+        reasons.extend(_foreign_config(config, "model"))
+        return config
+
+    def _compile_config(self, model: Any, reasons: list[str]) -> tuple[Any, dict[str, Any] | None]:
+        """(the student's schedule to tabulate or None, the compile config)."""
+        lr = getattr(getattr(model, "optimizer", None), "_learning_rate", None)
+        schedule = None
+        if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
+            schedule = None if _is_keras(type(lr)) else lr
+        elif callable(lr) and not isinstance(lr, keras.Variable):
+            reasons.append("the learning rate is a function, not a number or a schedule")
+        patched = False
+        if schedule is not None:
+            # Serialised for its place only (the table replaces it): a schedule without
+            # get_config() would make the whole compile config unwritable.
+            try:
+                schedule.get_config = dict
+                patched = True
+            except AttributeError:
+                pass
+        try:
+            config = _json(model.get_compile_config())
+        except Exception as exc:
+            reasons.append(f"the compile config cannot be written ({_said(exc)})")
+            return schedule, None
+        finally:
+            if patched:
+                del schedule.get_config
+        if not isinstance(config, dict):
+            reasons.append("the model has no compile config")
+            return schedule, None
+        if schedule is not None:
+            inner = config.get("optimizer")
+            inner = inner.get("config") if isinstance(inner, dict) else None
+            if not isinstance(inner, dict) or "learning_rate" not in inner:
+                reasons.append("the optimizer's config has no learning_rate")
+                return schedule, None
+            inner["learning_rate"] = 0.0  # the table's first rate, once tabulated
+        reasons.extend(_foreign_config(config, "compile config"))
+        return schedule, config
+
+    # --- callbacks ---
+
+    def _callbacks(
+        self,
+        callbacks: list[Any],
+        model: Any,
+        steps: int,
+        epochs: int,
+        batch_size: int | None,
+        reasons: list[str],
+    ) -> list[CallbackPlan]:
+        plans: list[CallbackPlan] = []
+        setters: list[str] = []  # callbacks that set the learning rate
+        rebuilt = {getattr(keras.callbacks, name): name for name in KERAS_CALLBACKS}
+        names = _metric_names(model)
+        for cb in callbacks:
+            name = type(cb).__name__
+            if any(cb is m for m in self.markers):
+                plans.append(CallbackPlan(CallbackKind.TUNER))
+            elif not isinstance(cb, keras.callbacks.Callback):
+                reasons.append(f"callback {name} is not a Keras Callback")
+            elif type(cb) in rebuilt:
+                args = _constructor_arguments(cb, name, reasons)
+                plans.append(CallbackPlan(CallbackKind.KERAS, name, args))
+                if name == "ReduceLROnPlateau":
+                    setters.append(name)
+            elif type(cb) is keras.callbacks.LearningRateScheduler:
+                # Keras' own callback, run as Keras runs it: it sets the rate at each
+                # epoch's start from schedule(epoch, rate), so one batch per epoch will do.
+                rates = _rates(cb, model, names, reasons, steps=1, epochs=epochs, val_steps=1)
+                if rates is not None:
+                    table = RateTable(RatePer.EPOCH, tuple(rates[1]))
+                    plans.append(CallbackPlan(CallbackKind.RATES, name, rates=table))
+                    setters.append(name)
+            elif probe.can_set_learning_rate(cb):  # a callback class the student wrote
+                val_steps = self._validation_steps(batch_size)
+                rates = _rates(
+                    cb,
+                    model,
+                    names,
+                    reasons,
+                    steps=steps,
+                    epochs=epochs,
+                    val_steps=val_steps,
+                    stateful=True,
+                )
+                if rates is not None and rates[2]:
+                    table = RateTable(RatePer.STEP, tuple(rates[0]))
+                    plans.append(CallbackPlan(CallbackKind.RATES, name, rates=table))
+                    setters.append(name)
+                # A callback that sets no rate and touches nothing changes no number the
+                # training produces (it prints, say): the plan leaves it out.
+            else:
+                reasons.append(f"callback {name} is not one the grader rebuilds")
+        if len(setters) > 1:
+            reasons.append(f"{len(setters)} callbacks set the learning rate ({', '.join(setters)})")
+        return plans
+
+
+# --- the recorder standing in for Model.fit -------------------------------------------------
+
+
+@dataclass
+class _Call:
+    history: Any
+    reasons: list[str] = field(default_factory=list)
+    model: dict[str, Any] | None = None
+    compile: dict[str, Any] | None = None
+    learning_rate: RateTable | None = None
+    plan: FitPlan | None = None
+
+
+class _Recorder:
+    def __init__(self, declarer: _Declarer) -> None:
+        self.declarer = declarer
+        self.calls: list[_Call] = []
+        self.train_on_batch = 0
+
+    def fit(self, model: Any, *args: Any, **kwargs: Any) -> Any:
+        # Keras' own failures before training, in Keras' order, so the student's fit sees
+        # the same exception (a wrong argument; a model never compiled).
+        bound = _FIT_SIGNATURE.bind(model, *args, **kwargs)
+        if not getattr(model, "compiled", False):
+            raise ValueError("You must call `compile()` before using the model.")
+        bound.apply_defaults()  # an argument left out is Keras' default
+        arguments = dict(bound.arguments)
+        arguments.pop("self", None)
+        call = _Call(_fake_history(model))
+        self.calls.append(call)
+        if len(self.calls) == 1:  # a second call is undeclarable whatever it asks
+            try:
+                self.declarer.analyse(call, model, arguments)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # never into the student's fit
+                call.reasons.append(f"the grader could not read the fit call ({_said(exc)})")
+        return call.history
+
+    def record_train_on_batch(self, model: Any, *args: Any, **kwargs: Any) -> Any:
+        self.train_on_batch += 1
+        return 0.0
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        """Model.fit and train_on_batch replaced on every class they resolve through."""
+        replacements = {"fit": self.fit, "train_on_batch": self.record_train_on_batch}
+        saved = []
+        for name, (_, owners) in _TRAINING_METHODS.items():
+            for cls in (keras.Model, *owners):
+                saved.append((cls, name, cls.__dict__.get(name)))
+                setattr(cls, name, _as_method(replacements[name]))
+        try:
+            yield
+        finally:
+            for cls, name, previous in reversed(saved):
+                if previous is None:
+                    if name in cls.__dict__:
+                        delattr(cls, name)  # keras.Model inherits them: leave nothing behind
+                else:
+                    setattr(cls, name, previous)
+
+
+def _as_method(bound: Callable[..., Any]) -> Callable[..., Any]:
+    def method(model: Any, *args: Any, **kwargs: Any) -> Any:
+        return bound(model, *args, **kwargs)
+
+    return method
+
+
+def _fake_history(model: Any) -> Any:
+    history = keras.callbacks.History()
+    history.set_model(model)
+    history.epoch = [0]
+    # A fit that looks into the history before returning it must still run.
+    names = _metric_names(model)
+    keys = [*probe.FAKE_HISTORY_KEYS, *names, *(f"val_{n}" for n in names)]
+    history.history = {k: [0.5] for k in keys}
+    return history
+
+
+def _metric_names(model: Any) -> list[str]:
+    try:
+        return [m["name"] for m in probe._compiled(model)["metrics"] if m["name"]]
+    except Exception:
+        return []
+
+
+def _callback_list(value: Any, reasons: list[str]) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        callbacks = list(value)
+    elif isinstance(value, keras.callbacks.Callback):
+        callbacks = [value]  # Keras flattens a lone callback into a list
+    else:
+        reasons.append(f"fit passes callbacks={_short(value)}")
+        return []
+    if len(callbacks) > MAX_CALLBACKS:
+        reasons.append(f"fit passes {len(callbacks)} callbacks (at most {MAX_CALLBACKS})")
+        return []
+    return callbacks
+
+
+def _constructor_arguments(cb: Any, name: str, reasons: list[str]) -> dict[str, Any]:
+    entry = _ARGUMENTS.get(cb)
+    if entry is None:
+        reasons.append(f"{name}'s constructor arguments were not recorded")
+        return {}
+    arguments, state = entry
+    now = _plain_state(cb)
+    changed = sorted(k for k in set(state) | set(now) if state.get(k) != now.get(k))
+    if changed:
+        reasons.append(f"{name}'s attributes were changed after it was made ({', '.join(changed)})")
+    out: dict[str, Any] = {}
+    for key, value in arguments.items():
+        if key not in KERAS_CALLBACKS[name]:
+            reasons.append(f"{name} argument {key} is not one the grader rebuilds")
+            continue
+        if isinstance(value, np.generic):
+            value = value.item()
+        plain = value is None or type(value) in (bool, int)
+        plain = plain or (type(value) is float and math.isfinite(value))
+        if plain or (type(value) is str and len(value) <= 200):
+            out[key] = value
+        else:
+            reasons.append(f"{name} argument {key} is {_short(value)}, not a plain value")
+    return out
+
+
+# --- objects that are not Keras' own --------------------------------------------------------
+
+
+def _is_keras(cls: type) -> bool:
+    return _keras_module(cls.__module__)
+
+
+def _keras_module(module: Any) -> bool:
+    return isinstance(module, str) and (module == "keras" or module.startswith("keras."))
+
+
+def _is_function(value: Any) -> bool:
+    kinds = (types.FunctionType, types.BuiltinFunctionType, functools.partial, np.ufunc)
+    return isinstance(value, kinds)
+
+
+def _function_module(value: Any) -> Any:
+    if isinstance(value, functools.partial):
+        value = value.func
+    return getattr(value, "__module__", None)
+
+
+def _function_name(value: Any) -> str:
+    if isinstance(value, functools.partial):
+        value = value.func
+    return str(getattr(value, "__name__", type(value).__name__))
+
+
+def _foreign_objects(model: Any) -> list[str]:
+    """The live objects in the model and its compile arguments that are not Keras' own.
+
+    The configs alone cannot tell: Keras writes any function by its name only (a student's
+    `categorical_crossentropy`, TensorFlow's `tf.nn.relu`), and the trainer would rebuild
+    Keras' function of that name.
+    """
+    reasons = []
+    if not _is_keras(type(model)):
+        reasons.append(f"model class {type(model).__name__} is not Keras'")
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        name = type(layer).__name__
+        if not _is_keras(type(layer)):
+            reasons.append(f"custom layer {name}")
+            continue
+        if name in CODE_LAYERS:
+            reasons.append(f"{name} layer (code in the model)")
+        for attribute, value in vars(layer).items():
+            if _is_function(value) and not _keras_module(_function_module(value)):
+                reasons.append(
+                    f"function {_function_name(value)} ({attribute} of layer {layer.name}) "
+                    "is not Keras'"
+                )
+    compiled = getattr(getattr(model, "_compile_config", None), "config", None) or {}
+    optimizer = compiled.get("optimizer")
+    if optimizer is not None and not isinstance(optimizer, str) and not _is_keras(type(optimizer)):
+        reasons.append(f"optimizer class {type(optimizer).__name__} is not Keras'")
+    kinds = {"loss": "loss", "metrics": "metric", "weighted_metrics": "metric",
+             "loss_weights": "loss weight"}  # fmt: skip
+    for key, kind in kinds.items():
+        for leaf in _leaves(compiled.get(key)):
+            if leaf is None or isinstance(leaf, str | int | float | bool):
+                continue
+            if _is_function(leaf):
+                if not _keras_module(_function_module(leaf)):
+                    reasons.append(f"{kind} function {_function_name(leaf)} is not Keras'")
+            elif not _is_keras(type(leaf)):
+                reasons.append(f"{kind} class {type(leaf).__name__} is not Keras'")
+            else:  # a Keras wrapper of a function (MeanMetricWrapper(fn=...))
+                for value in vars(leaf).values():
+                    if _is_function(value) and not _keras_module(_function_module(value)):
+                        reasons.append(
+                            f"{kind} {type(leaf).__name__} wraps function "
+                            f"{_function_name(value)}, not Keras'"
+                        )
+    return reasons
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        else:
+            yield item
+
+
+def _foreign_config(config: Any, where: str) -> list[str]:
+    """Objects in a Keras config whose module is not Keras' (a student's class writes
+    module null or its own module; nested ones too: an initializer, a regularizer)."""
+    reasons = []
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+            if not {"module", "class_name", "config"} <= set(item):
+                continue
+            module, name = item["module"], item["class_name"]
+            if name == "function" and module == "builtins":
+                continue  # a function, written by name: judged on the live object
+            if not _keras_module(module):
+                reasons.append(f"custom object {name} in the {where}")
+    return reasons
+
+
+# --- learning rates written as code ---------------------------------------------------------
+
+
+def _tabulate(schedule: Any, optimizer: Any, total: int, reasons: list[str]) -> list[float] | None:
+    """`schedule`'s rate at steps 0..total-1, as Keras' training step computes it.
+
+    The train step runs in a `tf.function` without autograph (keras/src/backend/
+    tensorflow/trainer.py) and calls `schedule(optimizer.iterations)` there: a schedule is
+    traced once and run per step, so Python-side code in it runs once (a `random.random()`
+    is a constant), and Python control flow on the step fails. The table is computed the
+    same way: one traced loop over the steps, checked at 17 steps against the traced call
+    on the optimizer's own counter (unless the schedule is random), else one traced call
+    per step, within SCHEDULE_SECONDS.
+    """
+    import tensorflow as tf
+
+    name = type(schedule).__name__
+    if total > MAX_TABLE:
+        reasons.append(f"schedule {name} would need {total:,} rates (at most {MAX_TABLE:,})")
+        return None
+    deadline = time.monotonic() + SCHEDULE_SECONDS
+    counter = optimizer._iterations
+    saved = probe._variable_value(counter)
+    plain = tf.autograph.experimental.do_not_convert
+    one = tf.function(plain(lambda: schedule(counter)))
+
+    def at(step: int) -> float:
+        counter.assign(step)
+        return _scalar(one())
+
+    try:
+        try:
+            first = at(0)
+        except Exception as exc:
+            reasons.append(f"schedule {name} fails in Keras' compiled training step ({_said(exc)})")
+            return None
+        values = _traced_loop(schedule, total)
+        if values is not None and at(0) == first:  # not random: the loop must agree
+            samples = sorted(set(np.linspace(0, total - 1, 17).round().astype(int).tolist()))
+            if not all(
+                math.isclose(values[s], at(s), rel_tol=1e-6, abs_tol=1e-12) for s in samples
+            ):
+                values = None
+        if values is None:
+            values = []
+            for step in range(total):
+                if time.monotonic() > deadline:
+                    reasons.append(f"schedule {name} too slow to tabulate ({total:,} steps)")
+                    return None
+                try:
+                    values.append(at(step))
+                except Exception as exc:
+                    reasons.append(f"schedule {name} raised at step {step} ({_said(exc)})")
+                    return None
+    finally:
+        if saved is not None:
+            counter.assign(saved)
+    for step, value in enumerate(values):
+        if not math.isfinite(value) or value < 0:
+            reasons.append(f"schedule {name} gives {value} at step {step}, not a rate")
+            return None
+    return values
+
+
+def _traced_loop(schedule: Any, total: int) -> list[float] | None:
+    """schedule(step) for every step in one traced loop, or None when it cannot run so."""
+    import tensorflow as tf
+
+    def loop() -> Any:
+        def body(i: Any, rates: Any) -> tuple[Any, Any]:
+            rate = tf.reshape(tf.cast(schedule(tf.cast(i, tf.int64)), tf.float64), [])
+            return i + 1, rates.write(i, rate)
+
+        rates = tf.TensorArray(tf.float64, size=total)
+        _, rates = tf.while_loop(lambda i, _: i < total, body, (tf.constant(0), rates))
+        return rates.stack()
+
+    try:
+        traced = tf.function(tf.autograph.experimental.do_not_convert(loop))
+        return [float(v) for v in np.asarray(traced(), dtype=np.float64).reshape(-1)]
+    except Exception:
+        return None
+
+
+def _scalar(value: Any) -> float:
+    return float(np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64).reshape(()))
+
+
+@dataclass
+class _Run:
+    """One dry run of a callback (see `_dry_run`)."""
+
+    rates: list[float | None] = field(default_factory=list)  # the rate each batch used
+    epoch_rates: list[float | None] = field(default_factory=list)  # at each epoch's first batch
+    touched: list[str] = field(default_factory=list)  # what else it changed
+    error: BaseException | None = None
+    where: str = ""
+    slow: bool = False
+    callback: Any = None  # the copy it ran, in the state the run left it
+
+
+class _Stopped(Exception):
+    """The callback set model.stop_training."""
+
+
+class _TooSlow(Exception):
+    """The dry run's time ran out."""
+
+
+def _rates(
+    cb: Any,
+    model: Any,
+    metric_names: list[str],
+    reasons: list[str],
+    *,
+    steps: int,
+    epochs: int,
+    val_steps: int,
+    stateful: bool = False,
+) -> tuple[list[float], list[float], bool] | None:
+    """(per-batch rates, per-epoch rates, whether it set any) of a callback judged to only
+    set the learning rate; None (with the reason) otherwise.
+
+    Judged by two dry runs of Keras' callback protocol over the trained steps, with
+    different simulated logs (one improving, one worsening): it only sets the rate when
+    both runs give the same rates and, in each, it raised nothing, never set
+    `model.stop_training`, and left the model's weights, its config, its optimizer's
+    config and the compile arguments as they were.
+
+    `stateful`: the callback keeps state of its own (a student's class). The same object
+    met again, in a later declaration, is one the student's fit hands to every trial
+    (made in the HyperModel's __init__, say): a third run from the state the first one
+    left, the next trial's start, must give the same rates, or the trials would differ.
+
+    What this cannot see: effects outside the model (globals, files, other callbacks),
+    rates that depend on the logs in ways neither simulated run triggers, on the clock or
+    on the real data, and weights set to the values they already had.
+    """
+    name = type(cb).__name__
+    total = steps * epochs
+    if total > MAX_TABLE:
+        reasons.append(f"callback {name} would need {total:,} rates (at most {MAX_TABLE:,})")
+        return None
+    deadline = time.monotonic() + CALLBACK_SECONDS
+    runs = []
+    for logs in (_improving, _worsening):
+        run = _dry_run(
+            cb, model, functools.partial(logs, metric_names),
+            steps=steps, epochs=epochs, val_steps=val_steps, deadline=deadline,
+        )  # fmt: skip
+        if run.error is not None:
+            reasons.append(f"callback {name} raised at {run.where} ({_said(run.error)})")
+            return None
+        if run.slow:
+            reasons.append(f"callback {name} too slow to simulate ({total:,} batches)")
+            return None
+        if run.touched:
+            reasons.extend(f"callback {name} {what}" for what in run.touched)
+            return None
+        runs.append(run)
+    first, second = runs
+    if first.rates != second.rates:
+        reasons.append(f"callback {name} sets rates that depend on the logs or on chance")
+        return None
+    if stateful and _met_before(cb):
+        again = _dry_run(
+            first.callback, model, functools.partial(_improving, metric_names),
+            steps=steps, epochs=epochs, val_steps=val_steps, deadline=deadline,
+        )  # fmt: skip
+        if again.error is not None or again.slow or again.rates != first.rates:
+            reasons.append(f"callback {name} is one object for every trial and carries its state")
+            return None
+    rates = first.rates
+    if not all(r is not None and math.isfinite(r) and r >= 0 for r in rates):
+        reasons.append(f"callback {name} sets a learning rate that is not a rate")
+        return None
+    lr = getattr(model.optimizer, "_learning_rate", None)
+    before = probe._read_lr(model.optimizer)
+    # An optimizer with a schedule refuses any rate set on it (a TypeError, seen above):
+    # a run that got here set none. Otherwise every batch ran at the optimizer's own rate.
+    changed = isinstance(lr, keras.Variable) and any(r != before for r in rates)
+    return list(rates), list(first.epoch_rates), changed  # type: ignore[arg-type]
+
+
+# The student's callbacks dry-run by an earlier declaration of this process.
+_MET: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _met_before(cb: Any) -> bool:
+    try:
+        met = cb in _MET
+        _MET.add(cb)
+    except TypeError:  # an unhashable callback: never met, as far as this can tell
+        return False
+    return met
+
+
+def _improving(names: list[str], epoch: int) -> dict[str, float]:
+    # probe._Simulation's run: the loss falls and the accuracy rises every epoch.
+    decay = 0.9 ** (epoch + 1)
+    return _logs(names, loss=decay, accuracy=1.0 - 0.5 * decay)
+
+
+def _worsening(names: list[str], epoch: int) -> dict[str, float]:
+    return _logs(names, loss=1.0 + 0.1 * epoch, accuracy=max(0.0, 0.5 - 0.01 * epoch))
+
+
+def _logs(names: list[str], *, loss: float, accuracy: float) -> dict[str, float]:
+    logs = {"loss": loss, "accuracy": accuracy}
+    logs.update({n: accuracy for n in names if n not in logs})
+    return logs
+
+
+def _dry_run(
+    cb: Any,
+    model: Any,
+    logs: Callable[[int], dict[str, float]],
+    *,
+    steps: int,
+    epochs: int,
+    val_steps: int,
+    deadline: float,
+) -> _Run:
+    """Keras' callback protocol over `epochs` x `steps` simulated batches (probe._Simulation).
+
+    The calls are those `Model.fit` makes (keras/src/trainers, Keras 3), validation's
+    included: on_train_begin; per epoch on_epoch_begin, per batch on_train_batch_begin /
+    on_train_batch_end, then on_test_begin, per validation batch on_test_batch_begin /
+    on_test_batch_end, on_test_end, then on_epoch_end; on_train_end. No batch trains: the
+    rate a batch uses is read after its on_train_batch_begin, as the train step reads it,
+    and the optimizer's step counter moves as in training (a callback may read it). The
+    run works on a copy of the callback; the optimizer and the model are put back.
+    """
+    run = _Run()
+    optimizer = model.optimizer
+    lr_object = getattr(optimizer, "_learning_rate", None)
+    lr_before = probe._read_lr(optimizer)
+    counter = getattr(optimizer, "_iterations", None)
+    counter_value = probe._variable_value(counter)
+    stop_training = getattr(model, "stop_training", False)
+    before = _model_state(model)
+    copied, _ = probe._copy_callback(cb, model)
+    run.callback = copied
+
+    def check() -> None:
+        if getattr(model, "stop_training", False):
+            raise _Stopped
+
+    try:
+        model.stop_training = False
+        if counter is not None:
+            counter.assign(0)  # from here each batch's end counts it, as the train step does
+        run.where = "the start of training"
+        copied.set_model(model)
+        copied.set_params({"verbose": 0, "epochs": epochs, "steps": steps})
+        copied.on_train_begin({})
+        check()
+        epoch_logs: dict[str, float] = {}
+        for epoch in range(epochs):
+            run.where = f"epoch {epoch}"
+            train_logs = logs(epoch)
+            val_logs = {k: v * 1.05 if k == "loss" else v * 0.95 for k, v in train_logs.items()}
+            copied.on_epoch_begin(epoch, {})
+            check()
+            for batch in range(steps):
+                step = epoch * steps + batch
+                copied.on_train_batch_begin(batch, {})
+                check()
+                run.rates.append(_rate(optimizer))
+                if counter is not None:
+                    counter.assign(step + 1)  # the train step counts the batch
+                copied.on_train_batch_end(batch, dict(train_logs))
+                check()
+                if time.monotonic() > deadline:
+                    raise _TooSlow
+            run.epoch_rates.append(run.rates[epoch * steps])
+            copied.on_test_begin({})
+            for batch in range(val_steps):
+                copied.on_test_batch_begin(batch, {})
+                copied.on_test_batch_end(batch, dict(val_logs))
+            copied.on_test_end(dict(val_logs))
+            check()
+            epoch_logs = {**train_logs, **{f"val_{k}": v for k, v in val_logs.items()}}
+            copied.on_epoch_end(epoch, dict(epoch_logs))
+            check()
+        run.where = "the end of training"
+        copied.on_train_end(dict(epoch_logs))
+        check()
+    except _Stopped:
+        run.touched.append("stops training")
+    except _TooSlow:
+        run.slow = True
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        run.error = exc
+    finally:
+        after = _model_state(model)
+        for what, old, new in zip(_STATE_PARTS, before, after, strict=True):
+            if old != new:
+                run.touched.append(what)
+        if getattr(model, "optimizer", None) is not optimizer:
+            model.optimizer = optimizer
+        probe._restore(optimizer, lr_object, lr_before, counter, counter_value)
+        model.stop_training = stop_training
+    return run
+
+
+def _rate(optimizer: Any) -> float | None:
+    """The rate the next batch trains at (probe._read_lr, without its conversions when it
+    is the optimizer's own variable: this runs once per simulated batch)."""
+    variable = getattr(optimizer, "_learning_rate", None)
+    if isinstance(variable, keras.Variable):
+        return float(np.asarray(variable.numpy()).reshape(()))
+    return probe._read_lr(optimizer)
+
+
+_STATE_PARTS = (
+    "changes the model's weights",
+    "changes the model's config",
+    "changes the optimizer's settings",
+    "replaces the optimizer or the compile arguments",
+)
+
+
+def _model_state(model: Any) -> tuple[Any, ...]:
+    """What a callback that only sets the rate leaves as it found it (see `_rates`)."""
+    digest = [np.asarray(keras.ops.convert_to_numpy(v)).tobytes() for v in model.weights]
+    try:
+        config = json.dumps(model.get_config(), sort_keys=True, default=repr)
+    except Exception as exc:
+        config = f"unreadable: {type(exc).__name__}"
+    optimizer = getattr(model, "optimizer", None)
+    try:
+        settings = dict(optimizer.get_config())
+        settings.pop("learning_rate", None)  # the one thing it may set
+        settings_text = json.dumps(settings, sort_keys=True, default=repr)
+    except Exception as exc:
+        settings_text = f"unreadable: {type(exc).__name__}"
+    compiled = getattr(getattr(model, "_compile_config", None), "config", None) or {}
+    identity = (id(optimizer), *(id(v) for v in compiled.values()))
+    return (digest, config, settings_text, identity)
+
+
+# --- the answer ------------------------------------------------------------------------------
+
+
+def _finish(request: DeclareRequest, found: _Found) -> dict[str, Any]:
+    """`found` as a declaration `Declaration.from_data` accepts; one that it refuses is
+    UNDECLARABLE with its reason, down to the request's own hyperparameters."""
+    data = _data(request, found)
+    try:
+        return _accepted(data)
+    except (DeclarationError, TypeError, ValueError, RecursionError) as exc:
+        refused = f"the declaration is not one the grader accepts ({_said(exc)})"
+    found.reasons.append(refused)
+    try:
+        return _accepted(_data(request, found))
+    except (DeclarationError, TypeError, ValueError, RecursionError):
+        pass
+    # The request's hyperparameters were accepted when it was read; the student's error
+    # description is bounded by describe_exception.
+    plain = _Found(_thaw(request.hyperparameters), reasons=found.reasons, error=found.error)
+    if plain.error is not None:
+        plain.error = {**plain.error, "type": str(plain.error.get("type"))[:200]}
+    return _accepted(_data(request, plain))
+
+
+def _data(request: DeclareRequest, found: _Found) -> dict[str, Any]:
+    outcome = (
+        Outcome.ERROR if found.error else Outcome.UNDECLARABLE if found.reasons else Outcome.OK
+    )
+    ok = outcome is Outcome.OK
+    reasons = list(dict.fromkeys(r[:REASON_TEXT] for r in found.reasons))
+    if len(reasons) > MAX_REASONS:
+        reasons = [*reasons[: MAX_REASONS - 1], f"and {len(reasons) - MAX_REASONS + 1} more"]
+    return {
+        "protocol": 1,
+        "n": request.n,
+        "outcome": outcome.value,
+        "hyperparameters": found.hyperparameters,
+        "build_count": found.build_count,
+        "model": found.model if ok else None,
+        "compile": found.compile if ok else None,
+        "learning_rate": found.learning_rate.to_data() if ok and found.learning_rate else None,
+        "fit": found.fit.to_data() if ok and found.fit else None,
+        "reasons": reasons if outcome is Outcome.UNDECLARABLE else [],
+        "error": found.error if outcome is Outcome.ERROR else None,
+    }
+
+
+def _accepted(data: dict[str, Any]) -> dict[str, Any]:
+    text = json.dumps(data, allow_nan=False, separators=(",", ":"))
+    if len(text.encode("utf-8")) > DECLARATION_LIMIT:
+        raise DeclarationError(f"larger than {DECLARATION_LIMIT:,} bytes")
+    return Declaration.from_data(json.loads(text)).to_data()
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+@contextmanager
+def _assignments(into: list[Any]) -> Iterator[None]:
+    """Keep every Keras variable assigned meanwhile (`into` holds them, so their ids stay
+    theirs while they are compared). Building and compiling assign none: a variable is
+    created with its initial value; set_weights, load_weights and adapt() assign."""
+    cls = keras.Variable
+    saved = cls.__dict__.get("assign")
+    original = cls.assign
+
+    def assign(variable: Any, *args: Any, **kwargs: Any) -> Any:
+        into.append(variable)
+        return original(variable, *args, **kwargs)
+
+    cls.assign = assign
+    try:
+        yield
+    finally:
+        if saved is None:
+            del cls.assign
+        else:
+            cls.assign = saved
+
+
+@contextmanager
+def _declared_names(hp: Any, into: list[str]) -> Iterator[None]:
+    """Record the name of every hyperparameter declared on `hp` meanwhile (each goes
+    through HyperParameters._retrieve: Float, Int, Choice, Boolean, Fixed)."""
+    original = hp._retrieve
+
+    def retrieve(parameter: Any) -> Any:
+        into.append(parameter.name)
+        return original(parameter)
+
+    hp._retrieve = retrieve
+    try:
+        yield
+    finally:
+        vars(hp).pop("_retrieve", None)
+
+
+def _json(value: Any) -> Any:
+    """A copy through JSON; ValueError/TypeError when it is not JSON with finite numbers."""
+    return json.loads(json.dumps(value, allow_nan=False))
+
+
+def _thaw(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _whole(value: Any) -> int | None:
+    if isinstance(value, np.integer):
+        value = int(value)
+    return value if type(value) is int and value >= 1 else None
+
+
+def _number_is(value: Any, expected: Any) -> bool:
+    if isinstance(value, np.generic):
+        value = value.item()
+    return type(value) in (int, float) and value == expected
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _said(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200]

@@ -1,0 +1,268 @@
+"""The trainer trains what was declared, as the student's own build would have.
+
+Two facts the trusted path (grader/training.py, grader/trainer/) rests on, each shown by
+training both forms to the last bit:
+
+- a model, optimizer and schedule that cross a process as Keras configs (deserialised in
+  safe mode, compiled by `grader.trainer.search._compile_arguments`) train to the same
+  weights as the student's objects did, under the same seed;
+- the labels `grader.child.declaration.canonical_model`/`canonical_compile` set aside
+  (the model's, a Sequential's layers', the optimizer's and the schedule's names) change
+  no number, so declarations that differ only in them may share one training.
+
+TensorFlow runs in a subprocess: this test process, like the grader's parent, never
+imports it (tests/test_evaluate.py checks that of a whole grade).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from grader.child.declaration import (
+    CallbackKind,
+    CallbackPlan,
+    Declaration,
+    DeclarationError,
+    FitPlan,
+    Outcome,
+    canonical_compile,
+    canonical_model,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import keras
+    from grader.child.declaration import Declaration, canonical_compile, canonical_model
+    from grader.trainer.search import _compile_arguments
+
+    rng = np.random.default_rng(0)
+    x = rng.random((512, 784), dtype=np.float32)
+    y = keras.utils.to_categorical(rng.integers(0, 10, 512), 10)
+
+    def student(named):
+        kw = (lambda n: {"name": n}) if named else (lambda n: {})
+        M = keras.Sequential(**kw("my_model"))
+        M.add(keras.Input(shape=(784,)))
+        M.add(keras.layers.Dense(units=800, activation="relu", **kw("hidden")))
+        M.add(keras.layers.Dense(10, activation="softmax", **kw("output")))
+        schedule = keras.optimizers.schedules.PolynomialDecay(0.31, 10, 0.29, **kw("decay"))
+        opt = keras.optimizers.SGD(learning_rate=schedule, **kw("my_sgd"))
+        M.compile(loss="categorical_crossentropy", optimizer=opt, metrics=["accuracy"])
+        return M
+
+    def declared(model):
+        config = json.loads(model.to_json())
+        return config, config.pop("compile_config")
+
+    def trainer(config, compile_config):
+        declaration = Declaration.from_data({
+            "n": 1, "outcome": "ok", "hyperparameters": {"space": [], "values": {}},
+            "build_count": 0, "model": config, "compile": compile_config,
+            "learning_rate": None, "reasons": [], "error": None,
+            "fit": {"batch_size": 256, "epochs": 2, "shuffle": True, "callbacks": []},
+        })
+        model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+        model.compile(**_compile_arguments(declaration))
+        return model, declaration
+
+    def train(make):
+        keras.utils.set_random_seed(23)
+        model = make()
+        model.fit(x, y, batch_size=256, epochs=2, shuffle=True, verbose=0)
+        return [np.asarray(w).tolist() for w in model.weights]
+
+    keras.utils.set_random_seed(23)
+    named_config, named_compile = declared(student(True))
+    plain_config, plain_compile = declared(student(False))
+    keys = []
+
+    def from_declaration(config, compile_config):
+        def make():
+            model, declaration = trainer(config, compile_config)
+            keys.append(declaration.key())
+            return model
+        return make
+
+    out = {
+        "student_plain": train(lambda: student(False)),
+        "student_named": train(lambda: student(True)),
+        "trainer_plain": train(from_declaration(plain_config, plain_compile)),
+        "trainer_named": train(from_declaration(named_config, named_compile)),
+        "canonical_equal": canonical_model(named_config) == canonical_model(plain_config)
+        and canonical_compile(named_compile) == canonical_compile(plain_compile),
+        "raw_equal": named_config == plain_config,
+        "keys": keys,
+    }
+    json.dump(out, sys.stdout)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def trained() -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", _SCRIPT],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "tensorflow",
+             "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", "PYTHONHASHSEED": "23"},
+        timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+@pytest.mark.slow
+def test_a_declared_model_trains_to_the_student_builds_weights(trained: dict) -> None:
+    assert trained["trainer_plain"] == trained["student_plain"]
+
+
+@pytest.mark.slow
+def test_names_are_labels_that_change_no_number(trained: dict) -> None:
+    # The names differ in the configs...
+    assert not trained["raw_equal"]
+    # ...not once their labels are set aside, so both share one key...
+    assert trained["canonical_equal"]
+    assert trained["keys"][0] == trained["keys"][1]
+    # ...and both forms, the student's and the declared, train to the same bits.
+    assert trained["student_named"] == trained["student_plain"]
+    assert trained["trainer_named"] == trained["student_plain"]
+
+
+def _declaration(**changes: object) -> dict:
+    data: dict = {
+        "n": 3,
+        "outcome": "ok",
+        "hyperparameters": {"space": [], "values": {}},
+        "build_count": 0,
+        "model": {"class_name": "Sequential", "config": {"layers": []}},
+        "compile": {"optimizer": "sgd"},
+        "learning_rate": None,
+        "fit": {"batch_size": 256, "epochs": 100, "shuffle": True, "callbacks": []},
+        "reasons": [],
+        "error": None,
+    }
+    data.update(changes)
+    return data
+
+
+def test_a_declaration_round_trips_as_data() -> None:
+    plan = FitPlan(
+        256,
+        100,
+        True,
+        (
+            CallbackPlan(CallbackKind.TUNER),
+            CallbackPlan(
+                CallbackKind.KERAS, "EarlyStopping", {"monitor": "val_accuracy", "patience": 20}
+            ),
+        ),
+    )
+    declaration = Declaration.from_data(_declaration(fit=plan.to_data()))
+    assert declaration.outcome is Outcome.OK and declaration.fit == plan
+    assert Declaration.from_json(declaration.to_json()) == declaration
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [
+        ({"extra": 1}, "unexpected keys extra"),
+        ({"n": -1}, "n:"),
+        ({"outcome": "trained"}, "outcome"),
+        ({"fit": {"batch_size": 0, "epochs": 1, "shuffle": True, "callbacks": []}}, "batch_size"),
+        ({"fit": {"batch_size": 1, "epochs": 1, "shuffle": "yes", "callbacks": []}}, "shuffle"),
+        (
+            {
+                "fit": {
+                    "batch_size": 1,
+                    "epochs": 1,
+                    "shuffle": True,
+                    "callbacks": [
+                        {"kind": "keras", "class_name": "CSVLogger", "args": {}, "rates": None}
+                    ],
+                }
+            },
+            "not rebuilt by the grader",
+        ),
+        (
+            {
+                "fit": {
+                    "batch_size": 1,
+                    "epochs": 1,
+                    "shuffle": True,
+                    "callbacks": [
+                        {
+                            "kind": "keras",
+                            "class_name": "EarlyStopping",
+                            "args": {"on_epoch_end": "x"},
+                            "rates": None,
+                        }
+                    ],
+                }
+            },
+            "not accepted",
+        ),
+        ({"learning_rate": {"per": "step", "values": []}}, "values"),
+        ({"learning_rate": {"per": "step", "values": [0.1, -1.0]}}, "values[1]"),
+        (
+            {"hyperparameters": {"space": [{"class_name": "Eval", "config": {}}], "values": {}}},
+            "not a keras-tuner hyperparameter",
+        ),
+        ({"build_count": 2}, "build_count"),
+        ({"outcome": "undeclarable"}, "reasons"),
+        ({"outcome": "error"}, "error"),
+        ({"reasons": ["custom layer"]}, "no error and no reasons"),
+    ],
+)
+def test_a_declaration_not_of_the_protocols_shape_is_refused(changes: dict, said: str) -> None:
+    with pytest.raises(DeclarationError, match=re.escape(said)):
+        Declaration.from_data(_declaration(**changes))
+
+
+def test_non_finite_numbers_and_deep_nesting_are_refused() -> None:
+    raw = json.dumps(_declaration()).replace('"batch_size": 256', '"batch_size": NaN')
+    with pytest.raises(DeclarationError, match="not JSON"):
+        Declaration.from_json(raw)
+    deep: dict = {}
+    for _ in range(60):
+        deep = {"a": deep}
+    with pytest.raises(DeclarationError, match="nested deeper"):
+        Declaration.from_data(_declaration(model={"class_name": "Sequential", "config": deep}))
+
+
+def test_only_labels_are_canonicalised() -> None:
+    model = {
+        "class_name": "Sequential",
+        "config": {
+            "name": "mine",
+            "layers": [{"class_name": "Dense", "config": {"name": "h", "units": 8,
+                        "dtype": {"class_name": "DTypePolicy", "config": {"name": "float32"}}}}],
+        },
+    }  # fmt: skip
+    assert canonical_model(model)["config"] == {
+        "layers": [{"class_name": "Dense", "config": {"units": 8,
+                    "dtype": {"class_name": "DTypePolicy", "config": {"name": "float32"}}}}],
+    }  # fmt: skip
+    functional = {"class_name": "Functional", "config": {"name": "f", "layers": []}}
+    assert canonical_model(functional) == functional  # wired by name: kept
+    compiled = {
+        "optimizer": {"class_name": "SGD", "config": {"name": "sgd", "learning_rate": {
+            "class_name": "PolynomialDecay", "config": {"name": "p", "decay_steps": 10}}}},
+        "metrics": [{"class_name": "MeanMetricWrapper", "config": {"name": "acc"}}],
+    }  # fmt: skip
+    out = canonical_compile(compiled)
+    assert "name" not in out["optimizer"]["config"]
+    assert out["optimizer"]["config"]["learning_rate"]["config"] == {"decay_steps": 10}
+    assert out["metrics"] == compiled["metrics"]  # a metric's name is the key it logs
