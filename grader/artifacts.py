@@ -59,6 +59,11 @@ class ModelArtifacts:
     optimizer: Mapping[str, Any] | None = None
     learning_rate: Mapping[str, Any] | None = None
     problems: tuple[str, ...] = ()  # for the instructor: what was refused and why
+    # The trusted path, a rate written as code (grader.training): the table the child
+    # declared at the default hyperparameters, the values the probe sampled too. What is
+    # trained at any values is the table of that trial's declaration, so a schedule that
+    # shows the probe one curve and the declaration another is caught here.
+    declared_rates: tuple[float, ...] | None = None
 
     def build_view(self) -> Mapping[str, Any]:
         """The artifacts as a probe `build` stage (only the keys they provide)."""

@@ -174,6 +174,8 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
             who = "grader"
             model_json, keras_config = trained.model_json, trained.keras_config
             artifacts = from_data(model_json, keras_config) if best else NO_ARTIFACTS
+            if best and trained.default_rates is not None:
+                artifacts = dataclasses.replace(artifacts, declared_rates=trained.default_rates)
             evaluation, optimizer = trained.evaluation, trained.saved_optimizer
             message_override = trained.failure
             if trained.shared:  # another submission's search: this one only declared
@@ -336,6 +338,7 @@ def _train(
         test_labels=test.y_test,
         labels=test.labels,
         num_classes=test.num_classes,
+        on_progress=training.progress_to(scratch),
         store=None
         if settings.reuse is None
         else training.SearchStore(

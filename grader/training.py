@@ -19,6 +19,8 @@ is told to run the search itself, and the pipeline evaluates its files as it alw
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,7 @@ import numpy as np
 from grader import architecture, store
 from grader.boundary import AnswerStatus, ChildAnswer, parse_answer_data
 from grader.child.declaration import Declaration, DeclareRequest, Outcome
+from grader.child.protocol import PROGRESS_NAME, ProgressLine
 from grader.errors import SubmissionError
 from grader.evaluate import Evaluation, scores
 from grader.evaluator import Evaluator
@@ -72,14 +75,35 @@ class Trained:
     def keras_config(self) -> dict[str, Any] | None:
         """The best model's config with its compile config, as a `.keras` file's
         config.json holds it. A rate written as code was trained from its table: the
-        compile config's number stands in for it, so it is left out (the checks then
-        read the probe's samples of the same schedule)."""
+        number that stands in for it in the compile config is replaced by the schedule's
+        name, a schedule the parent cannot compute (the checks read the probe's samples,
+        cross-checked with the declared table: `default_rates`)."""
         if self.best is None or self.best.model is None:
             return None
         config = json.loads(json.dumps(self.best.model))
-        if self.best.learning_rate is None:
-            config["compile_config"] = json.loads(json.dumps(self.best.compile))
+        compiled = json.loads(json.dumps(self.best.compile))
+        table = self.best.learning_rate
+        optimizer = compiled.get("optimizer") if isinstance(compiled, dict) else None
+        inner = optimizer.get("config") if isinstance(optimizer, dict) else None
+        if table is not None and isinstance(inner, dict):
+            inner["learning_rate"] = {
+                "module": None,
+                "class_name": table.name or "schedule",
+                "config": {},
+                "registered_name": None,
+            }
+        config["compile_config"] = compiled
         return config
+
+    @property
+    def default_rates(self) -> tuple[float, ...] | None:
+        """The rate table declared at the default values (keras-tuner's first build,
+        the values the probe built with), when the rate is written as code."""
+        for declared in self.declarations:
+            if declared.purpose == Purpose.SPACE:
+                table = declared.declaration.learning_rate
+                return None if table is None else table.values
+        return None
 
     @property
     def saved_optimizer(self) -> dict[str, Any] | None:
@@ -145,6 +169,31 @@ class _Relay:
             return over
         self.declared.append(Declared(purpose, hyperparameters, declaration.key(), declaration))
         return declaration
+
+
+def progress_to(scratch: Path) -> Callable[[ProgressLine], None]:
+    """Append the trainer's progress lines to `<scratch>/progress.jsonl`, where the batch's
+    display (grader.progress) and the parent's trial clock read a child's: the train stage
+    looks the same from outside. Opened without following a link and without blocking on a
+    pipe the child may have put there (then the line is dropped: the display is the child's
+    own business, the grade is not)."""
+    path = scratch / PROGRESS_NAME
+
+    def write(line: ProgressLine) -> None:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+        try:
+            fd = os.open(path, flags, 0o644)
+        except OSError:
+            return
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                os.write(fd, (line.to_json() + "\n").encode("utf-8"))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    return write
 
 
 def _over_ceiling(measured: architecture.Architecture, limits: Limits) -> str | None:

@@ -107,6 +107,8 @@ def test_case_gets_its_verdict(corpus_run: dict, sid: str) -> None:
     assert set(expected.get("review", [])) <= review, [c.message for c in result.checks]
     if expected.get("no_accuracy"):
         assert result.test_accuracy is None
+    if "training" in expected:
+        assert result.training == expected["training"], result.notes
     # Whatever happened, the student is told something readable.
     if result.status.value != "graded":
         assert result.message and "Traceback" not in result.message

@@ -3,7 +3,8 @@
 At a tiny budget (2 trials x 1 epoch on the whole split: with 2,000 images the numbers
 agreed even while the child still turned on TensorFlow's op determinism, which a student's
 notebook does not, and which changes trial 0's val_accuracy on the whole split),
-`grade_one` on the reference notebook and a plain run of that same notebook (its own
+`grade_one` on the reference notebook (the child declares, the grader's trainer trains:
+grader/training.py) and a plain run of that same notebook (its own
 code, cell after cell, in a fresh Python with TensorFlow's defaults, the way a student
 runs it; only max_trials, epochs, the tuner's folder and the subset substituted, as
 bench/bench_peer.py rewrites it) must give the same trials, the same hyperparameters, the
@@ -101,6 +102,8 @@ def test_grader_search_equals_notebook_search(tmp_path: Path) -> None:
     ref = reference_ref(spec)
     result = grade_one(ref, settings, test)
     assert result.test_accuracy is not None, result.message
+    # Through the trusted path: the trainer trained the reference's declarations.
+    assert result.training == "grader"
 
     program = notebook_program(
         spec.reference,

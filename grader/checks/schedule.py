@@ -103,7 +103,9 @@ def judged_lr(ctx: CheckContext) -> tuple[Mapping[str, Any], Evidence, str | Non
         return out, evidence, disagreement
     if lr.get("class_name") not in schedules.KERAS_SCHEDULES:
         # A student's own schedule class: only its running code can say what it computes.
-        return probed, Evidence.CHILD, disagreement
+        # Trained from a declared table (grader.training), the probe's samples must be that
+        # table where both exist (the same default values; a random family aside).
+        return probed, Evidence.CHILD, disagreement or _table_disagreement(ctx, probed)
     from grader.child.protocol import sample_steps  # the probe's grid, so curves line up
 
     steps = sample_steps(total)
@@ -117,6 +119,29 @@ def judged_lr(ctx: CheckContext) -> tuple[Mapping[str, Any], Evidence, str | Non
         return out, evidence, disagreement
     out["samples"] = {"steps": steps, "lrs": [float(v) for v in values]}
     return out, evidence, disagreement
+
+
+TABLE_RTOL = 1e-4  # the probe's eager call and the traced training step, in float32
+
+
+def _table_disagreement(ctx: CheckContext, probed: Mapping[str, Any]) -> str | None:
+    """The first step where the probe's samples differ from the declared table, said."""
+    table = ctx.artifacts.declared_rates
+    family = getattr(ctx.params, "family", None)
+    if table is None or family in schedules.RANDOM_FAMILIES:
+        return None
+    samples = probed.get("samples") or {}
+    steps, lrs = samples.get("steps") or [], samples.get("lrs") or []
+    for step, value in zip(steps, lrs, strict=False):
+        if not isinstance(step, int) or not 0 <= step < len(table):
+            continue
+        if not math.isclose(value, table[step], rel_tol=TABLE_RTOL, abs_tol=1e-12):
+            return ctx.disagreement(
+                ctx.say("what"),
+                probed=f"{fmt(value)} (step {step})",
+                trained=f"{fmt(table[step])} (step {step})",
+            )
+    return None
 
 
 def identify_lr(lr: Mapping[str, Any], rtol: float) -> schedules.ScheduleFit | None:

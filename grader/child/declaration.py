@@ -61,13 +61,14 @@ class RateTable:
 
     per: RatePer
     values: tuple[float, ...]
+    name: str = ""  # the class or function the rates came from, for the report
 
     def to_data(self) -> dict[str, Any]:
-        return {"per": self.per.value, "values": list(self.values)}
+        return {"per": self.per.value, "values": list(self.values), "name": self.name}
 
     @classmethod
     def from_data(cls, data: Any, where: str) -> RateTable:
-        data = _mapping(data, where, {"per", "values"})
+        data = _mapping(data, where, {"per", "values", "name"}, optional={"name"})
         try:
             per = RatePer(data["per"])
         except ValueError:
@@ -76,7 +77,7 @@ class RateTable:
         if not isinstance(values, list) or not 0 < len(values) <= MAX_TABLE:
             raise DeclarationError(f"{where}.values: a list of 1 to {MAX_TABLE} rates")
         rates = tuple(_finite(v, f"{where}.values[{i}]", low=0.0) for i, v in enumerate(values))
-        return cls(per, rates)
+        return cls(per, rates, _text(data.get("name", ""), f"{where}.name", 200))
 
 
 class CallbackKind(StrEnum):
@@ -406,11 +407,13 @@ def digest(value: Any) -> str:
 
 
 # --- checks ----------------------------------------------------------------------------------
-def _mapping(data: Any, where: str, keys: set[str]) -> dict[str, Any]:
+def _mapping(
+    data: Any, where: str, keys: set[str], optional: frozenset[str] | set[str] = frozenset()
+) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise DeclarationError(f"{where}: not an object")
     extra = set(data) - keys
-    missing = keys - set(data) - {"protocol"}
+    missing = keys - set(data) - {"protocol"} - set(optional)
     if extra or missing:
         said = ", ".join(sorted(extra)) or "-"
         lacking = ", ".join(sorted(missing)) or "-"

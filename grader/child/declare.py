@@ -196,10 +196,6 @@ class _Declarer:
         self.how, self.split = validation
         self.model: Any = None
         self.markers: tuple[Any, ...] = ()
-        # Keras variables assigned in build, and in fit before Model.fit: weights set so
-        # (set_weights, load_weights, pretrained weights, a layer's adapt()) are in no config.
-        self.assigned_in_build: list[Any] = []
-        self.assigned_in_fit: list[Any] = []
 
     def run(self) -> _Found:
         hp = keras_tuner.HyperParameters.from_config(_thaw(self.request.hyperparameters))
@@ -207,7 +203,7 @@ class _Declarer:
         built: list[str] = []
         model: Any = None
         keras.backend.clear_session()  # as keras-tuner's _try_build: layer names from 0
-        with _declared_names(hp, built), _assignments(self.assigned_in_build):
+        with _declared_names(hp, built):
             try:
                 model = self.instance.build(hp)
             except KeyboardInterrupt:
@@ -264,7 +260,7 @@ class _Declarer:
         recorder = _Recorder(self)
         raised: BaseException | None = None
         returned: Any = None
-        with recorder.installed(), _assignments(self.assigned_in_fit):
+        with recorder.installed():
             try:
                 returned = self._call_fit(hp)
             except KeyboardInterrupt:
@@ -279,21 +275,22 @@ class _Declarer:
             reasons.append(f"fit raised after Model.fit ({_said(raised)})")
         if recorder.train_on_batch:
             reasons.append("fit calls Model.train_on_batch")
-        weights = {id(w) for w in self.model.weights}
-        for where, assigned in (("build", self.assigned_in_build), ("fit", self.assigned_in_fit)):
-            if any(id(v) in weights for v in assigned):
-                reasons.append(f"{where} sets the model's weights (no Keras config holds them)")
         if len(recorder.calls) != 1:
             count = len(recorder.calls)
-            reasons.append(
-                f"fit calls Model.fit {count} times" if count else "fit never calls Model.fit"
-            )
+            if count:
+                reasons.append(f"fit calls Model.fit {count} times")
+            elif recorder.elsewhere:
+                reasons.append("fit calls Model.fit only on another model than build's")
+            else:
+                reasons.append("fit never calls Model.fit")
             return
         call = recorder.calls[0]
         if raised is None and returned is not call.history:
             # keras-tuner scores what fit returns: only Model.fit's History is what the
             # trainer's own fit returns.
-            reasons.append(f"fit returns a {type(returned).__name__}, not Model.fit's History")
+            reasons.append(
+                f"fit returns a {type(returned).__name__}, not the History of build's model"
+            )
         reasons.extend(call.reasons)
         found.model, found.compile = call.model, call.compile
         found.learning_rate, found.fit = call.learning_rate, call.plan
@@ -316,9 +313,6 @@ class _Declarer:
     def analyse(self, call: _Call, model: Any, arguments: dict[str, Any]) -> None:
         """Fill `call` from the one Model.fit call, as the model is at that moment."""
         reasons = call.reasons
-        if model is not self.model:
-            reasons.append("fit trains another model than the one build returned")
-            return
         self._check_data(arguments, reasons)
         for name in ("sample_weight", "class_weight", "steps_per_epoch", "validation_steps",
                      "validation_batch_size"):  # fmt: skip
@@ -351,7 +345,9 @@ class _Declarer:
         if schedule is not None:
             values = _tabulate(schedule, model.optimizer, steps * trained, reasons)
             if values is not None and call.compile is not None:
-                call.learning_rate = RateTable(RatePer.STEP, tuple(values))
+                call.learning_rate = RateTable(
+                    RatePer.STEP, tuple(values), type(schedule).__name__[:200]
+                )
                 # The trainer substitutes its own table schedule; Keras' config needs a number.
                 call.compile["optimizer"]["config"]["learning_rate"] = values[0]
         plans = self._callbacks(callbacks, model, steps, trained, batch_size, reasons)
@@ -493,7 +489,8 @@ class _Declarer:
                 # epoch's start from schedule(epoch, rate), so one batch per epoch will do.
                 rates = _rates(cb, model, names, reasons, steps=1, epochs=epochs, val_steps=1)
                 if rates is not None:
-                    table = RateTable(RatePer.EPOCH, tuple(rates[1]))
+                    function = getattr(cb.schedule, "__name__", type(cb.schedule).__name__)
+                    table = RateTable(RatePer.EPOCH, tuple(rates[1]), str(function)[:200])
                     plans.append(CallbackPlan(CallbackKind.RATES, name, rates=table))
                     setters.append(name)
             elif probe.can_set_learning_rate(cb):  # a callback class the student wrote
@@ -509,7 +506,7 @@ class _Declarer:
                     stateful=True,
                 )
                 if rates is not None and rates[2]:
-                    table = RateTable(RatePer.STEP, tuple(rates[0]))
+                    table = RateTable(RatePer.STEP, tuple(rates[0]), name[:200])
                     plans.append(CallbackPlan(CallbackKind.RATES, name, rates=table))
                     setters.append(name)
                 # A callback that sets no rate and touches nothing changes no number the
@@ -535,9 +532,19 @@ class _Call:
 
 
 class _Recorder:
+    """Stands in for Model.fit and train_on_batch while the student's fit runs.
+
+    Only calls on the model build returned count: that model's one Model.fit call is the
+    declaration. A call on any other model trains nothing either (it gets a History that
+    says nothing) and is left out: whatever the student's process does with another
+    model, its weights included, the trainer trains the declaration alone (a declaration
+    holds configs, never weights; tests/corpus/train_elsewhere.py).
+    """
+
     def __init__(self, declarer: _Declarer) -> None:
         self.declarer = declarer
         self.calls: list[_Call] = []
+        self.elsewhere = 0  # Model.fit calls on other models
         self.train_on_batch = 0
 
     def fit(self, model: Any, *args: Any, **kwargs: Any) -> Any:
@@ -550,6 +557,9 @@ class _Recorder:
         arguments = dict(bound.arguments)
         arguments.pop("self", None)
         call = _Call(_fake_history(model))
+        if model is not self.declarer.model:
+            self.elsewhere += 1
+            return call.history
         self.calls.append(call)
         if len(self.calls) == 1:  # a second call is undeclarable whatever it asks
             try:
@@ -561,7 +571,8 @@ class _Recorder:
         return call.history
 
     def record_train_on_batch(self, model: Any, *args: Any, **kwargs: Any) -> Any:
-        self.train_on_batch += 1
+        if model is self.declarer.model:
+            self.train_on_batch += 1
         return 0.0
 
     @contextmanager
@@ -1159,29 +1170,6 @@ def _accepted(data: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- small helpers ----------------------------------------------------------------------------
-
-
-@contextmanager
-def _assignments(into: list[Any]) -> Iterator[None]:
-    """Keep every Keras variable assigned meanwhile (`into` holds them, so their ids stay
-    theirs while they are compared). Building and compiling assign none: a variable is
-    created with its initial value; set_weights, load_weights and adapt() assign."""
-    cls = keras.Variable
-    saved = cls.__dict__.get("assign")
-    original = cls.assign
-
-    def assign(variable: Any, *args: Any, **kwargs: Any) -> Any:
-        into.append(variable)
-        return original(variable, *args, **kwargs)
-
-    cls.assign = assign
-    try:
-        yield
-    finally:
-        if saved is None:
-            del cls.assign
-        else:
-            cls.assign = saved
 
 
 @contextmanager
