@@ -7,6 +7,7 @@ raw TOML.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import tomllib
 from dataclasses import dataclass, field
@@ -460,7 +461,7 @@ def _parse_rubric(table: _Reader) -> tuple[RubricItem, ...]:
 
     The checks are imported here, not at the top: grader.checks imports this module.
     """
-    from grader.checks.params import parse_item
+    from grader.checks.params import complete, parse_item
 
     rubric = []
     for check_id in list(table.data):
@@ -482,4 +483,6 @@ def _parse_rubric(table: _Reader) -> tuple[RubricItem, ...]:
             )
         )
         r.finish()
-    return tuple(rubric)
+    # Defaults one check takes from another (schedule_params' family from schedule's).
+    completed = complete({item.id: item.params for item in rubric}, table.path)
+    return tuple(dataclasses.replace(item, params=completed[item.id]) for item in rubric)
