@@ -405,8 +405,8 @@ def run(
                 i=i,
                 n=len(seeds),
                 seed=seed,
-                test=100 * result.test_accuracy,
-                val=100 * runs[-1].val_accuracy,
+                test=i18n.percent(result.test_accuracy, settings.lang),
+                val=i18n.percent(runs[-1].val_accuracy, settings.lang),
                 seconds=seconds,
             )
         )

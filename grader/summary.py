@@ -143,7 +143,7 @@ def render(context: dict[str, Any], templates: Path = report.TEMPLATES_DIR) -> s
     """The page for `summarise`'s data, in its language (`context["lang"]`, else English).
 
     The template gets `s` (the data), `t` (the catalog's [summary] words) and `ui` (the
-    report's labels: statuses, decimal separator), and nothing else.
+    report's labels: statuses), and nothing else; numbers go through i18n.number.
     """
     lang = i18n.require(context.get("lang") or i18n.FALLBACK)
     ui = report.UI[lang]
@@ -154,11 +154,10 @@ def render(context: dict[str, Any], templates: Path = report.TEMPLATES_DIR) -> s
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    dec = ui["decimal"]
-    env.filters["pct"] = lambda x: "—" if x is None else f"{100 * x:.2f}".replace(".", dec) + " %"
-    env.filters["num"] = lambda x: (
-        "—" if x is None else f"{x:.2f}".rstrip("0").rstrip(".").replace(".", dec)
-    )
+    # Numbers as the reports and messages of the same language write them.
+    env.filters["pct"] = lambda x: "—" if x is None else i18n.percent(x, lang)
+    env.filters["num"] = lambda x: "—" if x is None else i18n.number(round(x, 2), lang)
+    env.filters["secs"] = lambda x: "—" if x is None else i18n.number(x, lang, 1)
     return env.get_template(TEMPLATE).render(s=context, t=i18n.table("summary", lang), ui=ui)
 
 

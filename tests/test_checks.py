@@ -250,13 +250,13 @@ def accuracy(test: float | None, reference: float | None, lang: str = "en") -> C
 def test_accuracy_bands(test: float, status: CheckStatus, points: float) -> None:
     result = accuracy(test, 0.88)
     assert (result.status, result.points) == (status, points)
-    assert "Adam, tuned learning rate 89.80%" in result.message
+    assert "Adam, tuned learning rate 89.80 %" in result.message
 
 
 def test_accuracy_skips_without_reference_for_the_budget() -> None:
     result = accuracy(0.87, None, lang="es")
     assert result.status is CheckStatus.SKIPPED
-    assert "presupuesto 'default'" in result.message and "87.00%" in result.message
+    assert "presupuesto 'default'" in result.message and "87,00 %" in result.message
 
 
 # --- the spec drives the verdicts ----------------------------------------------------------
