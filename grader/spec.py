@@ -241,7 +241,8 @@ def resolve(
             if names:
                 raise UsageError(
                     f"{root.path} ({root.origin}) holds {len(names)} assignments: choose one "
-                    "with --assignment",
+                    'with --assignment, a grade.toml (assignment = "ID") beside the '
+                    "submissions, or a submissions folder named after it",
                     hint=_where(search),
                 )
         raise UsageError("no assignment found", hint=_where(search))

@@ -1,4 +1,4 @@
-"""`grade validate ASSIGNMENT`: load the spec, grade the reference (and examples/), judge."""
+"""`grade validate --assignment ID`: load the spec, grade the reference (and examples/), judge."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grader.cli import (
-    LOOKUP,
+    add_assignment_arguments,
     add_data_arguments,
     add_language_arguments,
+    apply_course,
     apply_language,
     chosen_assignment,
     nonpositive,
 )
+from grader.errors import UsageError
 
 EPILOG = """\
 exit codes:
@@ -43,17 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "assignment",
-        metavar="ASSIGNMENT",
-        help=f"assignment id, its folder, or its assignment.toml; {LOOKUP}",
-    )
-    parser.add_argument(
-        "--assignments-dir",
-        type=Path,
-        metavar="DIR",
-        help="a folder of assignments, searched before ./assignments and the shipped ones",
-    )
+    add_assignment_arguments(parser)
+    # The assignment may also come first, as `grade validate ID` was written before every
+    # command took --assignment; both name the same thing.
+    parser.add_argument("named", nargs="?", metavar="ASSIGNMENT", help="same as --assignment")
     parser.add_argument(
         "--budget", metavar="NAME", default="smoke", help="budget preset (default: smoke)"
     )
@@ -91,8 +86,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if (code := nonpositive(args, "subset", "jobs")) is not None:
         return code
+    if args.named is not None:
+        if args.assignment is not None and args.assignment != args.named:
+            raise UsageError(
+                f"two assignments named: {args.named} and --assignment {args.assignment}",
+                hint="give one",
+            )
+        args.assignment = args.named
+    course = apply_course(args, keys=("lang",))
     apply_language(args)
-    assignment = chosen_assignment(args)
+    assignment = chosen_assignment(args, course=course)
     from grader import spec as spec_module
     from grader.validate import render, validate  # heavy imports once arguments are valid
 
