@@ -134,6 +134,9 @@ class Spec:
     limits: Limits = field(default_factory=Limits)
     data: DataSpec = field(default_factory=DataSpec)  # the whole [data] table (dataspec.py)
     calling: Calling = field(default_factory=lambda: Calling())
+    # Files handed to every student (a starter notebook): the similarity sets their code
+    # aside, as it does the reference's and the statements'.
+    starter: tuple[Path, ...] = ()
 
     @property
     def directory(self) -> Path:
@@ -336,6 +339,10 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
     reference = path.parent / top.get("reference", str)
     if not reference.is_file():
         raise top.fail("reference", f"names {reference}, which does not exist")
+    starter = tuple(path.parent / str(name) for name in top.get("starter", list, []))
+    for name in starter:
+        if not name.is_file():
+            raise top.fail("starter", f"names {name}, which does not exist")
 
     data_spec = dataspec.parse(top.table("data"), datasets.shapes())
 
@@ -415,6 +422,7 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
         limits=limits,
         data=data_spec,
         calling=calling,
+        starter=starter,
     )
 
 

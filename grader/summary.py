@@ -2,8 +2,9 @@
 
 Score distribution, each check's pass rate, test accuracies against the exam's baselines
 and the reference, the submissions that were not graded, the slowest ones, and groups of
-near-identical submissions (grader/similarity.py). `summarise` computes plain data; the
-template (templates/summary.html.j2) only lays it out.
+near-identical submissions (grader/similarity.py) with the passages each flagged pair
+shares. `summarise` computes plain data; the template (templates/summary.html.j2) only lays
+it out.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from grader import i18n, report, similarity
+from grader import i18n, report, similarity, statements
 from grader.discover import SubmissionRef
 from grader.results import CheckStatus, GradeResult, Status
 from grader.spec import Spec
@@ -59,12 +60,47 @@ def summarise(
                 key=lambda r: -r.timings["total"],
             )[:SLOWEST]
         ],
-        "similar": [
-            asdict(g)
-            for g in similarity.groups({ref.id: ref.path for ref in refs}, base=[spec.reference])
-        ],
+        "similar": _similar({ref.id: ref.path for ref in refs}, spec, lang),
         "similarity": {"threshold": similarity.THRESHOLD, "shingle": similarity.SHINGLE},
     }
+
+
+def _similar(files: dict[str, Path], spec: Spec, lang: str) -> list[dict[str, Any]]:
+    """The near-identical groups, what every student was given set aside (the reference,
+    the starter files, the statements' code), each flagged pair with the passages it
+    shares, placed in the language's words."""
+    words = i18n.table("summary", lang)
+
+    def place(sid: str, cell: int | None, first: int, last: int) -> str:
+        where = words["lines_in_cell"] if cell else words["lines"]
+        return f"{sid}: " + where.format(cell=cell, first=first, last=last)
+
+    found = similarity.groups(
+        files, base=[spec.reference, *spec.starter], base_texts=statements.code(spec.directory)
+    )
+    out = []
+    for group in found:
+        data = asdict(group)
+        data["pairs"] = [
+            {
+                "a": pair.a,
+                "b": pair.b,
+                "similarity": pair.similarity,
+                "passages": [
+                    {
+                        "where": words["passage"].format(
+                            first_place=place(pair.a, p.cell, p.first, p.last),
+                            second_place=place(pair.b, p.other_cell, p.other_first, p.other_last),
+                        ),
+                        "code": "\n".join(p.code),
+                    }
+                    for p in pair.passages
+                ],
+            }
+            for pair in group.pairs
+        ]
+        out.append(data)
+    return out
 
 
 def _first_line(message: str) -> str:
