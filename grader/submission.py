@@ -39,7 +39,7 @@ from grader.errors import SubmissionError
 from grader.results import Location, SkippedStatement
 
 CODE_WIDTH = 80  # SkippedStatement.code is shortened to this many characters
-_FIX_NOTEBOOK = "open it in Jupyter and save it again (File > Save), then resubmit"
+_FIX_NOTEBOOK = i18n.Texts("submission.hint_notebook")  # _FIX_NOTEBOOK[lang]
 _FIX_SYNTAX = i18n.Texts("submission.hint_syntax")  # in the report's language: _FIX_SYNTAX[lang]
 
 # Limits on what the parent is willing to read and parse. A submission is hostile input to
@@ -222,18 +222,17 @@ def _notebook_cells(text: str, ref: SubmissionRef, lang: str = "en") -> list[tup
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SubmissionError(
-            f"{name} is not a valid notebook: its JSON is broken at line {exc.lineno}, "
-            f"column {exc.colno} ({exc.msg})",
-            hint=_FIX_NOTEBOOK,
+            _say("broken_json", lang, name=name, line=exc.lineno, column=exc.colno, error=exc.msg),
+            hint=_FIX_NOTEBOOK[_lang(lang)],
         ) from None
     except ValueError:  # an integer over the int max str digits limit
         raise SubmissionError(
             _say("json_number", lang, name=name, digits=sys.get_int_max_str_digits()),
-            hint=_FIX_NOTEBOOK,
+            hint=_FIX_NOTEBOOK[_lang(lang)],
         ) from None
     if not isinstance(raw, dict) or not ({"cells", "worksheets"} & raw.keys()):
         raise SubmissionError(
-            f"{name} is JSON but not a Jupyter notebook (it has no 'cells')", hint=_FIX_NOTEBOOK
+            _say("not_notebook", lang, name=name), hint=_FIX_NOTEBOOK[_lang(lang)]
         )
     raw_cells = raw.get("cells")
     if isinstance(raw_cells, list) and len(raw_cells) > MAX_CELLS:
@@ -250,7 +249,8 @@ def _notebook_cells(text: str, ref: SubmissionRef, lang: str = "en") -> list[tup
             notebook = nbformat.reads(text, as_version=4, capture_validation_error={})
     except Exception as exc:  # nbformat raises many types for malformed notebooks
         raise SubmissionError(
-            f"{name} is not a valid notebook ({type(exc).__name__}: {exc})", hint=_FIX_NOTEBOOK
+            _say("invalid_notebook", lang, name=name, error=f"{type(exc).__name__}: {exc}"),
+            hint=_FIX_NOTEBOOK[_lang(lang)],
         ) from None
     found = notebook.get("cells", [])
     if not isinstance(found, list) or len(found) > MAX_CELLS:  # an old format's worksheets
@@ -267,8 +267,8 @@ def _notebook_cells(text: str, ref: SubmissionRef, lang: str = "en") -> list[tup
             source = "".join(source)
         if not isinstance(cell_type, str) or not isinstance(source, str):
             raise SubmissionError(
-                f"{name} is not a valid notebook: cell {number} has no type or source",
-                hint=_FIX_NOTEBOOK,
+                _say("cell_without_source", lang, name=name, number=number),
+                hint=_FIX_NOTEBOOK[_lang(lang)],
             )
         cells.append((cell_type, source.replace("\r\n", "\n").replace("\r", "\n")))
     return cells

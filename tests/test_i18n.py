@@ -424,12 +424,14 @@ def _english_sentences(text: str) -> list[str]:
 @pytest.fixture(scope="module")
 def spanish_batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Broken submissions graded with the exam's language (Spanish), no --lang: a syntax
-    error, an empty file, a file that is not UTF-8 and a line too long to read."""
+    error, an empty file, a file that is not UTF-8, a line too long to read and a notebook
+    whose JSON is cut short."""
     folder = tmp_path_factory.mktemp("broken")
     shutil.copy(ROOT / "submissions" / "syntax_error.ipynb", folder)
     (folder / "empty.py").write_text("", encoding="utf-8")
     (folder / "binary.py").write_bytes(b"import keras\n\x00\x01\x02\n")
     (folder / "long_line.py").write_text("x = '" + "a" * 20_001 + "'\n", encoding="utf-8")
+    (folder / "broken.ipynb").write_text('{"cells": [', encoding="utf-8")  # cut JSON
     out = tmp_path_factory.mktemp("out")
     cache = tmp_path_factory.mktemp("cache")
     argv = [str(folder), "--assignment", SPEC.id, "--subset", "500", "--out", str(out)]
@@ -437,7 +439,7 @@ def spanish_batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("sid", ["syntax_error", "empty", "binary", "long_line"])
+@pytest.mark.parametrize("sid", ["syntax_error", "empty", "binary", "long_line", "broken"])
 def test_a_spanish_batch_of_broken_notebooks_reports_no_english_sentence(
     spanish_batch: Path, sid: str
 ) -> None:
