@@ -258,7 +258,7 @@ def _calibration_notes(
     accuracy = next((item for item in rubric if item.id == "accuracy"), None)
     done = len(calibration.seeds)
     if budget is not None and accuracy is not None and done < budget.calibration_seeds:
-        # Fewer runs than asked (the exam's take about an hour each): the band stands on
+        # Fewer runs than asked (the exam's take half an hour each): the band stands on
         # the floor, or on a spread measured on too few seeds; the reader should know.
         floor = checks.accuracy.sd_floor(accuracy.params)
         on_floor = calibration.test_sd <= floor
