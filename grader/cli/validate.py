@@ -23,8 +23,8 @@ exit codes:
   0    valid: the spec loads, the reference gets full marks, every example in examples/
        fails exactly the checks its EXPECTED.toml lists (fail, may_fail, skipped,
        status, message_contains, error_location: as in submissions/EXPECTED.toml)
-  2    the spec, EXPECTED.toml or an argument is wrong (the message names the file and
-       key), the dataset is missing, or the calibration the budget needs is missing and
+  2    the spec, EXPECTED.toml, a statement's code or an argument is wrong (the message
+       names the file and key or line), the dataset is missing, or the calibration the budget needs is missing and
        would take too long (give --calibrate)
   3    not valid: the reference lost points (each check is listed with its message), or
        an example's verdict differs from EXPECTED.toml (each difference is listed)
@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grade validate",
         description="Check that an assignment is ready to grade a class: load its "
-        "assignment.toml (every error names the key), grade its reference solution under "
+        "assignment.toml (every error names the key), parse every code block and inline "
+        "call of its statements (a student copies them), grade its reference solution under "
         "a quick budget and require full marks, and, when its folder has examples/ with an "
         "EXPECTED.toml, grade the examples and require each to fail exactly its expected "
         "checks. The reference and examples are graded as `grade` grades a batch (same "
