@@ -24,8 +24,8 @@ exit codes:
        fails exactly the checks its EXPECTED.toml lists (fail, may_fail, skipped,
        status, message_contains, error_location: as in submissions/EXPECTED.toml)
   2    the spec, EXPECTED.toml, a statement's code or an argument is wrong (the message
-       names the file and key or line), the dataset is missing, or the calibration the budget needs is missing and
-       would take too long (give --calibrate)
+       names the file and key or line), the dataset is missing, or the calibration the
+       budget needs is missing and would take too long (give --calibrate)
   3    not valid: the reference lost points (each check is listed with its message), or
        an example's verdict differs from EXPECTED.toml (each difference is listed)
   130  interrupted
