@@ -23,7 +23,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from grader import datasets, gradescope, report
+from grader import datasets, gradescope, i18n, report
 from grader import spec as spec_module
 from grader.errors import ExitCode, GraderError, UsageError
 
@@ -168,10 +168,12 @@ def run(
             text = gradescope.dumps(gradescope.to_results(result, lang=_lang(lang, assignment)))
         except GraderError as exc:
             code = exc.exit_code
-            text = gradescope.dumps(_failure(exc.format()))
+            text = gradescope.dumps(_failure(exc.format(), _safe_lang(lang, assignment)))
         except Exception as exc:  # a grader bug: Gradescope must still get results.json
             code = ExitCode.USAGE
-            text = gradescope.dumps(_failure(f"internal grader error: {type(exc).__name__}: {exc}"))
+            language = _safe_lang(lang, assignment)
+            fault = i18n.say("gradescope.fault", language, error=f"{type(exc).__name__}: {exc}")
+            text = gradescope.dumps(_failure(fault, language))
     results.parent.mkdir(parents=True, exist_ok=True)
     report.atomic_write(results, text.encode("utf-8"))
     return int(code)
@@ -181,12 +183,19 @@ def _lang(lang: str | None, assignment: str | Path | None) -> str:
     return lang or spec_module.load(assignment).language
 
 
-def _failure(message: str) -> dict[str, object]:
+def _safe_lang(lang: str | None, assignment: str | Path | None) -> str:
+    """The feedback's language when grading failed: the spec's, English if it cannot load."""
+    try:
+        return i18n.require(_lang(lang, assignment))
+    except GraderError:
+        return i18n.FALLBACK
+
+
+def _failure(message: str, lang: str) -> dict[str, object]:
     """results.json when grading could not start: zero points and why, for the instructor."""
     return {
         "score": 0.0,
-        "output": "The autograder could not grade this submission; the instructor has been "
-        f"shown why.\n{message}",
+        "output": i18n.say("gradescope.failure", lang, message=message),
         "output_format": "text",
         "stdout_visibility": "hidden",
         "extra_data": {"status": "grader_error"},

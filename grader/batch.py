@@ -93,7 +93,7 @@ def grade(
     found = discover.discover(paths)
     cache = datasets.prepare(spec.data, data_dir=data_dir, cache_dir=cache_dir)
     test = datasets.load_test(cache, spec.data)
-    plan = executor.plan(jobs)
+    plan = executor.plan(jobs, lang=lang)
     settings = RunSettings(
         spec=spec,
         budget=chosen,
@@ -249,6 +249,7 @@ class _Batch:
                 budget=self.settings.budget.name,
                 status=Status.REJECTED,
                 message=item.text(self.settings.lang),
+                max_score=self.settings.spec.max_score,
                 source_path=str(item.path),
             )
             try:

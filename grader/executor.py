@@ -95,20 +95,27 @@ def available_memory() -> int | None:
     return None
 
 
-def plan(jobs: int | None, *, cores: int | None = None, memory: int | None = None) -> Plan:
-    """`--jobs` as given, or one job per 2 cores capped by memory; threads share the cores."""
+def plan(
+    jobs: int | None, *, cores: int | None = None, memory: int | None = None, lang: str = "en"
+) -> Plan:
+    """`--jobs` as given, or one job per 2 cores capped by memory; threads share the cores.
+    The reason is said in `lang` (the batch's terminal line)."""
     cores = cores or cpu_count()
     memory = available_memory() if memory is None else memory
     if jobs is not None:
         if jobs < 1:
             raise UsageError("--jobs must be at least 1", hint="or leave it out for the default")
-        reason = "as asked"
+        reason = i18n.text("batch.reason_asked", lang)
     else:
         by_cores = max(1, cores // CORES_PER_JOB)
         by_memory = max(1, memory // JOB_MEMORY_BYTES) if memory else by_cores
         jobs = min(by_cores, by_memory)
-        gib = f"{memory / 1024**3:.1f} GiB" if memory else "unknown memory"
-        reason = f"{cores} cores, {gib} available"
+        gib = (
+            i18n.say("batch.memory", lang, gib=i18n.number(memory / 1024**3, lang, 1))
+            if memory
+            else i18n.text("batch.unknown_memory", lang)
+        )
+        reason = i18n.say("batch.reason_machine", lang, cores=cores, memory=gib)
     return Plan(jobs=jobs, threads=max(1, cores // jobs), reason=reason)
 
 
@@ -207,6 +214,7 @@ def crashed(ref: SubmissionRef, settings: RunSettings, message: str) -> GradeRes
         budget=settings.budget.name,
         status=Status.ERROR,
         message=message,
+        max_score=settings.spec.max_score,
         source_path=str(ref.path),
     )
 

@@ -55,7 +55,7 @@ def to_results(result: GradeResult, *, lang: str) -> dict[str, Any]:
     if result.message:
         lines.append(result.message)
     if result.test_accuracy is not None and math.isfinite(result.test_accuracy):
-        lines.append(f"{ui['accuracy']}: {100 * result.test_accuracy:.2f} %")
+        lines.append(f"{ui['accuracy']}: {i18n.percent(result.test_accuracy, lang)}")
     tests = []
     for check in result.checks:
         output = check.message

@@ -10,17 +10,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import os
 import shutil
 import tempfile
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import data, datasets, resources, reuse, score, submission, training
+from grader import data, datasets, i18n, resources, reuse, score, submission, training
 from grader.artifacts import NO_ARTIFACTS, from_data, read_artifact_data
 from grader.checks.params import present
 from grader.discover import SubmissionRef
@@ -133,7 +133,7 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
     timings: dict[str, float] = {}
     start = time.monotonic()
     try:
-        loaded = submission.load(ref)
+        loaded = submission.load(ref, lang=settings.lang)
     except SubmissionError as exc:
         return GradeResult.without_results(
             id=ref.id,
@@ -141,7 +141,9 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
             assignment=spec.id,
             budget=budget.name,
             status=Status(exc.status),
-            message=exc.message,
+            # The hint (what to do) is the student's too, not only the terminal's.
+            message=f"{exc.message} ({exc.hint})" if exc.hint else exc.message,
+            max_score=spec.max_score,
             source_path=str(ref.path),
         )
     timings["load"] = round(time.monotonic() - start, 3)
@@ -240,14 +242,21 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
             )
         return result
     except Exception as exc:  # a grader bug must cost one result, not the batch
+        # The traceback goes to the batch's grader.log; the report says so in its language.
+        logging.getLogger("grader.batch").exception("grader fault on %s while grading", ref.id)
         return GradeResult.without_results(
             id=ref.id,
             sha256=loaded.sha256,
             assignment=spec.id,
             budget=budget.name,
             status=Status.ERROR,
-            message=f"internal grader error: {type(exc).__name__}: {exc}\n"
-            + traceback.format_exc(limit=5),
+            message=i18n.say(
+                "fault.message",
+                settings.lang,
+                stage=i18n.text("fault.stages.grade", settings.lang),
+                error=f"{type(exc).__name__}: {exc}".splitlines()[0][:300],
+            ),
+            max_score=spec.max_score,
             source_path=str(ref.path),
         )
     finally:

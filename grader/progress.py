@@ -72,12 +72,13 @@ def result_line(
 ) -> str:
     acc = ""
     if result.test_accuracy is not None:
-        acc = MESSAGES["test"][lang].format(accuracy=100 * result.test_accuracy)
+        acc = MESSAGES["test"][lang].format(accuracy=i18n.percent(result.test_accuracy, lang))
     message = f" - {result.message.splitlines()[0][:160]}" if result.message else ""
     status = i18n.text(f"progress.statuses.{result.status.value}", lang)
     return (
         f"[{done}/{total}] {result.id}: {status} "
-        f"{result.score:g}/{result.max_score:g}{acc}{message}{suffix}"
+        f"{i18n.number(result.score, lang)}/{i18n.number(result.max_score, lang)}"
+        f"{acc}{message}{suffix}"
     )
 
 
@@ -175,7 +176,8 @@ class RunningChild:
             if line.epoch:
                 parts.append(MESSAGES["epoch"][lang].format(epoch=line.epoch, epochs=line.epochs))
             if line.val_accuracy is not None:
-                parts.append(MESSAGES["val"][lang].format(value=100 * line.val_accuracy))
+                value = i18n.percent(line.val_accuracy, lang)
+                parts.append(MESSAGES["val"][lang].format(value=value))
         else:
             parts = [child_stage(self.folder, self.max_trials, lang)]
         if self.budget_seconds is not None:

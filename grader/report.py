@@ -271,24 +271,24 @@ def _environment(folder: Path, ui: dict[str, Any]) -> jinja2.Environment:
 
 
 def _filters(ui: dict[str, Any]) -> dict[str, Callable[..., str]]:
-    """Formatting filters bound to one language (decimal separator, words)."""
-    dec = ui["decimal"]
-
-    def fmt(text: str) -> str:
-        return text.replace(".", dec)
+    """Formatting filters bound to one language: numbers as its messages write them
+    (i18n.number, i18n.percent), words from its catalog."""
+    lang = ui["lang"]
+    dec = i18n.table("number", lang)["decimal"]
 
     def pct(fraction: float | None) -> str:
-        return ui["none"] if fraction is None else fmt(f"{100 * fraction:.2f}") + " %"
+        return ui["none"] if fraction is None else i18n.percent(fraction, lang)
 
     def num(x: float | None) -> str:
-        return ui["none"] if x is None else fmt(_plain(x))
+        return ui["none"] if x is None else i18n.number(x, lang)
 
     def secs(x: float | None) -> str:
-        return ui["none"] if x is None else fmt(f"{x:.1f}") + " s"
+        return ui["none"] if x is None else i18n.number(x, lang, 1) + " s"
 
     def value(v: Any) -> str:
+        # A hyperparameter's value: six significant digits, never grouped by thousands.
         if isinstance(v, float):
-            return fmt(f"{v:.6g}")
+            return f"{v:.6g}".replace(".", dec)
         return str(v)
 
     def location(loc: dict[str, Any] | None) -> str:

@@ -204,9 +204,14 @@ class GradeResult:
         budget: str,
         status: Status,
         message: str,
+        max_score: float,
         **extra: Any,
     ) -> GradeResult:
-        """A submission that produced no grade (crash, timeout, rejection): still a result."""
+        """A submission that produced no grade (crash, timeout, rejection): still a result.
+
+        `max_score` is the assignment's (`Spec.max_score`, visible checks only in a
+        self-check), never 0: the gradebook and the report say "0 / 10", so a spreadsheet
+        that divides by it and an instructor who reads it see what the student missed."""
         return cls(
             id=id,
             sha256=sha256,
@@ -214,6 +219,7 @@ class GradeResult:
             budget=budget,
             status=status,
             message=message,
+            max_score=max_score,
             **extra,
         )
 

@@ -994,6 +994,69 @@ CALLBACK_FAMILIES: dict[str, tuple[str, ...]] = {
     **{name: (name,) for name in (*EPOCH_FAMILIES[1:], *BATCH_FAMILIES)},
 }
 _RATE_CALLBACKS = ("LearningRateScheduler", "ReduceLROnPlateau")
+
+# Each family's parameters, in the order a call writes them: a Keras class's constructor
+# arguments, a matcher family's fitted parameters (`ScheduleFit.params`).
+PARAMETERS: dict[str, tuple[str, ...]] = {
+    "constant": ("learning_rate",),
+    "PiecewiseConstantDecay": ("boundaries", "values"),
+    "ExponentialDecay": ("initial_learning_rate", "decay_steps", "decay_rate", "staircase"),
+    "InverseTimeDecay": ("initial_learning_rate", "decay_steps", "decay_rate", "staircase"),
+    "CosineDecay": (
+        "initial_learning_rate", "decay_steps", "alpha", "warmup_target", "warmup_steps",
+    ),
+    "PolynomialDecay": (
+        "initial_learning_rate", "decay_steps", "end_learning_rate", "power", "cycle",
+    ),
+    "CosineDecayRestarts": (
+        "initial_learning_rate", "first_decay_steps", "t_mul", "m_mul", "alpha",
+    ),
+    "step decay": ("initial_lrate", "drop", "epochs_drop"),
+    "step decay (1 + epoch)": ("initial_lrate", "drop", "epochs_drop"),
+    "exponential decay": ("initial_lrate", "k"),
+    "time-based decay": ("initial_lrate", "k"),
+    "CyclicLR": ("base_lr", "max_lr", "step_size", "mode", "gamma"),
+}  # fmt: skip
+# ReduceLROnPlateau is judged by its configuration (Keras' constructor arguments).
+PLATEAU_PARAMETERS = ("monitor", "factor", "patience", "mode", "min_delta", "cooldown", "min_lr")
+
+
+def family_parameters(family: str) -> tuple[str, ...] | None:
+    """The parameters a spec may fix for `family` (`[rubric.schedule_params]`), or None for
+    a name that is no family: a Keras class's arguments, a callback family's fitted ones
+    (a step decay's also `form`, which of its two floors), ReduceLROnPlateau's
+    configuration. A random family has none: nothing of it is fixed."""
+    if family == "ReduceLROnPlateau":
+        return PLATEAU_PARAMETERS
+    if family in CALLBACK_FAMILIES:
+        found: list[str] = []
+        for matched in CALLBACK_FAMILIES[family]:
+            found += [k for k in PARAMETERS[matched] if k not in found]
+        if any(m.startswith("step decay") for m in CALLBACK_FAMILIES[family]):
+            found.append("form")
+        return tuple(found)
+    if family in RANDOM_FAMILIES:
+        return ()
+    return PARAMETERS.get(family) if family in FAMILIES else None
+
+
+def describe_written(class_name: str, config: Mapping[str, Any]) -> str:
+    """A Keras schedule as the student's code wrote it, from its saved config:
+    "ExponentialDecay(initial_learning_rate=0.31, decay_steps=10, decay_rate=0.96, ...)".
+
+    A curve's fit gives one equivalent form of the same curve (an ExponentialDecay's
+    decay_steps=1 with the per-step rate), which is not what the student wrote."""
+    keys = PARAMETERS.get(class_name, ())
+    args = ", ".join(f"{k}={_fmt(config[k])}" for k in keys if _shown(config.get(k)))
+    return f"{class_name}({args})"
+
+
+def _shown(value: Any) -> bool:
+    return isinstance(value, bool | int | float | str | list) and not (
+        isinstance(value, float) and not math.isfinite(value)
+    )
+
+
 # Callback families whose curve is drawn per batch; the others per epoch.
 PER_BATCH_FAMILIES = frozenset({"CyclicLR"})
 

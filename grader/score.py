@@ -250,8 +250,8 @@ def _calibration_notes(
             "calibration",
             lang,
             seeds=", ".join(str(s) for s in calibration.seeds),
-            mean=f"{100 * calibration.test_mean:.2f}%",
-            sd=f"{100 * calibration.test_sd:.2f}",
+            mean=i18n.percent(calibration.test_mean, lang),
+            sd=i18n.number(100 * calibration.test_sd, lang, 2),
         )
     )
     rubric = spec.rubric if spec is not None else ()
@@ -268,8 +268,8 @@ def _calibration_notes(
                 lang,
                 done=done,
                 wanted=budget.calibration_seeds,
-                floor=f"{100 * floor:g}",
-                sd=f"{100 * calibration.test_sd:.2f}",
+                floor=i18n.number(100 * floor, lang),
+                sd=i18n.number(100 * calibration.test_sd, lang, 2),
                 budget=budget.name,
             )
         )

@@ -4,16 +4,20 @@ It is the grading pipeline (`grader.pipeline.grade_one`) with settings a student
 wait for: the spec's `smoke` budget (seconds), training on a small subset of the images,
 and without the instructor's hidden checks, which neither run nor appear anywhere. It
 prints a checklist in the terminal (one line per visible check: ✓ passed, ✗ failed,
-– skipped, with points) and writes the same result.json and report.html as `grade`.
+– skipped, with points) and writes the same result.json and report.html as `grade`, in
+a new temporary folder unless the student names one (`--out`): never silently into the
+folder they work in.
 
-The self-check passes when the notebook was graded and no visible check failed. A
-check may be skipped without failing: under a subset the test accuracy is not comparable
-with the reference, so the `accuracy` check says so instead of judging.
+The self-check passes when the notebook was graded and no visible check failed. What it
+does not judge on purpose is out of its total and says why: trained on a subset, the
+test accuracy cannot be compared with the reference, so the `accuracy` check is "not
+judged here" (0 of 0 points), never a skip that looks like a missing calibration.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +35,9 @@ from grader.results import CheckStatus, GradeResult, Location, Status
 
 BUDGET = "smoke"  # the spec's budget for tests and self-checks
 SUBSET = 5000  # training and validation images: enough to learn, quick on two cores
-DEFAULT_OUT = Path("self-check")
+OUT_PREFIX = "grade-check-"  # the temporary folder of a self-check without --out
+# The check a subset cannot judge: its reference was calibrated on the whole split.
+NOT_JUDGED_UNDER_SUBSET = "accuracy"
 
 MARKS = {
     CheckStatus.PASSED: "✓",
@@ -71,7 +77,7 @@ def check(
     notebook: Path,
     assignment: str | Path | None = None,
     lang: str | None = None,
-    out: Path = DEFAULT_OUT,
+    out: Path | None = None,
     subset: int | None = SUBSET,
     data_dir: Path | None = None,
     cache_dir: Path | None = None,
@@ -80,9 +86,11 @@ def check(
 ) -> SelfCheck:
     """Self-check one notebook (or .py, or a student's folder); print the checklist.
 
-    Writes `<out>/<id>/result.json`, `report.html` and `report.md`. `console` receives the
-    progress line and the checklist (None: silent). Raises `FatalError`s (bad spec, missing
-    data, a path that is not exactly one submission) like `grade` does.
+    Writes `<out>/<id>/result.json`, `report.html` and `report.md`; `out` None is a new
+    temporary folder (kept: the student opens the report; the checklist names it).
+    `console` receives the progress line and the checklist (None: silent). Raises
+    `FatalError`s (bad spec, missing data, a path that is not exactly one submission) like
+    `grade` does.
     """
     start = time.monotonic()
     spec = spec_module.load(assignment)
@@ -106,11 +114,15 @@ def check(
             budget=budget.name,
             status=Status.REJECTED,
             message=rejected.text(lang),
+            max_score=_visible_points(spec, subset),
             source_path=str(rejected.path),
         )
     else:
         ref = found.submissions[0]
         visible = sum(not item.hidden for item in spec.rubric)
+        cache = datasets.prepare(spec.data, data_dir=data_dir, cache_dir=cache_dir)
+        rows = datasets.train_rows(datasets.prepare_split(cache, spec.data))
+        trained = rows if subset is None else min(subset, rows)
         if console is not None:
             console.print(
                 words["running"].format(
@@ -119,24 +131,65 @@ def check(
                     checks=visible,
                     trials=budget.max_trials,
                     epochs=budget.max_epochs,
-                    subset=subset if subset is not None else "60000",
+                    subset=i18n.number(trained, lang),
                 ),
                 highlight=False,
             )
-        cache = datasets.prepare(spec.data, data_dir=data_dir, cache_dir=cache_dir)
         test = datasets.load_test(cache, spec.data)
         settings = RunSettings(
             spec=spec, budget=budget, cache=cache, lang=lang, subset=subset, include_hidden=False
         )
         result = grade_one(ref, settings, test)
-        note = words["note"].format(budget=budget.name, subset=subset or "60000")
+        result = _not_judged(result, subset=subset, rows=rows, lang=lang, spec=spec)
+        note = words["note"].format(budget=budget.name, subset=i18n.number(trained, lang))
         result = dataclasses.replace(result, notes=(note, *result.notes))
+    out = Path(tempfile.mkdtemp(prefix=OUT_PREFIX)) if out is None else out
     report.write_result(result, out)
     html, _ = report.render_reports(result, out, lang=lang, templates=templates)
     outcome = SelfCheck(result=result, report=html, seconds=time.monotonic() - start)
     if console is not None:
         print_checklist(outcome, console, lang)
     return outcome
+
+
+def _visible_points(spec: spec_module.Spec, subset: int | None) -> float:
+    """The self-check's total: the visible checks' points, less what it cannot judge."""
+    return sum(
+        item.points
+        for item in spec.rubric
+        if not item.hidden and not (subset is not None and item.id == NOT_JUDGED_UNDER_SUBSET)
+    )
+
+
+def _not_judged(
+    result: GradeResult, *, subset: int | None, rows: int, lang: str, spec: spec_module.Spec
+) -> GradeResult:
+    """The result with what a subset cannot judge out of its total, saying why.
+
+    Trained on `subset` of the split's `rows` images, the test accuracy is not comparable
+    with the reference's (calibrated on all of them), so the accuracy check is not judged:
+    0 of 0 points and a message that says so, instead of a skip for a missing calibration
+    that would cost the student a point they could not earn here. A result without checks
+    (the notebook could not be run) is out of the same total."""
+    words = WORDS[lang]
+    checks = []
+    for c in result.checks:
+        if (
+            subset is not None
+            and c.id == NOT_JUDGED_UNDER_SUBSET
+            and c.status is CheckStatus.SKIPPED
+        ):
+            text = words["not_judged"].format(
+                subset=i18n.number(min(subset, rows), lang), rows=i18n.number(rows, lang)
+            )
+            if result.test_accuracy is not None:
+                test = i18n.percent(result.test_accuracy, lang)
+                text += " " + words["not_judged_test"].format(test=test)
+            c = dataclasses.replace(c, points=0.0, max_points=0.0, message=text)
+        checks.append(c)
+    total = round(sum(c.max_points for c in checks), 4) if checks else None
+    max_score = _visible_points(spec, subset) if total is None else total
+    return dataclasses.replace(result, checks=tuple(checks), max_score=max_score)
 
 
 def print_checklist(outcome: SelfCheck, console: Console, lang: str) -> None:
@@ -153,10 +206,11 @@ def print_checklist(outcome: SelfCheck, console: Console, lang: str) -> None:
             line.append("\n" + c.message, style="dim")
             if c.location is not None:
                 line.append(f"\n{labels['where']}: {_where(c.location, lang)}", style="dim")
+        points = f"{_points(c.points, lang)} / {_points(c.max_points, lang)}"
         table.add_row(
             Text(MARKS[c.status], style=STYLES[c.status]),
             line,
-            f"{_points(c.points)} / {_points(c.max_points)}",
+            points if c.max_points or c.status is not CheckStatus.SKIPPED else "",
         )
     if result.checks:
         console.print(table)
@@ -167,7 +221,9 @@ def print_checklist(outcome: SelfCheck, console: Console, lang: str) -> None:
             console.print(Text(result.message))
     else:
         console.print(
-            words["score"].format(score=_points(result.score), max_score=_points(result.max_score)),
+            words["score"].format(
+                score=_points(result.score, lang), max_score=_points(result.max_score, lang)
+            ),
             highlight=False,
         )
         console.print(
@@ -176,12 +232,13 @@ def print_checklist(outcome: SelfCheck, console: Console, lang: str) -> None:
             else Text(words["failed"], style="bold red")
         )
     console.print(words["report"].format(path=outcome.report), highlight=False, soft_wrap=True)
-    console.print(words["seconds"].format(seconds=outcome.seconds), highlight=False)
+    seconds = i18n.number(outcome.seconds, lang, 1)
+    console.print(words["seconds"].format(seconds=seconds), highlight=False)
 
 
 def _where(location: Location, lang: str) -> str:
     return i18n.location(location.cell, location.line, lang)
 
 
-def _points(x: float) -> str:
-    return f"{x:.2f}".rstrip("0").rstrip(".")
+def _points(x: float, lang: str) -> str:
+    return i18n.number(round(x, 2), lang)

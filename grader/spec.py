@@ -7,6 +7,7 @@ raw TOML.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import tomllib
 from dataclasses import dataclass, field
@@ -133,6 +134,9 @@ class Spec:
     limits: Limits = field(default_factory=Limits)
     data: DataSpec = field(default_factory=DataSpec)  # the whole [data] table (dataspec.py)
     calling: Calling = field(default_factory=lambda: Calling())
+    # Files handed to every student (a starter notebook): the similarity sets their code
+    # aside, as it does the reference's and the statements'.
+    starter: tuple[Path, ...] = ()
 
     @property
     def directory(self) -> Path:
@@ -240,7 +244,8 @@ def resolve(
             if names:
                 raise UsageError(
                     f"{root.path} ({root.origin}) holds {len(names)} assignments: choose one "
-                    "with --assignment",
+                    'with --assignment, a grade.toml (assignment = "ID") beside the '
+                    "submissions, or a submissions folder named after it",
                     hint=_where(search),
                 )
         raise UsageError("no assignment found", hint=_where(search))
@@ -334,6 +339,10 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
     reference = path.parent / top.get("reference", str)
     if not reference.is_file():
         raise top.fail("reference", f"names {reference}, which does not exist")
+    starter = tuple(path.parent / str(name) for name in top.get("starter", list, []))
+    for name in starter:
+        if not name.is_file():
+            raise top.fail("starter", f"names {name}, which does not exist")
 
     data_spec = dataspec.parse(top.table("data"), datasets.shapes())
 
@@ -413,6 +422,7 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
         limits=limits,
         data=data_spec,
         calling=calling,
+        starter=starter,
     )
 
 
@@ -460,7 +470,7 @@ def _parse_rubric(table: _Reader) -> tuple[RubricItem, ...]:
 
     The checks are imported here, not at the top: grader.checks imports this module.
     """
-    from grader.checks.params import parse_item
+    from grader.checks.params import complete, parse_item
 
     rubric = []
     for check_id in list(table.data):
@@ -482,4 +492,6 @@ def _parse_rubric(table: _Reader) -> tuple[RubricItem, ...]:
             )
         )
         r.finish()
-    return tuple(rubric)
+    # Defaults one check takes from another (schedule_params' family from schedule's).
+    completed = complete({item.id: item.params for item in rubric}, table.path)
+    return tuple(dataclasses.replace(item, params=completed[item.id]) for item in rubric)

@@ -39,8 +39,8 @@ from grader.errors import SubmissionError
 from grader.results import Location, SkippedStatement
 
 CODE_WIDTH = 80  # SkippedStatement.code is shortened to this many characters
-_FIX_NOTEBOOK = "open it in Jupyter and save it again (File > Save), then resubmit"
-_FIX_SYNTAX = "fix it and check that the notebook runs from top to bottom"
+_FIX_NOTEBOOK = i18n.Texts("submission.hint_notebook")  # _FIX_NOTEBOOK[lang]
+_FIX_SYNTAX = i18n.Texts("submission.hint_syntax")  # in the report's language: _FIX_SYNTAX[lang]
 
 # Limits on what the parent is willing to read and parse. A submission is hostile input to
 # the trusted parent: without them a notebook nested thousands of levels deep, a 1,500-term
@@ -114,9 +114,9 @@ def read_file(path: Path, *, lang: str = "en") -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise SubmissionError(
-            f"{path} cannot be read: {exc.strerror or exc}",
+            _say("unreadable", lang, path=path, error=exc.strerror or exc),
             status="rejected",
-            hint="check that the file exists and is readable",
+            hint=_say("hint_unreadable", lang),
         ) from None
     with os.fdopen(fd, "rb") as fh:
         info = os.fstat(fd)
@@ -154,7 +154,7 @@ def _where(location: Location, lang: str) -> str:
 
 def _load(ref: SubmissionRef, lang: str) -> LoadedSubmission:
     data = read_file(ref.path, lang=lang)
-    text = _decode(data, ref)
+    text = _decode(data, ref, lang)
     if ref.kind == "ipynb":
         cells = _notebook_cells(text, ref, lang)
         code = [(i, src) for i, (cell_type, src) in enumerate(cells, 1) if cell_type == "code"]
@@ -163,7 +163,9 @@ def _load(ref: SubmissionRef, lang: str) -> LoadedSubmission:
         code = [(None, text)]
     if not any(src.strip() for _, src in code):
         raise SubmissionError(
-            f"{ref.path.name} has no code", status="rejected", hint="submit the exam notebook"
+            _say("no_code", lang, name=ref.path.name),
+            status="rejected",
+            hint=_say("hint_no_code", lang),
         )
     _check_code_size(code, ref.path.name, lang)
     selector = _Selector()
@@ -189,10 +191,12 @@ def _load(ref: SubmissionRef, lang: str) -> LoadedSubmission:
 # --- reading -------------------------------------------------------------------------
 
 
-def _decode(data: bytes, ref: SubmissionRef) -> str:
+def _decode(data: bytes, ref: SubmissionRef, lang: str = "en") -> str:
     if not data.strip():
         raise SubmissionError(
-            f"{ref.path.name} is empty", status="rejected", hint="submit the saved exam file"
+            _say("empty", lang, name=ref.path.name),
+            status="rejected",
+            hint=_say("hint_empty", lang),
         )
     # A NUL byte is valid UTF-8 but never appears in a notebook or a script.
     bad = data.find(b"\x00")
@@ -203,10 +207,9 @@ def _decode(data: bytes, ref: SubmissionRef) -> str:
             bad = exc.start
     if bad >= 0:
         raise SubmissionError(
-            f"{ref.path.name} is not a text file in UTF-8 (byte {data[bad]:#04x} "
-            f"at offset {bad}); it may be binary or saved in another encoding",
+            _say("not_utf8", lang, name=ref.path.name, byte=f"{data[bad]:#04x}", offset=bad),
             status="rejected",
-            hint="submit the .ipynb or .py file itself, saved as UTF-8",
+            hint=_say("hint_not_utf8", lang),
         )
     # ast counts a lone "\r" as a line break too; one convention keeps line numbers aligned.
     return text.replace("\r\n", "\n").replace("\r", "\n")
@@ -219,18 +222,17 @@ def _notebook_cells(text: str, ref: SubmissionRef, lang: str = "en") -> list[tup
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SubmissionError(
-            f"{name} is not a valid notebook: its JSON is broken at line {exc.lineno}, "
-            f"column {exc.colno} ({exc.msg})",
-            hint=_FIX_NOTEBOOK,
+            _say("broken_json", lang, name=name, line=exc.lineno, column=exc.colno, error=exc.msg),
+            hint=_FIX_NOTEBOOK[_lang(lang)],
         ) from None
     except ValueError:  # an integer over the int max str digits limit
         raise SubmissionError(
             _say("json_number", lang, name=name, digits=sys.get_int_max_str_digits()),
-            hint=_FIX_NOTEBOOK,
+            hint=_FIX_NOTEBOOK[_lang(lang)],
         ) from None
     if not isinstance(raw, dict) or not ({"cells", "worksheets"} & raw.keys()):
         raise SubmissionError(
-            f"{name} is JSON but not a Jupyter notebook (it has no 'cells')", hint=_FIX_NOTEBOOK
+            _say("not_notebook", lang, name=name), hint=_FIX_NOTEBOOK[_lang(lang)]
         )
     raw_cells = raw.get("cells")
     if isinstance(raw_cells, list) and len(raw_cells) > MAX_CELLS:
@@ -247,7 +249,8 @@ def _notebook_cells(text: str, ref: SubmissionRef, lang: str = "en") -> list[tup
             notebook = nbformat.reads(text, as_version=4, capture_validation_error={})
     except Exception as exc:  # nbformat raises many types for malformed notebooks
         raise SubmissionError(
-            f"{name} is not a valid notebook ({type(exc).__name__}: {exc})", hint=_FIX_NOTEBOOK
+            _say("invalid_notebook", lang, name=name, error=f"{type(exc).__name__}: {exc}"),
+            hint=_FIX_NOTEBOOK[_lang(lang)],
         ) from None
     found = notebook.get("cells", [])
     if not isinstance(found, list) or len(found) > MAX_CELLS:  # an old format's worksheets
@@ -264,8 +267,8 @@ def _notebook_cells(text: str, ref: SubmissionRef, lang: str = "en") -> list[tup
             source = "".join(source)
         if not isinstance(cell_type, str) or not isinstance(source, str):
             raise SubmissionError(
-                f"{name} is not a valid notebook: cell {number} has no type or source",
-                hint=_FIX_NOTEBOOK,
+                _say("cell_without_source", lang, name=name, number=number),
+                hint=_FIX_NOTEBOOK[_lang(lang)],
             )
         cells.append((cell_type, source.replace("\r\n", "\n").replace("\r", "\n")))
     return cells
@@ -335,18 +338,27 @@ def _parse(python: str, original: str, cell: int | None, lang: str = "en") -> as
             raise SubmissionSyntaxError(
                 _say("big_integer", lang, where=_where(where, lang), digits=digits),
                 location=where,
-                hint=_FIX_SYNTAX,
+                hint=_FIX_SYNTAX[_lang(lang)],
             ) from None
         shown = f": `{_shorten(code)}`" if code else ""
         raise SubmissionSyntaxError(
-            f"{type(exc).__name__} in {where}: {exc.msg}{shown}", location=where, hint=_FIX_SYNTAX
+            _say(
+                "syntax",
+                lang,
+                kind=type(exc).__name__,
+                where=_where(where, lang),
+                error=exc.msg,
+                code=shown,
+            ),
+            location=where,
+            hint=_FIX_SYNTAX[_lang(lang)],
         ) from None
     except (RecursionError, MemoryError):
         where = Location(cell, _busiest_line(python))
         raise SubmissionSyntaxError(
             _say("too_deep", lang, where=_where(where, lang), limit=MAX_AST_DEPTH),
             location=where,
-            hint=_FIX_SYNTAX,
+            hint=_FIX_SYNTAX[_lang(lang)],
         ) from None
     deep = _too_deep(tree)
     if deep is not None:
@@ -354,7 +366,7 @@ def _parse(python: str, original: str, cell: int | None, lang: str = "en") -> as
         raise SubmissionSyntaxError(
             _say("too_deep", lang, where=_where(where, lang), limit=MAX_AST_DEPTH),
             location=where,
-            hint=_FIX_SYNTAX,
+            hint=_FIX_SYNTAX[_lang(lang)],
         )
     return tree
 

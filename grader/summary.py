@@ -2,8 +2,9 @@
 
 Score distribution, each check's pass rate, test accuracies against the exam's baselines
 and the reference, the submissions that were not graded, the slowest ones, and groups of
-near-identical submissions (grader/similarity.py). `summarise` computes plain data; the
-template (templates/summary.html.j2) only lays it out.
+near-identical submissions (grader/similarity.py) with the passages each flagged pair
+shares. `summarise` computes plain data; the template (templates/summary.html.j2) only lays
+it out.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from grader import i18n, report, similarity
+from grader import i18n, report, similarity, statements
 from grader.discover import SubmissionRef
 from grader.results import CheckStatus, GradeResult, Status
 from grader.spec import Spec
@@ -59,12 +60,47 @@ def summarise(
                 key=lambda r: -r.timings["total"],
             )[:SLOWEST]
         ],
-        "similar": [
-            asdict(g)
-            for g in similarity.groups({ref.id: ref.path for ref in refs}, base=[spec.reference])
-        ],
+        "similar": _similar({ref.id: ref.path for ref in refs}, spec, lang),
         "similarity": {"threshold": similarity.THRESHOLD, "shingle": similarity.SHINGLE},
     }
+
+
+def _similar(files: dict[str, Path], spec: Spec, lang: str) -> list[dict[str, Any]]:
+    """The near-identical groups, what every student was given set aside (the reference,
+    the starter files, the statements' code), each flagged pair with the passages it
+    shares, placed in the language's words."""
+    words = i18n.table("summary", lang)
+
+    def place(sid: str, cell: int | None, first: int, last: int) -> str:
+        where = words["lines_in_cell"] if cell else words["lines"]
+        return f"{sid}: " + where.format(cell=cell, first=first, last=last)
+
+    found = similarity.groups(
+        files, base=[spec.reference, *spec.starter], base_texts=statements.code(spec.directory)
+    )
+    out = []
+    for group in found:
+        data = asdict(group)
+        data["pairs"] = [
+            {
+                "a": pair.a,
+                "b": pair.b,
+                "similarity": pair.similarity,
+                "passages": [
+                    {
+                        "where": words["passage"].format(
+                            first_place=place(pair.a, p.cell, p.first, p.last),
+                            second_place=place(pair.b, p.other_cell, p.other_first, p.other_last),
+                        ),
+                        "code": "\n".join(p.code),
+                    }
+                    for p in pair.passages
+                ],
+            }
+            for pair in group.pairs
+        ]
+        out.append(data)
+    return out
 
 
 def _first_line(message: str) -> str:
@@ -143,7 +179,7 @@ def render(context: dict[str, Any], templates: Path = report.TEMPLATES_DIR) -> s
     """The page for `summarise`'s data, in its language (`context["lang"]`, else English).
 
     The template gets `s` (the data), `t` (the catalog's [summary] words) and `ui` (the
-    report's labels: statuses, decimal separator), and nothing else.
+    report's labels: statuses), and nothing else; numbers go through i18n.number.
     """
     lang = i18n.require(context.get("lang") or i18n.FALLBACK)
     ui = report.UI[lang]
@@ -154,11 +190,10 @@ def render(context: dict[str, Any], templates: Path = report.TEMPLATES_DIR) -> s
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    dec = ui["decimal"]
-    env.filters["pct"] = lambda x: "—" if x is None else f"{100 * x:.2f}".replace(".", dec) + " %"
-    env.filters["num"] = lambda x: (
-        "—" if x is None else f"{x:.2f}".rstrip("0").rstrip(".").replace(".", dec)
-    )
+    # Numbers as the reports and messages of the same language write them.
+    env.filters["pct"] = lambda x: "—" if x is None else i18n.percent(x, lang)
+    env.filters["num"] = lambda x: "—" if x is None else i18n.number(round(x, 2), lang)
+    env.filters["secs"] = lambda x: "—" if x is None else i18n.number(x, lang, 1)
     return env.get_template(TEMPLATE).render(s=context, t=i18n.table("summary", lang), ui=ui)
 
 

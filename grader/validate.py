@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import datasets, discover, i18n, report
+from grader import datasets, discover, i18n, report, statements
 from grader import spec as spec_module
 from grader.errors import DataError, ExitCode, SpecError, SubmissionError
 from grader.results import CheckResult, CheckStatus, GradeResult, Location, Status
@@ -122,6 +122,15 @@ def read_expected(path: Path, spec: Spec) -> dict[str, Expectation]:
 
 def _plan(spec: Spec) -> tuple[str, dict[str, Expectation], dict[str, discover.SubmissionRef]]:
     """The reference's id, the expectations and the examples, checked before any training."""
+    problems = statements.syntax_problems(spec.directory)
+    if problems:
+        # A student copies the statement's code: a line that does not compile fails them
+        # before anything is graded.
+        raise SpecError(
+            f"{spec.directory}: statement code that is not Python: {'; '.join(problems)}",
+            hint="write every code block and inline call as it compiles (a shorthand call "
+            "with ... is not checked)",
+        )
     reference = discover.discover([spec.reference]).submissions[0].id
     folder = spec.directory / EXAMPLES
     if not folder.is_dir():

@@ -100,6 +100,7 @@ def test_report_without_results_renders_in_chromium(browser: Browser, tmp_path: 
         budget="smoke",
         status=Status.ERROR,
         message="SyntaxError in cell 7, line 2: invalid syntax",
+        max_score=10.0,
     )
     html = report.render_reports(result, tmp_path, lang="en")[0]
     page, problems, _ = _open(browser, html, 390)

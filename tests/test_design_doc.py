@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,3 +95,19 @@ def test_the_trainer_and_the_parent_never_import_tensorflow_at_module_level() ->
                 names = [node.module]
             bad = [n for n in names if n.split(".")[0] in heavy]
             assert not bad, f"{path} imports {bad} at module level"
+
+
+# A path the documents name in this repository's top-level folders; `<...>` placeholders
+# and globs end it, and an invented example (my-assignment) is not a file to find.
+_PATH = re.compile(
+    r"(?<![\w/.~-])((?:assignments|bench|docs|grader|submissions|templates|tests)/[\w./-]*)"
+)
+_EXAMPLES = ("assignments/my-assignment/",)
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/DESIGN.md", "docs/authoring.md"])
+def test_the_guides_point_only_to_files_in_the_repository(document: str) -> None:
+    text = (ROOT / document).read_text(encoding="utf-8")
+    named = {m.rstrip(".") for m in _PATH.findall(text)}
+    missing = sorted(p for p in named if not (ROOT / p).exists() and not p.startswith(_EXAMPLES))
+    assert not missing, f"{document} names files that are not in the repository: {missing}"

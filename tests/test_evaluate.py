@@ -238,7 +238,7 @@ def test_a_model_not_rebuilt_needs_review_with_the_childs_word() -> None:
     )
     status, points, message = _accuracy(evaluation)
     assert status is CheckStatus.NEEDS_REVIEW and points == 0
-    assert "MyDense" in message and "91.00%" in message and "not verified" in message
+    assert "MyDense" in message and "91.00 %" in message and "not verified" in message
     spanish = _accuracy(evaluation, "es")[2]
     assert "revisión" in spanish and "no verificado" in spanish
 

@@ -49,7 +49,7 @@ def test_results_json_follows_gradescopes_schema() -> None:
 def test_an_ungraded_submission_still_has_a_valid_results_json() -> None:
     result = GradeResult.without_results(
         id="x", sha256="", assignment="a", budget="smoke", status=Status.TIMEOUT,
-        message="stopped at 240 s",
+        message="stopped at 240 s", max_score=10.0,
     )  # fmt: skip
     data = gradescope.to_results(result, lang="es")
     gradescope.validate(data)

@@ -7,6 +7,7 @@ No training: reports and the class summary are rendered from fixed results
 from __future__ import annotations
 
 import dataclasses
+import html as html_module
 import json
 import re
 import shutil
@@ -49,8 +50,10 @@ FRENCH = """\
 [language]
 name = "Français"
 
-[report]
+[number]
 decimal = ","
+
+[report]
 title = "Rapport de correction"
 status = "État"
 score = "Note"
@@ -106,9 +109,10 @@ def test_shipped_catalogs_parse_and_have_the_same_keys_and_fields() -> None:
 
 
 def test_no_module_keeps_its_own_language_dict() -> None:
-    # Texts written as {"es": ..., "en": ...} in code are what this change moved out.
+    # Texts written as {"es": ..., "en": ...} in code (or a template) are what this change
+    # moved out: a third language would find no text there.
     offenders = []
-    for path in sorted((ROOT / "grader").rglob("*.py")):
+    for path in sorted([*(ROOT / "grader").rglob("*.py"), *(ROOT / "templates").glob("*.j2")]):
         relative = path.relative_to(ROOT).as_posix()
         if relative not in NOT_MOVED_YET and re.search(r'"es":\s*[("]', path.read_text("utf-8")):
             offenders.append(relative)
@@ -155,6 +159,7 @@ def _summary_results() -> list[GradeResult]:
         budget="smoke",
         status=Status.TIMEOUT,
         message="tiempo",
+        max_score=SPEC.max_score,
         source_path="bea.py",
     )
     return [graded_result("ana"), failed]
@@ -226,9 +231,10 @@ def test_terminal_lines_follow_the_language() -> None:
     shown = progress.PlainProgress(lines.append, lang="es")
     shown.begin(2)
     shown.finished(result, how="reused")
-    assert lines == ["[1/2] ana: corregida 7.5/10 test 85.12 % (reutilizado)"]
+    # Numbers as the language writes them, as in its reports.
+    assert lines == ["[1/2] ana: corregida 7,5/10 test 85,12 % (reutilizado)"]
     english = progress.result_line(result, 1, 2, " (reused)")
-    assert english == "[1/2] ana: graded 7.5/10 test 85.12% (reused)"
+    assert english == "[1/2] ana: graded 7.5/10 test 85.12 % (reused)"
 
 
 # --- a third language is a file ------------------------------------------------------------
@@ -379,3 +385,83 @@ def _with_item(item: RubricItem, **changes: Any) -> spec_module.Spec:
 def test_location_words() -> None:
     assert i18n.location(None, 4, "es") == "línea 4"
     assert i18n.location(2, 1, "en") == "cell 2, line 1" == str(Location(2, 1))
+
+
+# --- a Spanish batch of broken notebooks: no English sentence in its reports ---------------
+
+# English words Spanish prose never uses: one of them outside code is an English sentence.
+ENGLISH_WORDS = re.compile(
+    r"\b(the|is|are|was|were|not|your|you|this|that|with|could|cannot|has|have|of|and|to|"
+    r"it|in|at|on|for|from|by|or|be|been|which|only|there|its|an|into|when)\b",
+    re.IGNORECASE,
+)
+
+
+def _prose(text: str, *, html: bool) -> str:
+    """What a reader reads as sentences: tags, styles, plots and code (quoted in backticks
+    or shown in <pre>/<code>, the student's own) left out."""
+    if html:
+        text = re.sub(r"<(style|script|pre|code|svg)\b.*?</\1>", " ", text, flags=re.S | re.I)
+        text = html_module.unescape(re.sub(r"<[^>]+>", " ", text))
+    return re.sub(r"\\?`[^`]*\\?`", " ", text)
+
+
+def _english_sentences(text: str) -> list[str]:
+    """Pieces of English catalog texts (three words or more) and English words in `text`."""
+    english, spanish = i18n.flat(i18n.catalogs()["en"]), i18n.flat(i18n.catalogs()["es"])
+    found = [
+        piece.strip()
+        for key, words in english.items()
+        if spanish.get(key) != words
+        for piece in re.split(r"\{[^}]*\}", words)
+        if len(re.findall(r"[A-Za-z']+", piece)) >= 3 and piece.strip() in text
+    ]
+    for match in ENGLISH_WORDS.finditer(text):
+        found.append(text[max(0, match.start() - 40) : match.end() + 40].replace("\n", " "))
+    return found
+
+
+@pytest.fixture(scope="module")
+def spanish_batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Broken submissions graded with the exam's language (Spanish), no --lang: a syntax
+    error, an empty file, a file that is not UTF-8, a line too long to read and a notebook
+    whose JSON is cut short."""
+    folder = tmp_path_factory.mktemp("broken")
+    shutil.copy(ROOT / "submissions" / "syntax_error.ipynb", folder)
+    (folder / "empty.py").write_text("", encoding="utf-8")
+    (folder / "binary.py").write_bytes(b"import keras\n\x00\x01\x02\n")
+    (folder / "long_line.py").write_text("x = '" + "a" * 20_001 + "'\n", encoding="utf-8")
+    (folder / "broken.ipynb").write_text('{"cells": [', encoding="utf-8")  # cut JSON
+    out = tmp_path_factory.mktemp("out")
+    cache = tmp_path_factory.mktemp("cache")
+    argv = [str(folder), "--assignment", SPEC.id, "--subset", "500", "--out", str(out)]
+    assert cli_main([*argv, "--cache-dir", str(cache), "--progress", "plain"]) == 1
+    return out
+
+
+@pytest.mark.parametrize("sid", ["syntax_error", "empty", "binary", "long_line", "broken"])
+def test_a_spanish_batch_of_broken_notebooks_reports_no_english_sentence(
+    spanish_batch: Path, sid: str
+) -> None:
+    folder = spanish_batch / sid
+    result = report.read_result(folder / report.RESULT_FILE)
+    assert result.status is not Status.GRADED
+    # An error keeps the assignment's total: "0 / 10", never "0 / 0".
+    assert result.score == 0 and result.max_score == SPEC.max_score
+    for name in ("report.html", "report.md", "gradescope/results.json"):
+        text = (folder / name).read_text("utf-8")
+        left = _english_sentences(_prose(text, html=name.endswith(".html")))
+        assert left == [], f"{sid}/{name} still says {left}"
+    md = (folder / "report.md").read_text("utf-8")
+    assert f"0 / {i18n.number(SPEC.max_score, 'es')}" in md
+    # The hint (what to do about it) reaches the student, not only the terminal.
+    assert "(" in result.message and result.message.endswith(")")
+
+
+def test_the_spanish_batchs_summary_and_gradebook_too(spanish_batch: Path) -> None:
+    text = (spanish_batch / "summary.html").read_text("utf-8")
+    assert _english_sentences(_prose(text, html=True)) == []
+    syntax = report.read_result(spanish_batch / "syntax_error" / report.RESULT_FILE)
+    assert syntax.message.startswith("SyntaxError en la celda 7, la línea 2: ")
+    rows = (spanish_batch / report.GRADEBOOK_FILE).read_text("utf-8").splitlines()
+    assert all(f",0,{SPEC.max_score:g}," in row for row in rows[1:])

@@ -146,7 +146,9 @@ def test_installed_grade_grades_with_its_shipped_assignment_and_templates(instal
         str(installed["base"] / "cache"),
     )
     assert graded.returncode == 1, graded.stdout + graded.stderr  # 1: not all graded
-    assert "SyntaxError in cell 7, line 2" in (out / "syntax_error" / "report.md").read_text()
+    # In the exam's language, as the rest of its report (it used to stay English).
+    report_md = (out / "syntax_error" / "report.md").read_text()
+    assert "SyntaxError en la celda 7, la línea 2" in report_md
     assert (out / "syntax_error" / "report.html").stat().st_size > 0
     assert (out / "summary.html").stat().st_size > 0
 

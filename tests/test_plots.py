@@ -68,7 +68,13 @@ def test_student_strings_are_not_mathtext_or_markup() -> None:
 
 def test_plots_without_data_are_left_out() -> None:
     empty = GradeResult.without_results(
-        id="x", sha256="", assignment="a", budget="smoke", status=Status.ERROR, message="boom"
+        id="x",
+        sha256="",
+        assignment="a",
+        budget="smoke",
+        status=Status.ERROR,
+        message="boom",
+        max_score=10.0,
     )
     assert plots.render(_data(empty), LABELS) == {}
     # Baselines alone still make the accuracy plot (the student's bar is missing).

@@ -51,9 +51,9 @@ def test_plain_lines_count_reused_and_graded() -> None:
     shown.expect(2)
     shown.finished(_result("bea"))
     shown.finished(_result("eva"))
-    assert lines[0] == "[1/3] ana: graded 7/10 test 80.00% (reused)"
-    assert lines[1].startswith("[2/3] bea: graded 7/10 test 80.00%, about ")
-    assert lines[2] == "[3/3] eva: graded 7/10 test 80.00%"
+    assert lines[0] == "[1/3] ana: graded 7/10 test 80.00 % (reused)"
+    assert lines[1].startswith("[2/3] bea: graded 7/10 test 80.00 %, about ")
+    assert lines[2] == "[3/3] eva: graded 7/10 test 80.00 %"
 
 
 def test_rich_display_shows_the_running_trial(tmp_path: Path) -> None:
@@ -139,7 +139,7 @@ def test_plain_mode_prints_running_lines_at_most_every_few_seconds(tmp_path: Pat
     now[0] += 10
     shown.poll()
     assert lines == [
-        "[running] ana: trial 2/4, epoch 3/1000, val_accuracy 85.12%, "
+        "[running] ana: trial 2/4, epoch 3/1000, val_accuracy 85.12 %, "
         "29 min 50 s left in the budget"
     ]
     # A 1000-epoch run writes a line per epoch: the terminal gets one every 10 s.
@@ -172,7 +172,7 @@ def test_plain_lines_speak_the_spec_language(tmp_path: Path) -> None:
     _progress(tmp_path, ProgressLine(ProgressEvent.TRIAL_START, 1, 4), _epoch(1, 1, 0.5))
     now[0] += 5
     shown.poll()
-    assert lines == ["[en curso] ana: trial 1/4, época 1/1000, val_accuracy 50.00 %, "
+    assert lines == ["[en curso] ana: trial 1/4, época 1/1000, val_accuracy 50,00 %, "
                      "quedan 9 min 55 s del presupuesto"]  # fmt: skip
     shown.close()
 
@@ -188,7 +188,7 @@ def test_rich_display_shows_epochs_and_time_left(tmp_path: Path) -> None:
     shown.progress.refresh()
     shown.close()
     text = buffer.getvalue()
-    assert "trial 2/4, epoch 3/1000, val_accuracy 85.12%" in text
+    assert "trial 2/4, epoch 3/1000, val_accuracy 85.12 %" in text
     assert "left in the budget" in text
 
 

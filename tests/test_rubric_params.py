@@ -83,8 +83,8 @@ def _spec_with(tmp_path: Path, old: str, new: str) -> Path:
         (
             "decay_steps = 10,",
             "decay_step = 10,",
-            r"rubric\.schedule_params\.params\.decay_step is not a known parameter of check "
-            r"'schedule_params'",
+            r"rubric\.schedule_params\.params\.decay_step is not a parameter of PolynomialDecay; "
+            r"its parameters: initial_learning_rate, decay_steps, end_learning_rate, power, cycle",
         ),
         (
             'type = "Float", min = 0.2983',
@@ -128,6 +128,52 @@ def _spec_with(tmp_path: Path, old: str, new: str) -> Path:
     ],
 )
 def test_bad_params_are_spec_errors_naming_the_key(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    with pytest.raises(SpecError, match=message):
+        spec_module.load(_spec_with(tmp_path, old, new))
+
+
+def test_schedule_params_take_the_schedule_checks_family() -> None:
+    # The exam's [rubric.schedule_params] names no family: it is the schedule check's.
+    exam = {item.id: item.params for item in spec_module.load(SHIPPED).rubric}
+    assert exam["schedule_params"].family == exam["schedule"].family == "PolynomialDecay"
+    selu = spec_module.load("fashion-mnist-selu-exponential-decay")
+    assert {i.id: i.params for i in selu.rubric}["schedule_params"].family == "ExponentialDecay"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (  # staircase is ExponentialDecay's: the exam's schedule (PolynomialDecay) has none
+            "decay_steps = 10, power = 1.0, cycle = false }",
+            "decay_steps = 10, staircase = false }",
+            r"rubric\.schedule_params\.params\.staircase is not a parameter of PolynomialDecay; "
+            r"its parameters: initial_learning_rate, decay_steps, end_learning_rate, power, cycle$",
+        ),
+        (  # named explicitly, the family's own parameters are the rule
+            "decay_steps = 10, power = 1.0, cycle = false }",
+            'family = "ExponentialDecay", decay_steps = 10, power = 1.0 }',
+            r"params\.power is not a parameter of ExponentialDecay; its parameters: "
+            r"initial_learning_rate, decay_steps, decay_rate, staircase$",
+        ),
+        (
+            'family = "PolynomialDecay", rtol = 1e-3 }',
+            'family = "PolinomialDecay", rtol = 1e-3 }',
+            r"rubric\.schedule\.params\.family is 'PolinomialDecay', not a schedule family; "
+            r"known: constant, PiecewiseConstantDecay, ExponentialDecay",
+        ),
+        (  # with the schedule check gone there is no family to take
+            '[rubric.schedule]\npoints = 1.0\ntitle = { es = "Planificador PolynomialDecay", '
+            'en = "PolynomialDecay schedule" }\nparams = { family = "PolynomialDecay", '
+            "rtol = 1e-3 }\n",
+            "",
+            r"rubric\.schedule_params\.params\.family is missing: the rubric has no "
+            r"\[rubric\.schedule\] check to take it from",
+        ),
+    ],
+)
+def test_schedule_params_a_family_does_not_have_are_refused(
     tmp_path: Path, old: str, new: str, message: str
 ) -> None:
     with pytest.raises(SpecError, match=message):
@@ -729,3 +775,21 @@ def test_the_probe_and_the_model_file_describe_a_cnn_alike() -> None:
         for layer in old["layers"]
     ]
     assert verdict(old, _architecture(model(8))).status is CheckStatus.PASSED
+
+
+def test_every_schedule_family_has_its_parameters_named() -> None:
+    from grader import schedules
+
+    for family in (*schedules.FAMILIES, *schedules.CALLBACK_FAMILIES, *schedules.RANDOM_FAMILIES):
+        assert schedules.family_parameters(family) is not None, family
+    assert schedules.family_parameters("StepDecay") == (
+        "initial_lrate", "drop", "epochs_drop", "form",
+    )  # fmt: skip
+    assert schedules.family_parameters("Polynomial") is None
+    # A saved config is written as the student's call, whatever equivalent form a fit finds.
+    config = {"name": "ExponentialDecay", "initial_learning_rate": 0.31, "decay_steps": 10,
+              "decay_rate": 0.96, "staircase": False}  # fmt: skip
+    assert schedules.describe_written("ExponentialDecay", config) == (
+        "ExponentialDecay(initial_learning_rate=0.31, decay_steps=10, decay_rate=0.96, "
+        "staircase=False)"
+    )

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
+import tempfile
 import tomllib
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from grader import report, selfcheck
+from grader import i18n, report, selfcheck
 from grader import spec as spec_module
 from grader.cli import main as cli_main
 from grader.errors import ExitCode
@@ -120,9 +122,15 @@ def test_hidden_checks_neither_run_nor_appear(
         assert HIDDEN_TITLE not in text
     # Not even a count of them ("includes 1 hidden check").
     assert report.UI["es"]["hidden_one"].replace("{n}", "1") not in html
-    if outcome.result.status is Status.GRADED:
-        full = spec_module.load("fashion-mnist-polynomial-decay").max_score
-        assert outcome.result.max_score == pytest.approx(full - 0.5)
+    spec = spec_module.load("fashion-mnist-polynomial-decay")
+    accuracy = next(item.points for item in spec.rubric if item.id == "accuracy")
+    # Out of the self-check's total: the hidden check, and the accuracy it cannot judge on
+    # a subset (a model trained past the budget is judged: wrong_fit_config's batch of 32);
+    # an error result has the same total (never 0).
+    checks = {c.id: c for c in outcome.result.checks}
+    judged = "accuracy" in checks and checks["accuracy"].max_points > 0
+    total = spec.max_score - 0.5 - (0 if judged else accuracy)
+    assert outcome.result.max_score == pytest.approx(total)
 
 
 @pytest.mark.parametrize("sid", EXAMPLES)
@@ -184,3 +192,43 @@ def test_cli_refuses_a_folder_of_submissions(capsys: pytest.CaptureFixture[str])
         == ExitCode.USAGE
     )
     assert "the self-check takes one" in capsys.readouterr().err
+
+
+def test_what_a_subset_cannot_judge_is_out_of_the_total_and_says_why(
+    checked: dict[str, tuple[selfcheck.SelfCheck, str]],
+) -> None:
+    outcome, screen = checked["reference"]
+    accuracy = next(c for c in outcome.result.checks if c.id == "accuracy")
+    assert (accuracy.status.value, accuracy.points, accuracy.max_points) == ("skipped", 0, 0)
+    # Said in the notebook's language with the numbers it trained on, not "no calibration".
+    assert accuracy.message.startswith(
+        "No se juzga aquí: la autocomprobación entrena con 2000 imágenes; la corrección, "
+        "con 50\u00a0000."
+    )
+    assert "calibración" not in accuracy.message
+    assert accuracy.message.split(":")[0] in screen
+    visible = sum(c.max_points for c in outcome.result.checks)
+    assert outcome.result.max_score == visible
+    assert f"/ {i18n.number(visible, 'es')}" in screen
+
+
+def test_without_out_the_report_goes_to_a_new_temporary_folder(
+    tmp_path: Path,
+    cache_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    work = tmp_path / "my-work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    argv = ["check", str(SUBMISSIONS / "syntax_error.ipynb")]
+    assert cli_main([*argv, "--assignment", "fashion-mnist-polynomial-decay",
+                     "--cache-dir", str(cache_dir)]) == ExitCode.NOT_ALL_GRADED  # fmt: skip
+    out = capsys.readouterr().out.replace("\n", "")
+    assert list(work.iterdir()) == []  # nothing left where the student works
+    shown = re.search(r"Informe: (\S+report\.html)", out)
+    assert shown is not None, out
+    html = Path(shown.group(1))
+    assert html.is_file() and html.parent.parent.name.startswith(selfcheck.OUT_PREFIX)
+    assert html.is_relative_to(Path(tempfile.gettempdir()))
+    shutil.rmtree(html.parent.parent)

@@ -70,6 +70,13 @@ def _copy(tmp_path: Path, edit) -> Path:
             r"'default_budget' names 'fast'",
         ),
         (lambda t: t.replace("schema_version = 1", "schema_version = 9"), "schema_version"),
+        (
+            lambda t: t.replace(
+                'reference = "reference.ipynb"',
+                'reference = "reference.ipynb"\nstarter = ["starter.ipynb"]',
+            ),
+            r"'starter' names .*starter\.ipynb, which does not exist",
+        ),
         (lambda t: t + "\n[oops", "not valid TOML"),
     ],
 )

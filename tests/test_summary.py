@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import Any
 
-from grader import similarity, summary
+from grader import discover, similarity, summary
 from grader import spec as spec_module
 from grader.discover import SubmissionRef
 from grader.results import CheckResult, CheckStatus, GradeResult, Status
@@ -43,6 +45,124 @@ def test_code_everyone_was_given_does_not_make_a_group(tmp_path: Path) -> None:
     a = _write(tmp_path, "a.py", OWN_CODE + "\nprint('a')\n")
     b = _write(tmp_path, "b.py", OWN_CODE + "\nprint('b')\n")
     assert similarity.groups({"a": a, "b": b}, base=[base]) == []
+
+
+# One student's own solution (helpers of their own, the Functional API)...
+ANA = """\
+import keras
+import keras_tuner
+
+
+def schedule_for(hp, steps=10):
+    \"\"\"PolynomialDecay between the two searched rates.\"\"\"
+    start = hp.Float("initial_learning_rate", min_value=0.2983, max_value=0.3200)
+    stop = hp.Float("end_learning_rate", min_value=0.2800, max_value=0.2983)
+    return keras.optimizers.schedules.PolynomialDecay(
+        initial_learning_rate=start, decay_steps=steps, end_learning_rate=stop
+    )
+
+
+def network(width=800, classes=10):
+    inputs = keras.Input(shape=(784,))
+    hidden = keras.layers.Dense(width, activation="relu")(inputs)
+    outputs = keras.layers.Dense(classes, activation="softmax")(hidden)
+    return keras.Model(inputs, outputs)
+
+
+class MyHyperModel(keras_tuner.HyperModel):
+    def build(self, hp):
+        model = network()
+        sgd = keras.optimizers.SGD(learning_rate=schedule_for(hp))
+        model.compile(optimizer=sgd, loss="categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    def fit(self, hp, M, x, y, xy_val, **kwargs):
+        stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=20)
+        callbacks = list(kwargs.pop("callbacks", [])) + [stopper]
+        return M.fit(x, y, batch_size=256, epochs=100, validation_data=xy_val,
+                     callbacks=callbacks, **kwargs)
+"""
+# ...and the same code handed in by another: every name renamed, the helpers and the
+# methods in another order, comments and layout changed.
+BEA = """\
+import keras
+import keras_tuner
+
+
+class MyHyperModel(keras_tuner.HyperModel):
+    # my own training loop
+    def fit(self, hp, M, x, y, xy_val, **kwargs):
+        es = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=20)
+        cbs = list(kwargs.pop("callbacks", [])) + [es]
+        return M.fit(x, y,
+            batch_size=256, epochs=100, validation_data=xy_val, callbacks=cbs, **kwargs)
+
+    def build(self, hp):
+        net = make_mlp()
+        optimiser = keras.optimizers.SGD(learning_rate=lr_policy(hp))
+        net.compile(optimizer=optimiser, loss="categorical_crossentropy", metrics=["accuracy"])
+        return net
+
+
+def make_mlp(units=800, n_out=10):
+    x_in = keras.Input(shape=(784,))
+    h = keras.layers.Dense(units, activation="relu")(x_in)
+    y_out = keras.layers.Dense(n_out, activation="softmax")(h)
+    return keras.Model(x_in, y_out)
+
+
+def lr_policy(hp, n=10):
+    # the schedule
+    a = hp.Float("initial_learning_rate", min_value=0.2983, max_value=0.3200)
+    b = hp.Float("end_learning_rate", min_value=0.2800, max_value=0.2983)
+    return keras.optimizers.schedules.PolynomialDecay(initial_learning_rate=a,
+        decay_steps=n, end_learning_rate=b)
+"""
+EXAM = spec_module.load("fashion-mnist-polynomial-decay")
+SUBMISSIONS = Path(__file__).resolve().parent.parent / "submissions"
+
+
+def _class(folder: Path, *extra: tuple[str, str]) -> list[SubmissionRef]:
+    """The shipped examples, and `extra` (name, code) files, as one class."""
+    shutil.copytree(SUBMISSIONS, folder, ignore=shutil.ignore_patterns("*.toml"))
+    for name, code in extra:
+        _write(folder, name, code)
+    return list(discover.discover([folder]).submissions)
+
+
+def _groups(refs: list[SubmissionRef]) -> list[dict[str, Any]]:
+    return summary.summarise([], refs, EXAM, lang="en")["similar"]
+
+
+def test_the_shipped_examples_form_no_group(tmp_path: Path) -> None:
+    # Before: seven of the eight (a syntax error among them) were one group at 1.0, every
+    # variant of a statement that fixes the architecture looking the same.
+    refs = _class(tmp_path / "class")
+    assert len(refs) == 8
+    assert _groups(refs) == []
+
+
+def test_a_renamed_and_reordered_copy_is_flagged_with_what_it_shares(tmp_path: Path) -> None:
+    refs = _class(tmp_path / "class", ("ana.py", ANA), ("bea.py", BEA))
+    (group,) = _groups(refs)
+    assert group["ids"] == ("ana", "bea") and group["similarity"] >= similarity.THRESHOLD
+    (pair,) = group["pairs"]
+    places = [p["where"] for p in pair["passages"]]
+    # The helper that builds the network: lines 14-18 of ana.py, 20-24 of bea.py.
+    assert "ana: lines 14–18 ↔ bea: lines 20–24" in places
+    network = next(p for p in pair["passages"] if p["where"].startswith("ana: lines 14"))
+    assert network["code"].startswith("def network(width=800, classes=10):")
+    html = summary.render(summary.summarise([], refs, EXAM, lang="es"))
+    assert "ana: líneas 14–18 ↔ bea: líneas 20–24" in html
+    assert "def network(width=800, classes=10):" in html  # the shared code, escaped
+
+
+def test_a_starter_file_is_set_aside_like_the_reference(tmp_path: Path) -> None:
+    starter = _write(tmp_path, "starter.py", ANA)
+    a = _write(tmp_path, "a.py", ANA + "\nprint('a')\n")
+    b = _write(tmp_path, "b.py", BEA + "\nprint('b')\n")
+    assert [g.ids for g in similarity.groups({"a": a, "b": b})] == [("a", "b")]
+    assert similarity.groups({"a": a, "b": b}, base=[starter]) == []
 
 
 def _result(

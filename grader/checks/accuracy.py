@@ -66,13 +66,13 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _pct(value: float) -> str:
-    return f"{100 * value:.2f}%"
+def _pct(value: float, lang: str) -> str:
+    return i18n.percent(value, lang)  # "88,83 %" in a Spanish message, as in its tables
 
 
 @register("accuracy", MESSAGES, params=Params)
 def check(ctx: CheckContext) -> Verdict:
-    items = ", ".join(f"{b.name} {_pct(b.test_accuracy)}" for b in ctx.baselines)
+    items = ", ".join(f"{b.name} {_pct(b.test_accuracy, ctx.lang)}" for b in ctx.baselines)
     baselines = ctx.say("baselines", items=items) if ctx.baselines else ""
     evaluation = ctx.evaluation
     if evaluation is not None and evaluation.over_budget:
@@ -96,13 +96,15 @@ def check(ctx: CheckContext) -> Verdict:
             ctx.say(
                 "review",
                 reasons=" ".join(reasons),
-                measured="" if measured is None else ctx.say("measured", test=_pct(measured)),
-                val="?" if ctx.val_accuracy is None else _pct(float(ctx.val_accuracy)),
+                measured=""
+                if measured is None
+                else ctx.say("measured", test=_pct(measured, ctx.lang)),
+                val="?" if ctx.val_accuracy is None else _pct(float(ctx.val_accuracy), ctx.lang),
             )
         )
     if ctx.test_accuracy is None:
         return skipped(ctx.say("no_test"))
-    test = _pct(ctx.test_accuracy)
+    test = _pct(ctx.test_accuracy, ctx.lang)
     if ctx.reference_test_accuracy is None:
         return skipped(
             ctx.say("no_reference", budget=ctx.budget, test=test, baselines=baselines).strip()
@@ -115,12 +117,12 @@ def check(ctx: CheckContext) -> Verdict:
     full_min, partial_min = mean - full_sd * sd, mean - partial_sd * sd
     fields = {
         "test": test,
-        "reference": _pct(mean),
-        "sd": f"{100 * sd:.2f}",
+        "reference": _pct(mean, ctx.lang),
+        "sd": i18n.number(100 * sd, ctx.lang, 2),
         "budget": ctx.budget,
         "full_within_sd": f"{full_sd:g}",
-        "full_min": _pct(full_min),
-        "partial_min": _pct(partial_min),
+        "full_min": _pct(full_min, ctx.lang),
+        "partial_min": _pct(partial_min, ctx.lang),
         "baselines": baselines,
     }
     # A hair of slack so that landing exactly on a band's edge is not lost to round-off.

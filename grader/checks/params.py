@@ -163,6 +163,25 @@ def parse_item(
     return built, MappingProxyType(frozen)
 
 
+def complete(params: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """Each check's params once the whole rubric is read (`{check id: params}`).
+
+    A params dataclass with a `complete(rubric)` method takes a default from another
+    check's params there (schedule_params' family is the schedule check's) and checks its
+    values against it; a `ParamError` is a SpecError naming the dotted key."""
+    out = dict(params)
+    for check_id, value in params.items():
+        hook = getattr(value, "complete", None)
+        if hook is None:
+            continue
+        try:
+            out[check_id] = hook(params)
+        except ParamError as exc:
+            where = f"rubric.{check_id}.params"
+            raise SpecError(f"{path}: {where}.{exc.key} {exc.problem}") from None
+    return out
+
+
 def validate_messages(check_id: str, messages: Any, path: Path) -> None:
     """SpecError unless every override names a message of the check, in known languages,
     with only the placeholders that message is filled with."""

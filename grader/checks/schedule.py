@@ -144,6 +144,20 @@ def _table_disagreement(ctx: CheckContext, probed: Mapping[str, Any]) -> str | N
     return None
 
 
+def written(lr: Mapping[str, Any], fit: schedules.ScheduleFit | None, lang: str) -> str | None:
+    """The schedule for a message: as the code wrote it (its class and config values) when
+    it is a standard Keras class whose curve this is, else the curve's fit (a hand-written
+    schedule: only its curve is known), None when there is neither.
+
+    A fit is one equivalent form of a curve (an ExponentialDecay's decay_steps=1 with the
+    per-step rate), so a student would not recognise their own call in it."""
+    name, config = lr.get("class_name"), lr.get("config")
+    ours = fit is None or fit.family == name
+    if ours and name in schedules.KERAS_SCHEDULES and isinstance(config, Mapping):
+        return schedules.describe_written(str(name), config)
+    return schedules.describe(fit, lang) if fit is not None else None
+
+
 def identify_lr(lr: Mapping[str, Any], rtol: float) -> schedules.ScheduleFit | None:
     """The schedule family the recorded learning-rate samples match, if any."""
     samples = lr.get("samples") or {}
@@ -210,6 +224,11 @@ class Params:
     bounds: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        if schedules.family_parameters(self.family) is None:
+            known = [*schedules.FAMILIES, *CALLBACK_FAMILIES, *RANDOM_FAMILIES]
+            raise ParamError(
+                "family", f"is {self.family!r}, not a schedule family; known: {', '.join(known)}"
+            )
         if self.family in RANDOM_FAMILIES:
             if self.bounds is None or len(self.bounds) != 2 or len(set(self.bounds)) != 2:
                 raise ParamError(
@@ -366,9 +385,9 @@ def check(ctx: CheckContext) -> Verdict:
             else ctx.say("by_class", class_found=lr.get("class_name"))
         )
         where = ctx.locate(str(lr.get("class_name")), family) or where
-        ok = ctx.say("ok", found=schedules.describe(fit, ctx.lang), by=by)
+        ok = ctx.say("ok", found=written(lr, fit, ctx.lang), by=by)
         return passed(ok, where, evidence=evidence)
-    found = schedules.describe(fit, ctx.lang) if fit else ctx.say("unknown_curve")
+    found = written(lr, fit, ctx.lang) or ctx.say("unknown_curve")
     parts = [
         ctx.say("wrong", found=found),
         *other_mechanisms(ctx, rtol),

@@ -3,9 +3,11 @@ or any other parameter of the family) have the required values.
 
 The values come from the schedule's own config when it is the Keras class of that
 family (exactly what the student wrote), else from the curve fitted to the probe's
-samples (a hand-written schedule). params.family (default PolynomialDecay) and
-params.rtol (default 1e-3) say which family and how the curve is identified;
-params.tolerance (default 1e-3, relative) applies to numeric values.
+samples (a hand-written schedule). params.family (default: the `[rubric.schedule]`
+check's family, filled in when the spec loads) and params.rtol (default 1e-3) say which
+family and how the curve is identified; params.tolerance (default 1e-3, relative) applies
+to numeric values. A parameter the family does not have is a spec error naming it and the
+family's parameters (grader.schedules.family_parameters).
 
 The schedule judged is the trained best model's (see grader/checks/schedule.py); the
 parameters the rubric fixes are never searched, so a probe that saw other values for
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -35,6 +37,7 @@ from grader.checks.schedule import (
     identify_lr,
     judged_lr,
     setting_callbacks,
+    written,
 )
 from grader.results import Evidence
 
@@ -43,20 +46,6 @@ MESSAGES = i18n.messages("checks.schedule_params")
 # The floor's argument of the two step-decay forms, as a spec's `form` names it.
 _STEP_FORMS = {"step decay": "epoch", "step decay (1 + epoch)": "1 + epoch"}
 
-# Every keyword argument of the schedules grader.schedules knows (Keras' classes and the
-# callback functions), so a misspelt one is a spec error rather than a never-checked value.
-SCHEDULE_PARAMETERS = frozenset(
-    {
-        "initial_learning_rate", "decay_steps", "end_learning_rate", "power", "cycle",
-        "decay_rate", "staircase", "boundaries", "values", "alpha", "warmup_target",
-        "warmup_steps", "first_decay_steps", "t_mul", "m_mul", "learning_rate",
-        "initial_lrate", "drop", "epochs_drop",
-        # Callback families (grader.schedules.CALLBACK_FAMILIES): the matcher's names, the
-        # step decay's floor `form`, CyclicLR's policy, ReduceLROnPlateau's configuration.
-        "k", "form", "mode", "base_lr", "max_lr", "step_size", "gamma",
-        "monitor", "factor", "patience", "min_lr", "min_delta", "cooldown",
-    }
-)  # fmt: skip
 # Keys whose value is a word, not a number (a CyclicLR mode, a step-decay form, a monitor).
 _TEXT_PARAMETERS = frozenset({"form", "mode", "monitor"})
 
@@ -64,28 +53,57 @@ _TEXT_PARAMETERS = frozenset({"form", "mode", "monitor"})
 @dataclass(frozen=True)
 class Params:
     """family/rtol as the schedule check; `values` holds every other key of the table:
-    the schedule's own parameters and their required values."""
+    the schedule's own parameters and their required values.
+
+    `family` None (not in the spec) is the `[rubric.schedule]` check's family: `complete`
+    fills it in once the whole rubric is read, and checks the values against it then."""
 
     REST: ClassVar[str] = "values"
-    family: str = "PolynomialDecay"
+    family: str | None = None
     rtol: float = 1e-3
     tolerance: float = 1e-3  # relative, for numeric values
     values: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         for key, value in self.values.items():
-            if key not in SCHEDULE_PARAMETERS:
-                raise ParamError(
-                    key,
-                    "is not a known parameter of check 'schedule_params'; known: family, "
-                    "rtol, tolerance and a schedule's own: "
-                    + ", ".join(sorted(SCHEDULE_PARAMETERS)),
-                )
             if key in _TEXT_PARAMETERS:
                 if not isinstance(value, str):
                     raise ParamError(key, f"must be a string, got {value!r}")
             elif not isinstance(value, bool | int | float | list):
                 raise ParamError(key, f"must be a number, a boolean or an array, got {value!r}")
+        if self.family is None:
+            return
+        known = schedules.family_parameters(self.family)
+        if known is None:
+            raise ParamError("family", f"is {self.family!r}, not a schedule family; known: "
+                             + ", ".join(_families()))  # fmt: skip
+        for key in self.values:
+            if key not in known:
+                raise ParamError(
+                    key,
+                    f"is not a parameter of {self.family}; its parameters: "
+                    + (", ".join(known) or "none (nothing of it is fixed)"),
+                )
+
+    def complete(self, rubric: Mapping[str, Any]) -> Params:
+        """The family of the rubric's `schedule` check when the spec names none here."""
+        if self.family is not None:
+            return self
+        schedule = rubric.get("schedule")
+        if schedule is None:
+            raise ParamError(
+                "family",
+                "is missing: the rubric has no [rubric.schedule] check to take it from",
+            )
+        return replace(self, family=schedule.family)
+
+
+def _families() -> list[str]:
+    return [
+        *schedules.FAMILIES,
+        *schedules.CALLBACK_FAMILIES,
+        *schedules.RANDOM_FAMILIES,
+    ]
 
 
 def _equal(found: Any, expected: Any, tolerance: float) -> bool:
@@ -153,6 +171,8 @@ def _check_callback(
 def check(ctx: CheckContext) -> Verdict:
     p = ctx.params
     family, rtol, tolerance = p.family, p.rtol, p.tolerance
+    if family is None:  # only a spec completes it (Params.complete): a Params built in code
+        raise ValueError("schedule_params has no family: give one, or load it from a spec")
     wanted = dict(p.values)
     if family in CALLBACK_FAMILIES:
         return _check_callback(ctx, family, rtol, tolerance, wanted)
@@ -175,7 +195,7 @@ def check(ctx: CheckContext) -> Verdict:
     config = lr.get("config") if lr.get("class_name") == family else None
     if fit is None or fit.family != family:
         if not config:
-            found = schedules.describe(fit, ctx.lang) if fit else "?"
+            found = written(lr, fit, ctx.lang) or "?"
             return failed(
                 ctx.say("no_schedule", family=family, found=found, expected=_assignments(wanted)),
                 where,

@@ -15,7 +15,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from grader import course as course_module
 from grader import terminal
+from grader.course import Course
 from grader.errors import ExitCode, GraderError
 
 # name -> (module under grader.cli, one-line help). Batch grading is the default.
@@ -34,9 +36,19 @@ LOOKUP = (
     "an id is looked up in --assignments-dir, then ./assignments in the current folder, then "
     "the assignments shipped with the grader (the first that has it wins)"
 )
+# How long the exam budget's calibration takes: one figure for every help text and the
+# README (tests/test_cli.py checks both say it), measured in bench/RESULTS.md.
+EXAM_CALIBRATION_TIME = "about an hour a seed on a 2-core machine"
+
+# Which assignment runs when --assignment is not given; the same words everywhere.
+CHOICE = (
+    "default: the assignment of a grade.toml beside the submissions or in the current "
+    "folder, else the one a single submissions folder is named after, else the only one "
+    "there is"
+)
 
 
-def add_assignment_arguments(parser: argparse.ArgumentParser, *, default: str) -> None:
+def add_assignment_arguments(parser: argparse.ArgumentParser, *, default: str = CHOICE) -> None:
     """--assignment and --assignments-dir, as every command takes them."""
     parser.add_argument(
         "--assignment",
@@ -72,7 +84,7 @@ def add_language_arguments(parser: argparse.ArgumentParser, *, what: str) -> Non
         "--lang",
         metavar="CODE",
         help=f"language of {what}: es, en, or any language with a catalog in --lang-dir "
-        "(default: the spec's)",
+        "(default: grade.toml's lang, else the spec's language)",
     )
     parser.add_argument(
         "--lang-dir",
@@ -120,14 +132,34 @@ def nonpositive(
     return None
 
 
-def chosen_assignment(args: argparse.Namespace) -> Path:
-    """The assignment.toml that --assignment and --assignments-dir name (UsageError if none).
+def apply_course(
+    args: argparse.Namespace, paths: Sequence[Path] = (), *, keys: Sequence[str] = ()
+) -> Course:
+    """The run's course file (grader.course), its `keys` (lang, budget, out) filled into
+    `args` where no flag gave them; returned for `chosen_assignment`."""
+    found = course_module.find(paths)
+    for key in keys:
+        if getattr(args, key, None) is None:
+            setattr(args, key, getattr(found, key))
+    return found
+
+
+def chosen_assignment(
+    args: argparse.Namespace, paths: Sequence[Path] = (), course: Course | None = None
+) -> Path:
+    """The assignment.toml of this run (UsageError if none can be told): --assignment, else
+    the course file's, else the one a single submissions folder in `paths` is named after,
+    else the only assignment of the first folder of assignments that has any.
 
     Resolved here, once, so the library below receives a path and never guesses folders.
     """
     from grader import spec
 
-    return spec.resolve(args.assignment, spec.roots(args.assignments_dir))
+    search = spec.roots(args.assignments_dir)
+    named = args.assignment or (course.assignment if course is not None else None)
+    if named is None:
+        named = course_module.named_by_folder(paths, list(spec.available(search)))
+    return spec.resolve(named, search)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,8 +6,26 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from grader.cli import add_assignment_arguments, add_data_arguments, chosen_assignment, nonpositive
+from grader.cli import (
+    EXAM_CALIBRATION_TIME,
+    add_assignment_arguments,
+    add_data_arguments,
+    apply_course,
+    chosen_assignment,
+    nonpositive,
+)
 from grader.errors import ExitCode
+
+EPILOG = f"""\
+How long: the budget's trials and epochs, once per seed; the exam budget takes
+{EXAM_CALIBRATION_TIME}, the smoke and default ones minutes.
+
+exit codes:
+  0    the calibration was written (or every seed it needs was already stored)
+  2    usage error: unknown assignment or budget, broken spec, missing dataset; or the
+       reference could not be graded under the budget (the message says why)
+  130  interrupted (the seeds graded so far are kept)
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,10 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
         "stale and that takes at most a few minutes (else it asks for --calibrate); this "
         "command does it ahead of time. Seeds already stored that still apply are kept: "
         "only the missing ones are graded.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_assignment_arguments(parser, default="default: as for `grade`")
+    add_assignment_arguments(parser)
     parser.add_argument(
-        "--budget", metavar="NAME", help="budget preset (default: the spec's default_budget)"
+        "--budget",
+        metavar="NAME",
+        help="budget preset (default: grade.toml's budget, else the spec's default_budget)",
     )
     parser.add_argument(
         "--seeds",
@@ -57,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if (code := nonpositive(args, "seeds", "subset")) is not None:
         return code
-    assignment = chosen_assignment(args)
+    course = apply_course(args, keys=("budget",))
+    assignment = chosen_assignment(args, course=course)
     from grader.calibrate import calibrate  # heavy imports only once arguments are valid
 
     calibrate(

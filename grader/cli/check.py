@@ -10,6 +10,7 @@ from grader.cli import (
     add_assignment_arguments,
     add_data_arguments,
     add_language_arguments,
+    apply_course,
     apply_language,
     chosen_assignment,
     nonpositive,
@@ -19,7 +20,9 @@ from grader.errors import ExitCode
 EPILOG = """\
 Runs the probe, every visible check and a short search (the spec's smoke budget) on a
 subset of the images; the instructor's hidden checks neither run nor appear. Prints a
-checklist (✓ passed, ✗ failed, – skipped) and writes <out>/<id>/report.html.
+checklist (✓ passed, ✗ failed, – skipped) and writes <out>/<id>/report.html (without
+--out, in a new temporary folder whose path it prints). What the self-check cannot judge
+on a subset (the test accuracy against the reference) is out of its total, and says why.
 
 exit codes:
   0    graded, and no visible check failed
@@ -39,14 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("notebook", type=Path, metavar="NOTEBOOK", help="your .ipynb or .py")
-    add_assignment_arguments(parser, default="default: as for `grade`")
+    add_assignment_arguments(parser)
     add_language_arguments(parser, what="the checklist and report")
     parser.add_argument(
         "--out",
         type=Path,
-        default=selfcheck.DEFAULT_OUT,
         metavar="DIR",
-        help=f"where the report goes (default: {selfcheck.DEFAULT_OUT}/)",
+        help=f"where the report goes (default: a new temporary folder, "
+        f"{selfcheck.OUT_PREFIX}*, printed at the end)",
     )
     parser.add_argument(
         "--subset",
@@ -69,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if (code := nonpositive(args, "subset")) is not None:
         return code
+    course = apply_course(args, [args.notebook], keys=("lang",))
     apply_language(args)
     from rich.console import Console
 
@@ -76,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     outcome = check(
         notebook=args.notebook,
-        assignment=chosen_assignment(args),
+        assignment=chosen_assignment(args, [args.notebook], course),
         lang=args.lang,
         out=args.out,
         subset=args.subset,

@@ -8,13 +8,17 @@ from pathlib import Path
 
 from grader import __version__
 from grader.cli import (
+    EXAM_CALIBRATION_TIME,
     add_assignment_arguments,
     add_data_arguments,
     add_language_arguments,
+    apply_course,
     apply_language,
     chosen_assignment,
     nonpositive,
 )
+
+DEFAULT_OUT = Path("reports")
 
 # Kept in step with grader.calibrate.ASK_ABOVE_SECONDS (a test checks), so that `--help`
 # needs no TensorFlow import.
@@ -34,6 +38,11 @@ exit codes:
 
 Writes <out>/<id>/result.json, report.html, report.md and gradescope/results.json per
 submission, and <out>/grades.csv, <out>/summary.html and <out>/results.sqlite.
+
+A course file, grade.toml, beside the submissions or in the current folder, gives the
+defaults of --assignment, --lang, --budget and --out (keys assignment, lang, budget, out;
+paths relative to the file); a flag always wins. submissions/ in the repository has one
+that names the exam.
 {commands}"""
 
 
@@ -69,21 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="submission files or folders of submissions",
     )
-    add_assignment_arguments(
-        parser, default="default: the only assignment of the first of those folders with any"
-    )
+    add_assignment_arguments(parser)
     parser.add_argument(
         "--budget",
         metavar="NAME",
         help="budget preset from the spec: smoke, default, exam "
-        "(default: the spec's default_budget)",
+        "(default: grade.toml's budget, else the spec's default_budget)",
     )
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path("reports"),
         metavar="DIR",
-        help="output folder (default: reports/)",
+        help=f"output folder (default: grade.toml's out, else {DEFAULT_OUT}/)",
     )
     add_data_arguments(parser)
     add_language_arguments(
@@ -151,7 +157,7 @@ def _add_batch_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="compute a missing or stale calibration of the reference now however long "
         f"it takes (without it, `grade` stops with exit code 2 when that would take more "
-        f"than {ASK_ABOVE_SECONDS // 60} min; e.g. the exam budget: about 30 min per seed); "
+        f"than {ASK_ABOVE_SECONDS // 60} min; the exam budget's takes {EXAM_CALIBRATION_TIME}); "
         "a machine with none of its own uses another machine's made with the same software, "
         "and the reports name that machine's CPU",
     )
@@ -181,8 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     limits = {key: flag for flag, key, _ in LIMIT_FLAGS}
     if (code := nonpositive(args, "subset", "jobs", *limits, flags=limits)) is not None:
         return code
+    course = apply_course(args, args.paths, keys=("lang", "budget", "out"))
+    args.out = args.out or DEFAULT_OUT
     apply_language(args)
-    assignment = chosen_assignment(args)
+    assignment = chosen_assignment(args, args.paths, course)
     from grader.batch import grade  # heavy imports only once arguments are valid
 
     return grade(

@@ -7,8 +7,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grader import report
-from grader.cli import add_assignment_arguments, chosen_assignment
+from grader.cli import add_assignment_arguments, apply_course, chosen_assignment
 from grader.errors import ExitCode
+
+EPILOG = """\
+exit codes:
+  0    autograder.zip was written
+  2    usage error: unknown assignment or budget, broken spec; with --include-data, the
+       dataset's files are missing or do not match their SHA-256
+  130  interrupted (no zip is left half written)
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,8 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build autograder.zip for a Gradescope programming assignment: setup.sh "
         "installs the grader, run_autograder grades /autograder/submission (one student's "
         "notebook or script) and writes /autograder/results/results.json.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_assignment_arguments(parser, default="default: as for `grade`")
+    add_assignment_arguments(parser)
     parser.add_argument("--budget", metavar="NAME", help="budget preset the autograder uses")
     parser.add_argument("--lang", choices=tuple(report.UI), help="language of the feedback")
     parser.add_argument(
@@ -50,11 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    course = apply_course(args, keys=("budget", "lang"))
     from grader.autograder import build_package
 
     path = build_package(
         out=args.out,
-        assignment=chosen_assignment(args),
+        assignment=chosen_assignment(args, course=course),
         budget=args.budget,
         lang=args.lang,
         data_dir=args.data_dir,

@@ -1,4 +1,4 @@
-"""`grade validate ASSIGNMENT`: load the spec, grade the reference (and examples/), judge."""
+"""`grade validate --assignment ID`: load the spec, grade the reference (and examples/), judge."""
 
 from __future__ import annotations
 
@@ -8,22 +8,24 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grader.cli import (
-    LOOKUP,
+    add_assignment_arguments,
     add_data_arguments,
     add_language_arguments,
+    apply_course,
     apply_language,
     chosen_assignment,
     nonpositive,
 )
+from grader.errors import UsageError
 
 EPILOG = """\
 exit codes:
   0    valid: the spec loads, the reference gets full marks, every example in examples/
        fails exactly the checks its EXPECTED.toml lists (fail, may_fail, skipped,
        status, message_contains, error_location: as in submissions/EXPECTED.toml)
-  2    the spec, EXPECTED.toml or an argument is wrong (the message names the file and
-       key), the dataset is missing, or the calibration the budget needs is missing and
-       would take too long (give --calibrate)
+  2    the spec, EXPECTED.toml, a statement's code or an argument is wrong (the message
+       names the file and key or line), the dataset is missing, or the calibration the
+       budget needs is missing and would take too long (give --calibrate)
   3    not valid: the reference lost points (each check is listed with its message), or
        an example's verdict differs from EXPECTED.toml (each difference is listed)
   130  interrupted
@@ -34,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grade validate",
         description="Check that an assignment is ready to grade a class: load its "
-        "assignment.toml (every error names the key), grade its reference solution under "
+        "assignment.toml (every error names the key), parse every code block and inline "
+        "call of its statements (a student copies them), grade its reference solution under "
         "a quick budget and require full marks, and, when its folder has examples/ with an "
         "EXPECTED.toml, grade the examples and require each to fail exactly its expected "
         "checks. The reference and examples are graded as `grade` grades a batch (same "
@@ -43,17 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "assignment",
-        metavar="ASSIGNMENT",
-        help=f"assignment id, its folder, or its assignment.toml; {LOOKUP}",
-    )
-    parser.add_argument(
-        "--assignments-dir",
-        type=Path,
-        metavar="DIR",
-        help="a folder of assignments, searched before ./assignments and the shipped ones",
-    )
+    add_assignment_arguments(parser)
+    # The assignment may also come first, as `grade validate ID` was written before every
+    # command took --assignment; both name the same thing.
+    parser.add_argument("named", nargs="?", metavar="ASSIGNMENT", help="same as --assignment")
     parser.add_argument(
         "--budget", metavar="NAME", default="smoke", help="budget preset (default: smoke)"
     )
@@ -91,8 +87,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if (code := nonpositive(args, "subset", "jobs")) is not None:
         return code
+    if args.named is not None:
+        if args.assignment is not None and args.assignment != args.named:
+            raise UsageError(
+                f"two assignments named: {args.named} and --assignment {args.assignment}",
+                hint="give one",
+            )
+        args.assignment = args.named
+    course = apply_course(args, keys=("lang",))
     apply_language(args)
-    assignment = chosen_assignment(args)
+    assignment = chosen_assignment(args, course=course)
     from grader import spec as spec_module
     from grader.validate import render, validate  # heavy imports once arguments are valid
 

@@ -164,6 +164,30 @@ def missing(lang: str) -> list[str]:
     return sorted(k for k in flat(every[FALLBACK]) if k not in have)
 
 
+def number(value: float, lang: str, digits: int | None = None) -> str:
+    """`value` as `lang` writes a number in prose (the catalog's [number] table): its
+    decimal separator, and its thousands separator in an integer part of at least
+    `group_digits` digits ("50,000" in English, "50 000" in Spanish, whose 4-digit numbers
+    stay whole). `digits` None: up to 4 decimals, trailing zeros dropped ("7.5", "10").
+
+    Prose only: a value quoted from code (`decay_steps=1407`, a learning rate in a call)
+    keeps Python's notation, and grades.csv keeps a dot for spreadsheets."""
+    words = table("number", lang)
+    text = f"{value:.4f}".rstrip("0").rstrip(".") if digits is None else f"{value:.{digits}f}"
+    sign, text = ("-", text[1:]) if text.startswith("-") else ("", text)
+    whole, _, fraction = text.partition(".")
+    if whole.isdigit() and len(whole) >= int(words["group_digits"]):
+        whole = f"{int(whole):,}".replace(",", words["thousands"])
+    if sign and not whole.strip("0") and not fraction.strip("0"):
+        sign = ""  # -0.00 reads as 0
+    return sign + whole + (words["decimal"] + fraction if fraction else "")
+
+
+def percent(fraction: float, lang: str, digits: int = 2) -> str:
+    """A fraction in [0, 1] as a percentage in `lang`: 0.6131 -> "61.31 %", "61,31 %"."""
+    return say("number.percent", lang, number=number(100 * fraction, lang, digits))
+
+
 def location(cell: int | None, line: int, lang: str) -> str:
     """A place in the student's file as the reports write it: "celda 3, línea 4"."""
     if cell:
