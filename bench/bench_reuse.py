@@ -1,12 +1,15 @@
-"""Reuse: a class where several students hand in the same program, against `--force`.
+"""Reuse: a class where several students hand in the same training, against `--force`.
 
     .venv/bin/python bench/bench_reuse.py [--budget default] [--programs 10] [--copies 3]
     .venv/bin/python bench/bench_reuse.py --budget smoke --subset 300 --programs 2 --copies 2
 
 Builds a class of programs x copies files from the examples in submissions/: the distinct
-programs are the examples (and, past them, an example with its own class docstring, which
-is another program); the copies of a program differ only in comments, blank lines, notebook
-outputs, execution counts and markdown. Runs `grade` (grader.batch.grade, as the CLI does)
+programs are the examples and, past them, an example whose EarlyStopping patience is its
+own (another declaration, so another training); the copies of a program are written
+differently: copy 1 gives the class a docstring (another program, the same declaration:
+only the search store shares it, grader.training.SearchStore), the others differ only in
+comments, blank lines, notebook outputs, execution counts and markdown (the same program:
+grader.reuse shares it before the child starts). Runs `grade` (grader.batch.grade, as the CLI does)
 on it into a fresh folder, where each program trains once and its copies are only scored,
 then with `force=True` into another, where every file trains. Prints both times, their
 ratio and whether every file got the same grade both ways, inside `common.Conditions`
@@ -49,20 +52,27 @@ def _load(name: str) -> tuple[str, Any]:
 
 
 def _program(index: int) -> tuple[str, Any]:
-    """The index-th distinct program: an example, or past them one with a class docstring."""
+    """The index-th distinct program: an example, or past them one whose patience differs
+    (`patience = 10` in the examples' fit: another declaration, another training)."""
     suffix, body = _load(EXAMPLES[index % len(EXAMPLES)])
     if index < len(EXAMPLES):
         return suffix, body
-    doc = f'    """Variant {index}: another program, trained like its example."""\n'
+    return suffix, _edit_class(
+        suffix, body, lambda s: s.replace("patience = 10", f"patience = {10 + index}")
+    )
+
+
+def _edit_class(suffix: str, body: Any, edit: Any) -> Any:
+    """`body` with `edit` applied to the source that holds `class MyHyperModel`."""
     if suffix == ".py":
-        return suffix, _documented(body, doc)
+        return edit(body)
     body = copy.deepcopy(body)
     for cell in body["cells"]:
         source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         if cell["cell_type"] == "code" and "class MyHyperModel" in source:
-            cell["source"] = _documented(source, doc)
+            cell["source"] = edit(source)
             break
-    return suffix, body
+    return body
 
 
 def _documented(source: str, doc: str) -> str:
@@ -72,7 +82,14 @@ def _documented(source: str, doc: str) -> str:
 
 
 def _copy(suffix: str, body: Any, which: int) -> str:
-    """Copy `which` of a program: 0 as is, then comments/blank lines, then outputs/markdown."""
+    """Copy `which` of a program: 0 as is; 1 with a class docstring (another program that
+    declares the same); then comments/blank lines, then outputs/markdown."""
+    if which == 1:
+        doc = '    """My own solution, written my way."""\n'
+        body = _edit_class(
+            suffix, body, lambda s: _documented(s, doc) if "class MyHyperModel" in s else s
+        )
+        return body if suffix == ".py" else json.dumps(body, indent=1)
     if suffix == ".py":
         return f"# copy {which}\n\n" * which + body
     body = copy.deepcopy(body)
@@ -136,7 +153,10 @@ def main() -> None:
         (a.status, a.score, a.test_accuracy) == (b.status, b.score, b.test_accuracy)
         for a, b in ((grades["normal"][i], grades["force"][i]) for i in ids)
     )
-    print(f"normal (programs trained once): {times['normal']:8.1f} s")
+    shared = sum("search_shared" in grades["normal"][i].timings for i in ids)
+    reused = sum("reused" in grades["normal"][i].timings for i in ids)
+    print(f"shared by declarations: {shared} files; by program: {reused} files")
+    print(f"normal (trainings shared):      {times['normal']:8.1f} s")
     print(f"--force (every file trained):   {times['force']:8.1f} s")
     print(f"ratio normal / force: {times['normal'] / times['force']:.3f}; same grades: {same}")
 

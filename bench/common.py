@@ -46,7 +46,15 @@ def machine() -> str:
 
 
 # Command lines that mean "someone else is training or testing on these cores".
-_HEAVY = ("grader.child.worker", "grader.evaluator", "pytest", "bench/", "grade ", "fidelity")
+_HEAVY = (
+    "grader.child.worker",
+    "grader.trainer",
+    "grader.evaluator",
+    "pytest",
+    "bench/",
+    "grade ",
+    "fidelity",
+)
 
 
 def _others(me: int) -> list[str]:

@@ -348,6 +348,7 @@ def _train(
         labels=test.labels,
         num_classes=test.num_classes,
         on_progress=training.progress_to(scratch),
+        lang=settings.lang,
         store=None
         if settings.reuse is None
         else training.SearchStore(

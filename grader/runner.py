@@ -394,7 +394,7 @@ class ChildSession:
                     raise SubmissionError("the child answered another request")
                 return declaration
             if not self.alive:
-                raise SubmissionError("the child ended while declaring")
+                raise ChildEnded("the child ended while declaring")
             if time.monotonic() >= deadline:
                 raise DeclarationTimeout(seconds)
             time.sleep(self.POLL)
@@ -411,6 +411,12 @@ class ChildSession:
         assert self.outcome is not None
         return self.outcome
 
+    def stop(self) -> ChildOutcome:
+        """Kill the child now (it did not declare in time, or what it declared was refused:
+        nothing more is asked of it) and return how it went."""
+        _kill_tree(self.child.proc.pid)
+        return self.finish()
+
     def _send(self, line: str) -> None:
         stdin = self.child.proc.stdin
         with contextlib.suppress(OSError, ValueError):  # dead: the next look finds out
@@ -424,11 +430,18 @@ class ChildSession:
                 self.child.proc.stdin.close()
 
 
+class ChildEnded(SubmissionError):
+    """The child died while declaring: its outcome (a limit, a crash) says why."""
+
+
 class DeclarationTimeout(SubmissionError):
+    """The child did not answer a declaration request in time (it trains, loops, waits)."""
+
     def __init__(self, seconds: float) -> None:
         super().__init__(
             f"the submission took more than {seconds:.0f} s to declare its model", status="timeout"
         )
+        self.seconds = seconds
 
 
 def start_session(

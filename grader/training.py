@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from grader import architecture, store
+from grader import architecture, i18n, store
 from grader.boundary import AnswerStatus, ChildAnswer, parse_answer_data
 from grader.child.declaration import Declaration, DeclareRequest, Outcome
 from grader.child.protocol import PROGRESS_NAME, ProgressLine
@@ -36,10 +36,11 @@ from grader.errors import SubmissionError
 from grader.evaluate import Evaluation, scores
 from grader.evaluator import Evaluator
 from grader.limits import Limits
-from grader.runner import ChildEnd, ChildOutcome, ChildSession
+from grader.runner import ChildEnd, ChildEnded, ChildOutcome, ChildSession, DeclarationTimeout
 from grader.trainer.wire import Purpose, SearchRequest
 
 DECLARE_SECONDS = 60.0  # one declaration: a build and a recorded fit take about a second
+STATUS_MESSAGES = i18n.messages("status_messages")
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,7 @@ class Plan:
     test_labels: np.ndarray | None
     labels: str
     num_classes: int
+    lang: str = "en"
     declare_seconds: float = DECLARE_SECONDS
     on_progress: Callable[[Any], None] | None = None
     store: SearchStore | None = None  # where searches are shared; None: never
@@ -314,16 +316,20 @@ def train(session: ChildSession, plan: Plan) -> Trained:
             seconds=plan.seconds,
         )
     except SubmissionError as exc:  # the trainer's time or memory limit: this model's cost
-        return Trained(session.finish(), "grader", failure=exc)
+        return Trained(session.stop(), "grader", failure=exc)
     status = reply.get("status")
     if status == "aborted" and relay.reasons and relay.failure is None:
         session.search_here()  # the sandbox trains it, as before this stage existed
         return Trained(session.finish(), "sandbox", reasons=relay.reasons)
-    outcome = session.finish()
     declared = tuple(relay.declared)
     if status == "aborted":
-        failure = relay.failure or SubmissionError(str(reply.get("message", "")))
-        return Trained(outcome, "grader", failure=failure, declarations=declared)
+        failure = _said(relay.failure, plan.lang)
+        if failure is None and not isinstance(relay.failure, ChildEnded):
+            reason = reply.get("message")
+            text = STATUS_MESSAGES["declaration_refused"][plan.lang].format(reason=reason)
+            failure = SubmissionError(text)
+        return Trained(session.stop(), "grader", failure=failure, declarations=declared)
+    outcome = session.finish()
     if status not in ("ok", "student_error"):
         raise RuntimeError(f"the trainer failed: {reply.get('message')}")  # the grader's bug
     answer = _answer(outcome, reply, relay, plan.objective)
@@ -360,6 +366,19 @@ def _shared(session: ChildSession, stored: dict[str, Any], relay: _Relay, plan: 
         declarations=declared,
         shared=True,
     )
+
+
+def _said(failure: SubmissionError | None, lang: str) -> SubmissionError | None:
+    """A relay's failure in the student's language (its status kept)."""
+    if failure is None or isinstance(failure, ChildEnded):  # its outcome says why
+        return None
+    if isinstance(failure, DeclarationTimeout):
+        text = STATUS_MESSAGES["declare_timeout"][lang].format(seconds=failure.seconds)
+    elif failure.status == "resource_limit":
+        text = STATUS_MESSAGES["declaration_too_big"][lang].format(what=failure.message)
+    else:
+        text = STATUS_MESSAGES["declaration_refused"][lang].format(reason=failure.message)
+    return SubmissionError(text, status=failure.status)
 
 
 def _searchable(answer: ChildAnswer) -> bool:
