@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from grader import datasets, pipeline, reuse, submission
+from grader import datasets, pipeline, reuse, submission, training
 from grader import spec as spec_module
 from grader.boundary import parse_answer_data
 from grader.discover import SubmissionRef
@@ -194,6 +194,9 @@ def _settings(tmp_path: Path, *, read: bool = True, **extra: Any) -> pipeline.Ru
         subset=300,
         sandbox=Sandbox(None),
         reuse=reuse.Reuse(store=tmp_path / "out" / "results.sqlite", read=read),
+        # The fake child stands for one that trains (the sandbox fallback's path); sharing
+        # by declarations on the trusted path: tests/test_equivalents.py.
+        training="sandbox",
         **extra,
     )
 
@@ -381,6 +384,14 @@ def test_a_batch_trains_each_program_once_and_force_trains_every_file(
 
     child = FakeChild(_answer())
     monkeypatch.setattr(pipeline, "_run", child)
+    # A batch grades on the trusted path: its train stage falls back to the (fake) child.
+    monkeypatch.setattr(
+        pipeline,
+        "_train",
+        lambda request, scratch, settings, test: training.Trained(
+            child(request, scratch, settings), "sandbox"
+        ),
+    )
     folder = tmp_path / "class"
     folder.mkdir()
     _write(folder, "a", _notebook())
