@@ -23,6 +23,7 @@ from typing import Any
 from grader import data, datasets, i18n, resources, reuse, score, submission, training
 from grader.artifacts import NO_ARTIFACTS, from_data, read_artifact_data
 from grader.checks.params import present
+from grader.child.protocol import ChildRequest, DataRef, ProbePlan, SearchBudget, ServePlan
 from grader.discover import SubmissionRef
 from grader.errors import SubmissionError
 from grader.evaluate import Evaluation, evaluate_best, saved_optimizer, step_budget
@@ -71,60 +72,50 @@ class RunSettings:
         return self.spec.seed if self.seed is None else self.seed
 
 
-def _request(loaded: submission.LoadedSubmission, settings: RunSettings) -> dict[str, Any]:
+def _request(loaded: submission.LoadedSubmission, settings: RunSettings) -> ChildRequest:
     spec, budget = settings.spec, settings.budget
     fit = next((present(item.params) for item in spec.rubric if item.id == "fit_config"), {})
     batch_size = int(fit.get("batch_size", 32))
     epochs = int(fit.get("epochs", budget.max_epochs))
     split_dir = _split_dir(settings)
     rows = datasets.train_rows(split_dir)
-    return {
-        "protocol": 1,
-        "submission_id": loaded.ref.id,
-        "chunks": [
-            {"cell": c.cell, "line": c.line, "source": c.source, "kind": c.kind}
-            for c in loaded.chunks
-        ],
-        "cells": list(loaded.cells),
-        "class_name": spec.class_name,
-        "seed": settings.effective_seed,
-        "objective": spec.objective,
-        "executions_per_trial": spec.executions_per_trial,
-        **spec.calling.request(),
-        "budget": budget.search_limits(),
-        "data": {
-            "split_dir": str(split_dir),
-            "validation_size": spec.validation_size,
-            "num_classes": spec.num_classes,
-            "input_dim": spec.input_dim,
-            "input_shape": list(spec.data.input_shape),
-            "labels": spec.data.labels,
-            "subset": settings.subset,
-        },
-        "probe": {
-            # The schedule is judged on the assignment's whole split...
-            "steps_per_epoch": math.ceil(rows / batch_size),
-            # ...and the best trial's callback dry-run on the batches training really had
-            # (fewer under --subset), so the rate saved with the best model is compared
-            # with the simulation at the step it was saved.
-            "trained_steps_per_epoch": math.ceil(_trained(rows, settings.subset) / batch_size),
-            "epochs": epochs,
-        },
-        "threads": settings.threads,
-        "search": settings.training == "sandbox",
-        # The child declares at the trainer's request (grader.training); `steps_per_epoch`
-        # and `max_epochs` bound the tables of rates written as code.
-        **(
-            {
-                "serve": {
-                    "steps_per_epoch": math.ceil(_trained(rows, settings.subset) / batch_size),
-                    "max_epochs": budget.max_epochs,
-                }
-            }
-            if settings.training == "grader"
-            else {}
+    trained_steps = math.ceil(_trained(rows, settings.subset) / batch_size)
+    calling = spec.calling
+    return ChildRequest(
+        submission_id=loaded.ref.id,
+        chunks=tuple(loaded.chunks),
+        cells=tuple(loaded.cells),
+        class_name=spec.class_name,
+        seed=settings.effective_seed,
+        objective=spec.objective,
+        executions_per_trial=spec.executions_per_trial,
+        tuner=calling.tuner,
+        objective_direction=calling.direction,
+        validation=calling.validation,
+        validation_split=calling.validation_split,
+        budget=SearchBudget(**budget.search_limits()),
+        data=DataRef(
+            split_dir=str(split_dir),
+            validation_size=spec.validation_size,
+            num_classes=spec.num_classes,
+            input_dim=spec.input_dim,
+            input_shape=tuple(spec.data.input_shape),
+            labels=spec.data.labels,
+            subset=settings.subset,
         ),
-    }
+        # The schedule is judged on the assignment's whole split, and the best trial's
+        # callback dry-run on the batches training really had (fewer under --subset), so
+        # the rate saved with the best model is compared with the simulation at the step
+        # it was saved.
+        probe=ProbePlan(math.ceil(rows / batch_size), trained_steps, epochs),
+        threads=settings.threads,
+        search=settings.training == "sandbox",
+        # The child declares at the trainer's request (grader.training); the tables of
+        # rates written as code cover the budget's epochs.
+        serve=ServePlan(trained_steps, budget.max_epochs)
+        if settings.training == "grader"
+        else None,
+    )
 
 
 def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> GradeResult:
@@ -281,7 +272,7 @@ def _split_dir(settings: RunSettings) -> Path:
     return datasets.prepare_split(settings.cache, settings.spec.data)
 
 
-def _run(request: dict[str, Any], scratch: Path, settings: RunSettings) -> Any:
+def _run(request: ChildRequest, scratch: Path, settings: RunSettings) -> Any:
     budget = settings.budget
     # The evaluator is needed once the child is done: started now, its TensorFlow import
     # overlaps the child's (one core each) instead of following it.
@@ -300,7 +291,7 @@ def _run(request: dict[str, Any], scratch: Path, settings: RunSettings) -> Any:
 
 
 def _train(
-    request: dict[str, Any], scratch: Path, settings: RunSettings, test: data.TestSet
+    request: ChildRequest, scratch: Path, settings: RunSettings, test: data.TestSet
 ) -> training.Trained:
     """The train stage (grader.training): the child declares, the trainer trains."""
     spec, budget = settings.spec, settings.budget
@@ -326,14 +317,14 @@ def _train(
             seed=settings.effective_seed,
             tuner=spec.calling.tuner,
             objective=spec.objective,
-            direction=spec.calling.request().get("objective_direction", ""),
+            direction=spec.calling.direction,
             executions_per_trial=spec.executions_per_trial,
             max_trials=int(limits["max_trials"]),
             max_epochs=int(limits["max_epochs"]),
             trial_seconds=float(limits["trial_seconds"]),
             submission_seconds=float(limits["submission_seconds"]),
-            validation=str(request.get("validation", "xy_val")),
-            validation_split=request.get("validation_split"),
+            validation=request.validation,
+            validation_split=request.validation_split,
             images=None,
         )
 

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from grader import __version__, store
 from grader.boundary import ChildAnswer, parse_answer_data
-from grader.child.protocol import filename_for
+from grader.child.protocol import ChildRequest, filename_for
 from grader.errors import GraderError
 from grader.evaluate import Evaluation
 from grader.results import to_jsonable
@@ -103,9 +103,9 @@ def program_key(loaded: LoadedSubmission, settings: RunSettings) -> str:
     return store.settings_hash(values)
 
 
-def layout_key(request: Mapping[str, Any]) -> str:
+def layout_key(request: ChildRequest) -> str:
     """The executed code with its places: every chunk's cell, line and exact text."""
-    chunks = [[c["cell"], c["line"], c["source"]] for c in request["chunks"]]
+    chunks = [[c.cell, c.line, c.source] for c in request.chunks]
     return hashlib.sha256(json.dumps(chunks).encode("utf-8")).hexdigest()
 
 
@@ -213,9 +213,7 @@ def _build(hint: Any, value: Any) -> Any:
     return value
 
 
-def find(
-    settings: RunSettings, loaded: LoadedSubmission, request: Mapping[str, Any]
-) -> Training | None:
+def find(settings: RunSettings, loaded: LoadedSubmission, request: ChildRequest) -> Training | None:
     """The stored training of this program usable for this file, or None (train it)."""
     reuse = settings.reuse
     if reuse is None or not reuse.read:
@@ -227,7 +225,7 @@ def find(
 def record(
     settings: RunSettings,
     loaded: LoadedSubmission,
-    request: Mapping[str, Any],
+    request: ChildRequest,
     training: Training,
     *,
     evaluation_failed: bool,

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from grader.boundary import (
     AnswerStatus,
@@ -41,7 +41,7 @@ from grader.child.declaration import (
     DeclarationError,
     DeclareRequest,
 )
-from grader.child.protocol import RESPONSE_NAME, WAIT
+from grader.child.protocol import RESPONSE_NAME, WAIT, ChildRequest
 from grader.errors import SubmissionError
 from grader.limits import (
     Breach,
@@ -282,7 +282,7 @@ SPARES = Spares()
 
 
 def run_child(
-    request: dict[str, Any],
+    request: ChildRequest,
     scratch: Path,
     *,
     hard_timeout: float,
@@ -301,7 +301,7 @@ def run_child(
     sandbox = sandbox or Sandbox(None)
     limits = limits or Limits()
     launch = Launch(
-        int(request["seed"]),
+        request.seed,
         threads,
         sandbox,
         limits,
@@ -312,7 +312,7 @@ def run_child(
     scratch.mkdir(parents=True, exist_ok=True)
     child = SPARES.claim(launch, scratch)
     request_path = scratch / "request.json"
-    request_path.write_text(json.dumps(request), encoding="utf-8")
+    request_path.write_text(request.to_json(), encoding="utf-8")
     start = time.monotonic()
     if child is None:
         child = _Process(launch, scratch, command_for(request_path), stdin=subprocess.DEVNULL)
@@ -338,7 +338,7 @@ class ChildSession:
 
     POLL = 0.02  # seconds between looks at the scratch folder
 
-    def __init__(self, child: _Process, request: dict[str, Any], scratch: Path, start: float,
+    def __init__(self, child: _Process, request: ChildRequest, scratch: Path, start: float,
                  *, hard_timeout: float, limits: Limits) -> None:  # fmt: skip
         self.child, self.scratch = child, scratch
         self.outcome: ChildOutcome | None = None
@@ -350,7 +350,7 @@ class ChildSession:
         )
         self._thread.start()
 
-    def _watch(self, request: dict[str, Any], start: float, hard: float, limits: Limits) -> None:
+    def _watch(self, request: ChildRequest, start: float, hard: float, limits: Limits) -> None:
         self.outcome = _supervise(
             self.child, request, self.scratch, start, hard_timeout=hard, limits=limits
         )
@@ -445,7 +445,7 @@ class DeclarationTimeout(SubmissionError):
 
 
 def start_session(
-    request: dict[str, Any],
+    request: ChildRequest,
     scratch: Path,
     *,
     hard_timeout: float,
@@ -457,7 +457,7 @@ def start_session(
 ) -> ChildSession:
     """`run_child` for a request with "serve": the child is kept for declarations."""
     launch = Launch(
-        int(request["seed"]),
+        request.seed,
         threads,
         sandbox,
         limits,
@@ -468,7 +468,7 @@ def start_session(
     scratch.mkdir(parents=True, exist_ok=True)
     child = SPARES.claim(launch, scratch)
     request_path = scratch / "request.json"
-    request_path.write_text(json.dumps(request), encoding="utf-8")
+    request_path.write_text(request.to_json(), encoding="utf-8")
     start = time.monotonic()
     if child is None:
         child = _Process(launch, scratch, command_for(request_path), stdin=subprocess.PIPE)
@@ -483,7 +483,7 @@ def start_session(
 
 def _supervise(
     child: _Process,
-    request: dict[str, Any],
+    request: ChildRequest,
     scratch: Path,
     start: float,
     *,
@@ -542,20 +542,18 @@ def _supervise(
     )
 
 
-def _trial_clock(request: dict[str, Any], scratch: Path, kill: Callable[[], None]) -> TrialClock:
+def _trial_clock(request: ChildRequest, scratch: Path, kill: Callable[[], None]) -> TrialClock:
     """The parent's per-trial clock over the child's progress.jsonl (grader.limits).
 
     A request without a search (the predict child, tests' bare requests) gets a clock that
     can never fire: no trial line is expected, and any line is refused as out of order.
     """
-    budget = request.get("budget") or {}
+    budget = request.budget
     return TrialClock(
         scratch,
-        trial_seconds=float(budget.get("trial_seconds", float("inf"))),
+        trial_seconds=float(budget.trial_seconds),
         # A serving child (grader.training) trains only when told to: the sandbox fallback.
-        max_trials=int(budget.get("max_trials", 0))
-        if request.get("search", True) or request.get("serve")
-        else 0,
+        max_trials=int(budget.max_trials) if request.search or request.serve else 0,
         kill=kill,
     )
 
@@ -581,10 +579,9 @@ def read_answer(scratch: Path, *, objective: str) -> ChildAnswer | None:
         return None
 
 
-def _answer_of(request: dict[str, Any], scratch: Path) -> tuple[ChildAnswer | None, str | None]:
+def _answer_of(request: ChildRequest, scratch: Path) -> tuple[ChildAnswer | None, str | None]:
     """`read_answer` for `run_child`: the answer, or the reason it was refused."""
-    # The tests' bare requests name no objective; the child then reports no trials.
-    objective = str(request.get("objective", "val_accuracy"))
+    objective = request.objective
     try:
         return read_answer(scratch, objective=objective), None
     except SubmissionError as exc:

@@ -13,7 +13,7 @@ import pytest
 
 from grader import limits, runner, score
 from grader.boundary import BoundaryError, HostileFile
-from grader.child.protocol import ProgressEvent, ProgressLine
+from grader.child.protocol import ChildRequest, ProgressEvent, ProgressLine, SearchBudget
 from grader.limits import Limits
 from grader.runner import ChildEnd
 
@@ -30,8 +30,8 @@ def fake_worker(monkeypatch: pytest.MonkeyPatch):
     return use
 
 
-def _request() -> dict:
-    return {"protocol": 1, "seed": 23}
+def _request() -> ChildRequest:
+    return ChildRequest(seed=23)
 
 
 def test_hard_timeout_kills_the_whole_process_group(tmp_path: Path, fake_worker) -> None:
@@ -173,9 +173,8 @@ def _line(event: str, trial: int, trials: int = 2, epoch: int = 0, value=None) -
     return ProgressLine(ProgressEvent(event), trial, trials, epoch, 3, value).to_json() + "\n"
 
 
-def _search_request(trial_seconds: float = 1.0, max_trials: int = 2) -> dict:
-    budget = {"max_trials": max_trials, "max_epochs": 3, "trial_seconds": trial_seconds}
-    return {"protocol": 1, "seed": 23, "budget": budget}
+def _search_request(trial_seconds: float = 1.0, max_trials: int = 2) -> ChildRequest:
+    return ChildRequest(seed=23, budget=SearchBudget(max_trials, 3, trial_seconds))
 
 
 def _writer(lines: list[str], then: str = "import time; time.sleep(60)") -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from grader import data, runner, sandbox
+from grader.child.protocol import ChildRequest
 from grader.errors import UsageError
 from grader.limits import Limits
 from grader.runner import ChildEnd
@@ -200,7 +201,7 @@ def program(monkeypatch: pytest.MonkeyPatch):
 
 def _run(cage: sandbox.Sandbox, tmp_path: Path, limits: Limits, timeout: float = 60):
     return runner.run_child(
-        {"protocol": 1, "seed": 23},
+        ChildRequest(seed=23),
         tmp_path / "scratch",
         hard_timeout=timeout,
         threads=1,

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from grader import runner, sandbox
+from grader.child.protocol import ChildRequest
 from grader.runner import SPARES, ChildEnd
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
@@ -38,7 +39,8 @@ if waited:
 scratch = Path(arg).parent
 request = json.loads(Path(arg).read_text())
 seen = {"started": started, "waited": waited, "request": arg,
-        "hashseed": os.environ["PYTHONHASHSEED"], "cwd": os.getcwd(), "tag": request["tag"]}
+        "hashseed": os.environ["PYTHONHASHSEED"], "cwd": os.getcwd(),
+        "tag": request["submission_id"]}
 (scratch / "seen.json").write_text(json.dumps(seen))
 answer = {"protocol": 1, "status": "ok", "stage": "search", "timings": {}}
 (scratch / "response.json").write_text(json.dumps(answer))
@@ -60,7 +62,7 @@ def spares():
 def _run(scratch: Path, tag: str, *, seed: int = 23) -> dict:
     scratch.mkdir(parents=True)
     outcome = runner.run_child(
-        {"protocol": 1, "seed": seed, "tag": tag},
+        ChildRequest(seed=seed, submission_id=tag),
         scratch,
         hard_timeout=60,
         threads=1,
@@ -128,7 +130,7 @@ def test_no_spare_without_a_sandbox_or_when_none_is_expected(
     spares.expect(2)
     (tmp_path / "b").mkdir()
     runner.run_child(
-        {"protocol": 1, "seed": 23, "tag": "bare"}, tmp_path / "b", hard_timeout=60, threads=1
+        ChildRequest(seed=23, submission_id="bare"), tmp_path / "b", hard_timeout=60, threads=1
     )
     assert _waiting(spares) == []  # unsandboxed: a renamed folder would lose the child's path
 

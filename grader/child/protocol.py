@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import traceback
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -38,6 +38,103 @@ class CodeChunk:
     line: int  # 1-based line within the cell (or file) where the statement starts
     source: str  # the statement's exact text (decorators included)
     kind: str  # "import", "function", "class", "constant" or "block" (an if/try of those)
+
+
+@dataclass(frozen=True)
+class SearchBudget:
+    """The budget's search limits, as the child's fallback search applies them."""
+
+    max_trials: int = 0
+    max_epochs: int = 0
+    trial_seconds: float = 1e9
+    submission_seconds: float = 1e9
+
+
+@dataclass(frozen=True)
+class DataRef:
+    """Where the prepared split is (the only data folder the sandbox shows) and its shape."""
+
+    split_dir: str = ""
+    validation_size: int = 0
+    num_classes: int = 0
+    input_dim: int = 0
+    input_shape: tuple[int, ...] = ()
+    labels: str = "one_hot"
+    subset: int | None = None
+
+
+@dataclass(frozen=True)
+class ProbePlan:
+    """What the probe simulates: batches per epoch of the whole split and of what is
+    trained (fewer under --subset), and the epochs the spec's fit asks for."""
+
+    steps_per_epoch: int = 1
+    trained_steps_per_epoch: int = 1
+    epochs: int = 1
+
+
+@dataclass(frozen=True)
+class ServePlan:
+    """The trusted path: declare at the trainer's request (grader/child/declare.py); the
+    rate tables' fallback batches per epoch and the budget's epochs."""
+
+    steps_per_epoch: int
+    max_epochs: int
+
+
+@dataclass(frozen=True)
+class ChildRequest:
+    """What the parent asks of one child (`request.json`): its own data, trusted.
+
+    `to_json`/`from_json` are the two ends of the file; the defaults let a test ask a bare
+    child (a fake worker) for nothing but a seed. docs/DESIGN.md shows the JSON.
+    """
+
+    seed: int
+    submission_id: str = ""
+    chunks: tuple[CodeChunk, ...] = ()
+    cells: tuple[str, ...] = ()
+    class_name: str = "MyHyperModel"
+    objective: str = "val_accuracy"
+    executions_per_trial: int = 1
+    tuner: str = "BayesianOptimization"
+    objective_direction: str = ""
+    validation: str = "xy_val"
+    validation_split: float | None = None
+    budget: SearchBudget = SearchBudget()
+    data: DataRef = DataRef()
+    probe: ProbePlan = ProbePlan()
+    threads: int = 1
+    search: bool = True  # the child runs the search itself (the sandbox path)
+    serve: ServePlan | None = None  # the trusted path: it declares instead
+    protocol: int = PROTOCOL
+
+    def to_data(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["data"]["input_shape"] = list(self.data.input_shape)
+        data["cells"] = list(self.cells)
+        if self.serve is None:
+            del data["serve"]
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_data(), allow_nan=False)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> ChildRequest:
+        data = json.loads(raw)
+        if not isinstance(data, dict) or data.get("protocol") != PROTOCOL:
+            raise ValueError(f"not a protocol {PROTOCOL} request")
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        fields["chunks"] = tuple(CodeChunk(**c) for c in data.get("chunks", ()))
+        fields["cells"] = tuple(data.get("cells", ()))
+        fields["budget"] = SearchBudget(**data.get("budget", {}))
+        shape = dict(data.get("data", {}))
+        shape["input_shape"] = tuple(shape.get("input_shape", ()))
+        fields["data"] = DataRef(**shape)
+        fields["probe"] = ProbePlan(**data.get("probe", {}))
+        fields["serve"] = ServePlan(**data["serve"]) if data.get("serve") else None
+        return cls(**fields)
 
 
 SAMPLE_FIRST_STEPS = 300  # every step here: a short decay (decay_steps=10) shows in full

@@ -42,6 +42,7 @@ from grader.child.protocol import (
     PROTOCOL,
     REQUEST_LIMIT,
     WAIT,
+    ChildRequest,
     CodeChunk,
     describe_exception,
     filename_for,
@@ -180,7 +181,9 @@ def main(argv: list[str]) -> int:
     try:
         if request_path.stat().st_size > REQUEST_LIMIT:
             raise ValueError("request too large")
-        request = json.loads(request_path.read_text(encoding="utf-8"))
+        # Read through the typed request (the parent's own data, checked on both ends);
+        # the worker keeps its dict form.
+        request = ChildRequest.from_json(request_path.read_text(encoding="utf-8")).to_data()
         if isinstance(imported, BaseException):
             raise imported
         _configure(request)
