@@ -344,24 +344,40 @@ class Evaluator:
             if images is not None:
                 request = dataclasses.replace(request, images=self._images_file(images))
             self._write(request.to_line())
-            deadline = time.monotonic() + seconds
-            while True:
-                message = self._read_line(max(0.0, deadline - time.monotonic()))
-                if message is None:
-                    self._fail(seconds, deadline - seconds, what="training the submission")
-                if message.get("need") == NEED_DECLARATION:
-                    reply = relay(str(message.get("purpose")), message.get("hyperparameters") or {})
-                    if isinstance(reply, str):
-                        self._write({"abort": reply})
-                    else:  # numbered as the trainer asked (the child's own count differs)
-                        numbered = dataclasses.replace(reply, n=int(message.get("n", 0)))
-                        self._write({"declaration": numbered.to_data()})
-                elif PROGRESS in message:
-                    line = ProgressLine.parse(str(message[PROGRESS]).encode("utf-8"))
-                    if line is not None and on_progress is not None:
-                        on_progress(line)
-                else:
-                    return message
+            try:
+                return self._converse(relay, on_progress, seconds)
+            except BaseException:
+                # Whatever broke the conversation, the process is mid-search, waiting for a
+                # line that will not come: the next request must find a fresh one.
+                if self._proc is not None:
+                    self._stop()
+                raise
+
+    def _converse(
+        self,
+        relay: Callable[[str, dict[str, Any]], Declaration | str],
+        on_progress: Callable[[ProgressLine], None] | None,
+        seconds: float,
+    ) -> dict[str, Any]:
+        """Read the search's lines, answering its requests, until its answer."""
+        deadline = time.monotonic() + seconds
+        while True:
+            message = self._read_line(max(0.0, deadline - time.monotonic()))
+            if message is None:
+                self._fail(seconds, deadline - seconds, what="training the submission")
+            if message.get("need") == NEED_DECLARATION:
+                reply = relay(str(message.get("purpose")), message.get("hyperparameters") or {})
+                if isinstance(reply, str):
+                    self._write({"abort": reply})
+                else:  # numbered as the trainer asked (the child's own count differs)
+                    numbered = dataclasses.replace(reply, n=int(message.get("n", 0)))
+                    self._write({"declaration": numbered.to_data()})
+            elif PROGRESS in message:
+                line = ProgressLine.parse(str(message[PROGRESS]).encode("utf-8"))
+                if line is not None and on_progress is not None:
+                    on_progress(line)
+            else:
+                return message
 
     def _write(self, message: dict[str, Any]) -> None:
         assert self._proc is not None and self._proc.stdin is not None

@@ -413,8 +413,9 @@ class ChildSession:
 
     def stop(self) -> ChildOutcome:
         """Kill the child now (it did not declare in time, or what it declared was refused:
-        nothing more is asked of it) and return how it went."""
-        _kill_tree(self.child.proc.pid)
+        nothing more is asked of it) and return how it went. Once ended, it stays ended."""
+        if self.outcome is None:
+            _kill_tree(self.child.proc.pid)
         return self.finish()
 
     def _send(self, line: str) -> None:

@@ -381,6 +381,7 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
             eval_max_macs=lim.positive("eval_max_macs", int, limits.eval_max_macs),
             eval_seconds=lim.positive("eval_seconds", int, limits.eval_seconds),
             eval_memory_mb=lim.positive("eval_memory_mb", int, limits.eval_memory_mb),
+            declare_seconds=lim.positive("declare_seconds", int, limits.declare_seconds),
         )
         lim.finish()
     else:

@@ -39,7 +39,6 @@ from grader.limits import Limits
 from grader.runner import ChildEnd, ChildEnded, ChildOutcome, ChildSession, DeclarationTimeout
 from grader.trainer.wire import Purpose, SearchRequest
 
-DECLARE_SECONDS = 60.0  # one declaration: a build and a recorded fit take about a second
 STATUS_MESSAGES = i18n.messages("status_messages")
 
 
@@ -225,7 +224,6 @@ class Plan:
     labels: str
     num_classes: int
     lang: str = "en"
-    declare_seconds: float = DECLARE_SECONDS
     on_progress: Callable[[Any], None] | None = None
     store: SearchStore | None = None  # where searches are shared; None: never
 
@@ -294,13 +292,21 @@ class SearchStore:
 
 def train(session: ChildSession, plan: Plan) -> Trained:
     """Run the train stage on a started session (module docstring); never raises for
-    anything the submission does."""
+    anything the submission does. A grader fault still ends the child before it rises."""
+    try:
+        return _train(session, plan)
+    except BaseException:
+        session.stop()
+        raise
+
+
+def _train(session: ChildSession, plan: Plan) -> Trained:
     served = session.serving(plan.objective)
     if served is None:  # the statements or the probe failed: the child's answer says how
         return Trained(session.finish(), "")
     if not served.probe or not _searchable(served):
         return Trained(session.finish(), "")
-    relay = _Relay(session, plan.limits, plan.declare_seconds)
+    relay = _Relay(session, plan.limits, float(plan.limits.declare_seconds))
     shared = plan.store.replay(relay) if plan.store is not None else None
     if shared is not None:
         return _shared(session, shared, relay, plan)
@@ -387,14 +393,15 @@ def _searchable(answer: ChildAnswer) -> bool:
 
 
 def _best_declaration(reply: dict[str, Any], declared: tuple[Declared, ...]) -> Declaration | None:
+    """The declaration the best trial trained (its key, as the trainer logged it): what the
+    checks judge. Not the best model's rebuild, which a child may answer otherwise."""
     best = reply.get("best")
     if not best:
         return None
-    rebuilt = [d for d in declared if d.purpose == Purpose.BEST]
-    if rebuilt:
-        return rebuilt[-1].declaration
-    matching = [d for d in declared if d.key == best.get("declaration")]
-    return matching[-1].declaration if matching else None
+    trained = [
+        d for d in declared if d.purpose == Purpose.TRIAL and d.key == best.get("declaration")
+    ]
+    return trained[-1].declaration if trained else None
 
 
 def _answer(

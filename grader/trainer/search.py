@@ -369,7 +369,11 @@ def run(request: SearchRequest, data: Any, ask: Ask, say: Say) -> tuple[Any, dic
             "trial_id": str(best_trial.trial_id),
             "hyperparameters": _values(best_trial.hyperparameters.values),
             "score": float(best_trial.score),
-            "declaration": hypermodel.current.key() if hypermodel.current else "",
+            # What the best trial trained (a rebuild that declared something else must not
+            # be what is judged: the weights are the trial's).
+            "declaration": tuner.logs[best_trial.trial_id].declaration
+            if best_trial.trial_id in tuner.logs
+            else "",
         }
     notes = []
     if tuner.stopped_for_time:
