@@ -11,7 +11,8 @@ Prints grade / training ratios (goal: at most 1.10x against the fit time), where
 rest of the time goes, and the peak resident memory of each child.
 
 With `--count N` it grades a class of N distinct programs (the reference, each with its own
-class docstring, so every file trains) with `grader.batch.grade` as the CLI does (one job,
+class docstring and its own EarlyStopping patience, so every file trains) with
+`grader.batch.grade` as the CLI does (one job,
 reports and gradebook written), then trains each one's trials with nothing around Model.fit,
 one fresh process each. Goal (issue 11): batch wall / pure training <= 1.05, and the fixed
 cost per submission after the first (its grade wall minus its training) <= 5 s.
@@ -136,8 +137,10 @@ def batch(budget: str, count: int) -> None:
         folder, out = Path(tmp) / "class", Path(tmp) / "out"
         folder.mkdir()
         for i in range(count):
-            # A docstring is part of the program (the running code can read it), so each
-            # file is its own program and trains: nothing is shared between them.
+            # A docstring makes each file its own program (grader.reuse shares none), and
+            # an EarlyStopping patience of its own makes it its own declaration (the search store
+            # shares none): every file trains. Under `default` (4 epochs) a patience of 20
+            # or more stops nothing, so the pure training below is each file's training.
             variant = json.loads(json.dumps(notebook))
             for cell in variant["cells"]:
                 source = (
@@ -147,6 +150,7 @@ def batch(budget: str, count: int) -> None:
                     head, rest = source.split("class MyHyperModel", 1)
                     line, tail = rest.split("\n", 1)
                     doc = f'    """Student {i:02d}."""\n'
+                    tail = tail.replace("patience = 10", f"patience = {10 + i}")
                     cell["source"] = f"{head}class MyHyperModel{line}\n{doc}{tail}"
                     break
             (folder / f"s{i:02d}.ipynb").write_text(json.dumps(variant), encoding="utf-8")
