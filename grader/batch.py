@@ -45,6 +45,7 @@ from grader.checks import validate_rubric
 from grader.discover import SubmissionRef
 from grader.errors import ExitCode, FatalError
 from grader.pipeline import RunSettings
+from grader.printable import printable
 from grader.results import GradeResult, Status, to_jsonable
 from grader.reuse import Reuse
 
@@ -177,13 +178,20 @@ def _log_faults(path: Path) -> Iterator[None]:
     appended to, so a re-run keeps the earlier faults' tracebacks.
     """
     handler = logging.FileHandler(path, encoding="utf-8", delay=True)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(_PrintableFormatter("%(asctime)s %(levelname)s %(message)s"))
     executor.LOG.addHandler(handler)
     try:
         yield
     finally:
         executor.LOG.removeHandler(handler)
         handler.close()
+
+
+class _PrintableFormatter(logging.Formatter):
+    """grader.log is read in a terminal: ids and exception texts are the student's."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 def store_key(ref_id: str, sha256: str, settings: RunSettings) -> store_module.Key:

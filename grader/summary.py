@@ -18,6 +18,7 @@ import jinja2
 
 from grader import i18n, report, similarity
 from grader.discover import SubmissionRef
+from grader.printable import template_value
 from grader.results import CheckStatus, GradeResult, Status
 from grader.spec import Spec
 
@@ -153,6 +154,7 @@ def render(context: dict[str, Any], templates: Path = report.TEMPLATES_DIR) -> s
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=template_value,  # ... and so do control characters (grader/printable.py)
     )
     dec = ui["decimal"]
     env.filters["pct"] = lambda x: "—" if x is None else f"{100 * x:.2f}".replace(".", dec) + " %"
