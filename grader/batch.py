@@ -36,6 +36,7 @@ from grader import (
     i18n,
     report,
     sandbox,
+    submission,
 )
 from grader import progress as progress_module
 from grader import spec as spec_module
@@ -43,7 +44,7 @@ from grader import store as store_module
 from grader import summary as summary_module
 from grader.checks import validate_rubric
 from grader.discover import SubmissionRef
-from grader.errors import ExitCode, FatalError
+from grader.errors import ExitCode, FatalError, SubmissionError
 from grader.pipeline import RunSettings
 from grader.printable import printable
 from grader.results import GradeResult, Status, to_jsonable
@@ -424,6 +425,7 @@ def _files_current(folder: Path, text: str) -> bool:
 
 def _sha256(path: Path) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
+        # As `load` reads it: no link followed, a pipe never blocks, the size capped.
+        return hashlib.sha256(submission.read_file(path)).hexdigest()
+    except SubmissionError:
         return ""  # unreadable: never matches a stored row, so grade_one reports it

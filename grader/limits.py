@@ -51,6 +51,12 @@ class Limits:
     eval_max_macs: int = 200_000_000  # multiply-adds per image
     eval_seconds: int = 120  # rebuilding it and predicting the test images
     eval_memory_mb: int = 3072  # the evaluator process (TensorFlow alone is ~0.6 GB)
+    # Loading the submission (grader/submission.py's load_within): reading and parsing it,
+    # nothing executed, first in a process of its own. The exam notebook takes 0.1 s; the
+    # largest file the caps let through (64 MB of outputs, 1 MB of code) is measured in
+    # bench/RESULTS.md, well within both.
+    load_seconds: int = 30
+    load_memory_mb: int = 1024  # address space of the checking process
 
 
 @dataclass(frozen=True)

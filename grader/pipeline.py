@@ -115,7 +115,7 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
     timings: dict[str, float] = {}
     start = time.monotonic()
     try:
-        loaded = submission.load(ref)
+        loaded = submission.load_within(ref, settings.effective_limits, lang=settings.lang)
     except SubmissionError as exc:
         return GradeResult.without_results(
             id=ref.id,

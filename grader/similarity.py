@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import builtins
 import io
-import json
 import keyword
 import logging
 import tokenize
@@ -64,8 +63,9 @@ def code_cells(path: Path) -> list[str]:
     if path.suffix.lower() != ".ipynb":
         return [text] if len(text) <= submission.MAX_CODE_CHARS else []
     try:
-        cells = json.loads(text).get("cells", [])
-    except (ValueError, AttributeError, RecursionError):
+        # Bounded as `load` bounds it: nesting and the number of values checked first.
+        cells = submission.notebook_json(text, path.name).get("cells", [])
+    except (SubmissionError, RecursionError):
         return []
     out = []
     for cell in cells if isinstance(cells, list) else []:

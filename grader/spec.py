@@ -372,6 +372,8 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
             eval_max_macs=lim.positive("eval_max_macs", int, limits.eval_max_macs),
             eval_seconds=lim.positive("eval_seconds", int, limits.eval_seconds),
             eval_memory_mb=lim.positive("eval_memory_mb", int, limits.eval_memory_mb),
+            load_seconds=lim.positive("load_seconds", int, limits.load_seconds),
+            load_memory_mb=lim.positive("load_memory_mb", int, limits.load_memory_mb),
         )
         lim.finish()
     else:
