@@ -52,6 +52,12 @@ from grader.reuse import Reuse
 
 Echo = Callable[[str], None]
 LOG_FILE = "grader.log"  # under the output folder: grader faults, with their tracebacks
+# Every name the batch writes directly in the output folder, beside the students' folders
+# `<out>/<id>/`: discovery never makes one of them an id (a folder `grades.csv/` is graded
+# as `grades.csv-student`), so no submission can take the gradebook's or the summary's place.
+OUTPUT_NAMES = frozenset(
+    {report.GRADEBOOK_FILE, summary_module.SUMMARY_FILE, LOG_FILE, *store_module.OUTPUT_NAMES}
+)
 
 
 def grade(
@@ -92,7 +98,7 @@ def grade(
     chosen = spec.budget(budget)
     lang = i18n.require(lang or spec.language)  # before any work: a typo costs nothing
     isolation = sandbox.resolve(no_sandbox=no_sandbox)  # refuses early without bubblewrap
-    found = discover.discover(paths)
+    found = discover.discover(paths, reserved=OUTPUT_NAMES)
     cache = datasets.prepare(spec.data, data_dir=data_dir, cache_dir=cache_dir)
     test = datasets.load_test(cache, spec.data)
     plan = executor.plan(jobs)
@@ -152,19 +158,15 @@ def grade(
                 batch.grade(todo, plan, test, scheduler=scheduler, dask_config=dask_config)
         finally:
             shown.close()
-        batch.finish(found.submissions)
+        written, failed = batch.finish(found.submissions)
     results = list(batch.results.values())
     graded = sum(r.status is Status.GRADED for r in results)
-    echo(
-        i18n.say(
-            "batch.wrote",
-            lang,
-            gradebook=out / report.GRADEBOOK_FILE,
-            summary=out / summary_module.SUMMARY_FILE,
-            graded=graded,
-            total=len(results),
-        )
-    )
+    # Only what was written is said to be: a file that failed is named as such.
+    shown = ", ".join(str(path) for path in written) or "—"
+    echo(i18n.say("batch.wrote", lang, files=shown, graded=graded, total=len(results)))
+    if failed:
+        files = ", ".join(str(path) for path in failed)
+        echo(i18n.say("batch.not_written", lang, files=files, log=out / LOG_FILE))
     if batch.faults:
         echo(i18n.say("batch.faults", lang, count=batch.faults, log=out / LOG_FILE))
     everything = graded == len(results) and not batch.faults
@@ -364,11 +366,19 @@ class _Batch:
         )
         self.shown.finished(result)
 
-    def finish(self, refs: Sequence[SubmissionRef]) -> None:
-        """grades.csv, then summary.html: each written even if the other fails."""
+    def finish(self, refs: Sequence[SubmissionRef]) -> tuple[list[Path], list[Path]]:
+        """grades.csv, then summary.html: each written even if the other fails.
+
+        Returns the paths written and those that could not be (traceback in grader.log).
+        """
         results = self._results()
-        self._guarded("grades.csv", report.write_gradebook, results, self.out, self.check_ids)
-        self._guarded(
+        written: list[Path] = []
+        failed: list[Path] = []
+        gradebook = self.out / report.GRADEBOOK_FILE
+        summary = self.out / summary_module.SUMMARY_FILE
+        ok = self._guarded("grades.csv", report.write_gradebook, results, self.out, self.check_ids)
+        (written if ok else failed).append(gradebook)
+        ok = self._guarded(
             "summary.html",
             summary_module.write,
             results,
@@ -377,11 +387,14 @@ class _Batch:
             self.out,
             lang=self.settings.lang,
         )
+        (written if ok else failed).append(summary)
+        return written, failed
 
     def _results(self) -> list[GradeResult]:
         return list(self.results.values())
 
-    def _guarded(self, what: str, write: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+    def _guarded(self, what: str, write: Callable[..., object], *args: Any, **kwargs: Any) -> bool:
+        """Whether `write` succeeded; a failure is a fault, logged with its traceback."""
         try:
             write(*args, **kwargs)
         except FatalError:
@@ -389,6 +402,8 @@ class _Batch:
         except Exception:
             self.faults += 1
             executor.LOG.exception("%s could not be written", what)
+            return False
+        return True
 
     def _write_fault(self, result: GradeResult) -> None:
         """Write a grader-fault result's files, as many as can be written (never raises)."""
