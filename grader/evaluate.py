@@ -35,6 +35,7 @@ import numpy as np
 
 from grader import i18n
 from grader.architecture import Architecture, describe, read_architecture
+from grader.archive import read_member
 from grader.boundary import copy_child_file, open_child_file, read_child_file
 from grader.errors import SubmissionError
 from grader.evaluator import Evaluator, InitialWeights, ModelFiles
@@ -323,11 +324,8 @@ def saved_optimizer(scratch: Path, name: str = "best.keras") -> dict | None:
     except (FileNotFoundError, SubmissionError, OSError):
         return None
     try:
-        with os.fdopen(fd, "rb") as handle, zipfile.ZipFile(handle) as archive:
-            info = archive.getinfo("config.json")
-            if info.file_size > CONFIG_LIMIT:
-                return None
-            config = json.loads(archive.read(info).decode("utf-8"))
+        with os.fdopen(fd, "rb") as handle:  # capped before zipfile reads (grader/archive.py)
+            config = json.loads(read_member(handle, "config.json", limit=CONFIG_LIMIT).decode())
     except (OSError, KeyError, ValueError, RecursionError, zipfile.BadZipFile):
         return None
     compile_config = config.get("compile_config") if isinstance(config, dict) else None
