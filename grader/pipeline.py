@@ -294,8 +294,9 @@ def _hidden(settings: RunSettings) -> list[Path]:
 
 def _file_sha256(path: Path) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
+        # Bounded and without following a link: this runs when the load refused the file.
+        return hashlib.sha256(submission.read_file(path)).hexdigest()
+    except SubmissionError:
         return ""
 
 
