@@ -8,20 +8,29 @@ layer it does not know, or any object that is not a plain Keras one (a student's
 a function, a lambda), makes the model `standard=False`: the grader will not rebuild it,
 and its accuracy goes to the instructor for review (grader/evaluate.py).
 
-Shapes come from each layer's `build_config.input_shape` when Keras saved one (every
-built layer has it), else from the previous layer of a Sequential model. Multiply-adds
-count one per weight use (Dense, Conv2D) and one per element for element-wise layers
-(pooling counts its window); they are an estimate of cost, not an exact FLOP count.
+Shapes are carried from the images the evaluator will feed (`images`, the test set's
+shape per image) through the model, each layer's input being the output Keras computes
+for the layer before it (in a Sequential model), or for the layer its node names (in a
+functional one), exactly as Keras does when it rebuilds and runs the model. The shapes the
+child saved (the model's and each layer's `build_config.input_shape`, an `InputLayer`'s
+`batch_shape`, a node's tensor shape) are never used: each is compared with the computed
+one, and a model whose saved shapes disagree is refused with both figures (a model that
+claims 1x1 inputs to conv layers it runs on 28x28 images would otherwise be estimated at
+a 784th of its cost). Multiply-adds count one per weight use (Dense, Conv2D) and one per
+element for element-wise layers (pooling counts its window); they are an estimate of
+cost, not an exact FLOP count.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from grader import i18n
 from grader.errors import SubmissionError
 
 Shape = tuple[int | None, ...]  # batch dimension first
@@ -50,6 +59,7 @@ KNOWN_LAYERS = frozenset(
     }
 )
 MODEL_CLASSES = frozenset({"Sequential", "Functional", "Model"})
+MAX_CALLS = 100  # of one layer in a functional model (a shared layer is called a few times)
 _MAX_JSON = 16 * 1024 * 1024
 
 
@@ -79,8 +89,14 @@ class Architecture:
         return not self.problems
 
 
-def read_architecture(text: str | bytes) -> Architecture:
-    """Parse `model.to_json()` output; `SubmissionError` when it is not an architecture."""
+def read_architecture(
+    text: str | bytes, *, images: Sequence[int], lang: str = "en"
+) -> Architecture:
+    """Parse `model.to_json()` output for a model fed `images`-shaped inputs.
+
+    `SubmissionError` when it is not an architecture, or when a shape the child saved
+    disagrees with the one computed from `images` (the message gives both, in `lang`).
+    """
     if len(text) > _MAX_JSON:
         raise SubmissionError(f"the model's architecture is over {_MAX_JSON} bytes of JSON")
     try:
@@ -96,21 +112,21 @@ def read_architecture(text: str | bytes) -> Architecture:
     raw_layers = data["config"].get("layers")
     if not isinstance(raw_layers, list) or not raw_layers:
         raise SubmissionError("the model's architecture lists no layers")
-    layers: list[LayerInfo] = []
-    previous: Shape | None = None
-    model_input: Shape | None = None
     for index, raw in enumerate(raw_layers):
         if not isinstance(raw, dict) or not isinstance(raw.get("config"), dict):
             raise SubmissionError(f"layer {index} of the model's architecture is not an object")
-        info, problem = _layer(raw, previous if model_class == "Sequential" else None)
-        if problem:
-            problems.append(problem)
-        if info.class_name == "InputLayer" and model_input is None:
-            model_input = info.output_shape
-        elif model_input is None and index == 0:
-            model_input = info.input_shape
-        layers.append(info)
-        previous = info.output_shape
+    model_input: Shape = (None, *images)
+    shapes = _Shapes(lang)
+    build = data.get("build_config")
+    for saved in (
+        build.get("input_shape") if isinstance(build, dict) else None,
+        data["config"].get("build_input_shape"),
+    ):
+        shapes.check(model_class, saved, model_input)
+    if model_class == "Sequential":
+        layers = _sequential_layers(raw_layers, model_input, shapes, problems)
+    else:
+        layers = _functional_layers(data["config"], raw_layers, model_input, shapes, problems)
     return Architecture(
         model_class=model_class,
         input_shape=model_input,
@@ -119,6 +135,128 @@ def read_architecture(text: str | bytes) -> Architecture:
         macs=sum(layer.macs for layer in layers),
         problems=tuple(problems),
     )
+
+
+class _Shapes:
+    """Compares a shape the child saved with the one computed; refuses a disagreement."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def check(self, where: str, saved: Any, computed: Shape | None) -> None:
+        if saved is None or computed is None:
+            return  # nothing saved, or nothing computed to compare it with
+        shape = _shape(saved)
+        # The batch dimension is free; a None the child saved for another one matches any.
+        if (
+            shape is None
+            or len(shape) != len(computed)
+            or any(s is not None and s != c for s, c in zip(shape[1:], computed[1:], strict=True))
+        ):
+            shown = _show(shape) if shape is not None else repr(saved)[:80]
+            raise SubmissionError(
+                i18n.say(
+                    "evaluate.shape_mismatch",
+                    self.lang,
+                    layer=where,
+                    saved=shown,
+                    computed=_show(computed),
+                )
+            )
+
+
+def _show(shape: Shape) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def _sequential_layers(
+    raw_layers: list[dict[str, Any]], model_input: Shape, shapes: _Shapes, problems: list[str]
+) -> list[LayerInfo]:
+    """Each layer fed the one before it, the first fed the images."""
+    layers: list[LayerInfo] = []
+    previous: Shape | None = model_input
+    for raw in raw_layers:
+        info, problem = _layer(raw, previous, shapes)
+        if problem:
+            problems.append(problem)
+        layers.append(info)
+        previous = info.output_shape
+    return layers
+
+
+def _functional_layers(
+    config: dict[str, Any],
+    raw_layers: list[dict[str, Any]],
+    model_input: Shape,
+    shapes: _Shapes,
+    problems: list[str],
+) -> list[LayerInfo]:
+    """Each layer fed, node by node, the output its node names (`keras_history`).
+
+    One input layer, fed the images; a layer called several times costs each call. A
+    node whose input is not one earlier layer's output (several inputs, a nested model)
+    leaves that layer's shape unknown, which makes the model not standard.
+    """
+    inputs = config.get("input_layers")
+    if isinstance(inputs, list) and inputs and isinstance(inputs[0], str):
+        inputs = [inputs]  # Keras writes one input as [name, 0, 0], several as a list of those
+    entries = inputs if isinstance(inputs, list) else []
+    names = [str(entry[0]) for entry in entries if isinstance(entry, list) and entry]
+    if len(names) != 1 or len(entries) != 1:
+        problems.append(f"the model has {len(entries)} inputs, not one")
+    outputs: dict[tuple[str, int], Shape | None] = {}
+    layers: list[LayerInfo] = []
+    for raw in raw_layers:
+        name = str(raw.get("name") or raw["config"].get("name"))
+        nodes = raw.get("inbound_nodes")
+        if raw.get("class_name") == "InputLayer" or not nodes:
+            calls: list[Any] = [None]
+        elif not isinstance(nodes, list) or len(nodes) > MAX_CALLS:
+            problems.append(f"layer {name!r} is called more than {MAX_CALLS} times")
+            calls = [None]
+        else:
+            calls = nodes
+        first: LayerInfo | None = None
+        for index, node in enumerate(calls):
+            # One node at a time: a layer's second call may take its own first call's output.
+            if node is None:
+                shape = model_input if name in names[:1] else None
+            else:
+                shape = _node_input(node, outputs, shapes)
+            # Keras saves the build shape of the first call only.
+            info, problem = _layer(raw, shape, shapes, first_call=index == 0)
+            if problem and problem not in problems:  # any call it cannot price: not standard
+                problems.append(problem)
+            outputs[(name, index)] = info.output_shape
+            if first is None:
+                first = info
+            else:  # the same weights called again: more work, no more parameters
+                first = dataclasses.replace(first, macs=first.macs + info.macs)
+        assert first is not None
+        layers.append(first)
+    return layers
+
+
+def _node_input(
+    node: Any, outputs: dict[tuple[str, int], Shape | None], shapes: _Shapes
+) -> Shape | None:
+    """The computed shape a functional node is called on, or None when it cannot be known."""
+    args = node.get("args") if isinstance(node, dict) else None
+    tensor = args[0] if isinstance(args, list) and len(args) == 1 else None
+    config = tensor.get("config") if isinstance(tensor, dict) else None
+    history = config.get("keras_history") if isinstance(config, dict) else None
+    if (
+        not isinstance(tensor, dict)
+        or tensor.get("class_name") != "__keras_tensor__"
+        or not isinstance(history, list)
+        or len(history) != 3
+        or not isinstance(history[1], int)
+        or history[2] != 0
+    ):
+        return None
+    computed = outputs.get((str(history[0]), history[1]))
+    shapes.check(f"{history[0]}", config.get("shape"), computed)
+    return computed
 
 
 def _plain_keras(obj: Mapping[str, Any], class_name: str) -> bool:
@@ -164,16 +302,21 @@ def _shape(value: Any) -> Shape | None:
     return tuple(dims)
 
 
-def _layer(raw: Mapping[str, Any], previous: Shape | None) -> tuple[LayerInfo, str | None]:
+def _layer(
+    raw: Mapping[str, Any], input_shape: Shape | None, shapes: _Shapes, *, first_call: bool = True
+) -> tuple[LayerInfo, str | None]:
+    """The layer fed `input_shape` (computed, never read from the child's file)."""
     class_name = str(raw.get("class_name"))
     config: Mapping[str, Any] = raw["config"]
     name = str(config.get("name", class_name))
     build = raw.get("build_config")
-    input_shape = _shape(build.get("input_shape")) if isinstance(build, dict) else None
+    if first_call:
+        saved = build.get("input_shape") if isinstance(build, dict) else None
+        shapes.check(name, saved, input_shape)
     if class_name == "InputLayer":
-        input_shape = _shape(config.get("batch_shape") or config.get("batch_input_shape"))
-    elif input_shape is None:
-        input_shape = previous
+        shapes.check(
+            name, config.get("batch_shape") or config.get("batch_input_shape"), input_shape
+        )
 
     def unknown(problem: str) -> tuple[LayerInfo, str]:
         return LayerInfo(class_name, name, input_shape, None, 0, 0), problem

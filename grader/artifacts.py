@@ -31,6 +31,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from grader import archive
 from grader.boundary import BestModel, open_child_file, read_child_file
 from grader.errors import GraderError
 
@@ -141,17 +142,12 @@ def _zip_config(scratch: Path, problems: list[str]) -> Mapping[str, Any] | None:
         problems.append(f"{MODEL_FILE}: {getattr(exc, 'message', exc)}")
         return None
     try:
-        with os.fdopen(fd, "rb") as handle, zipfile.ZipFile(handle) as archive:
-            info = archive.getinfo("config.json")
-            if info.file_size > MAX_CONFIG_JSON:
-                problems.append(f"{MODEL_FILE}: config.json is {info.file_size} bytes")
-                return None
-            with archive.open(info) as member:
-                # The size in the zip's index can lie (a zip bomb): the read is capped too.
-                raw = member.read(MAX_CONFIG_JSON + 1)
-            if len(raw) > MAX_CONFIG_JSON:
-                problems.append(f"{MODEL_FILE}: config.json is over {MAX_CONFIG_JSON} bytes")
-                return None
+        with os.fdopen(fd, "rb") as handle:
+            # Directory and member capped before zipfile reads them (grader/archive.py).
+            raw = archive.read_member(handle, "config.json", limit=MAX_CONFIG_JSON)
+    except archive.ArchiveRefused as exc:
+        problems.append(f"{MODEL_FILE}: refused, {exc}")
+        return None
     except (OSError, KeyError, ValueError, RuntimeError, zipfile.BadZipFile, EOFError) as exc:
         problems.append(f"{MODEL_FILE}: not a readable Keras file ({type(exc).__name__})")
         return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -149,9 +150,10 @@ def run(
         work = Path(folder)
         # The student's folder under a fixed id: discovery then picks its one notebook (or
         # its one script) or rejects it with a message naming the files, as for a class.
+        # A copy, not a link: discovery follows none. Links inside stay links (refused).
         (work / "in").mkdir()
-        (work / "in" / STUDENT).symlink_to(submission.resolve(), target_is_directory=True)
         try:
+            shutil.copytree(submission, work / "in" / STUDENT, symlinks=True)
             code = grade(
                 paths=[work / "in"],
                 assignment=assignment,

@@ -36,6 +36,7 @@ from grader import (
     i18n,
     report,
     sandbox,
+    submission,
 )
 from grader import progress as progress_module
 from grader import spec as spec_module
@@ -43,13 +44,20 @@ from grader import store as store_module
 from grader import summary as summary_module
 from grader.checks import validate_rubric
 from grader.discover import SubmissionRef
-from grader.errors import ExitCode, FatalError
+from grader.errors import ExitCode, FatalError, SubmissionError
 from grader.pipeline import RunSettings
+from grader.printable import printable
 from grader.results import GradeResult, Status, to_jsonable
 from grader.reuse import Reuse
 
 Echo = Callable[[str], None]
 LOG_FILE = "grader.log"  # under the output folder: grader faults, with their tracebacks
+# Every name the batch writes directly in the output folder, beside the students' folders
+# `<out>/<id>/`: discovery never makes one of them an id (a folder `grades.csv/` is graded
+# as `grades.csv-student`), so no submission can take the gradebook's or the summary's place.
+OUTPUT_NAMES = frozenset(
+    {report.GRADEBOOK_FILE, summary_module.SUMMARY_FILE, LOG_FILE, *store_module.OUTPUT_NAMES}
+)
 
 
 def grade(
@@ -90,7 +98,7 @@ def grade(
     chosen = spec.budget(budget)
     lang = i18n.require(lang or spec.language)  # before any work: a typo costs nothing
     isolation = sandbox.resolve(no_sandbox=no_sandbox)  # refuses early without bubblewrap
-    found = discover.discover(paths)
+    found = discover.discover(paths, reserved=OUTPUT_NAMES)
     cache = datasets.prepare(spec.data, data_dir=data_dir, cache_dir=cache_dir)
     test = datasets.load_test(cache, spec.data)
     plan = executor.plan(jobs, lang=lang)
@@ -150,19 +158,15 @@ def grade(
                 batch.grade(todo, plan, test, scheduler=scheduler, dask_config=dask_config)
         finally:
             shown.close()
-        batch.finish(found.submissions)
+        written, failed = batch.finish(found.submissions)
     results = list(batch.results.values())
     graded = sum(r.status is Status.GRADED for r in results)
-    echo(
-        i18n.say(
-            "batch.wrote",
-            lang,
-            gradebook=out / report.GRADEBOOK_FILE,
-            summary=out / summary_module.SUMMARY_FILE,
-            graded=graded,
-            total=len(results),
-        )
-    )
+    # Only what was written is said to be: a file that failed is named as such.
+    shown = ", ".join(str(path) for path in written) or "—"
+    echo(i18n.say("batch.wrote", lang, files=shown, graded=graded, total=len(results)))
+    if failed:
+        files = ", ".join(str(path) for path in failed)
+        echo(i18n.say("batch.not_written", lang, files=files, log=out / LOG_FILE))
     if batch.faults:
         echo(i18n.say("batch.faults", lang, count=batch.faults, log=out / LOG_FILE))
     everything = graded == len(results) and not batch.faults
@@ -177,13 +181,20 @@ def _log_faults(path: Path) -> Iterator[None]:
     appended to, so a re-run keeps the earlier faults' tracebacks.
     """
     handler = logging.FileHandler(path, encoding="utf-8", delay=True)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(_PrintableFormatter("%(asctime)s %(levelname)s %(message)s"))
     executor.LOG.addHandler(handler)
     try:
         yield
     finally:
         executor.LOG.removeHandler(handler)
         handler.close()
+
+
+class _PrintableFormatter(logging.Formatter):
+    """grader.log is read in a terminal: ids and exception texts are the student's."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 def store_key(ref_id: str, sha256: str, settings: RunSettings) -> store_module.Key:
@@ -356,11 +367,19 @@ class _Batch:
         )
         self.shown.finished(result)
 
-    def finish(self, refs: Sequence[SubmissionRef]) -> None:
-        """grades.csv, then summary.html: each written even if the other fails."""
+    def finish(self, refs: Sequence[SubmissionRef]) -> tuple[list[Path], list[Path]]:
+        """grades.csv, then summary.html: each written even if the other fails.
+
+        Returns the paths written and those that could not be (traceback in grader.log).
+        """
         results = self._results()
-        self._guarded("grades.csv", report.write_gradebook, results, self.out, self.check_ids)
-        self._guarded(
+        written: list[Path] = []
+        failed: list[Path] = []
+        gradebook = self.out / report.GRADEBOOK_FILE
+        summary = self.out / summary_module.SUMMARY_FILE
+        ok = self._guarded("grades.csv", report.write_gradebook, results, self.out, self.check_ids)
+        (written if ok else failed).append(gradebook)
+        ok = self._guarded(
             "summary.html",
             summary_module.write,
             results,
@@ -369,11 +388,14 @@ class _Batch:
             self.out,
             lang=self.settings.lang,
         )
+        (written if ok else failed).append(summary)
+        return written, failed
 
     def _results(self) -> list[GradeResult]:
         return list(self.results.values())
 
-    def _guarded(self, what: str, write: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+    def _guarded(self, what: str, write: Callable[..., object], *args: Any, **kwargs: Any) -> bool:
+        """Whether `write` succeeded; a failure is a fault, logged with its traceback."""
         try:
             write(*args, **kwargs)
         except FatalError:
@@ -381,6 +403,8 @@ class _Batch:
         except Exception:
             self.faults += 1
             executor.LOG.exception("%s could not be written", what)
+            return False
+        return True
 
     def _write_fault(self, result: GradeResult) -> None:
         """Write a grader-fault result's files, as many as can be written (never raises)."""
@@ -417,6 +441,7 @@ def _files_current(folder: Path, text: str) -> bool:
 
 def _sha256(path: Path) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
+        # As `load` reads it: no link followed, a pipe never blocks, the size capped.
+        return hashlib.sha256(submission.read_file(path)).hexdigest()
+    except SubmissionError:
         return ""  # unreadable: never matches a stored row, so grade_one reports it

@@ -16,13 +16,27 @@ Rules (also shown in `grade --help`):
   `ana/`; compared ignoring case, since reports are written under the id) are both
   rejected: the grader never picks one silently.
 
+- Links are never followed, wherever they are: every entry is examined with `lstat`
+  (and read later with `O_NOFOLLOW`, grader/submission.py), so nothing outside the
+  submissions folder is ever graded or quoted. A link named on the command line or lying
+  directly in a collection is rejected under its own name; inside a student's folder, a
+  link or anything but a regular file named `.ipynb`/`.py` rejects the folder, naming it
+  (other links there, to a dataset say, are neither followed nor counted). A pipe, a
+  device or a socket named as a submission is rejected the same way.
+
 Ids are NFC-normalised so that a name typed on macOS (NFD) and on Linux is the same id.
+An id never equals one of the names the batch writes beside the students' folders
+(`reserved`: grades.csv, summary.html, grader.log, the results store): such a name gets
+`RESERVED_SUFFIX` (a folder `grades.csv/` is graded as `grades.csv-student`), so no student
+can take the gradebook's or the summary's place.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -34,6 +48,7 @@ Kind = Literal["ipynb", "py"]
 SUFFIXES: dict[str, Kind] = {".ipynb": "ipynb", ".py": "py"}
 _IGNORED_DIRS = frozenset({"__pycache__"})
 MAX_FOLDER_DEPTH = 20  # inside one student's folder; a real one is 1 or 2 levels deep
+RESERVED_SUFFIX = "-student"
 
 
 @dataclass(frozen=True)
@@ -77,64 +92,101 @@ class Discovery:
     rejected: tuple[Rejected, ...]  # sorted by id
 
 
-def discover(paths: Sequence[Path]) -> Discovery:
+def discover(paths: Sequence[Path], *, reserved: Collection[str] = ()) -> Discovery:
     """Turn command-line paths into submissions (and rejections), following the module rules.
 
-    Raises `UsageError` if a path does not exist.
+    `reserved`: names of the files the caller writes beside the students' folders; no id
+    equals one of them (compared ignoring case). Raises `UsageError` if a path does not exist.
     """
     for path in paths:
-        if not path.exists():
+        if not os.path.lexists(path):
             raise UsageError(
                 f"no such file or folder: {path}",
                 hint="give .ipynb/.py files or folders that hold them",
             )
+    names = _Names(frozenset(name.casefold() for name in reserved))
     found: list[SubmissionRef | Rejected] = []
     seen: set[Path] = set()
     for path in paths:
-        for entry in _entries(path):
-            key = entry.path.resolve()
-            # The same file reached twice (`grade subs subs/ana.py`) is one submission.
+        for entry in _entries(path, names):
+            # The same file reached twice (`grade subs subs/ana.py`) is one submission. The
+            # last component is not resolved: a link is its own entry, never its target's.
+            key = entry.path.parent.resolve() / entry.path.name
             if key not in seen:
                 seen.add(key)
                 found.append(entry)
     return _split(_reject_duplicates(found))
 
 
-def _entries(path: Path) -> Iterable[SubmissionRef | Rejected]:
-    if not path.is_dir():
-        yield _from_file(path)
+@dataclass(frozen=True)
+class _Names:
+    """Makes ids: NFC, and never one of the caller's reserved names."""
+
+    reserved: frozenset[str]
+
+    def id(self, name: str) -> str:
+        sid = unicodedata.normalize("NFC", name)
+        return sid + RESERVED_SUFFIX if sid.casefold() in self.reserved else sid
+
+    def of_file(self, path: Path) -> str:
+        return self.id(path.stem)
+
+    def of_link(self, path: Path) -> str:
+        # Named like the file or the student's folder it stands for.
+        return self.id(path.stem if path.suffix.lower() in SUFFIXES else path.name)
+
+
+def _entries(path: Path, names: _Names) -> Iterable[SubmissionRef | Rejected]:
+    # lstat, not stat: a link named on the command line (a shell glob expands a student's
+    # link too) is judged as a link, never as what it points to.
+    mode = os.lstat(path).st_mode
+    if not stat.S_ISDIR(mode):
+        yield _from_file(path, mode, names)
         return
     try:
-        children = sorted(path.iterdir())
+        with os.scandir(path) as listing:
+            children = sorted((Path(entry.path), entry.stat(follow_symlinks=False).st_mode)
+                              for entry in listing)  # fmt: skip
     except OSError as exc:
         raise UsageError(f"cannot list {path}: {exc.strerror or exc}") from None
-    for child in children:
+    for child, child_mode in children:
         if _ignored(child):
             continue
-        if child.is_dir():
-            yield _from_folder(child)
+        if stat.S_ISLNK(child_mode):
+            # A link to a folder would be a student's folder, a link to a file a submission:
+            # either way it is the student's claim on someone else's files.
+            yield _rejected(names.of_link(child), child, "link", name=child.name)
+        elif stat.S_ISDIR(child_mode):
+            yield _from_folder(child, names)
         elif child.suffix.lower() in SUFFIXES:
-            yield _from_file(child)
+            yield _from_file(child, child_mode, names)
 
 
-def _from_file(path: Path) -> SubmissionRef | Rejected:
+def _from_file(path: Path, mode: int, names: _Names) -> SubmissionRef | Rejected:
+    if stat.S_ISLNK(mode):
+        return _rejected(names.of_link(path), path, "link", name=path.name)
+    sid = names.of_file(path)
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
-        return _rejected(_id(path.stem), path, "not_submission", name=path.name)
-    if not path.is_file():
+        return _rejected(sid, path, "not_submission", name=path.name)
+    if not stat.S_ISREG(mode):
         # A named pipe would block every reader (load, hashing) forever; a device too.
-        return _rejected(_id(path.stem), path, "not_regular", name=path.name)
-    return SubmissionRef(_id(path.stem), path, kind)
+        return _rejected(sid, path, "not_regular", name=path.name)
+    return SubmissionRef(sid, path, kind)
 
 
-def _from_folder(folder: Path) -> SubmissionRef | Rejected:
-    student = _id(folder.name)
+def _from_folder(folder: Path, names: _Names) -> SubmissionRef | Rejected:
+    student = names.id(folder.name)
     try:
-        files = sorted(_candidates(folder))
+        files, refused = _candidates(folder)
     except _TooDeep:
         return _rejected(student, folder, "too_deep", folder=folder, depth=MAX_FOLDER_DEPTH)
     except OSError as exc:
         return _rejected(student, folder, "unreadable", folder=folder, error=exc.strerror or exc)
+    if refused:
+        shown = ", ".join(str(f.relative_to(folder)) for f in sorted(refused))
+        return _rejected(student, folder, "link_in_folder", folder=folder, names=shown)
+    files.sort()
     notebooks = [f for f in files if f.suffix.lower() == ".ipynb"]
     scripts = [f for f in files if f.suffix.lower() == ".py"]
     chosen = notebooks if notebooks else scripts
@@ -142,43 +194,44 @@ def _from_folder(folder: Path) -> SubmissionRef | Rejected:
         return SubmissionRef(student, chosen[0], SUFFIXES[chosen[0].suffix.lower()])
     if not chosen:
         return _rejected(student, folder, "empty_folder", folder=folder)
-    names = ", ".join(str(f.relative_to(folder)) for f in chosen)
+    shown = ", ".join(str(f.relative_to(folder)) for f in chosen)
     key = "several_notebooks" if notebooks else "several_scripts"
-    return _rejected(student, folder, key, folder=folder, names=names)
+    return _rejected(student, folder, key, folder=folder, names=shown)
 
 
 class _TooDeep(Exception):
     pass
 
 
-def _candidates(folder: Path) -> list[Path]:
-    """Notebooks and scripts under `folder` (regular files only, links to folders not followed).
+def _candidates(folder: Path) -> tuple[list[Path], list[Path]]:
+    """Notebooks and scripts under `folder` that are regular files, and those that are not.
 
-    Iterative and bounded: a folder nested thousands of levels deep, or a link to a parent
-    folder, would otherwise recurse until RecursionError and stop discovery for everyone.
+    Entries are examined with lstat and links to folders are never entered. Iterative and
+    bounded: a folder nested thousands of levels deep, or a link to a parent folder, would
+    otherwise recurse until RecursionError and stop discovery for everyone.
     """
     found: list[Path] = []
+    refused: list[Path] = []  # a link, pipe or device named as a notebook or a script
     pending = [(folder, 0)]
     while pending:
         current, depth = pending.pop()
         if depth > MAX_FOLDER_DEPTH:
             raise _TooDeep
-        for child in current.iterdir():
-            if _ignored(child):
-                continue
-            if child.is_dir() and not child.is_symlink():
-                pending.append((child, depth + 1))
-            elif child.suffix.lower() in SUFFIXES and child.is_file():
-                found.append(child)
-    return found
+        with os.scandir(current) as listing:
+            for entry in listing:
+                child = Path(entry.path)
+                if _ignored(child):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((child, depth + 1))
+                elif child.suffix.lower() in SUFFIXES:
+                    regular = entry.is_file(follow_symlinks=False)
+                    (found if regular else refused).append(child)
+    return found, refused
 
 
 def _ignored(path: Path) -> bool:
     return path.name.startswith(".") or path.name in _IGNORED_DIRS
-
-
-def _id(name: str) -> str:
-    return unicodedata.normalize("NFC", name)
 
 
 def _reject_duplicates(found: list[SubmissionRef | Rejected]) -> list[SubmissionRef | Rejected]:

@@ -35,6 +35,7 @@ import numpy as np
 
 from grader import i18n
 from grader.architecture import Architecture, describe, read_architecture
+from grader.archive import read_member
 from grader.boundary import copy_child_file, open_child_file, read_child_file
 from grader.errors import SubmissionError
 from grader.evaluator import Evaluator, InitialWeights, ModelFiles
@@ -131,10 +132,15 @@ def scores(
     return accuracy, loss
 
 
-def measure(scratch: Path, name: str, limits: Limits, lang: str) -> tuple[bytes, Architecture]:
-    """The child's architecture file, read as data and within the spec's ceilings."""
+def measure(
+    scratch: Path, name: str, limits: Limits, lang: str, images: tuple[int, ...]
+) -> tuple[bytes, Architecture]:
+    """The child's architecture file, read as data and within the spec's ceilings.
+
+    `images`: the shape of one test image, which the shapes are computed from.
+    """
     text = read_child_file(scratch, name, limit=JSON_LIMIT)
-    architecture = read_architecture(text)
+    architecture = read_architecture(text, images=images, lang=lang)
     for key, found, limit in (
         ("params", architecture.params, limits.eval_max_params),
         ("macs", architecture.macs, limits.eval_max_macs),
@@ -160,7 +166,7 @@ def evaluate_best(
 ) -> Evaluation:
     """Evaluate the child's best model; `SubmissionError` ends the submission (its status)."""
     try:
-        text, architecture = measure(scratch, MODEL_JSON, limits, lang)
+        text, architecture = measure(scratch, MODEL_JSON, limits, lang, x_test.shape[1:])
     except FileNotFoundError as exc:
         raise SubmissionError(
             _say("unreadable", lang, detail=_say("missing_file", lang, name=MODEL_JSON))
@@ -176,7 +182,11 @@ def evaluate_best(
             raise SubmissionError(
                 _say("unreadable", lang, detail=_say("missing_file", lang, name=WEIGHTS))
             ) from exc
-        initial = _initial(scratch, folder, limits, lang) if architecture.standard else None
+        initial = (
+            _initial(scratch, folder, limits, lang, x_test.shape[1:])
+            if architecture.standard
+            else None
+        )
         return _evaluate_copies(
             files,
             architecture,
@@ -285,10 +295,12 @@ def _call(
         raise _NotRebuilt(exc.message) from None
 
 
-def _initial(scratch: Path, folder: Path, limits: Limits, lang: str) -> ModelFiles | None:
+def _initial(
+    scratch: Path, folder: Path, limits: Limits, lang: str, images: tuple[int, ...]
+) -> ModelFiles | None:
     """The parent's copies of the child's initial model, when there is a usable one."""
     try:
-        text, architecture = measure(scratch, INITIAL_JSON, limits, lang)
+        text, architecture = measure(scratch, INITIAL_JSON, limits, lang, images)
         if not architecture.standard:
             return None
         files = ModelFiles(folder / "initial.json", folder / "initial.weights.h5")
@@ -323,11 +335,8 @@ def saved_optimizer(scratch: Path, name: str = "best.keras") -> dict | None:
     except (FileNotFoundError, SubmissionError, OSError):
         return None
     try:
-        with os.fdopen(fd, "rb") as handle, zipfile.ZipFile(handle) as archive:
-            info = archive.getinfo("config.json")
-            if info.file_size > CONFIG_LIMIT:
-                return None
-            config = json.loads(archive.read(info).decode("utf-8"))
+        with os.fdopen(fd, "rb") as handle:  # capped before zipfile reads (grader/archive.py)
+            config = json.loads(read_member(handle, "config.json", limit=CONFIG_LIMIT).decode())
     except (OSError, KeyError, ValueError, RecursionError, zipfile.BadZipFile):
         return None
     compile_config = config.get("compile_config") if isinstance(config, dict) else None

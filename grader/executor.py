@@ -35,10 +35,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from grader import data, datasets, i18n, sandbox, terminal
+from grader import data, datasets, i18n, sandbox, submission, terminal
 from grader.dataspec import DataSpec
 from grader.discover import SubmissionRef
-from grader.errors import UsageError
+from grader.errors import SubmissionError, UsageError
 from grader.pipeline import RunSettings, grade_one
 from grader.results import GradeResult, Status
 from grader.runner import SPARES
@@ -327,10 +327,9 @@ class LocalPool:
                     # A spare for this worker's next task only if some task is left for
                     # each worker after this one (an unused spare's import is wasted CPU).
                     task = _task(ref, self.settings, folder, more=len(queue) // self.jobs)
-                except OSError as exc:
+                except SubmissionError as exc:
                     free.append(slot)
-                    text = _say(self.settings, "unreadable", path=ref.path, error=exc)
-                    yield ref, crashed(ref, self.settings, text)
+                    yield ref, _unreadable(ref, self.settings, exc)
                     continue
                 started(ref, folder)
                 busy[self._slots[slot].submit(self.task, task)] = (slot, ref)
@@ -404,9 +403,8 @@ class DaskRunner:
             folder = self.scratch.next()
             try:
                 task = _task(ref, self.settings, folder)
-            except OSError as exc:
-                text = _say(self.settings, "unreadable", path=ref.path, error=exc)
-                yield ref, crashed(ref, self.settings, text)
+            except SubmissionError as exc:
+                yield ref, _unreadable(ref, self.settings, exc)
                 continue
             # pure=False: the same bytes graded twice (two ids) are two tasks, not one.
             future = self.client.submit(grade_task, task, pure=False, retries=0)
@@ -436,8 +434,27 @@ class DaskRunner:
 def _task(
     ref: SubmissionRef, settings: RunSettings, scratch: Path | None, *, more: int = 0
 ) -> Task:
+    """The task for `ref`; `SubmissionError` when its file cannot be read as a submission.
+
+    Read as `load` reads it (no link followed, a pipe never blocks, at most
+    `submission.MAX_FILE_BYTES`): these bytes are what the worker grades.
+    """
     folder = None if scratch is None else str(scratch)
-    return Task(ref, ref.path.read_bytes(), settings, folder, more)
+    content = submission.read_file(ref.path, lang=settings.lang)
+    return Task(ref, content, settings, folder, more)
+
+
+def _unreadable(ref: SubmissionRef, settings: RunSettings, exc: SubmissionError) -> GradeResult:
+    """The result of a submission whose file could not be read into a task."""
+    return GradeResult.without_results(
+        id=ref.id,
+        sha256="",
+        assignment=settings.spec.id,
+        budget=settings.budget.name,
+        status=Status(exc.status),
+        message=exc.message,
+        source_path=str(ref.path),
+    )
 
 
 def _read_config(path: Path) -> dict[str, Any]:

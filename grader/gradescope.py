@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from grader import i18n, report
+from grader.printable import printable_data
 from grader.results import CheckStatus, GradeResult
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "gradescope.schema.json"
@@ -103,6 +104,8 @@ def to_results(result: GradeResult, *, lang: str) -> dict[str, Any]:
 
 
 def dumps(data: dict[str, Any]) -> str:
+    """The text of results.json; every string passes the one sanitiser (grader/printable.py)."""
+    data = printable_data(data)
     validate(data)
     return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 

@@ -54,6 +54,12 @@ class Limits:
     # One declaration (grader/training.py): the student's build and a recorded fit, no
     # training; about a second for the exam, a few for a callback simulated per batch.
     declare_seconds: int = 60
+    # Loading the submission (grader/submission.py's load_within): reading and parsing it,
+    # nothing executed, first in a process of its own. The exam notebook takes 0.1 s; the
+    # largest file the caps let through (64 MB of outputs, 1 MB of code) is measured in
+    # bench/RESULTS.md, well within both.
+    load_seconds: int = 30
+    load_memory_mb: int = 1024  # address space of the checking process
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,7 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
     timings: dict[str, float] = {}
     start = time.monotonic()
     try:
-        loaded = submission.load(ref, lang=settings.lang)
+        loaded = submission.load_within(ref, settings.effective_limits, lang=settings.lang)
     except SubmissionError as exc:
         return GradeResult.without_results(
             id=ref.id,
@@ -434,8 +434,9 @@ def _hidden(settings: RunSettings) -> list[Path]:
 
 def _file_sha256(path: Path) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
+        # Bounded and without following a link: this runs when the load refused the file.
+        return hashlib.sha256(submission.read_file(path)).hexdigest()
+    except SubmissionError:
         return ""
 
 

@@ -39,6 +39,7 @@ from grader import i18n
 from grader.boundary import HostileFile, read_child_file
 from grader.child.protocol import RESPONSE_NAME
 from grader.limits import ProgressReader, ProgressRefused
+from grader.printable import printable
 from grader.results import GradeResult
 
 Echo = Callable[[str], None]
@@ -217,7 +218,9 @@ class PlainProgress:
         heartbeat: float = PLAIN_HEARTBEAT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.echo = echo
+        # Ids, messages and the child's stage are the student's text: the one sanitiser
+        # (grader/printable.py) stands between every line and the terminal.
+        self.echo: Echo = lambda line: echo(printable(line))
         self.total = self.done = self.left = 0
         self.eta = _Eta(lang)
         self.max_trials, self.budget_seconds, self.lang = max_trials, budget_seconds, lang
@@ -302,7 +305,7 @@ class _StageColumn(ProgressColumn):
         self.stage = stage
 
     def render(self, task: Task) -> Text:
-        return Text(self.stage(task), style="cyan")
+        return Text(printable(self.stage(task)), style="cyan")
 
 
 class RichProgress:
@@ -319,7 +322,8 @@ class RichProgress:
         self.max_trials, self.budget_seconds, self.lang = max_trials, budget_seconds, lang
         self.console = console or Console()
         self.progress = Progress(
-            TextColumn("{task.description}"),
+            # Not markup: a description is an id, and `[` in a file name is not a style.
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -346,7 +350,7 @@ class RichProgress:
         self.progress.update(self.batch, total=to_grade, description=MESSAGES["grading"][self.lang])
 
     def started(self, sid: str, scratch: Path | None) -> None:
-        task = self.progress.add_task(f"  {sid}", total=None)
+        task = self.progress.add_task(f"  {printable(sid)}", total=None)
         self.children[task] = RunningChild(
             scratch,
             max_trials=self.max_trials,
@@ -365,13 +369,13 @@ class RichProgress:
             self.children.pop(task, None)
         suffix = MESSAGES["reused"][self.lang] if how == "reused" else ""
         self.progress.console.print(
-            result_line(result, self.done, self.total, suffix, self.lang),
+            printable(result_line(result, self.done, self.total, suffix, self.lang)),
             markup=False,
             highlight=False,
         )
 
     def say(self, text: str) -> None:
-        self.progress.console.print(text, markup=False, highlight=False)
+        self.progress.console.print(printable(text), markup=False, highlight=False)
 
     def close(self) -> None:
         self.progress.stop()

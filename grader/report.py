@@ -36,6 +36,7 @@ from jsonschema.exceptions import best_match
 
 from grader import i18n, plots, resources
 from grader.errors import UsageError
+from grader.printable import printable, template_value
 from grader.results import CheckStatus, GradeResult
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "result.schema.json"
@@ -214,8 +215,9 @@ _CSV_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 def csv_cell(value: object) -> str:
-    """`value` as a CSV cell that no spreadsheet runs as a formula, whatever its separator."""
-    text = "" if value is None else str(value)
+    """`value` as a CSV cell that no spreadsheet runs as a formula, whatever its separator,
+    and that holds no control character but newline and tab (grader/printable.py)."""
+    text = "" if value is None else printable(str(value))
     if _CSV_NUMBER.fullmatch(text):
         return text
     return _CSV_DANGER.sub("'", text)
@@ -265,6 +267,8 @@ def _environment(folder: Path, ui: dict[str, Any]) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Every value a template prints passes the one sanitiser (grader/printable.py).
+        finalize=template_value,
     )
     env.filters.update(_filters(ui))
     return env

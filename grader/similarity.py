@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import builtins
 import io
-import json
 import keyword
 import logging
 import tokenize
@@ -115,8 +114,9 @@ def code_cells(path: Path) -> list[tuple[int | None, str]]:
     if path.suffix.lower() != ".ipynb":
         return [(None, text)] if len(text) <= submission.MAX_CODE_CHARS else []
     try:
-        cells = json.loads(text).get("cells", [])
-    except (ValueError, AttributeError, RecursionError):
+        # Bounded as `load` bounds it: nesting and the number of values checked first.
+        cells = submission.notebook_json(text, path.name).get("cells", [])
+    except (SubmissionError, RecursionError):
         return []
     out: list[tuple[int | None, str]] = []
     for number, cell in enumerate(cells if isinstance(cells, list) else [], 1):

@@ -382,6 +382,8 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
             eval_seconds=lim.positive("eval_seconds", int, limits.eval_seconds),
             eval_memory_mb=lim.positive("eval_memory_mb", int, limits.eval_memory_mb),
             declare_seconds=lim.positive("declare_seconds", int, limits.declare_seconds),
+            load_seconds=lim.positive("load_seconds", int, limits.load_seconds),
+            load_memory_mb=lim.positive("load_memory_mb", int, limits.load_memory_mb),
         )
         lim.finish()
     else:

@@ -38,6 +38,9 @@ from grader.results import GradeResult
 
 STORE_FILE = "results.sqlite"
 LOCK_FILE = ".grade.lock"
+# What the store puts in the output folder: the database, SQLite's write-ahead log, shared
+# memory and rollback journal beside it, and the lock.
+OUTPUT_NAMES = (STORE_FILE, *(f"{STORE_FILE}-{s}" for s in ("wal", "shm", "journal")), LOCK_FILE)
 STORE_FORMAT = 1
 
 _SCHEMA = """

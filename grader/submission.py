@@ -15,12 +15,14 @@ included) and 1-based line within the cell; for a `.py` file the cell is None.
 from __future__ import annotations
 
 import ast
+import errno
 import hashlib
 import io
 import json
 import os
 import re
 import stat
+import subprocess
 import sys
 import tokenize
 import warnings
@@ -28,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import nbformat
 
@@ -36,6 +38,7 @@ from grader import i18n
 from grader.child.protocol import CodeChunk, filename_for
 from grader.discover import Kind, SubmissionRef
 from grader.errors import SubmissionError
+from grader.limits import Limits
 from grader.results import Location, SkippedStatement
 
 CODE_WIDTH = 80  # SkippedStatement.code is shortened to this many characters
@@ -53,6 +56,14 @@ MAX_CELLS = 2_000
 MAX_CODE_CHARS = 1_000_000  # all code cells together
 MAX_LINE_CHARS = 20_000
 MAX_JSON_DEPTH = 100  # nbformat itself needs about 6
+# JSON values of a notebook, object keys included, counted before `json.loads` builds them:
+# each costs it 30-75 bytes (measured: a million `{}` 64 MB, a million keys 75 MB), so a
+# 64 MB file of `[{},{},...]` would take 1.4 GB. The exam notebook has about 2,000.
+MAX_JSON_VALUES = 2_000_000
+# Markdown and raw cells together keep this many characters, in file order; the rest is
+# cut before nbformat sees it. Nothing grades them: they are kept only so that cell numbers
+# (and the child's tracebacks, which quote cells by number) match the notebook.
+MAX_TEXT_CHARS = 1_000_000
 # Below CPython's own compiler limit (about 1,000 nested expressions, RecursionError) with
 # room to spare for the parent's recursive walkers (`_is_constant`, `ast.unparse`).
 MAX_AST_DEPTH = 200
@@ -83,36 +94,111 @@ class SubmissionSyntaxError(SubmissionError):
         self.location = location
 
 
-def load(ref: SubmissionRef, *, lang: str = "en") -> LoadedSubmission:
-    """Read and parse a submission; raise `SubmissionError` if it cannot be graded.
+class OverLimit(SubmissionError):
+    """Loading went over the time or memory ceiling (`limit` says which): rejected."""
 
-    Status "rejected": empty, binary or non-UTF-8 file, no code at all, or over a limit
-    (`MAX_FILE_BYTES`, `MAX_CELLS`, `MAX_CODE_CHARS`, `MAX_LINE_CHARS`, `MAX_JSON_DEPTH`).
-    Status "error": not a valid notebook, a syntax error, or code nested deeper than
-    `MAX_AST_DEPTH` (`SubmissionSyntaxError`, with the cell and line). Nothing else
-    escapes: the texts of the limits are in `lang`.
+    def __init__(self, message: str, *, limit: str, hint: str | None = None) -> None:
+        super().__init__(message, status="rejected", hint=hint)
+        self.limit = limit
+
+
+def load(ref: SubmissionRef, *, lang: str = "en") -> LoadedSubmission:
+    """Read and parse a submission in this process; `SubmissionError` if it cannot be graded.
+
+    Status "rejected": empty, binary or non-UTF-8 file, a link, no code at all, or over a
+    limit (`MAX_FILE_BYTES`, `MAX_CELLS`, `MAX_CODE_CHARS`, `MAX_LINE_CHARS`,
+    `MAX_JSON_DEPTH`, `MAX_JSON_VALUES`). Status "error": not a valid notebook, a syntax
+    error, or code nested deeper than `MAX_AST_DEPTH` (`SubmissionSyntaxError`, with the
+    cell and line). Nothing else escapes: the texts of the limits are in `lang`. A
+    student's file is loaded with `load_within`, which adds the spec's time and memory
+    ceiling; this form is for files the grader trusts (the reference, examples, tests).
     """
+    return parse(read_file(ref.path, lang=lang), ref, lang=lang)
+
+
+def parse(data: bytes, ref: SubmissionRef, *, lang: str = "en") -> LoadedSubmission:
+    """`load` of bytes already read (`read_file`); `ref.path` only names the file."""
     try:
-        return _load(ref, lang)
-    except (RecursionError, MemoryError) as exc:
+        return _load(data, ref, lang)
+    except RecursionError:
         # The limits are meant to stop every bomb before this; a shape they missed still
         # costs this submission only, never the caller.
         raise SubmissionError(
-            _say("cannot_load", lang, name=ref.path.name, error=type(exc).__name__),
+            _say("cannot_load", lang, name=ref.path.name, error="RecursionError"),
             status="rejected",
             hint=_HINT_SMALLER[_lang(lang)],
         ) from None
+    except MemoryError:
+        raise OverLimit(
+            _say("cannot_load", lang, name=ref.path.name, error="MemoryError"),
+            limit="memory",
+            hint=_HINT_SMALLER[_lang(lang)],
+        ) from None
+
+
+# `python -m grader.loadcheck`'s exit statuses: it finished parsing (whatever the verdict),
+# or it ran out of the memory it was given.
+LOADCHECK_DONE, LOADCHECK_MEMORY = 0, 3
+_LOADCHECK = (sys.executable, "-m", "grader.loadcheck")
+
+
+def load_within(ref: SubmissionRef, limits: Limits, *, lang: str = "en") -> LoadedSubmission:
+    """`load` under the spec's `[limits]` ceiling: `load_seconds` and `load_memory_mb`.
+
+    The file is read here once (no link followed, a pipe never blocks, size capped), and
+    its bytes are parsed first by a separate process (`python -m grader.loadcheck`, this
+    module's own code) whose address space is capped at `load_memory_mb` and which is
+    killed after `load_seconds`. Only when it finished within both does this process parse
+    the same bytes, which costs what the check just showed it costs. Over either, the
+    submission is "rejected" with the limit named (`OverLimit`).
+    """
+    data = read_file(ref.path, lang=lang)
+    command = [*_LOADCHECK, ref.kind, str(limits.load_memory_mb)]
+    with subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        close_fds=True,
+    ) as proc:
+        try:
+            _, errors = proc.communicate(data, timeout=limits.load_seconds)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise OverLimit(
+                _say("load_time", lang, name=ref.path.name, seconds=limits.load_seconds),
+                limit="time",
+                hint=_HINT_SMALLER[_lang(lang)],
+            ) from None
+    # Killed by a signal nobody sent (the C allocator aborting) is memory too.
+    if proc.returncode == LOADCHECK_MEMORY or proc.returncode < 0:
+        raise OverLimit(
+            _say("load_memory", lang, name=ref.path.name, megabytes=limits.load_memory_mb),
+            limit="memory",
+            hint=_HINT_SMALLER[_lang(lang)],
+        )
+    if proc.returncode != LOADCHECK_DONE:  # a bug of the grader's, not the student's
+        tail = errors.decode("utf-8", "replace")[-2000:]
+        raise RuntimeError(f"grader.loadcheck exited with {proc.returncode}: {tail}")
+    return parse(data, ref, lang=lang)
 
 
 def read_file(path: Path, *, lang: str = "en") -> bytes:
     """The bytes of a submission file: a regular file of at most `MAX_FILE_BYTES`.
 
-    Opened without blocking (a named pipe would hang a plain read forever) and checked on
+    Opened without following a link (discovery refuses links; this holds for any caller)
+    and without blocking (a named pipe would hang a plain read forever), and checked on
     the open descriptor; `SubmissionError` (status "rejected") otherwise.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+        fd = os.open(path, flags)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SubmissionError(
+                i18n.say("discover.link", lang, name=path.name), status="rejected"
+            ) from None
         raise SubmissionError(
             _say("unreadable", lang, path=path, error=exc.strerror or exc),
             status="rejected",
@@ -152,8 +238,7 @@ def _where(location: Location, lang: str) -> str:
     return i18n.say("location.in_line", lang, line=location.line)
 
 
-def _load(ref: SubmissionRef, lang: str) -> LoadedSubmission:
-    data = read_file(ref.path, lang=lang)
+def _load(data: bytes, ref: SubmissionRef, lang: str) -> LoadedSubmission:
     text = _decode(data, ref, lang)
     if ref.kind == "ipynb":
         cells = _notebook_cells(text, ref, lang)
@@ -215,9 +300,14 @@ def _decode(data: bytes, ref: SubmissionRef, lang: str = "en") -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _notebook_cells(text: str, ref: SubmissionRef, lang: str = "en") -> list[tuple[str, str]]:
-    name = ref.path.name
-    _check_json_depth(text, name, lang)  # before json.loads, which recurses per level
+def notebook_json(text: str, name: str, lang: str = "en") -> dict[str, Any]:
+    """A notebook's JSON object, parsed only once its nesting and its number of values are
+    known to be within `MAX_JSON_DEPTH` and `MAX_JSON_VALUES`; `SubmissionError` otherwise.
+
+    Everything else that parses a student's notebook (grader/similarity.py) goes through
+    here too, so no reader builds more than the limits allow.
+    """
+    _check_json_shape(text, name, lang)  # before json.loads, which recurses per level
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -234,22 +324,22 @@ def _notebook_cells(text: str, ref: SubmissionRef, lang: str = "en") -> list[tup
         raise SubmissionError(
             _say("not_notebook", lang, name=name), hint=_FIX_NOTEBOOK[_lang(lang)]
         )
-    raw_cells = raw.get("cells")
-    if isinstance(raw_cells, list) and len(raw_cells) > MAX_CELLS:
-        # Before nbformat, whose validation of a huge notebook takes minutes.
-        raise SubmissionError(
-            _say("too_many_cells", lang, name=name, count=len(raw_cells), limit=MAX_CELLS),
-            status="rejected",
-            hint=_HINT_SMALLER[_lang(lang)],
-        )
+    return raw
+
+
+def _notebook_cells(text: str, ref: SubmissionRef, lang: str = "en") -> list[tuple[str, str]]:
+    name = ref.path.name
+    bounded = _bounded_notebook(notebook_json(text, name, lang), name, lang)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # nbformat warns about e.g. missing cell ids
             # Schema problems are captured, not raised: Jupyter itself opens such files.
-            notebook = nbformat.reads(text, as_version=4, capture_validation_error={})
+            notebook = nbformat.reads(
+                json.dumps(bounded), as_version=4, capture_validation_error={}
+            )
     except Exception as exc:  # nbformat raises many types for malformed notebooks
         raise SubmissionError(
-            _say("invalid_notebook", lang, name=name, error=f"{type(exc).__name__}: {exc}"),
+            _say("invalid_notebook", lang, name=name, error=f"{type(exc).__name__}: {exc}"[:300]),
             hint=_FIX_NOTEBOOK[_lang(lang)],
         ) from None
     found = notebook.get("cells", [])
@@ -266,12 +356,100 @@ def _notebook_cells(text: str, ref: SubmissionRef, lang: str = "en") -> list[tup
         if isinstance(source, list) and all(isinstance(part, str) for part in source):
             source = "".join(source)
         if not isinstance(cell_type, str) or not isinstance(source, str):
-            raise SubmissionError(
-                _say("cell_without_source", lang, name=name, number=number),
-                hint=_FIX_NOTEBOOK[_lang(lang)],
-            )
+            raise _no_source(name, number, lang)
         cells.append((cell_type, source.replace("\r\n", "\n").replace("\r", "\n")))
     return cells
+
+
+def _bounded_notebook(raw: dict[str, Any], name: str, lang: str) -> dict[str, Any]:
+    """What nbformat is given: each cell's type and source, nothing else the student wrote.
+
+    nbformat validates everything it parses, and its repair of an invalid notebook
+    re-validates once per error: 80,000 invalid outputs (a 3 MB file) kept it busy for 70 s
+    at 4.5 GB (bench/RESULTS.md). The grader reads only cell types and sources, so outputs,
+    attachments and metadata are dropped here, the cells counted (`MAX_CELLS`) and the text
+    cells cut to `MAX_TEXT_CHARS` together; what is left is bounded by the file's code.
+    """
+    version = raw.get("nbformat")
+    bounded: dict[str, Any] = {"metadata": {}}
+    for key in ("nbformat", "nbformat_minor"):
+        if _is_small_int(raw.get(key)):
+            bounded[key] = raw[key]
+    worksheets = raw.get("worksheets") if "cells" not in raw else None
+    groups = (
+        [ws.get("cells") if isinstance(ws, dict) else None for ws in worksheets]
+        if isinstance(worksheets, list)
+        else [raw.get("cells")]
+    )
+    if not all(isinstance(group, list) for group in groups):
+        raise SubmissionError(
+            _say("cells_not_list", lang, name=name), hint=_FIX_NOTEBOOK[_lang(lang)]
+        )
+    count = sum(len(group) for group in groups)
+    if count > MAX_CELLS:
+        # Before nbformat, whose validation of a huge notebook takes minutes.
+        raise SubmissionError(
+            _say("too_many_cells", lang, name=name, count=count, limit=MAX_CELLS),
+            status="rejected",
+            hint=_HINT_SMALLER[_lang(lang)],
+        )
+    text_left = [MAX_TEXT_CHARS]
+    number = 0
+    kept_groups = []
+    for group in groups:
+        kept = []
+        for cell in group:
+            number += 1
+            kept.append(_bounded_cell(cell, number, version, text_left, name, lang))
+        kept_groups.append(kept)
+    if isinstance(worksheets, list):
+        bounded["worksheets"] = [{"cells": cells, "metadata": {}} for cells in kept_groups]
+    else:
+        bounded["cells"] = kept_groups[0]
+    return bounded
+
+
+def _bounded_cell(
+    cell: Any, number: int, version: Any, text_left: list[int], name: str, lang: str
+) -> dict[str, Any]:
+    """One cell as nbformat needs it (`text_left`: characters text cells may still keep)."""
+    cell_type = cell.get("cell_type") if isinstance(cell, dict) else None
+    if not isinstance(cell_type, str):
+        raise _no_source(name, number, lang)
+    kept: dict[str, Any] = {"cell_type": cell_type[:40], "metadata": {}}
+    for key in ("source", "input"):  # nbformat 3 keeps a code cell's source in "input"
+        if key not in cell:
+            continue
+        source = cell[key]
+        if isinstance(source, list) and all(isinstance(part, str) for part in source):
+            source = "".join(source)
+        if not isinstance(source, str):
+            raise _no_source(name, number, lang)
+        if cell_type != "code":
+            source = source[: text_left[0]]
+            text_left[0] -= len(source)
+        kept[key] = source
+    cell_id = cell.get("id")
+    if isinstance(cell_id, str) and len(cell_id) <= 64:
+        kept["id"] = cell_id
+    if cell_type == "code":
+        kept["outputs"] = []
+        if version == 4:
+            kept["execution_count"] = None
+    if _is_small_int(cell.get("level")):  # nbformat 3's heading cells
+        kept["level"] = cell["level"]
+    return kept
+
+
+def _is_small_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1000
+
+
+def _no_source(name: str, number: int, lang: str) -> SubmissionError:
+    return SubmissionError(
+        _say("cell_without_source", lang, name=name, number=number),
+        hint=_FIX_NOTEBOOK[_lang(lang)],
+    )
 
 
 # A JSON string, escapes included: removed before counting, so brackets inside cell
@@ -281,12 +459,22 @@ _BRACKET_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKET_STEP)
 
 
-def _check_json_depth(text: str, name: str, lang: str) -> None:
-    """Reject JSON nested over `MAX_JSON_DEPTH` levels, naming the line where it goes over.
+def _check_json_shape(text: str, name: str, lang: str) -> None:
+    """Reject JSON nested over `MAX_JSON_DEPTH` levels (naming the line where it goes over)
+    or holding more than `MAX_JSON_VALUES` values.
 
-    Linear and in C loops (regex, translate, accumulate): a 10 MB notebook takes 0.2 s.
+    Linear and in C loops (regex, translate, count, accumulate): a 10 MB notebook takes
+    0.2 s. Once strings are removed, every value but the first follows a `,` or a `:` or
+    opens a container, so that count bounds the values json.loads would build (keys too).
     """
     structure = _JSON_STRING.sub("", text)
+    values = 1 + sum(structure.count(mark) for mark in ",:[{")
+    if values > MAX_JSON_VALUES:
+        raise SubmissionError(
+            _say("json_too_many_values", lang, name=name, count=values, limit=MAX_JSON_VALUES),
+            status="rejected",
+            hint=_HINT_SMALLER[_lang(lang)],
+        )
     brackets = structure.encode("ascii", "replace").translate(None, _NOT_BRACKETS)
     if max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0) <= MAX_JSON_DEPTH:
         return

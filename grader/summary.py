@@ -19,6 +19,7 @@ import jinja2
 
 from grader import i18n, report, similarity, statements
 from grader.discover import SubmissionRef
+from grader.printable import template_value
 from grader.results import CheckStatus, GradeResult, Status
 from grader.spec import Spec
 
@@ -189,6 +190,7 @@ def render(context: dict[str, Any], templates: Path = report.TEMPLATES_DIR) -> s
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=template_value,  # ... and so do control characters (grader/printable.py)
     )
     # Numbers as the reports and messages of the same language write them.
     env.filters["pct"] = lambda x: "—" if x is None else i18n.percent(x, lang)

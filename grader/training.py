@@ -119,6 +119,8 @@ class _Relay:
     session: ChildSession
     limits: Limits
     seconds: float
+    images: tuple[int, ...]  # one test image's shape: what the declared model is fed
+    lang: str = "en"
     asked: int = 0  # requests sent to the child (its declare-<n>.json names)
     declared: list[Declared] = field(default_factory=list)  # the ones that train
     steps: list[list[Any]] = field(default_factory=list)  # [purpose, hyperparameters, key]
@@ -156,7 +158,9 @@ class _Relay:
             self.error = declaration
             return declaration
         try:
-            measured = architecture.read_architecture(json.dumps(declaration.model))
+            measured = architecture.read_architecture(
+                json.dumps(declaration.model), images=self.images, lang=self.lang
+            )
         except SubmissionError as exc:
             self.failure = exc
             return exc.message
@@ -226,6 +230,11 @@ class Plan:
     lang: str = "en"
     on_progress: Callable[[Any], None] | None = None
     store: SearchStore | None = None  # where searches are shared; None: never
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """One test image's shape: what every declared model is measured as fed."""
+        return () if self.test_images is None else tuple(self.test_images.shape[1:])
 
 
 @dataclass(frozen=True)
@@ -306,7 +315,13 @@ def _train(session: ChildSession, plan: Plan) -> Trained:
         return Trained(session.finish(), "")
     if not served.probe or not _searchable(served):
         return Trained(session.finish(), "")
-    relay = _Relay(session, plan.limits, float(plan.limits.declare_seconds))
+    relay = _Relay(
+        session,
+        plan.limits,
+        float(plan.limits.declare_seconds),
+        images=plan.image_shape,
+        lang=plan.lang,
+    )
     shared = plan.store.replay(relay) if plan.store is not None else None
     if shared is not None:
         return _shared(session, shared, relay, plan)
@@ -488,7 +503,9 @@ def _evaluation(
     )
     params = macs = None
     if best is not None and best.model is not None:
-        measured = architecture.read_architecture(json.dumps(best.model))
+        measured = architecture.read_architecture(
+            json.dumps(best.model), images=plan.image_shape, lang=plan.lang
+        )
         params, macs = measured.params, measured.macs
     return Evaluation(
         test_accuracy=accuracy,

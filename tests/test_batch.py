@@ -245,3 +245,65 @@ def test_a_grader_fault_costs_one_result_never_the_batch(
     log = (out / "grader.log").read_text(encoding="utf-8")
     assert log.count("Traceback") == 3
     assert "boom in grade_one" in log and "ResultSchemaError" in log and "boom in a template" in log
+
+
+# --- the output folder keeps its own names; the batch says only what it wrote (issue 21) ---
+
+
+def test_a_submission_named_like_the_gradebook_never_takes_its_place(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`grades.csv.ipynb`, a folder `summary.html/` and `grader.log.py` are graded under
+    ids with a suffix; the gradebook and the summary are files, and the command says it
+    wrote them. When the summary cannot be written, the command says so instead."""
+    from sample_results import graded_result
+
+    from grader import discover, executor
+    from grader import summary as summary_module
+
+    monkeypatch.setattr(executor, "grade_one", lambda ref, settings, test: graded_result(ref.id))
+    subs = tmp_path / "subs"
+    (subs / "summary.html").mkdir(parents=True)
+    for path in (subs / "grades.csv.ipynb", subs / "summary.html" / "exam.py", subs / "ana.py"):
+        path.write_text("x = 1\n", encoding="utf-8")
+    (subs / "grader.log.py").write_text("x = 1\n", encoding="utf-8")
+
+    def run(out: Path) -> tuple[ExitCode, list[str]]:
+        lines: list[str] = []
+        code = grade(
+            paths=[subs],
+            assignment="fashion-mnist-polynomial-decay",
+            budget="smoke",
+            out=out,
+            cache_dir=cache_dir,
+            subset=SUBSET,
+            no_sandbox=True,
+            jobs=1,
+            lang="en",
+            echo=lines.append,
+        )
+        return code, lines
+
+    out = tmp_path / "out"
+    code, lines = run(out)
+    assert code == ExitCode.OK
+    suffix = discover.RESERVED_SUFFIX
+    sids = ["ana", f"grader.log{suffix}", f"grades.csv{suffix}", f"summary.html{suffix}"]
+    assert all((out / sid / "result.json").is_file() for sid in sids)
+    assert (out / "grades.csv").is_file() and (out / "summary.html").is_file()
+    assert (out / "grader.log").exists() is False  # no fault, no log: nothing took its name
+    with open(out / "grades.csv", encoding="utf-8", newline="") as f:
+        assert sorted(row["id"] for row in csv.DictReader(f)) == sids
+    assert f"wrote {out / 'grades.csv'}, {out / 'summary.html'}: 4/4 graded" in lines
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(summary_module, "write", broken)
+    code, lines = run(tmp_path / "again")
+    assert code == ExitCode.NOT_ALL_GRADED  # a fault
+    assert f"wrote {tmp_path / 'again' / 'grades.csv'}: 4/4 graded" in lines
+    assert any(
+        line.startswith(f"could NOT write {tmp_path / 'again' / 'summary.html'}") for line in lines
+    )
+    assert not (tmp_path / "again" / "summary.html").exists()

@@ -9,11 +9,17 @@ up to 25 s for a case that trains (10 s of it TensorFlow's import), CI's machine
 suite about twice as slowly as this one, and both 25 s and 60 s limits timed out cases
 that train there. The cases that loop in `build` (the probe's, before any trial) end at
 the submission's limit, so this figure is also the price of each of them.
+
+The cases marked `built = true` in EXPECTED.toml are made by `_build` in the batch's own
+copy of the corpus: links and reserved names are layouts, not files, and the notebook
+bombs are megabytes that need not sit in the repository. They end at discovery or at
+loading, so they cost the batch nothing.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import socket
 import tomllib
@@ -22,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import report
+from grader import report, submission
 from grader import spec as spec_module
 from grader.batch import grade
 from grader.errors import ExitCode
@@ -36,6 +42,42 @@ SUBSET = 256
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
+
+
+def _syntax_error_notebook(path: Path, *, outputs: int = 0, markdown: int = 0) -> None:
+    """A notebook whose third cell does not parse, after `outputs` invalid outputs and
+    `markdown` characters of markdown."""
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": "m" * markdown},
+        {
+            "cell_type": "code",
+            "execution_count": 1,
+            "metadata": {},
+            "outputs": [{"output_type": "stream", "text": 0} for _ in range(outputs)],
+            "source": "import keras",
+        },
+        {"cell_type": "code", "execution_count": 2, "metadata": {}, "outputs": [],
+         "source": "def broken(:"},
+    ]  # fmt: skip
+    doc = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(doc), encoding="utf-8")
+
+
+def _build(submissions: Path, reference: Path) -> None:
+    """The cases EXPECTED.toml marks `built`, made in `submissions` (`reference`: the
+    reference solution's folder)."""
+    (submissions / "linked_reference").symlink_to(reference, target_is_directory=True)
+    (submissions / "linked_outside.py").symlink_to(Path(report.__file__).parent / "evaluate.py")
+    (submissions / "link_inside").mkdir()
+    (submissions / "link_inside" / "exam.ipynb").symlink_to(reference / "solution.ipynb")
+    _syntax_error_notebook(submissions / "grades.csv.ipynb")
+    (submissions / "summary.html").mkdir()
+    _syntax_error_notebook(submissions / "summary.html" / "exam.ipynb")
+    _syntax_error_notebook(submissions / "notebook_bomb.ipynb", outputs=80_000, markdown=3_000_000)
+    values = ",".join(["{}"] * submission.MAX_JSON_VALUES)
+    (submissions / "json_values.ipynb").write_text(
+        '{"cells": [], "metadata": {"outputs": [' + values + "]}}", encoding="utf-8"
+    )
 
 
 def _corpus_spec(folder: Path) -> Path:
@@ -71,6 +113,7 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory, listener: None) -> dict
     submissions = base / "submissions"
     shutil.copytree(CORPUS, submissions, ignore=shutil.ignore_patterns("EXPECTED.toml"))
     shutil.copytree(REFERENCE, submissions / "reference")
+    _build(submissions, submissions / "reference")
     common = dict(assignment=spec, budget="smoke", cache_dir=cache, subset=SUBSET, lang="en")
     code = grade(paths=[submissions], out=base / "batch", echo=lambda line: None, **common)
     alone = grade(paths=[REFERENCE], out=base / "alone", echo=lambda line: None, **common)
@@ -81,10 +124,35 @@ def _result(folder: Path, sid: str) -> GradeResult:
     return report.read_result(folder / sid / "result.json")
 
 
+BUILT = sorted(sid for sid, case in EXPECTED.items() if case.get("built"))
+
+
+def test_the_built_cases_end_before_any_child_runs(tmp_path: Path) -> None:
+    """The built cases alone, cheaply: each ends at discovery or loading with its verdict,
+    the gradebook and the summary are files, and the batch exits 1."""
+    cache = tmp_path / "cache"
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    _build(submissions, REFERENCE)
+    out = tmp_path / "out"
+    lines: list[str] = []
+    code = grade(paths=[submissions], assignment=_corpus_spec(tmp_path / "spec"),
+                 budget="smoke", cache_dir=cache, subset=SUBSET, lang="en", out=out,
+                 echo=lines.append)  # fmt: skip
+    assert code == ExitCode.NOT_ALL_GRADED
+    for sid in BUILT:
+        result = _result(out, sid)
+        assert result.status.value == EXPECTED[sid]["status"], (sid, result.message)
+        assert EXPECTED[sid]["message"] in result.message, sid
+        assert result.timings.get("child") is None, sid  # no child was started
+    assert (out / report.GRADEBOOK_FILE).is_file() and (out / "summary.html").is_file()
+    assert any(line.startswith(f"wrote {out / report.GRADEBOOK_FILE}, ") for line in lines)
+
+
 def test_corpus_is_big_enough() -> None:
     assert len(EXPECTED) >= 20
     on_disk = {p.stem for p in CORPUS.iterdir() if p.suffix in (".py", ".ipynb")}
-    assert on_disk == set(EXPECTED)
+    assert on_disk == {sid for sid, case in EXPECTED.items() if not case.get("built")}
 
 
 @pytest.mark.parametrize("sid", sorted(EXPECTED))
@@ -94,6 +162,8 @@ def test_case_gets_its_verdict(corpus_run: dict, sid: str) -> None:
     assert result.status.value == expected["status"], result.message
     failed = {c.id for c in result.checks if c.status.value == "failed"}
     assert set(expected.get("fail", [])) <= failed, [c.message for c in result.checks]
+    skipped = {c.id for c in result.checks if c.status.value == "skipped"}
+    assert set(expected.get("skip", [])) <= skipped, [c.message for c in result.checks]
     if "message" in expected:
         assert expected["message"] in result.message
     if "note" in expected:
@@ -123,6 +193,22 @@ def test_the_batch_finishes_with_every_file_and_exit_code_1(corpus_run: dict) ->
         for name in (report.RESULT_FILE, "report.html", "report.md"):
             assert (out / sid / name).is_file(), (sid, name)
     assert (out / "summary.html").is_file() and (out / report.GRADEBOOK_FILE).is_file()
+
+
+def test_no_output_holds_a_raw_control_character(corpus_run: dict) -> None:
+    """control_chars' message quotes an OSC 52 clipboard write, erase-line and a fake
+    verdict; every file a person or a program reads from the batch shows them escaped."""
+    out = corpus_run["batch"]
+    controls = {chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))} - {"\n", "\t"}
+    files = [out / report.GRADEBOOK_FILE, out / "summary.html"]
+    files += [*out.glob("*/report.md"), *out.glob("*/report.html")]
+    for path in files:
+        assert not set(path.read_text(encoding="utf-8")) & controls, path
+    for path in out.glob("*/gradescope/results.json"):
+        strings = json.dumps(json.loads(path.read_text(encoding="utf-8")), ensure_ascii=False)
+        assert not set(strings) & controls, path
+    report_md = (out / "control_chars" / "report.md").read_text(encoding="utf-8")
+    assert "\\x1b" in report_md and "\\x07" in report_md  # shown, escaped
 
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t"])

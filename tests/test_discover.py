@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from pathlib import Path
 
 import pytest
 
-from grader.discover import Discovery, Rejected, SubmissionRef, discover
+from grader.discover import RESERVED_SUFFIX, Discovery, Rejected, SubmissionRef, discover
 from grader.errors import UsageError
 
 
@@ -137,3 +138,67 @@ def test_non_ascii_names_keep_their_characters(tmp_path: Path) -> None:
 
 def test_empty_folder_gives_nothing(tmp_path: Path) -> None:
     assert discover([tmp_path]) == Discovery(submissions=(), rejected=())
+
+
+# --- links, pipes and reserved names (issue 21) -------------------------------------------
+
+
+def test_a_link_is_never_followed_wherever_it_is(tmp_path: Path) -> None:
+    """A student folder that links to the reference, a script that links outside the
+    submissions, a link inside a student's folder, a link named on the command line: each
+    is rejected under its own name, and nothing behind a link becomes a submission."""
+    reference = tmp_path / "reference"
+    touch(reference / "solution.ipynb", "{}")
+    outside = touch(tmp_path / "secret.py", "KEY = 'the grader machine'\n")
+    subs = tmp_path / "subs"
+    touch(subs / "ana.py")
+    (subs / "bob").symlink_to(reference, target_is_directory=True)
+    (subs / "carl.py").symlink_to(outside)
+    touch(subs / "dana" / "notes.md", "# hi")
+    (subs / "dana" / "exam.py").symlink_to(outside)
+    touch(subs / "eve" / "exam.ipynb", "{}")
+    (subs / "eve" / "data").symlink_to(tmp_path, target_is_directory=True)  # not followed
+    (subs / "gone.ipynb").symlink_to(tmp_path / "nowhere.ipynb")  # a dangling link
+    named = tmp_path / "named.py"
+    named.symlink_to(outside)
+    found = discover([subs, named])
+    assert ids(found) == [("ana", "subs/ana.py", "py"), ("eve", "eve/exam.ipynb", "ipynb")]
+    reasons = {r.id: r.reason for r in found.rejected}
+    assert sorted(reasons) == ["bob", "carl", "dana", "gone", "named"]
+    for sid in ("bob", "carl", "gone", "named"):
+        assert "symbolic link" in reasons[sid]
+    assert "exam.py" in reasons["dana"] and "not a regular file" in reasons["dana"]
+    assert all(s.path.resolve().is_relative_to(subs.resolve()) for s in found.submissions)
+
+
+def test_a_pipe_named_as_a_script_rejects_its_folder(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    touch(subs / "fred" / "notes.md", "# hi")
+    os.mkfifo(subs / "fred" / "exam.py")  # reading it would block every reader
+    os.mkfifo(subs / "gina.py")
+    found = discover([subs])
+    assert found.submissions == ()
+    reasons = {r.id: r.reason for r in found.rejected}
+    assert "exam.py" in reasons["fred"] and "not a regular file" in reasons["fred"]
+    assert "not a regular file" in reasons["gina"]
+
+
+def test_an_id_never_takes_a_reserved_name(tmp_path: Path) -> None:
+    """`grades.csv.ipynb` and a folder `Summary.HTML/` would become the batch's gradebook and
+    summary folders: their ids get a suffix instead (compared ignoring case)."""
+    subs = tmp_path / "subs"
+    touch(subs / "grades.csv.ipynb", "{}")
+    touch(subs / "Summary.HTML" / "exam.ipynb", "{}")
+    touch(subs / "results.sqlite-wal.py")
+    touch(subs / "ana.py")
+    reserved = {"grades.csv", "summary.html", "results.sqlite-wal"}
+    found = discover([subs], reserved=reserved)
+    assert [s.id for s in found.submissions] == [
+        "ana",
+        "grades.csv" + RESERVED_SUFFIX,
+        "results.sqlite-wal" + RESERVED_SUFFIX,
+        "Summary.HTML" + RESERVED_SUFFIX,
+    ]
+    assert not {s.id.casefold() for s in found.submissions} & reserved
+    # Without reserved names (a single report folder, the self-check) ids are the names.
+    assert "grades.csv" in {s.id for s in discover([subs]).submissions}

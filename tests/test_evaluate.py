@@ -74,7 +74,7 @@ EXAM_MLP = _sequential(_input(784), _dense(800, 784), _dense(10, 800, "softmax")
 
 
 def test_exam_mlp_is_measured_without_keras() -> None:
-    architecture = read_architecture(EXAM_MLP)
+    architecture = read_architecture(EXAM_MLP, images=(784,))
     assert architecture.standard
     assert architecture.params == 784 * 800 + 800 + 800 * 10 + 10 == 636010
     assert architecture.macs == 784 * 800 + 800 * 10
@@ -92,7 +92,7 @@ def test_convolutional_model_counts() -> None:
         _layer("Dropout", {"name": "d", "rate": 0.5}),
         _layer("Dense", {"name": "o", "units": 10, "activation": "softmax"}),
     )
-    architecture = read_architecture(text)
+    architecture = read_architecture(text, images=(28, 28, 1))
     assert architecture.standard, architecture.problems
     conv, norm, pool, flat, _, dense = architecture.layers[1:]
     assert conv.output_shape == (None, 26, 26, 8) and conv.params == 3 * 3 * 1 * 8 + 8
@@ -132,33 +132,41 @@ def test_convolutional_model_counts() -> None:
     ],
 )
 def test_what_is_not_plain_keras_is_not_standard(layer: dict, named: str) -> None:
-    architecture = read_architecture(_sequential(_input(784), _dense(800, 784), layer))
+    architecture = read_architecture(
+        _sequential(_input(784), _dense(800, 784), layer), images=(784,)
+    )
     assert not architecture.standard
     assert named in " ".join(architecture.problems)
 
 
 def test_an_architecture_that_is_not_json_ends_the_submission() -> None:
     with pytest.raises(SubmissionError):
-        read_architecture("{not json")
+        read_architecture("{not json", images=(784,))
     with pytest.raises(SubmissionError):
-        read_architecture(json.dumps({"class_name": "Sequential", "config": {"layers": []}}))
+        read_architecture(
+            json.dumps({"class_name": "Sequential", "config": {"layers": []}}), images=(784,)
+        )
 
 
 def test_an_enormous_model_is_refused_with_its_figure(tmp_path: Path) -> None:
     huge = _sequential(_input(784), _dense(65536, 784), _dense(32768, 65536), _dense(10, 32768))
     (tmp_path / "best_model.json").write_text(huge, encoding="utf-8")
-    params = read_architecture(huge).params
+    params = read_architecture(huge, images=(784,)).params
     with pytest.raises(SubmissionError) as caught:
-        measure(tmp_path, "best_model.json", Limits(), "en")
+        measure(tmp_path, "best_model.json", Limits(), "en", (784,))
     assert caught.value.status == "resource_limit"
     assert f"has {describe(params)} parameters; the grader's limit is 5.0e7" in caught.value.message
     with pytest.raises(SubmissionError) as spanish:
-        measure(tmp_path, "best_model.json", Limits(), "es")
+        measure(tmp_path, "best_model.json", Limits(), "es", (784,))
     assert "parámetros" in spanish.value.message
     # The multiply-adds ceiling holds on its own.
     with pytest.raises(SubmissionError, match="multiply-adds"):
         measure(
-            tmp_path, "best_model.json", Limits(eval_max_params=10**12, eval_max_macs=10**6), "en"
+            tmp_path,
+            "best_model.json",
+            Limits(eval_max_params=10**12, eval_max_macs=10**6),
+            "en",
+            (784,),
         )
 
 
@@ -166,7 +174,7 @@ def test_a_linked_architecture_is_refused(tmp_path: Path) -> None:
     target = ROOT / "grader" / "evaluate.py"  # any file of the grader's
     (tmp_path / "best_model.json").symlink_to(target)
     with pytest.raises(HostileFile):
-        measure(tmp_path, "best_model.json", Limits(), "en")
+        measure(tmp_path, "best_model.json", Limits(), "en", (784,))
 
 
 def test_saved_optimizer_does_not_follow_a_link(tmp_path: Path) -> None:
@@ -286,6 +294,18 @@ _MAKE_MODELS = textwrap.dedent(
         del store["optimizer"]
     np.save(out / "x.npy", x[:50])
     np.save(out / "expected.npy", model.predict(x[:50], verbose=0))
+
+    # A functional CNN with a layer called twice, for the shapes carried through the graph.
+    images = keras.Input((28, 28, 1))
+    h = keras.layers.Conv2D(8, 3, activation="relu")(images)
+    h = keras.layers.MaxPooling2D()(h)
+    h = keras.layers.Conv2D(16, 3, padding="same")(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    shared = keras.layers.Dense(16, activation="relu")
+    h = shared(shared(h))
+    cnn = keras.Model(images, keras.layers.Dense(10, activation="softmax")(h))
+    (out / "functional.json").write_text(cnn.to_json())
+    (out / "functional.params").write_text(str(cnn.count_params()))
     """
 )
 
@@ -557,3 +577,58 @@ def test_other_settings_close_the_idle_evaluator_first() -> None:
     assert second is not first and not first.folder.exists()  # closed, folder removed
     assert list(module._SHARED.values()) == [second]
     module.close_all()
+
+
+# --- shapes are computed from the images, never read from the child's file (issue 21) ----
+
+
+def test_a_functional_models_shapes_follow_its_graph(models: Path) -> None:
+    """Keras' own JSON of a functional CNN: each node is fed the output it names, the layer
+    called twice costs two calls, and the parameters equal Keras' count."""
+    text = (models / "functional.json").read_text(encoding="utf-8")
+    found = read_architecture(text, images=(28, 28, 1))
+    assert found.standard, found.problems
+    assert found.params == int((models / "functional.params").read_text())
+    conv1 = 26 * 26 * 8 * 9
+    pool = 13 * 13 * 8 * 4
+    conv2 = 13 * 13 * 16 * 9 * 8
+    average = 13 * 13 * 16
+    assert found.macs == conv1 + pool + conv2 + average + 2 * 16 * 16 + 16 * 10
+
+
+def _claim(text: str, shape: list, *, layer: str) -> str:
+    """`text` with `layer`'s saved input shapes (build config and node) set to `shape`."""
+    data = json.loads(text)
+    for raw in data["config"]["layers"]:
+        if raw["name"] == layer:
+            raw["build_config"]["input_shape"] = shape
+            for node in raw.get("inbound_nodes", []):
+                node["args"][0]["config"]["shape"] = shape
+    return json.dumps(data)
+
+
+def test_saved_shapes_that_shrink_the_cost_are_refused_with_both_figures(models: Path) -> None:
+    """Conv layers that claim 1x1 inputs would be priced at a 784th of what they cost on
+    the 28x28 test images; the parent refuses them, naming the saved and the real shape."""
+    text = (models / "functional.json").read_text(encoding="utf-8")
+    names = [raw["name"] for raw in json.loads(text)["config"]["layers"]]
+    lie = _claim(text, [None, 1, 1, 8], layer=names[3])  # the second Conv2D
+    with pytest.raises(SubmissionError) as caught:
+        read_architecture(lie, images=(28, 28, 1))
+    assert "(None, 1, 1, 8)" in caught.value.message
+    assert "(None, 13, 13, 8)" in caught.value.message
+    # A Sequential MLP whose first Dense claims one input instead of 784, in Spanish.
+    data = json.loads(EXAM_MLP)
+    data["config"]["layers"][1]["build_config"]["input_shape"] = [None, 1]
+    with pytest.raises(SubmissionError) as spanish:
+        read_architecture(json.dumps(data), images=(784,), lang="es")
+    assert "(None, 1)" in spanish.value.message and "(None, 784)" in spanish.value.message
+    assert "imágenes de test" in spanish.value.message
+
+
+def test_a_model_built_for_other_images_is_refused(tmp_path: Path) -> None:
+    """The images decide the shapes: an input layer for 784 values fed 28x28x1 images."""
+    with pytest.raises(SubmissionError, match=r"\(None, 784\).*\(None, 28, 28, 1\)"):
+        read_architecture(EXAM_MLP, images=(28, 28, 1))
+    (tmp_path / "best_model.json").write_text(EXAM_MLP, encoding="utf-8")
+    assert measure(tmp_path, "best_model.json", Limits(), "en", (784,))[1].macs == 635200

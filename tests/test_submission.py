@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import tomllib
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from grader.child.protocol import CodeChunk, filename_for
 from grader.child.worker import compile_chunk
 from grader.discover import SubmissionRef, discover
 from grader.errors import SubmissionError
+from grader.limits import Limits
 from grader.results import Location, SkippedStatement
 from grader.submission import (
     LoadedSubmission,
@@ -545,3 +547,99 @@ def test_student_folder_nested_deeper_than_the_limit_is_rejected(tmp_path: Path)
     found = discover([tmp_path / "subs"])
     assert [r.id for r in found.rejected] == ["ana"]
     assert "nests more than 20 folders" in found.rejected[0].reason
+
+
+# --- everything a notebook holds is bounded before nbformat parses it (issue 21) ----------
+
+
+def _hostile_notebook(path: Path, *, outputs: int, markdown: int, code: str) -> Path:
+    """A code cell carrying `outputs` invalid outputs (each one an error for nbformat to
+    repair) after a markdown cell of `markdown` characters."""
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": "m" * markdown},
+        {
+            "cell_type": "code",
+            "execution_count": 1,
+            "metadata": {"tags": 5},  # invalid too
+            "outputs": [{"output_type": "stream", "text": 0} for _ in range(outputs)],
+            "source": code,
+        },
+    ]
+    doc = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def test_outputs_never_reach_nbformat_and_markdown_is_capped(tmp_path: Path) -> None:
+    """80,000 invalid outputs (3 MB): nbformat's repair took 63 s and 4.5 GB here before they
+    were dropped (bench/RESULTS.md); now the load takes what the code takes."""
+    import time
+
+    path = _hostile_notebook(
+        tmp_path / "bomb.ipynb", outputs=80_000, markdown=3_000_000, code="import keras\nA = 1\n"
+    )
+    start = time.monotonic()
+    loaded = submission.load(SubmissionRef("bomb", path, "ipynb"))
+    assert time.monotonic() - start < 10.0
+    assert [c.source for c in loaded.chunks] == ["import keras", "A = 1"]
+    assert len(loaded.cells[0]) == submission.MAX_TEXT_CHARS  # cut: nothing grades markdown
+    assert loaded.cells[1] == "import keras\nA = 1\n"
+
+
+def test_a_notebook_of_too_many_json_values_is_rejected_before_json_loads(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "values.ipynb"
+    many = ",".join(["{}"] * (submission.MAX_JSON_VALUES + 1))
+    path.write_text('{"cells": [], "metadata": {"x": [' + many + "]}}", encoding="utf-8")
+    error = _load_error(path)
+    assert error.status == "rejected"
+    assert f"the grader reads at most {submission.MAX_JSON_VALUES}" in error.message
+
+
+def test_a_link_is_refused_by_the_reader_itself(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.py"
+    outside.write_text("SECRET = 1\n", encoding="utf-8")
+    link = tmp_path / "ana.py"
+    link.symlink_to(outside)
+    error = _load_error(link)
+    assert error.status == "rejected" and "symbolic link" in error.message
+    assert "SECRET" not in error.message
+
+
+def test_load_within_gives_what_load_gives(tmp_path: Path) -> None:
+    ref = SubmissionRef("solution", REFERENCE, "ipynb")
+    within = submission.load_within(ref, Limits(), lang="en")
+    assert within == load(ref)
+    assert within.trees and len(within.trees) == len(load(ref).trees)
+
+
+def test_the_load_has_a_memory_ceiling(tmp_path: Path) -> None:
+    """1.9 million output lines are within every count, but json.loads needs more than
+    100 MB for them: the checking process runs out, the parent never parses them."""
+    path = tmp_path / "lines.ipynb"
+    output = {"output_type": "stream", "name": "stdout", "text": ["x"] * 1_900_000}
+    cell = {"cell_type": "code", "execution_count": 1, "metadata": {}, "source": "import keras"}
+    doc = {"cells": [{**cell, "outputs": [output]}], "metadata": {}, "nbformat": 4}
+    path.write_text(json.dumps({**doc, "nbformat_minor": 5}), encoding="utf-8")
+    ref = SubmissionRef("lines", path, "ipynb")
+    with pytest.raises(submission.OverLimit) as caught:
+        submission.load_within(ref, Limits(load_memory_mb=100), lang="es")
+    assert caught.value.limit == "memory" and caught.value.status == "rejected"
+    assert "100 MB" in caught.value.message and "memoria" in caught.value.message
+    assert submission.load_within(ref, Limits(), lang="en").chunks  # the default is enough
+
+
+def test_the_load_has_a_time_ceiling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checking process that never ends is killed at load_seconds, by the parent's clock."""
+    import sys
+    import time
+
+    path = tmp_path / "slow.py"
+    path.write_text("import keras\n", encoding="utf-8")
+    monkeypatch.setattr(submission, "_LOADCHECK", (sys.executable, "-c", "while True: pass"))
+    start = time.monotonic()
+    with pytest.raises(submission.OverLimit) as caught:
+        submission.load_within(SubmissionRef("slow", path, "py"), Limits(load_seconds=1))
+    assert caught.value.limit == "time" and "more than 1 s" in caught.value.message
+    assert time.monotonic() - start < 10.0

@@ -98,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_language(args)
     assignment = chosen_assignment(args, course=course)
     from grader import spec as spec_module
+    from grader.printable import printable
     from grader.validate import render, validate  # heavy imports once arguments are valid
 
     lang = args.lang or spec_module.load(assignment).language
@@ -113,5 +114,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         jobs=args.jobs,
         calibrate_now=args.calibrate,
     )
-    print(render(validation, lang), file=sys.stdout if validation.ok else sys.stderr)
+    # The examples' messages quote their code and output: the one sanitiser stands between.
+    print(printable(render(validation, lang)), file=sys.stdout if validation.ok else sys.stderr)
     return validation.exit_code
