@@ -200,7 +200,7 @@ def read_file(path: Path, *, lang: str = "en") -> bytes:
                 i18n.say("discover.link", lang, name=path.name), status="rejected"
             ) from None
         raise SubmissionError(
-            _say("unreadable", lang, path=path, error=exc.strerror or exc),
+            _say("unreadable", lang, name=path.name, error=exc.strerror or exc),
             status="rejected",
             hint=_say("hint_unreadable", lang),
         ) from None
