@@ -298,31 +298,10 @@ def run_child(
     import does not count in the hard timeout or the outcome's seconds, as it happened
     before the request.
     """
-    sandbox = sandbox or Sandbox(None)
     limits = limits or Limits()
-    launch = Launch(
-        request.seed,
-        threads,
-        sandbox,
-        limits,
-        tuple(readable),
-        tuple(hidden),
-        worker=tuple(command_for(Path(REQUEST_SLOT))),
+    child, start = _start(
+        request, scratch, threads, sandbox or Sandbox(None), limits, readable, hidden, keep=False
     )
-    scratch.mkdir(parents=True, exist_ok=True)
-    child = SPARES.claim(launch, scratch)
-    request_path = scratch / "request.json"
-    request_path.write_text(request.to_json(), encoding="utf-8")
-    start = time.monotonic()
-    if child is None:
-        child = _Process(launch, scratch, command_for(request_path), stdin=subprocess.DEVNULL)
-    else:
-        # The path as the spare sees it: where its folder was when its sandbox was made.
-        assert child.proc.stdin is not None
-        with contextlib.suppress(OSError):  # a spare that died now is a crash like any
-            child.proc.stdin.write(f"{child.scratch / 'request.json'}\n".encode())
-            child.proc.stdin.close()
-    SPARES.replenish(launch, scratch.parent)
     return _supervise(child, request, scratch, start, hard_timeout=hard_timeout, limits=limits)
 
 
@@ -457,6 +436,23 @@ def start_session(
     hidden: Sequence[Path] = (),
 ) -> ChildSession:
     """`run_child` for a request with "serve": the child is kept for declarations."""
+    child, start = _start(request, scratch, threads, sandbox, limits, readable, hidden, keep=True)
+    return ChildSession(child, request, scratch, start, hard_timeout=hard_timeout, limits=limits)
+
+
+def _start(
+    request: ChildRequest,
+    scratch: Path,
+    threads: int,
+    sandbox: Sandbox,
+    limits: Limits,
+    readable: Sequence[Path],
+    hidden: Sequence[Path],
+    *,
+    keep: bool,
+) -> tuple[_Process, float]:
+    """Start the child for `request` (a waiting spare with the same `Launch` when there is
+    one), with its stdin kept open for requests when `keep`; the child and its start."""
     launch = Launch(
         request.seed,
         threads,
@@ -472,14 +468,18 @@ def start_session(
     request_path.write_text(request.to_json(), encoding="utf-8")
     start = time.monotonic()
     if child is None:
-        child = _Process(launch, scratch, command_for(request_path), stdin=subprocess.PIPE)
+        stdin = subprocess.PIPE if keep else subprocess.DEVNULL
+        child = _Process(launch, scratch, command_for(request_path), stdin=stdin)
     else:
+        # The path as the spare sees it: where its folder was when its sandbox was made.
         assert child.proc.stdin is not None
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # a spare that died now is a crash like any
             child.proc.stdin.write(f"{child.scratch / 'request.json'}\n".encode())
             child.proc.stdin.flush()
+            if not keep:
+                child.proc.stdin.close()
     SPARES.replenish(launch, scratch.parent)
-    return ChildSession(child, request, scratch, start, hard_timeout=hard_timeout, limits=limits)
+    return child, start
 
 
 def _supervise(

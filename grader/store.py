@@ -181,82 +181,77 @@ class Store:
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def read_training(path: Path, program: str, layout: str) -> str | None:
-    """The stored training for `program` usable with `layout` ('' matches any), or None.
+@contextlib.contextmanager
+def _short(path: Path, *, write: bool = False) -> Iterator[sqlite3.Connection | None]:
+    """A connection of its own to an existing store for one statement, or None.
 
-    Called by whichever process grades (a local worker too), so it opens its own short
-    connection; it never creates the file, and any SQLite trouble is a miss: sharing
-    only saves time, it must never cost a grade.
+    Trainings and searches are read and written by whichever process grades (a local
+    worker too), so each opens its own; it never creates the file, and any SQLite trouble
+    is a miss: sharing only saves time, it must never cost a grade.
     """
     try:
-        db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30)
+        db = sqlite3.connect(
+            f"file:{path}?mode=rw", uri=True, timeout=30, isolation_level=None if write else ""
+        )
     except sqlite3.Error:
-        return None
+        yield None
+        return
     try:
-        row = db.execute(
-            "SELECT training FROM trainings WHERE program=? AND layout IN ('', ?) "
-            "ORDER BY layout='' DESC LIMIT 1",
-            (program, layout),
-        ).fetchone()
-        return None if row is None else str(row[0])
+        yield db
     except sqlite3.Error:
-        return None
+        pass
     finally:
         db.close()
+
+
+def read_training(path: Path, program: str, layout: str) -> str | None:
+    """The stored training for `program` usable with `layout` ('' matches any), or None."""
+    row = None
+    with _short(path) as db:
+        if db is not None:
+            row = db.execute(
+                "SELECT training FROM trainings WHERE program=? AND layout IN ('', ?) "
+                "ORDER BY layout='' DESC LIMIT 1",
+                (program, layout),
+            ).fetchone()
+    return None if row is None else str(row[0])
 
 
 def write_training(path: Path, program: str, layout: str, training: str) -> bool:
     """Record a training (replacing one under the same key); False if it could not be."""
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30, isolation_level=None)
-    except sqlite3.Error:
-        return False
-    try:
-        db.execute(
-            "INSERT OR REPLACE INTO trainings VALUES (?, ?, ?, ?)",
-            (program, layout, training, created_at),
-        )
-        return True
-    except sqlite3.Error:
-        return False
-    finally:
-        db.close()
+    return _execute(
+        path, "INSERT OR REPLACE INTO trainings VALUES (?, ?, ?, ?)",
+        (program, layout, training, created_at),
+    )  # fmt: skip
 
 
 def read_searches(path: Path, base: str) -> list[tuple[str, str]]:
-    """The searches stored under `base` as (steps, outcome) JSON texts; [] on any trouble
-    (like `read_training`: sharing saves time, it must never cost a grade)."""
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30)
-    except sqlite3.Error:
-        return []
-    try:
-        rows = db.execute("SELECT steps, outcome FROM searches WHERE base=?", (base,)).fetchall()
-        return [(str(steps), str(outcome)) for steps, outcome in rows]
-    except sqlite3.Error:
-        return []
-    finally:
-        db.close()
+    """The searches stored under `base` as (steps, outcome) JSON texts; [] on any trouble."""
+    rows: list[tuple[str, str]] = []
+    with _short(path) as db:
+        if db is not None:
+            found = db.execute("SELECT steps, outcome FROM searches WHERE base=?", (base,))
+            rows = [(str(steps), str(outcome)) for steps, outcome in found.fetchall()]
+    return rows
 
 
 def write_search(path: Path, base: str, steps: str, outcome: str) -> bool:
     """Record one search (replacing one under the same key); False if it could not be."""
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30, isolation_level=None)
-    except sqlite3.Error:
-        return False
-    try:
-        db.execute(
-            "INSERT OR REPLACE INTO searches VALUES (?, ?, ?, ?)",
-            (base, steps, outcome, created_at),
-        )
-        return True
-    except sqlite3.Error:
-        return False
-    finally:
-        db.close()
+    return _execute(
+        path, "INSERT OR REPLACE INTO searches VALUES (?, ?, ?, ?)",
+        (base, steps, outcome, created_at),
+    )  # fmt: skip
+
+
+def _execute(path: Path, statement: str, values: tuple[str, ...]) -> bool:
+    """One write statement on its own connection (autocommit); False if it failed."""
+    with _short(path, write=True) as db:
+        if db is not None:
+            db.execute(statement, values)
+            return True
+    return False
 
 
 @contextlib.contextmanager
