@@ -453,6 +453,7 @@ def _unreadable(ref: SubmissionRef, settings: RunSettings, exc: SubmissionError)
         budget=settings.budget.name,
         status=Status(exc.status),
         message=exc.message,
+        max_score=settings.spec.max_score,
         source_path=str(ref.path),
     )
 

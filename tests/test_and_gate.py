@@ -105,14 +105,14 @@ def test_the_architecture_is_saved_when_the_schedule_has_no_get_config() -> None
 
 
 def test_a_model_compiled_with_a_students_schedule_and_metric_is_rebuilt() -> None:
-    """The evaluator rebuilds the architecture only: a serialisable schedule of the
+    """The trainer rebuilds a fallback's architecture only: a serialisable schedule of the
     student's and the lr_spy metric function in the compile config used to make safe mode
     refuse the whole model (accuracy sent to review); the probe names a metric function
     as Keras saves it ('lr'), as the trained model's file does."""
     import keras
 
     from grader.child.probe import _metric_of
-    from grader.evaluator import rebuild
+    from grader.trainer.server import rebuild
 
     class Own(keras.optimizers.schedules.LearningRateSchedule):
         def __call__(self, step):  # type: ignore[no-untyped-def]
