@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 DEBIAN_PACKAGES := dataset-fashion-mnist bubblewrap chromium
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system python grade test lint clean
+.PHONY: setup system system-test python grade test lint clean slurm slurm-stop
 
 setup: system python
 
@@ -44,7 +44,7 @@ grade: setup
 # so the second worker uses the core the first leaves idle. `make test TEST_JOBS=0` runs
 # everything in one process. The 30 slowest tests are listed at the end.
 TEST_JOBS ?= 2
-test: setup
+test: setup system-test
 	$(VENV)/bin/python -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=30
 
 lint: python
@@ -53,3 +53,17 @@ lint: python
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache
+
+# The one-node SLURM of tests/test_slurm.py and of `grade --cluster slurm` tried by hand
+# (docs/cluster.md): Debian's slurm-wlm and munge, needed by `make test` only.
+TEST_DEBIAN_PACKAGES := slurm-wlm munge
+SLURM_STATE ?= /tmp/grader-slurm
+system-test:
+	@$(MAKE) --no-print-directory system DEBIAN_PACKAGES="$(TEST_DEBIAN_PACKAGES)"
+
+# Prints SLURM_CONF=...: export it, then `grade ... --cluster slurm`; `make slurm-stop` ends it.
+slurm: system-test
+	scripts/slurm/one-node.sh start $(SLURM_STATE)
+
+slurm-stop:
+	scripts/slurm/one-node.sh stop $(SLURM_STATE)
