@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from grader.cli import (
     chosen_assignment,
     nonpositive,
 )
+from grader.errors import ExitCode
 
 # Kept in step with grader.calibrate.ASK_ABOVE_SECONDS (a test checks), so that `--help`
 # needs no TensorFlow import.
@@ -167,6 +169,7 @@ def _add_batch_options(parser: argparse.ArgumentParser) -> None:
         metavar="YAML",
         help="Dask configuration to apply before connecting (timeouts, comm, ...)",
     )
+    _add_cluster_options(batch)
     batch.add_argument(
         "--progress",
         choices=("auto", "rich", "plain"),
@@ -176,11 +179,42 @@ def _add_batch_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_cluster_options(batch: argparse._ArgumentGroup) -> None:
+    # grader/cluster.py; docs/cluster.md has the [cluster] table and the exam's plan.
+    batch.add_argument(
+        "--cluster",
+        choices=("slurm", "pbs", "sge", "lsf"),
+        help="grade on Dask workers started as batch jobs through dask-jobqueue, sized from "
+        "the budget and [limits] and released at the end (slurm is tested; pbs, sge and lsf "
+        "are not); queue, account, walltime, cores, memory_mb, directives and max_jobs come "
+        "from the [cluster] table of --cluster-config (docs/cluster.md); e.g. "
+        "`grade submissions/ --budget exam --cluster slurm --dry-run`",
+    )
+    batch.add_argument(
+        "--cluster-config",
+        type=Path,
+        metavar="TOML",
+        help="course file with the [cluster] table (default: ./grade.toml when it exists)",
+    )
+    batch.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --cluster: print the jobs, their resources, the expected wall time from "
+        "the calibration's measured time per grade and the cost in core-hours; grade nothing",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     limits = {key: flag for flag, key, _ in LIMIT_FLAGS}
     if (code := nonpositive(args, "subset", "jobs", *limits, flags=limits)) is not None:
         return code
+    if args.dry_run and not args.cluster:
+        print("error: --dry-run plans a --cluster batch; give --cluster too", file=sys.stderr)
+        return ExitCode.USAGE
+    if args.cluster and args.scheduler:
+        print("error: give --cluster or --scheduler, not both", file=sys.stderr)
+        return ExitCode.USAGE
     apply_language(args)
     assignment = chosen_assignment(args)
     from grader.batch import grade  # heavy imports only once arguments are valid
@@ -203,6 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         scheduler=args.scheduler,
         dask_config=args.dask_config,
         progress=args.progress,
+        cluster=args.cluster,
+        cluster_config=args.cluster_config,
+        dry_run=args.dry_run,
         limits={
             key: getattr(args, key) for _, key, _ in LIMIT_FLAGS if getattr(args, key) is not None
         },
