@@ -5,9 +5,10 @@ VENV ?= .venv
 OUT ?= reports
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # Grading needs the dataset (four original idx .gz files) and the sandbox tool; only the
-# tests need a browser (tests/test_browser.py renders a report in Debian's chromium).
+# tests need a browser (tests/test_browser.py renders a report in Debian's chromium) and a
+# one-node SLURM (tests/test_slurm.py, `make slurm`: Debian's slurm-wlm and munge).
 GRADE_PACKAGES := dataset-fashion-mnist bubblewrap
-TEST_PACKAGES := $(GRADE_PACKAGES) chromium
+TEST_PACKAGES := $(GRADE_PACKAGES) chromium slurm-wlm munge
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
@@ -26,7 +27,7 @@ override LANG := $(STARTED_LANG)
 endif
 endif
 
-.PHONY: setup system system-test python python-test grade test lint clean
+.PHONY: setup system system-test python python-test grade test lint clean slurm slurm-stop
 
 setup: system python
 
@@ -86,3 +87,13 @@ lint: python-test
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache
+
+# The one-node SLURM of tests/test_slurm.py and of `grade --cluster slurm` tried by hand
+# (docs/cluster.md).
+SLURM_STATE ?= /tmp/grader-slurm
+# Prints SLURM_CONF=...: export it, then `grade ... --cluster slurm`; `make slurm-stop` ends it.
+slurm: system-test
+	scripts/slurm/one-node.sh start $(SLURM_STATE)
+
+slurm-stop:
+	scripts/slurm/one-node.sh stop $(SLURM_STATE)

@@ -38,6 +38,7 @@ from grader import (
     sandbox,
     submission,
 )
+from grader import cluster as cluster_module
 from grader import progress as progress_module
 from grader import spec as spec_module
 from grader import store as store_module
@@ -81,6 +82,9 @@ def grade(
     scheduler: str | None = None,
     dask_config: Path | None = None,
     progress: str = "auto",
+    cluster: str | None = None,
+    cluster_config: Path | None = None,
+    dry_run: bool = False,
 ) -> ExitCode:
     """Grade every submission under `paths`; write reports, grades.csv and summary.html.
 
@@ -91,7 +95,9 @@ def grade(
     `CalibrationNeeded` (exit code 2) says how long and which command to run ahead.
     `jobs` worker processes grade at once (default: from cores and memory); `scheduler`
     (a Dask address or scheduler file) sends the submissions to a Dask cluster instead.
-    `progress` is "auto", "rich" or "plain".
+    `progress` is "auto", "rich" or "plain". `cluster` ("slurm", ...) grades on workers
+    started as batch jobs (grader.cluster; `cluster_config`: the course file with its
+    `[cluster]` table); with `dry_run` it only prints the jobs' plan and returns.
     """
     spec = spec_module.load(assignment)
     validate_rubric(spec)
@@ -102,6 +108,9 @@ def grade(
     cache = datasets.prepare(spec.data, data_dir=data_dir, cache_dir=cache_dir)
     test = datasets.load_test(cache, spec.data)
     plan = executor.plan(jobs, lang=lang)
+    jobs_config = cluster_module.read_config(cluster, cluster_config) if cluster else None
+    if jobs_config is not None:  # the child trains with the job's cores, not this machine's
+        plan = dataclasses.replace(plan, threads=jobs_config.cores)
     settings = RunSettings(
         spec=spec,
         budget=chosen,
@@ -113,6 +122,10 @@ def grade(
         sandbox=isolation,
         limits=dataclasses.replace(spec.limits, **(limits or {})),
     )
+    if jobs_config is not None and dry_run:
+        jobs_plan = _cluster_plan(jobs_config, settings, len(found.submissions))
+        echo(jobs_plan.describe())
+        return ExitCode.OK
     if subset is None and found.submissions:  # a subset is never compared with the reference
         ask = None if calibrate_now else calibrate.ASK_ABOVE_SECONDS
         calibrated = calibrate.ensure(settings, test, max_seconds=ask, echo=echo)
@@ -125,6 +138,10 @@ def grade(
         if scheduler
         else i18n.say("batch.on_jobs", lang, jobs=plan.jobs, reason=plan.reason)
     )
+    jobs_plan = None
+    if jobs_config is not None:
+        jobs_plan = _cluster_plan(jobs_config, settings, len(found.submissions))
+        where = _on_cluster(jobs_plan, lang)
     echo(
         i18n.say(
             "batch.start",
@@ -155,7 +172,18 @@ def grade(
                 + i18n.say("batch.grading", lang, count=len(todo))
             )
             if todo:
-                batch.grade(todo, plan, test, scheduler=scheduler, dask_config=dask_config)
+                if jobs_config is not None and len(todo) < len(found.submissions):
+                    # Sized to what is left, not to the whole class: said again.
+                    jobs_plan = _cluster_plan(jobs_config, settings, len(todo))
+                    shown.say(_on_cluster(jobs_plan, lang))
+                batch.grade(
+                    todo,
+                    plan,
+                    test,
+                    scheduler=scheduler,
+                    dask_config=dask_config,
+                    jobs_plan=jobs_plan,
+                )
         finally:
             shown.close()
         written, failed = batch.finish(found.submissions)
@@ -171,6 +199,31 @@ def grade(
         echo(i18n.say("batch.faults", lang, count=batch.faults, log=out / LOG_FILE))
     everything = graded == len(results) and not batch.faults
     return ExitCode.OK if everything else ExitCode.NOT_ALL_GRADED
+
+
+def _cluster_plan(
+    config: cluster_module.ClusterConfig, settings: RunSettings, count: int
+) -> cluster_module.JobPlan:
+    return cluster_module.plan(
+        config,
+        settings.budget,
+        settings.effective_limits,
+        count,
+        seconds_per_grade=cluster_module.measured_seconds(settings),
+    )
+
+
+def _on_cluster(jobs: cluster_module.JobPlan, lang: str) -> str:
+    """What the batch asks the batch system for, in the terminal's language."""
+    return i18n.say(
+        "batch.on_cluster",
+        lang,
+        kind=jobs.config.label,
+        jobs=jobs.jobs,
+        cores=jobs.cores,
+        memory=jobs.memory_mb,
+        walltime=jobs.walltime,
+    )
 
 
 @contextlib.contextmanager
@@ -314,11 +367,16 @@ class _Batch:
         *,
         scheduler: str | None,
         dask_config: Path | None,
+        jobs_plan: cluster_module.JobPlan | None = None,
     ) -> None:
         work = Path(tempfile.mkdtemp(prefix="grader-batch-"))
         scratch = executor.ScratchDirs(work)
         runner: executor.Runner
-        if scheduler:
+        if jobs_plan is not None:
+            runner = cluster_module.JobQueueRunner(
+                self.settings, jobs_plan, out=self.out, scratch=scratch
+            )
+        elif scheduler:
             runner = executor.DaskRunner(
                 self.settings, scheduler, config=dask_config, scratch=scratch
             )
@@ -328,20 +386,23 @@ class _Batch:
             runner = executor.InProcess(self.settings, test, scratch)
         try:
             for ref, result in runner.run(refs, lambda r, folder: self.shown.started(r.id, folder)):
-                self.add(ref, result)
+                # A runner may name results that must not be reused (grader.cluster: the
+                # submissions a refused job could not grade); a re-run grades them.
+                self.add(ref, result, store=ref.id not in getattr(runner, "unstored", ()))
         finally:
             runner.close()
             if not self.settings.keep_scratch:
                 shutil.rmtree(work, ignore_errors=True)
 
-    def add(self, ref: SubmissionRef, result: GradeResult) -> None:
+    def add(self, ref: SubmissionRef, result: GradeResult, *, store: bool = True) -> None:
         """Files first, then the store row, then the gradebook (see the module docstring).
 
         The per-submission guard: a grader fault while validating, rendering or storing
         this result (a `ResultSchemaError`, a template error on odd data, a full disk)
         turns it into an `error` result that says so (traceback in grader.log), which is
         never stored, so a re-run grades it again. Only a `FatalError` (say, the
-        instructor's own template is broken) stops the batch.
+        instructor's own template is broken) stops the batch. `store=False`: files and
+        gradebook only, so a re-run grades it again.
         """
         try:
             text = report.result_json(result)
@@ -353,8 +414,9 @@ class _Batch:
             self._write_fault(result)
         else:
             try:
-                sha = result.sha256 or _sha256(ref.path)
-                self.db.put(store_key(ref.id, sha, self.settings), result, text)
+                if store:
+                    sha = result.sha256 or _sha256(ref.path)
+                    self.db.put(store_key(ref.id, sha, self.settings), result, text)
             except FatalError:
                 raise
             except Exception:  # its files are written; without a row it is graded again

@@ -12,6 +12,7 @@ sent out comes back as exactly one result:
 - `DaskRunner` (`--scheduler ADDRESS`): each submission is a task on an existing Dask
   cluster (`distributed.Client`); a task whose workers keep dying (`KilledWorker`) becomes
   an `error` result. Dask is imported only here, so local grading needs no Dask process.
+  `grade --cluster slurm` (grader.cluster) grades through it on workers started as jobs.
 
 Tasks carry the submission's bytes and the settings (spec included) by value, so a remote
 worker needs the grader installed and the dataset findable (`grader.data.prepare`), nothing
@@ -371,7 +372,12 @@ class DaskRunner:
         *,
         config: Path | None = None,
         scratch: ScratchDirs | None = None,
+        watch: Callable[[], None] | None = None,
+        check_seconds: float = 10.0,
     ) -> None:
+        # `watch` is called every `check_seconds` while submissions are out (grader.cluster:
+        # resubmit a job the batch system killed; raise if it refuses one).
+        self.watch, self.check_seconds = watch, check_seconds
         try:
             import dask
             import distributed
@@ -410,22 +416,36 @@ class DaskRunner:
             future = self.client.submit(grade_task, task, pure=False, retries=0)
             futures[future] = ref
             started(ref, folder)
-        for future in self._distributed.as_completed(futures):
-            ref = futures[future]
-            try:
-                result = future.result()
-            except self._distributed.KilledWorker:
-                result = crashed(
-                    ref,
-                    self.settings,
-                    _say(self.settings, "dask_died"),
-                )
-            except Exception as exc:  # e.g. a worker without the dataset
-                result = crashed(
-                    ref, self.settings, _say(self.settings, "dask_failed", error=_error(exc))
-                )
-            future.release()
-            yield ref, result
+        while futures:
+            for future in self._finished(list(futures)):
+                ref = futures.pop(future)
+                try:
+                    result = future.result()
+                except self._distributed.KilledWorker:
+                    result = crashed(
+                        ref,
+                        self.settings,
+                        _say(self.settings, "dask_died"),
+                    )
+                except Exception as exc:  # e.g. a worker without the dataset
+                    result = crashed(
+                        ref, self.settings, _say(self.settings, "dask_failed", error=_error(exc))
+                    )
+                future.release()
+                yield ref, result
+            if futures and self.watch is not None:
+                self.watch()
+
+    def _finished(self, futures: list[Any]) -> set[Any]:
+        """The futures done now, waiting at most `check_seconds` when a `watch` is set."""
+        timeout = None if self.watch is None else self.check_seconds
+        try:
+            done, _ = self._distributed.wait(
+                futures, timeout=timeout, return_when="FIRST_COMPLETED"
+            )
+        except TimeoutError:
+            return set()
+        return set(done)
 
     def close(self) -> None:
         self.client.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from grader.cli import (
     chosen_assignment,
     nonpositive,
 )
+from grader.errors import ExitCode
 
 DEFAULT_OUT = Path("reports")
 
@@ -173,6 +175,7 @@ def _add_batch_options(parser: argparse.ArgumentParser) -> None:
         metavar="YAML",
         help="Dask configuration to apply before connecting (timeouts, comm, ...)",
     )
+    _add_cluster_options(batch)
     batch.add_argument(
         "--progress",
         choices=("auto", "rich", "plain"),
@@ -182,11 +185,42 @@ def _add_batch_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_cluster_options(batch: argparse._ArgumentGroup) -> None:
+    # grader/cluster.py; docs/cluster.md has the [cluster] table and the exam's plan.
+    batch.add_argument(
+        "--cluster",
+        choices=("slurm", "pbs", "sge", "lsf"),
+        help="grade on Dask workers started as batch jobs through dask-jobqueue, sized from "
+        "the budget and [limits] and released at the end (slurm is tested; pbs, sge and lsf "
+        "are not); queue, account, walltime, cores, memory_mb, directives and max_jobs come "
+        "from the [cluster] table of --cluster-config (docs/cluster.md); e.g. "
+        "`grade submissions/ --budget exam --cluster slurm --dry-run`",
+    )
+    batch.add_argument(
+        "--cluster-config",
+        type=Path,
+        metavar="TOML",
+        help="course file with the [cluster] table (default: ./grade.toml when it exists)",
+    )
+    batch.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --cluster: print the jobs, their resources, the expected wall time from "
+        "the calibration's measured time per grade and the cost in core-hours; grade nothing",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     limits = {key: flag for flag, key, _ in LIMIT_FLAGS}
     if (code := nonpositive(args, "subset", "jobs", *limits, flags=limits)) is not None:
         return code
+    if args.dry_run and not args.cluster:
+        print("error: --dry-run plans a --cluster batch; give --cluster too", file=sys.stderr)
+        return ExitCode.USAGE
+    if args.cluster and args.scheduler:
+        print("error: give --cluster or --scheduler, not both", file=sys.stderr)
+        return ExitCode.USAGE
     course = apply_course(args, args.paths, keys=("lang", "budget", "out"))
     args.out = args.out or DEFAULT_OUT
     apply_language(args)
@@ -211,6 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         scheduler=args.scheduler,
         dask_config=args.dask_config,
         progress=args.progress,
+        cluster=args.cluster,
+        cluster_config=args.cluster_config,
+        dry_run=args.dry_run,
         limits={
             key: getattr(args, key) for _, key, _ in LIMIT_FLAGS if getattr(args, key) is not None
         },
