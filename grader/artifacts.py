@@ -65,6 +65,8 @@ class ModelArtifacts:
     # trained at any values is the table of that trial's declaration, so a schedule that
     # shows the probe one curve and the declaration another is caught here.
     declared_rates: tuple[float, ...] | None = None
+    # The same for the callbacks that set the rate: (class name, ("step" | "epoch", rates)).
+    declared_callback_rates: tuple[tuple[str, tuple[str, tuple[float, ...]]], ...] = ()
 
     def build_view(self) -> Mapping[str, Any]:
         """The artifacts as a probe `build` stage (only the keys they provide)."""

@@ -167,8 +167,12 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
             who = "grader"
             model_json, keras_config = trained.model_json, trained.keras_config
             artifacts = from_data(model_json, keras_config) if best else NO_ARTIFACTS
-            if best and trained.default_rates is not None:
-                artifacts = dataclasses.replace(artifacts, declared_rates=trained.default_rates)
+            if best:
+                artifacts = dataclasses.replace(
+                    artifacts,
+                    declared_rates=trained.default_rates,
+                    declared_callback_rates=trained.default_callback_rates,
+                )
             evaluation, optimizer = trained.evaluation, trained.saved_optimizer
             message_override = trained.failure
             if trained.shared:  # another submission's search: this one only declared

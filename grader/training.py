@@ -96,6 +96,18 @@ class Trained:
         return config
 
     @property
+    def default_callback_rates(self) -> tuple[tuple[str, tuple[str, tuple[float, ...]]], ...]:
+        """The rate tables of the callbacks declared at the default values, by class."""
+        for declared in self.declarations:
+            if declared.purpose == Purpose.SPACE and declared.declaration.fit is not None:
+                return tuple(
+                    (plan.class_name, (plan.rates.per.value, plan.rates.values))
+                    for plan in declared.declaration.fit.callbacks
+                    if plan.rates is not None
+                )
+        return ()
+
+    @property
     def default_rates(self) -> tuple[float, ...] | None:
         """The rate table declared at the default values (keras-tuner's first build,
         the values the probe built with), when the rate is written as code."""

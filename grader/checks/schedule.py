@@ -253,7 +253,14 @@ def identify_callback(run: Mapping[str, Any], rtol: float) -> schedules.Schedule
 
 def saved_rate_check(ctx: CheckContext, class_name: str) -> tuple[bool | None, str]:
     """(agrees?, sentence): the rate saved with the best model against the dry run with the
-    best trial's hyperparameters at the best epoch; None when no comparison is possible."""
+    best trial's hyperparameters at the best epoch; None when no comparison is possible.
+
+    Trained by the grader (grader.training), nothing was saved by the child: what trained
+    is the table the callback declared, compared instead with the probe's dry run at the
+    same (default) values (`declared_rates_check`)."""
+    declared = dict(ctx.artifacts.declared_callback_rates)
+    if class_name in declared:
+        return declared_rates_check(ctx, class_name, declared[class_name])
     if class_name == "ReduceLROnPlateau":
         return None, ctx.say("cb_saved_unknown", why=ctx.say("why_plateau"))
     saved = ctx.artifacts.learning_rate
@@ -284,6 +291,37 @@ def saved_rate_check(ctx: CheckContext, class_name: str) -> tuple[bool | None, s
     if math.isclose(value, expected, rel_tol=SAVED_RTOL, abs_tol=1e-12):
         return True, ctx.say("cb_saved_ok", **fields)
     return False, ctx.say("cb_saved_mismatch", **fields)
+
+
+def declared_rates_check(
+    ctx: CheckContext, class_name: str, table: tuple[str, tuple[float, ...]]
+) -> tuple[bool | None, str]:
+    """The rates a callback declared (per step or per epoch, at the default values) against
+    the probe's dry run of it at the same values, wherever both have a rate."""
+    per, values = table
+    runs = [
+        cb.get("dry_run") or {}
+        for cb in setting_callbacks(ctx)
+        if cb.get("class_name") == class_name
+    ]
+    run = runs[0] if runs else {}
+    if per == "epoch":
+        pairs = list(enumerate(run.get("epoch_lrs") or []))
+    else:
+        pairs = list(zip(run.get("batches") or [], run.get("batch_lrs") or [], strict=False))
+    compared = 0
+    for index, probed in pairs:
+        if not isinstance(index, int) or not 0 <= index < len(values):
+            continue
+        compared += 1
+        if not math.isclose(probed, values[index], rel_tol=TABLE_RTOL, abs_tol=1e-12):
+            where = ctx.say("at_epoch" if per == "epoch" else "at_batch", index=index)
+            return False, ctx.say(
+                "cb_table_mismatch", trained=fmt(values[index]), where=where, probed=fmt(probed)
+            )
+    if not compared:
+        return None, ctx.say("cb_saved_unknown", why=ctx.say("why_no_best_run"))
+    return True, ctx.say("cb_table_ok", count=compared)
 
 
 def _plateau_config(cb: Mapping[str, Any]) -> str:
