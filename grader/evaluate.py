@@ -141,14 +141,24 @@ def measure(
     """
     text = read_child_file(scratch, name, limit=JSON_LIMIT)
     architecture = read_architecture(text, images=images, lang=lang)
+    within_ceilings(architecture, limits, lang)
+    return text, architecture
+
+
+def within_ceilings(
+    architecture: Architecture, limits: Limits, lang: str, *, declared: bool = False
+) -> None:
+    """`SubmissionError` (resource_limit, with the figure) when the model passes the spec's
+    parameter or multiply-add ceiling: the fallback's best model, or (`declared`) a model
+    a submission declared, which the trainer then never builds."""
     for key, found, limit in (
         ("params", architecture.params, limits.eval_max_params),
         ("macs", architecture.macs, limits.eval_max_macs),
     ):
         if found > limit:
-            message = _say(key, lang, found=describe(found), limit=describe(limit))
+            text = f"declared_{key}" if declared else key
+            message = _say(text, lang, found=describe(found), limit=describe(limit))
             raise SubmissionError(message, status="resource_limit")
-    return text, architecture
 
 
 def evaluate_best(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import math
 import os
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import data, datasets, i18n, resources, reuse, score, submission, training
+from grader import data, datasets, i18n, resources, reuse, score, store, submission, training
 from grader.artifacts import NO_ARTIFACTS, from_data, read_artifact_data
 from grader.checks.params import present
 from grader.child.protocol import ChildRequest, DataRef, ProbePlan, SearchBudget, ServePlan
@@ -166,10 +165,9 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
             # What the checks grade: the declaration the trainer built the best model from.
             who = "grader"
             model_json, keras_config = trained.model_json, trained.keras_config
-            artifacts = from_data(model_json, keras_config) if best else NO_ARTIFACTS
             if best:
                 artifacts = dataclasses.replace(
-                    artifacts,
+                    from_data(model_json, keras_config),
                     declared_rates=trained.default_rates,
                     declared_callback_rates=trained.default_callback_rates,
                 )
@@ -299,6 +297,7 @@ def _train(
 ) -> training.Trained:
     """The train stage (grader.training): the child declares, the trainer trains."""
     spec, budget = settings.spec, settings.budget
+    split_dir = _split_dir(settings)
     trainer = _evaluator(settings)
     trainer.warm()  # its TensorFlow import overlaps the child's
     session = start_session(
@@ -308,7 +307,7 @@ def _train(
         threads=settings.threads,
         sandbox=settings.sandbox,
         limits=settings.effective_limits,
-        readable=[_split_dir(settings)],
+        readable=[split_dir],
         hidden=_hidden(settings),
     )
     limits = budget.search_limits()
@@ -316,7 +315,7 @@ def _train(
     def search(folder: str) -> SearchRequest:
         return SearchRequest(
             folder=folder,
-            split_dir=str(_split_dir(settings)),
+            split_dir=str(split_dir),
             subset=settings.subset,
             seed=settings.effective_seed,
             tuner=spec.calling.tuner,
@@ -372,7 +371,7 @@ def _search_base(settings: RunSettings) -> str:
         "calling": spec.calling.request(),
         "limits_resources": to_jsonable(settings.effective_limits),
     }
-    return hashlib.sha256(json.dumps(values, sort_keys=True).encode("utf-8")).hexdigest()
+    return store.settings_hash(values)
 
 
 def _evaluate(scratch: Path, settings: RunSettings, test: data.TestSet) -> Evaluation:

@@ -33,7 +33,7 @@ from grader.boundary import AnswerStatus, ChildAnswer, parse_answer_data
 from grader.child.declaration import Declaration, DeclareRequest, Outcome
 from grader.child.protocol import PROGRESS_NAME, ProgressLine
 from grader.errors import SubmissionError
-from grader.evaluate import Evaluation, scores
+from grader.evaluate import Evaluation, scores, within_ceilings
 from grader.evaluator import Evaluator
 from grader.limits import Limits
 from grader.runner import ChildEnd, ChildEnded, ChildOutcome, ChildSession, DeclarationTimeout
@@ -96,26 +96,30 @@ class Trained:
         return config
 
     @property
+    def _at_defaults(self) -> Declaration | None:
+        """What was declared at the default values (keras-tuner's first build, the
+        values the probe built with too)."""
+        first = [d.declaration for d in self.declarations if d.purpose == Purpose.SPACE]
+        return first[0] if first else None
+
+    @property
     def default_callback_rates(self) -> tuple[tuple[str, tuple[str, tuple[float, ...]]], ...]:
         """The rate tables of the callbacks declared at the default values, by class."""
-        for declared in self.declarations:
-            if declared.purpose == Purpose.SPACE and declared.declaration.fit is not None:
-                return tuple(
-                    (plan.class_name, (plan.rates.per.value, plan.rates.values))
-                    for plan in declared.declaration.fit.callbacks
-                    if plan.rates is not None
-                )
-        return ()
+        found = self._at_defaults
+        if found is None or found.fit is None:
+            return ()
+        return tuple(
+            (plan.class_name, (plan.rates.per.value, plan.rates.values))
+            for plan in found.fit.callbacks
+            if plan.rates is not None
+        )
 
     @property
     def default_rates(self) -> tuple[float, ...] | None:
-        """The rate table declared at the default values (keras-tuner's first build,
-        the values the probe built with), when the rate is written as code."""
-        for declared in self.declarations:
-            if declared.purpose == Purpose.SPACE:
-                table = declared.declaration.learning_rate
-                return None if table is None else table.values
-        return None
+        """The rate table declared at the default values, when the rate is written as code."""
+        found = self._at_defaults
+        table = found.learning_rate if found is not None else None
+        return None if table is None else table.values
 
     @property
     def saved_optimizer(self) -> dict[str, Any] | None:
@@ -173,17 +177,15 @@ class _Relay:
             measured = architecture.read_architecture(
                 json.dumps(declaration.model), images=self.images, lang=self.lang
             )
+            if measured.standard:
+                within_ceilings(measured, self.limits, self.lang, declared=True)
         except SubmissionError as exc:
             self.failure = exc
             return exc.message
         if not measured.standard:
             self.reasons = tuple(measured.problems[:4])
             return "; ".join(self.reasons)
-        over = _over_ceiling(measured, self.limits)
-        if over is not None:
-            self.failure = SubmissionError(over, status="resource_limit")
-            return over
-        self.declared.append(Declared(purpose, hyperparameters, declaration.key(), declaration))
+        self.declared.append(Declared(purpose, hyperparameters, key, declaration))
         return declaration
 
 
@@ -210,20 +212,6 @@ def progress_to(scratch: Path) -> Callable[[ProgressLine], None]:
             os.close(fd)
 
     return write
-
-
-def _over_ceiling(measured: architecture.Architecture, limits: Limits) -> str | None:
-    if measured.params > limits.eval_max_params:
-        return (
-            f"the model has {measured.params:,} parameters, over the grader's limit of "
-            f"{limits.eval_max_params:,}"
-        )
-    if measured.macs > limits.eval_max_macs:
-        return (
-            f"the model does {measured.macs:,} multiply-adds per image, over the grader's "
-            f"limit of {limits.eval_max_macs:,}"
-        )
-    return None
 
 
 @dataclass(frozen=True)
@@ -405,10 +393,10 @@ def _said(failure: SubmissionError | None, lang: str) -> SubmissionError | None:
     """A relay's failure in the student's language (its status kept)."""
     if failure is None or isinstance(failure, ChildEnded):  # its outcome says why
         return None
+    if failure.status == "resource_limit":  # a ceiling's own sentence, in `lang`
+        return failure
     if isinstance(failure, DeclarationTimeout):
         text = STATUS_MESSAGES["declare_timeout"][lang].format(seconds=failure.seconds)
-    elif failure.status == "resource_limit":
-        text = STATUS_MESSAGES["declaration_too_big"][lang].format(what=failure.message)
     else:
         text = STATUS_MESSAGES["declaration_refused"][lang].format(reason=failure.message)
     return SubmissionError(text, status=failure.status)
