@@ -184,14 +184,19 @@ def path_for(
 
 # The fingerprint's keys that name the machine rather than the software: one assignment
 # keeps a calibration per machine (`locate`), so that grading on a second machine adds
-# its own file beside the committed one instead of overwriting it.
-HARDWARE = ("machine", "cpu", "cpus")
+# its own file beside the committed one instead of overwriting it. `cpu_id` (the CPU's
+# family and model numbers) because a VM may mask the model name: two AMD generations
+# that round differently have both been "AMD EPYC" here (bench/RESULTS.md, session 9).
+HARDWARE = ("machine", "cpu", "cpu_id", "cpus")
 
 
 def machine_tag(fingerprint: dict[str, str]) -> str:
     """`Intel(R) Xeon(R) Processor`, 2 cpus, x86_64 -> "intel-xeon-processor-2cpu-x86_64"."""
     cpu = re.sub(r"\((r|tm)\)", "", fingerprint.get("cpu", "unknown").lower())
     cpu = re.sub(r"[^a-z0-9]+", "-", cpu).strip("-") or "unknown"
+    numbers = re.findall(r"\d+", fingerprint.get("cpu_id", ""))
+    if len(numbers) == 2:  # "family 25 model 17" -> "-f25m17"
+        cpu += f"-f{numbers[0]}m{numbers[1]}"
     return f"{cpu}-{fingerprint.get('cpus', '?')}cpu-{fingerprint.get('machine', '?')}"
 
 
@@ -247,8 +252,14 @@ def borrowed(settings: RunSettings, directory: Path | None = None) -> Calibratio
 def _lendable(stored: Stored, expected: dict[str, str]) -> Calibration | None:
     for _, found in stored:
         if found is not None and _differs_only_in_hardware(found, expected):
-            return dataclasses.replace(found, measured_on=found.fingerprint.get("cpu", "?"))
+            return dataclasses.replace(found, measured_on=_cpu_named(found.fingerprint))
     return None
+
+
+def _cpu_named(fingerprint: dict[str, str]) -> str:
+    """ "AMD EPYC (family 23 model 49)"; the model name alone for files older than cpu_id."""
+    cpu = fingerprint.get("cpu", "?")
+    return f"{cpu} ({fingerprint['cpu_id']})" if "cpu_id" in fingerprint else cpu
 
 
 def _differs_only_in_hardware(calibration: Calibration, expected: dict[str, str]) -> bool:
@@ -270,6 +281,25 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def _cpu_id() -> str:
+    """ "family 25 model 17" from /proc/cpuinfo; "unknown" where it has none."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("cpu family", "model") and key not in fields:
+                    fields[key] = value.strip()
+                if not line.strip() and fields:
+                    break  # the first processor is enough
+    except OSError:
+        pass
+    if "cpu family" not in fields or "model" not in fields:
+        return "unknown"
+    return f"family {fields['cpu family']} model {fields['model']}"
 
 
 def _version(distribution: str) -> str:
@@ -321,6 +351,7 @@ def fingerprint(settings: RunSettings) -> dict[str, str]:
     return {
         "machine": platform.machine(),
         "cpu": _cpu_model(),
+        "cpu_id": _cpu_id(),
         "cpus": str(os.cpu_count()),
         "python": platform.python_version(),
         **{name: _version(name) for name in LIBRARIES},

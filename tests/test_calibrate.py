@@ -236,7 +236,9 @@ def test_committed_calibration_passes_the_reference_on_every_seed(path: Path) ->
     assert cal is not None, f"run `grade calibrate --budget {budget}`"
     assert cal.assignment == spec.id and cal.budget == budget
     assert cal.seeds == (23, 24, 25, 26, 27)
-    assert set(calibrate.fingerprint(_settings(budget))) == set(cal.fingerprint)
+    # cpu_id is absent from files written before it was fingerprinted (session 9).
+    expected = set(calibrate.fingerprint(_settings(budget)))
+    assert expected - {"cpu_id"} <= set(cal.fingerprint) <= expected
     for run in cal.runs:
         result = accuracy(run.test_accuracy, cal.test_mean, cal.test_sd, spec=spec)
         assert (result.status, result.points) == (CheckStatus.PASSED, 1.0), run
@@ -450,23 +452,27 @@ def test_each_machine_keeps_its_own_calibration_beside_the_first_ones(
     settings, quiet = _settings("default"), {"echo": lambda _: None}
     seeds = calibrate.seeds_for(SPEC, settings.budget)
     monkeypatch.setattr(calibrate, "_cpu_model", lambda: "AMD EPYC")
+    monkeypatch.setattr(calibrate, "_cpu_id", lambda: "family 23 model 49")
     first = calibrate.ensure(settings, None, directory=tmp_path, **quiet)
     assert first.computed_now == "missing"
     first = dataclasses.replace(first, computed_now="")  # as read back from its file
     assert calibrate.locate(settings, tmp_path) == (tmp_path / "default.json", first)
 
     monkeypatch.setattr(calibrate, "_cpu_model", lambda: "Intel(R) Xeon(R) Processor")
-    own = tmp_path / f"default@intel-xeon-processor-{calibrate.os.cpu_count()}cpu-x86_64.json"
+    monkeypatch.setattr(calibrate, "_cpu_id", lambda: "family 6 model 207")
+    cpus = calibrate.os.cpu_count()
+    own = tmp_path / f"default@intel-xeon-processor-f6m207-{cpus}cpu-x86_64.json"
     assert calibrate.locate(settings, tmp_path) == (own, None)
     # None of its own: the first machine's is lent, marked with its CPU, nothing computed.
     lent = calibrate.ensure(settings, None, directory=tmp_path, max_seconds=0, **quiet)
-    assert lent == dataclasses.replace(first, measured_on="AMD EPYC") and len(fake.calls) == 1
+    amd = "AMD EPYC (family 23 model 49)"
+    assert lent == dataclasses.replace(first, measured_on=amd) and len(fake.calls) == 1
     assert calibrate.cached(settings, tmp_path) == lent.summary()
     notes = " ".join(score._calibration_notes(lent.summary(), 23, "en", spec=SPEC))
-    assert "measured on another CPU (AMD EPYC)" in notes
+    assert f"measured on another CPU ({amd})" in notes
     assert "`grade calibrate --budget default`" in notes
     es = " ".join(score._calibration_notes(lent.summary(), 23, "es", spec=SPEC))
-    assert "se midió en otra CPU (AMD EPYC)" in es
+    assert f"se midió en otra CPU ({amd})" in es
 
     # `grade calibrate` computes this machine's own, beside the first one's.
     second = calibrate.complete(settings, None, seeds=seeds, directory=tmp_path, **quiet)
@@ -477,6 +483,7 @@ def test_each_machine_keeps_its_own_calibration_beside_the_first_ones(
     assert calibrate.cached(settings, tmp_path).measured_on == ""  # its own now
 
     monkeypatch.setattr(calibrate, "_cpu_model", lambda: "AMD EPYC")  # back on the first
+    monkeypatch.setattr(calibrate, "_cpu_id", lambda: "family 23 model 49")
     assert calibrate.ensure(settings, None, directory=tmp_path, **quiet) == first
     assert len(fake.calls) == 2  # each machine found its own, nothing computed again
     # A library upgrade on the first machine recomputes its file in place, not a new one
@@ -486,6 +493,31 @@ def test_each_machine_keeps_its_own_calibration_beside_the_first_ones(
     assert calibrate.ensure(settings, None, directory=tmp_path, **quiet).computed_now
     assert len(fake.calls) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["default.json", own.name]
+
+
+def test_a_masked_cpu_name_is_told_apart_by_its_family_and_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A VM names two AMD generations that round differently "AMD EPYC" (session 9): the
+    # family and model numbers keep their calibrations apart.
+    fake = FakeRun()
+    monkeypatch.setattr(calibrate, "run", fake)
+    settings, quiet = _settings("default"), {"echo": lambda _: None}
+    monkeypatch.setattr(calibrate, "_cpu_model", lambda: "AMD EPYC")
+    monkeypatch.setattr(calibrate, "_cpu_id", lambda: "family 23 model 49")
+    first = calibrate.ensure(settings, None, directory=tmp_path, **quiet)
+    first = dataclasses.replace(first, computed_now="")
+    monkeypatch.setattr(calibrate, "_cpu_id", lambda: "family 25 model 17")
+    cpus = calibrate.os.cpu_count()
+    own = tmp_path / f"default@amd-epyc-f25m17-{cpus}cpu-x86_64.json"
+    assert calibrate.locate(settings, tmp_path) == (own, None)
+    lent = calibrate.cached(settings, tmp_path)
+    assert lent == dataclasses.replace(first, measured_on="AMD EPYC (family 23 model 49)").summary()
+    # A file written before cpu_id existed names no family: never this machine's own.
+    legacy = {k: v for k, v in first.fingerprint.items() if k != "cpu_id"}
+    calibrate.save(dataclasses.replace(first, fingerprint=legacy), tmp_path / "default.json")
+    assert calibrate.locate(settings, tmp_path) == (own, None)
+    assert calibrate.cached(settings, tmp_path).measured_on == "AMD EPYC"
 
 
 def test_software_that_differs_is_never_lent_from_another_machine(
