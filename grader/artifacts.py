@@ -46,6 +46,32 @@ MAX_DEPTH = 32  # nesting of any JSON value kept
 
 
 @dataclass(frozen=True)
+class DeclaredEvidence:
+    """What the grader's trainer trained on the trusted path (grader.training), as data.
+
+    The child chose it, but it is no claim about a training that happened elsewhere: the
+    trainer trained exactly this, so the checks that judge training (fit_config,
+    search_space, callbacks_passthrough, schedule) judge it rather than the probe's
+    record, which student code can steer (it may show the probe one thing and declare
+    another). Plain data, so that a shared training (grader.reuse) keeps it.
+    """
+
+    # A rate written as code: the table declared at the default hyperparameters, the
+    # values the probe sampled too. What trains at any values is the table of that
+    # trial's declaration, so a schedule that shows the probe one curve and the
+    # declaration another is caught (schedule check).
+    rates: tuple[float, ...] | None = None
+    # The same for the callbacks that set the rate: (class name, ("step" | "epoch", rates)).
+    callback_rates: tuple[tuple[str, tuple[str, tuple[float, ...]]], ...] = ()
+    # Every distinct fit plan the trainer trained (grader.child.declaration.FitPlan's
+    # `to_data`), in the order first trained.
+    fits: tuple[Mapping[str, Any], ...] = ()
+    # The hyperparameters the trainer searched: keras-tuner's `{class_name, config}`
+    # entries of every declaration, the first of each name, in the order declared.
+    space: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelArtifacts:
     """What the best model's files say; `None` for what could not be read.
 
@@ -60,13 +86,17 @@ class ModelArtifacts:
     optimizer: Mapping[str, Any] | None = None
     learning_rate: Mapping[str, Any] | None = None
     problems: tuple[str, ...] = ()  # for the instructor: what was refused and why
-    # The trusted path, a rate written as code (grader.training): the table the child
-    # declared at the default hyperparameters, the values the probe sampled too. What is
-    # trained at any values is the table of that trial's declaration, so a schedule that
-    # shows the probe one curve and the declaration another is caught here.
-    declared_rates: tuple[float, ...] | None = None
-    # The same for the callbacks that set the rate: (class name, ("step" | "epoch", rates)).
-    declared_callback_rates: tuple[tuple[str, tuple[str, tuple[float, ...]]], ...] = ()
+    # The trusted path (grader.training): what the grader's trainer trained; None when the
+    # child trained (the sandbox fallback) or nothing was trained.
+    declared: DeclaredEvidence | None = None
+
+    @property
+    def declared_rates(self) -> tuple[float, ...] | None:
+        return None if self.declared is None else self.declared.rates
+
+    @property
+    def declared_callback_rates(self) -> tuple[tuple[str, tuple[str, tuple[float, ...]]], ...]:
+        return () if self.declared is None else self.declared.callback_rates
 
     def build_view(self) -> Mapping[str, Any]:
         """The artifacts as a probe `build` stage (only the keys they provide)."""

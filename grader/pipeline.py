@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import data, datasets, i18n, resources, reuse, score, store, submission, training
-from grader.artifacts import NO_ARTIFACTS, from_data, read_artifact_data
+from grader.artifacts import NO_ARTIFACTS, DeclaredEvidence, from_data, read_artifact_data
 from grader.checks.params import present
 from grader.child.protocol import ChildRequest, DataRef, ProbePlan, SearchBudget, ServePlan
 from grader.discover import SubmissionRef
@@ -160,16 +160,16 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
         artifacts = NO_ARTIFACTS
         model_json: str | None = None
         keras_config: dict[str, Any] | None = None
+        declared: DeclaredEvidence | None = None  # what the grader's trainer trained
         who = shared.training if shared is not None else "sandbox" if best else ""
         if trained is not None and trained.training == "grader":
             # What the checks grade: the declaration the trainer built the best model from.
             who = "grader"
             model_json, keras_config = trained.model_json, trained.keras_config
             if best:
+                declared = trained.evidence
                 artifacts = dataclasses.replace(
-                    from_data(model_json, keras_config),
-                    declared_rates=trained.default_rates,
-                    declared_callback_rates=trained.default_callback_rates,
+                    from_data(model_json, keras_config), declared=declared
                 )
             evaluation, optimizer = trained.evaluation, trained.saved_optimizer
             message_override = trained.failure
@@ -191,7 +191,10 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
         if shared is not None:
             evaluation, optimizer = shared.evaluation, shared.saved_optimizer
             if best:
-                artifacts = from_data(shared.model_json, shared.keras_config)
+                declared = shared.declared
+                artifacts = dataclasses.replace(
+                    from_data(shared.model_json, shared.keras_config), declared=declared
+                )
             timings.update(shared.timings, reused=timings["child"])  # reused: the look-up
         else:
             cost = {k: timings[k] for k in ("child", "evaluate") if k in timings}
@@ -203,6 +206,7 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
                 model_json=model_json,
                 keras_config=keras_config,
                 training=who,
+                declared=declared,
             )
             reuse.record(
                 settings, loaded, request, stored, evaluation_failed=bool(message_override)

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grader import __version__, store
+from grader.artifacts import DeclaredEvidence
 from grader.boundary import ChildAnswer, parse_answer_data
 from grader.child.protocol import ChildRequest, filename_for
 from grader.errors import GraderError
@@ -51,7 +52,7 @@ from grader.submission import LoadedSubmission, program_sha256
 if TYPE_CHECKING:
     from grader.pipeline import RunSettings
 
-FORMAT = 2  # 2: the trained files kept with the training
+FORMAT = 3  # 2: the trained files kept with the training; 3: what the grader trained too
 # How the child names places in the student's file: the pseudo file names it compiles
 # the code under (`filename_for`: "<submission>" and "<cell N>").
 _FILE_MARKERS = (filename_for(None), "<cell ")
@@ -78,6 +79,8 @@ class Training:
     model_json: str | None = None
     keras_config: dict[str, Any] | None = None
     training: str = ""  # who trained it (GradeResult.training)
+    # What the grader's trainer trained (the trusted path): a copy's checks judge it too.
+    declared: DeclaredEvidence | None = None
 
 
 def program_key(loaded: LoadedSubmission, settings: RunSettings) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from grader import architecture, i18n, store
+from grader.artifacts import DeclaredEvidence
 from grader.boundary import AnswerStatus, ChildAnswer, parse_answer_data
 from grader.child.declaration import Declaration, DeclareRequest, Outcome
 from grader.child.protocol import PROGRESS_NAME, ProgressLine
@@ -112,6 +113,24 @@ class Trained:
             (plan.class_name, (plan.rates.per.value, plan.rates.values))
             for plan in found.fit.callbacks
             if plan.rates is not None
+        )
+
+    @property
+    def evidence(self) -> DeclaredEvidence:
+        """What the trainer trained, for the checks (grader.artifacts.DeclaredEvidence)."""
+        fits: list[dict[str, Any]] = []
+        space: dict[str, Any] = {}
+        for declared in self.declarations:
+            found = declared.declaration
+            if found.fit is not None and (plan := found.fit.to_data()) not in fits:
+                fits.append(plan)
+            for entry in found.hyperparameters["space"]:
+                space.setdefault(str(entry["config"].get("name")), entry)
+        return DeclaredEvidence(
+            rates=self.default_rates,
+            callback_rates=self.default_callback_rates,
+            fits=tuple(fits),
+            space=tuple(space.values()),
         )
 
     @property

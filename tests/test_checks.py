@@ -19,7 +19,7 @@ import pytest
 from probe_helpers import VARIANTS, probe_file, variant
 
 from grader import spec as spec_module
-from grader.artifacts import ModelArtifacts, from_data
+from grader.artifacts import DeclaredEvidence, ModelArtifacts, from_data
 from grader.checks import REGISTRY, CheckContext, run_checks, validate_rubric
 from grader.checks.base import COMMON_MESSAGES, Check, placeholders
 from grader.child.probe import compare_data
@@ -680,3 +680,102 @@ def test_consistency_ignores_a_searched_schedule_setting_only() -> None:
     assert differences(sgd(0.1), sgd(0.587), frozenset({"decay_rate"})) == []
     searched = frozenset({"decay_rate"})
     assert differences(sgd(0.1), sgd(0.1, 100000), searched) == ["decay_steps 1407 → 100000"]
+
+
+# --- trained by the grader: what the trainer trained, not what the probe saw --------------
+
+
+def _plan(batch_size: int | None = 256, epochs: int = 100, **early: Any) -> dict[str, Any]:
+    """A declared fit plan (FitPlan.to_data) with the tuner's callbacks and EarlyStopping."""
+    stopper = {"monitor": "val_accuracy", "patience": 20, **early}
+    tuner = {"kind": "tuner", "class_name": "", "args": {}, "rates": None}
+    return {
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "shuffle": True,
+        "callbacks": [
+            tuner,
+            tuner,
+            {"kind": "keras", "class_name": "EarlyStopping", "args": stopper, "rates": None},
+        ],
+    }
+
+
+def _space(low: float = 0.2983) -> tuple[dict[str, Any], ...]:
+    def entry(name: str, lo: float, hi: float) -> dict[str, Any]:
+        config = {"name": name, "default": lo, "conditions": [], "min_value": lo,
+                  "max_value": hi, "step": None, "sampling": "linear"}  # fmt: skip
+        return {"class_name": "Float", "config": config}
+
+    return (entry("initial_learning_rate", low, 0.32), entry("end_learning_rate", 0.28, 0.2983))
+
+
+def declared(probed: Probed, **evidence: Any) -> ModelArtifacts:
+    return dataclasses.replace(
+        trained(probed, "reference"),
+        declared=DeclaredEvidence(**{"fits": (_plan(),), "space": _space(), **evidence}),
+    )
+
+
+def test_trained_by_the_grader_the_fit_and_space_judged_are_the_declared_ones(
+    probed: Probed,
+) -> None:
+    results = grade(probed, "reference", artifacts=declared(probed))
+    for check_id in ("fit_config", "search_space", "callbacks_passthrough"):
+        assert results[check_id].status is CheckStatus.PASSED, results[check_id].message
+        assert results[check_id].evidence is Evidence.ARTIFACT
+
+
+def test_a_fit_that_shows_the_probe_256_and_declares_128_fails_on_what_trained(
+    probed: Probed,
+) -> None:
+    # The probe saw the reference's fit (256, EarlyStopping on val_accuracy, patience 20).
+    lying = declared(probed, fits=(_plan(), _plan(128, patience=3)))
+    result = grade(probed, "reference", artifacts=lying)["fit_config"]
+    assert result.status is CheckStatus.FAILED and result.evidence is Evidence.ARTIFACT
+    assert "trained 2 different Model.fit settings" in result.message
+    assert "batch_size=128; expected batch_size=256" in result.message
+    assert "EarlyStopping(monitor='val_accuracy', patience=3)" in result.message
+    # A stopper whose arguments were left to Keras' defaults is judged on those defaults.
+    bare = _plan()
+    bare["callbacks"][2]["args"] = {}
+    result = grade(probed, "reference", artifacts=declared(probed, fits=(bare,)))["fit_config"]
+    assert "EarlyStopping(monitor='val_loss', patience=0)" in result.message
+    # Left out, the batch size is Keras' own 32.
+    result = grade(probed, "reference", artifacts=declared(probed, fits=(_plan(None),)))
+    assert "batch_size is not given (Keras uses 32)" in result["fit_config"].message
+
+
+def test_early_stopping_defaults_are_keras_own() -> None:
+    import inspect
+
+    import keras
+
+    from grader.checks.fit_config import EARLY_STOPPING_DEFAULTS
+
+    signature = inspect.signature(keras.callbacks.EarlyStopping)
+    for name, value in EARLY_STOPPING_DEFAULTS.items():
+        assert signature.parameters[name].default == value
+
+
+def test_tuner_callbacks_dropped_in_the_declaration_fail_whatever_the_probe_saw(
+    probed: Probed,
+) -> None:
+    dropped = _plan()
+    dropped["callbacks"] = dropped["callbacks"][2:]
+    some = _plan()
+    some["callbacks"] = some["callbacks"][1:]
+    for plans, found in (((dropped,), "None"), ((_plan(), some), "Only some")):
+        result = grade(probed, "reference", artifacts=declared(probed, fits=plans))
+        verdict = result["callbacks_passthrough"]
+        assert verdict.status is CheckStatus.FAILED and verdict.evidence is Evidence.ARTIFACT
+        assert verdict.message.startswith(found)
+
+
+def test_a_space_declared_wider_than_the_probe_saw_fails_on_what_was_searched(
+    probed: Probed,
+) -> None:
+    wide = declared(probed, space=_space(low=0.01))
+    result = grade(probed, "reference", artifacts=wide)["search_space"]
+    assert result.status is CheckStatus.FAILED and result.evidence is Evidence.ARTIFACT
+    assert "initial_learning_rate" in result.message and "0.01" in result.message

@@ -331,6 +331,18 @@ def test_a_training_reads_back_equal() -> None:
     evaluation = Evaluation(test_accuracy=0.8, test_loss=0.5, samples=10000)
     training = reuse.Training(outcome, evaluation, {"class_name": "SGD"}, {"child": 3.5})
     assert reuse.decode(reuse.encode(training)) == training
+    # What the grader's trainer trained travels with it: a copy's checks judge it too.
+    from grader.artifacts import DeclaredEvidence
+
+    stopper = {"kind": "keras", "class_name": "EarlyStopping", "args": {"patience": 3}}
+    plan = {"batch_size": 128, "epochs": 100, "shuffle": True, "callbacks": [stopper]}
+    space = {"class_name": "Float", "config": {"name": "lr", "min_value": 0.1}}
+    declared = DeclaredEvidence(
+        rates=(0.3, 0.29), callback_rates=(("CyclicLR", ("step", (0.1, 0.2))),),
+        fits=(plan,), space=(space,),
+    )  # fmt: skip
+    training = dataclasses.replace(training, training="grader", declared=declared)
+    assert reuse.decode(reuse.encode(training)) == training
     assert reuse.decode("{") is None and reuse.decode('{"format": 99}') is None
     assert reuse.decode(json.dumps({"format": 1, "training": {"outcome": 3}})) is None
 

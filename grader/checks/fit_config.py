@@ -4,6 +4,11 @@ it receives (params.validation = "xy_val"), and an EarlyStopping callback with
 params.monitor and params.patience. Only the keys present in params are judged; the
 first Model.fit call is the one judged.
 
+Trained by the grader (grader.training), the plans judged are the ones the trainer trained
+(every distinct one the declarations gave), not the probe's record: student code could
+show the probe batch_size=256 and declare another. Their data is the trainer's own (a fit
+that does not pass the tuner's data through unchanged cannot be declared).
+
 Data counts as the tuner's when it is the very object fit received or an equal copy,
 never merely an array of the same shape (grader/child/probe.py `compare_data`).
 """
@@ -17,12 +22,17 @@ from typing import Any, Literal
 from grader import i18n
 from grader.checks.base import CheckContext, Verdict, failed, fmt, join, passed, register
 from grader.checks.params import present
+from grader.child.declaration import CallbackKind
 from grader.results import Evidence
 
 # Texts: the [checks.fit_config] table of grader/i18n/<lang>.toml.
 MESSAGES = i18n.messages("checks.fit_config")
 
 _KERAS_DEFAULTS = {"batch_size": 32, "epochs": 1}
+# EarlyStopping's own defaults for the arguments judged: a declared callback carries the
+# constructor arguments the student gave, not the ones left to their default
+# (tests/test_checks.py holds these against Keras' signature).
+EARLY_STOPPING_DEFAULTS = {"monitor": "val_loss", "patience": 0}
 # The tuner's own data: the object itself, a tuple of it, or an equal copy. Equal shape
 # is not enough: the training and validation data the probe passes have the same shape.
 _VALIDATION_OK = {"same", "same_elements", "equal"}
@@ -107,8 +117,48 @@ class Params:
     patience: int | None = None  # EarlyStopping(patience=...)
 
 
+def declared_call(plan: Mapping[str, Any]) -> dict[str, Any]:
+    """A fit plan the trainer trained (FitPlan.to_data) in the shape of a probe's call."""
+    callbacks = []
+    for cb in plan.get("callbacks") or []:
+        if cb.get("kind") != CallbackKind.KERAS.value:
+            continue
+        config = dict(cb.get("args") or {})
+        if cb.get("class_name") == "EarlyStopping":
+            config = {**EARLY_STOPPING_DEFAULTS, **config}
+        callbacks.append({"class_name": cb.get("class_name"), "config": config})
+    return {
+        "batch_size": plan.get("batch_size"),
+        "epochs": plan.get("epochs"),
+        "given": [k for k in ("batch_size", "epochs") if plan.get(k) is not None],
+        "x": "same",
+        "y": "same",
+        "validation": "same",
+        "callbacks": callbacks,
+    }
+
+
+def _declared(ctx: CheckContext, fits: tuple[Mapping[str, Any], ...]) -> Verdict:
+    problems: list[str] = []
+    for plan in fits:
+        call = declared_call(plan)
+        problems += [
+            p for p in _settings(ctx, call) + _early_stopping(ctx, call) if p not in problems
+        ]
+    where = ctx.locate("fit")
+    if problems and len(fits) > 1:
+        problems.insert(0, ctx.say("several_plans", count=len(fits)))
+    if problems:
+        return failed(join(problems), where, evidence=Evidence.ARTIFACT)
+    found = _expected_text(present(ctx.params))
+    return passed(ctx.say("ok", found=found), where, evidence=Evidence.ARTIFACT)
+
+
 @register("fit_config", MESSAGES, requires=("fit",), evidence=Evidence.CHILD, params=Params)
 def check(ctx: CheckContext) -> Verdict:
+    declared = ctx.artifacts.declared
+    if declared is not None and declared.fits:
+        return _declared(ctx, declared.fits)
     calls = ctx.stage("fit").get("calls") or []
     where = ctx.locate("fit")
     if not calls:

@@ -3,6 +3,11 @@ are declared with that type and range (within params.tolerance), no other one is
 searched unless params.allow_extra (hp.Fixed is not a search), and over the corners of
 the space the learning rate never ends above where it starts (end_learning_rate must
 not exceed initial_learning_rate).
+
+Trained by the grader (grader.training), the space judged is the one the trainer searched
+(every hyperparameter the declarations gave it), not the probe's record. The corners are
+still the probe's builds (the child's word): no corner is trained, and the rates that do
+train are judged by the schedule check against the declared tables.
 """
 
 from __future__ import annotations
@@ -122,13 +127,36 @@ class Params:
     decays: bool = True
 
 
+def declared_space(entries: tuple[Mapping[str, Any], ...]) -> list[dict[str, Any]]:
+    """keras-tuner's `{class_name, config}` entries in the shape of the probe's record."""
+    space = []
+    for entry in entries:
+        config = entry.get("config") or {}
+        space.append(
+            {
+                "name": config.get("name"),
+                "type": entry.get("class_name"),
+                "min": config.get("min_value"),
+                "max": config.get("max_value"),
+                "step": config.get("step"),
+                "sampling": config.get("sampling"),
+                "default": config.get("default"),
+                "values": config.get("values"),
+            }
+        )
+    return space
+
+
 @register("search_space", MESSAGES, requires=("build",), evidence=Evidence.CHILD, params=Params)
 def check(ctx: CheckContext) -> Verdict:
-    space = [
-        h
-        for h in ctx.stage("search_space").get("hyperparameters") or []
-        if h.get("type") != "Fixed"
-    ]
+    declared = ctx.artifacts.declared
+    evidence = None
+    if declared is not None and declared.space:
+        searched = declared_space(declared.space)
+        evidence = Evidence.ARTIFACT
+    else:
+        searched = ctx.stage("search_space").get("hyperparameters") or []
+    space = [h for h in searched if h.get("type") != "Fixed"]
     found = {h["name"]: h for h in space}
     wanted = {w.name for w in ctx.params.hyperparameters}
     problems = _range_problems(ctx, found)
@@ -139,5 +167,6 @@ def check(ctx: CheckContext) -> Verdict:
     problems += corner_problems
     where = corner_where or ctx.locate("Float", "Int", "Choice")
     if problems:
-        return failed(join(problems), where)
-    return passed(ctx.say("ok", found=", ".join(declaration(h) for h in space)), where)
+        return failed(join(problems), where, evidence=evidence)
+    found = ", ".join(declaration(h) for h in space)
+    return passed(ctx.say("ok", found=found), where, evidence=evidence)

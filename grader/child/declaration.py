@@ -35,6 +35,9 @@ MAX_HYPERPARAMETERS = 64
 MAX_DEPTH = 40  # nesting of the model and compile configs
 MAX_REASONS = 16
 MAX_TEXT = 2000
+# The marker callbacks the child passes a student's fit in kwargs["callbacks"]: a plan with
+# fewer `tuner` entries dropped some of the tuner's callbacks (callbacks_passthrough).
+TUNER_MARKERS = 2
 DECLARE = "declare"  # the request's op
 # The request the parent writes on the child's stdin, one JSON line (`DeclareRequest.to_json`).
 REQUEST_LINE_LIMIT = 1024 * 1024

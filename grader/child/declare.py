@@ -52,6 +52,7 @@ from grader.child.declaration import (
     MAX_CALLBACKS,
     MAX_REASONS,
     MAX_TABLE,
+    TUNER_MARKERS,
     CallbackKind,
     CallbackPlan,
     Declaration,
@@ -256,7 +257,7 @@ class _Declarer:
 
     def _fit(self, hp: Any, found: _Found) -> None:
         marker = probe._marker_class()
-        self.markers = (marker(), marker())
+        self.markers = tuple(marker() for _ in range(TUNER_MARKERS))
         recorder = _Recorder(self)
         raised: BaseException | None = None
         returned: Any = None
