@@ -45,9 +45,10 @@ from common import (
 
 from grader import data
 from grader.batch import grade
-from grader.pipeline import RunSettings, grade_one
+from grader.pipeline import grade_one
 from grader.report import read_result
 from grader.results import TrialResult
+from grader.settings import RunSettings
 
 
 def main() -> None:

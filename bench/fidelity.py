@@ -33,7 +33,8 @@ from common import Conditions  # noqa: E402
 from grader import calibrate, data  # noqa: E402
 from grader import spec as spec_module  # noqa: E402
 from grader.discover import discover  # noqa: E402
-from grader.pipeline import RunSettings, grade_one  # noqa: E402
+from grader.pipeline import grade_one  # noqa: E402
+from grader.settings import RunSettings  # noqa: E402
 from grader.spec import Budget, Spec  # noqa: E402
 
 TRAINED = (

@@ -46,10 +46,9 @@ from grader import summary as summary_module
 from grader.checks import validate_rubric
 from grader.discover import SubmissionRef
 from grader.errors import ExitCode, FatalError, SubmissionError
-from grader.pipeline import RunSettings
 from grader.printable import printable
 from grader.results import GradeResult, Status, to_jsonable
-from grader.reuse import Reuse
+from grader.settings import Reuse, RunSettings
 
 Echo = Callable[[str], None]
 LOG_FILE = "grader.log"  # under the output folder: grader faults, with their tracebacks

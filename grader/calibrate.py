@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__, data, datasets, i18n
-from grader.checks.params import present
 from grader.discover import SUFFIXES, SubmissionRef
 from grader.errors import FatalError
-from grader.pipeline import RunSettings, grade_one
+from grader.pipeline import grade_one
 from grader.results import GradeResult, ReferenceCalibration, Status
+from grader.settings import FitPlan, RunSettings
 from grader.spec import Budget, Spec
 
 FORMAT = 1
@@ -311,7 +311,7 @@ def _version(distribution: str) -> str:
 
 def spec_hash(spec: Spec, budget: Budget, subset: int | None) -> str:
     """A hash of everything in the spec that changes how the reference trains."""
-    fit = next((present(item.params) for item in spec.rubric if item.id == "fit_config"), {})
+    fit = FitPlan.of(spec)  # as the rubric gives them: a value left out hashes as None
     relevant = {
         "seed": spec.seed,
         "validation_size": spec.validation_size,
@@ -321,7 +321,7 @@ def spec_hash(spec: Spec, budget: Budget, subset: int | None) -> str:
         "objective": spec.objective,
         "executions_per_trial": spec.executions_per_trial,
         "budget": budget.search_limits(),
-        "fit_config": {k: fit.get(k) for k in ("batch_size", "epochs")},
+        "fit_config": {"batch_size": fit.batch_size, "epochs": fit.epochs},
         "reference_sha256": hashlib.sha256(spec.reference.read_bytes()).hexdigest(),
         "subset": subset,
     }

@@ -40,9 +40,10 @@ from grader import data, datasets, i18n, sandbox, submission, terminal
 from grader.dataspec import DataSpec
 from grader.discover import SubmissionRef
 from grader.errors import SubmissionError, UsageError
-from grader.pipeline import RunSettings, grade_one
+from grader.pipeline import grade_one
 from grader.results import GradeResult, Status
 from grader.runner import SPARES
+from grader.settings import RunSettings
 
 # Called when a submission is handed to a worker, with the folder its scratch will be in.
 Started = Callable[[SubmissionRef, Path | None], None]

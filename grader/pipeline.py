@@ -11,71 +11,29 @@ import dataclasses
 import hashlib
 import logging
 import math
-import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from grader import data, datasets, i18n, resources, reuse, score, store, submission, training
 from grader.artifacts import NO_ARTIFACTS, from_data, read_artifact_data
-from grader.checks.params import present
 from grader.child.protocol import ChildRequest, DataRef, ProbePlan, SearchBudget, ServePlan
 from grader.discover import SubmissionRef
 from grader.errors import SubmissionError
 from grader.evaluate import Evaluation, evaluate_best, saved_optimizer, step_budget
 from grader.evaluator import Evaluator
 from grader.evaluator import shared as shared_evaluator
-from grader.limits import Limits
-from grader.results import GradeResult, ReferenceCalibration, Status, to_jsonable
-from grader.reuse import Reuse
+from grader.results import GradeResult, Status, to_jsonable
 from grader.runner import run_child, start_session
-from grader.sandbox import Sandbox, resolve
-from grader.spec import Budget, Spec
+from grader.settings import RunSettings
 from grader.trainer.wire import SearchRequest
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """Everything that decides how one submission is graded, besides the submission."""
-
-    spec: Spec
-    budget: Budget
-    cache: Path  # the decoded dataset (grader.data.prepare)
-    lang: str
-    subset: int | None = None  # train on the first N train/val images (tests, quick runs)
-    seed: int | None = None  # overrides spec.seed (calibration over several seeds)
-    threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
-    include_hidden: bool = True  # False for the student self-check
-    keep_scratch: bool = False
-    # The reference under this budget (grader.calibrate.ensure); None: accuracy is skipped.
-    calibration: ReferenceCalibration | None = None
-    # Student code runs in bubblewrap unless the caller deliberately passes Sandbox(None).
-    sandbox: Sandbox = field(default_factory=lambda: resolve(no_sandbox=False))
-    limits: Limits | None = None  # None: the spec's [limits]
-    # Where copies of a program share one training (grader.reuse); None: never shared.
-    reuse: Reuse | None = None
-    # Who trains: "grader" (the child declares, the trainer trains; a submission that
-    # cannot be declared falls back to the sandbox) or "sandbox" (the child trains, as
-    # before the trainer existed: tests of the fallback path, comparisons).
-    training: str = "grader"
-
-    @property
-    def effective_limits(self) -> Limits:
-        return self.limits or self.spec.limits
-
-    @property
-    def effective_seed(self) -> int:
-        return self.spec.seed if self.seed is None else self.seed
 
 
 def _request(loaded: submission.LoadedSubmission, settings: RunSettings) -> ChildRequest:
     spec, budget = settings.spec, settings.budget
-    fit = next((present(item.params) for item in spec.rubric if item.id == "fit_config"), {})
-    batch_size = int(fit.get("batch_size", 32))
-    epochs = int(fit.get("epochs", budget.max_epochs))
+    batch_size, epochs = settings.batch_size, settings.epochs
     split_dir = _split_dir(settings)
     rows = datasets.train_rows(split_dir)
     trained_steps = math.ceil(_trained(rows, settings.subset) / batch_size)
@@ -356,7 +314,7 @@ def _search_base(settings: RunSettings) -> str:
     """Everything a trained search depends on besides the submission's declarations: the
     data, the budget, the seed, the tuner, the libraries and the machine (the calibration's
     fingerprint: the CPU changes the rounding, so a store never lends across CPUs)."""
-    # A function-level import: grader.calibrate imports this module for RunSettings.
+    # A function-level import: grader.calibrate imports this module for grade_one.
     from grader.calibrate import fingerprint
 
     spec = settings.spec
@@ -412,10 +370,8 @@ def _evaluator(settings: RunSettings) -> Evaluator:
 
 def _step_budget(settings: RunSettings) -> int:
     """Optimizer steps one training may take: max_epochs x batches of the spec's batch_size."""
-    spec = settings.spec
-    fit = next((present(item.params) for item in spec.rubric if item.id == "fit_config"), {})
     rows = _trained(datasets.train_rows(_split_dir(settings)), settings.subset)
-    return step_budget(settings.budget.max_epochs, rows, int(fit.get("batch_size", 32)))
+    return step_budget(settings.budget.max_epochs, rows, settings.batch_size)
 
 
 def _trained(rows: int, subset: int | None) -> int:

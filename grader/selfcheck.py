@@ -30,8 +30,9 @@ from grader import datasets, discover, i18n, report
 from grader import spec as spec_module
 from grader.checks import validate_rubric
 from grader.errors import UsageError
-from grader.pipeline import RunSettings, grade_one
+from grader.pipeline import grade_one
 from grader.results import CheckStatus, GradeResult, Location, Status
+from grader.settings import RunSettings
 
 BUDGET = "smoke"  # the spec's budget for tests and self-checks
 SUBSET = 5000  # training and validation images: enough to learn, quick on two cores

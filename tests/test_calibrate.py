@@ -17,8 +17,8 @@ from grader import calibrate, report
 from grader import spec as spec_module
 from grader.checks import CheckContext, run_checks
 from grader.cli import main as cli_main
-from grader.pipeline import RunSettings
 from grader.results import Baseline, CheckResult, CheckStatus, GradeResult, Status
+from grader.settings import RunSettings
 
 SPEC = spec_module.load("fashion-mnist-polynomial-decay")
 SUBSET = 300

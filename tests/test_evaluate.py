@@ -481,7 +481,8 @@ _GRADE_IN_PROCESS = textwrap.dedent(
     from pathlib import Path
     from grader import data, spec as spec_module
     from grader.discover import discover
-    from grader.pipeline import RunSettings, grade_one
+    from grader.pipeline import grade_one
+    from grader.settings import RunSettings
     from grader.sandbox import resolve
 
     spec = spec_module.load("fashion-mnist-polynomial-decay")
