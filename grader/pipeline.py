@@ -26,7 +26,7 @@ from grader.evaluate import Evaluation, evaluate_best, saved_optimizer, step_bud
 from grader.evaluator import Evaluator
 from grader.evaluator import shared as shared_evaluator
 from grader.results import GradeResult, Status, to_jsonable
-from grader.runner import run_child, start_session
+from grader.runner import Confinement, run_child, start_session
 from grader.settings import RunSettings
 from grader.trainer.wire import SearchRequest
 
@@ -240,13 +240,9 @@ def _run(request: ChildRequest, scratch: Path, settings: RunSettings) -> Any:
     return run_child(
         request,
         scratch,
+        _confinement(settings),
         hard_timeout=budget.hard_seconds,
         threads=settings.threads,
-        sandbox=settings.sandbox,
-        limits=settings.effective_limits,
-        readable=[_split_dir(settings)],
-        # Every other copy of the dataset holds the test set: none may be visible.
-        hidden=_hidden(settings),
     )
 
 
@@ -261,12 +257,9 @@ def _train(
     session = start_session(
         request,
         scratch,
+        _confinement(settings),
         hard_timeout=budget.hard_seconds,
         threads=settings.threads,
-        sandbox=settings.sandbox,
-        limits=settings.effective_limits,
-        readable=[split_dir],
-        hidden=_hidden(settings),
     )
     limits = budget.search_limits()
 
@@ -377,6 +370,17 @@ def _step_budget(settings: RunSettings) -> int:
 def _trained(rows: int, subset: int | None) -> int:
     """Training images the child trains on: the split's `rows`, or the first N of them."""
     return rows if subset is None else min(rows, subset)
+
+
+def _confinement(settings: RunSettings) -> Confinement:
+    """The child's sandbox and limits; the split is all of the data it may read."""
+    return Confinement(
+        settings.sandbox,
+        settings.effective_limits,
+        readable=(_split_dir(settings),),
+        # Every other copy of the dataset holds the test set: none may be visible.
+        hidden=tuple(_hidden(settings)),
+    )
 
 
 def _hidden(settings: RunSettings) -> list[Path]:
