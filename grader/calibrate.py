@@ -28,12 +28,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from grader import __version__, data, datasets, i18n
+from grader import __version__, data, i18n
 from grader.discover import SUFFIXES, SubmissionRef
 from grader.errors import FatalError
 from grader.pipeline import grade_one
 from grader.results import GradeResult, ReferenceCalibration, Status
-from grader.settings import FitPlan, RunSettings
+from grader.sandbox import resolve
+from grader.settings import FitPlan, RunSettings, Source, choose, load_test, prepare
 from grader.spec import Budget, Spec
 
 FORMAT = 1
@@ -667,37 +668,33 @@ def complete(
 
 
 def calibrate(
+    source: Source,
     *,
-    assignment: str | Path | None = None,
-    budget: str | None = None,
     seeds: int | None = None,
     subset: int | None = None,
     directory: Path | None = None,
-    data_dir: Path | None = None,
-    cache_dir: Path | None = None,
     fresh: bool = False,
     echo: Echo = print,
 ) -> Calibration:
-    """`grade calibrate`: compute and store one budget's calibration (see `complete`)."""
-    from grader import spec as spec_module
-    from grader.checks import validate_rubric
+    """`grade calibrate`: compute and store one budget's calibration (see `complete`).
 
-    spec = spec_module.load(assignment)
-    validate_rubric(spec)
-    chosen = spec.budget(budget)
-    cache = datasets.prepare(spec.data, data_dir=data_dir, cache_dir=cache_dir)
-    test = datasets.load_test(cache, spec.data)
-    settings = RunSettings(spec=spec, budget=chosen, cache=cache, lang="en", subset=subset)
+    Its lines are English whatever `source.lang` says (an instructor's tool); the
+    reference runs in bubblewrap, as any student's code would.
+    """
+    chosen = choose(dataclasses.replace(source, lang="en"))
+    spec, budget = chosen.spec, chosen.budget
+    settings = prepare(chosen, sandbox=resolve(no_sandbox=False), subset=subset)
+    test = load_test(settings)
     calibration = complete(
         settings,
         test,
         directory=directory,
-        seeds=seeds_for(spec, chosen, seeds),
+        seeds=seeds_for(spec, budget, seeds),
         fresh=fresh,
         echo=echo,
     )
     echo(
-        f"reference under '{chosen.name}': test {100 * calibration.test_mean:.2f}% "
+        f"reference under '{budget.name}': test {100 * calibration.test_mean:.2f}% "
         f"± {100 * calibration.test_sd:.2f}, val {100 * calibration.val_mean:.2f}% "
         f"± {100 * calibration.val_sd:.2f} over seeds {list(calibration.seeds)}; wrote "
         f"{locate(settings, directory)[0]}"

@@ -22,7 +22,9 @@ import back.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,12 +156,19 @@ def choose(source: Source) -> Chosen:
 
 
 def prepare(
-    chosen: Chosen, *, sandbox: Sandbox, subset: int | None = None, include_hidden: bool = True
+    chosen: Chosen,
+    *,
+    sandbox: Sandbox,
+    subset: int | None = None,
+    include_hidden: bool = True,
+    limits: Mapping[str, int] | None = None,
+    keep_scratch: bool = False,
 ) -> RunSettings:
     """Decode the dataset into its cache (once per machine) and build the run's settings.
 
     `sandbox` has no default: whether student code runs in bubblewrap is every entry
-    point's own decision (`grader.sandbox.resolve`), never one made for it.
+    point's own decision (`grader.sandbox.resolve`), never one made for it. `limits`
+    overrides some of the spec's `[limits]` (the command line's `--memory-mb`, ...).
     """
     source = chosen.source
     cache = datasets.prepare(chosen.spec.data, data_dir=source.data_dir, cache_dir=source.cache_dir)
@@ -170,7 +179,9 @@ def prepare(
         lang=chosen.lang,
         subset=subset,
         include_hidden=include_hidden,
+        keep_scratch=keep_scratch,
         sandbox=sandbox,
+        limits=dataclasses.replace(chosen.spec.limits, **limits) if limits else None,
     )
 
 

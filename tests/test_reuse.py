@@ -381,7 +381,8 @@ def test_a_reused_grade_equals_a_fresh_grade_of_the_copy(
 def test_a_batch_trains_each_program_once_and_force_trains_every_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from grader.batch import grade
+    from grader.batch import BatchOptions, grade
+    from grader.settings import Source, choose, prepare
 
     child = FakeChild(_answer())
     monkeypatch.setattr(pipeline, "_run", child)
@@ -397,10 +398,18 @@ def test_a_batch_trains_each_program_once_and_force_trains_every_file(
     folder.mkdir()
     _write(folder, "a", _notebook())
     _write(folder, "b", _cosmetic(_notebook()))
-    options = {"assignment": SPEC.id, "budget": "smoke", "subset": 300, "jobs": 1}
-    options["progress"] = "plain"
     out = tmp_path / "out"
-    grade(paths=[folder], out=out, no_sandbox=True, echo=lambda _: None, **options)
+    chosen = choose(Source(SPEC.id, "smoke"))
+    settings = prepare(chosen, sandbox=resolve(no_sandbox=True), subset=300)
+    grade(
+        [folder],
+        settings,
+        BatchOptions(out=out, echo=lambda _: None, jobs=1, progress="plain"),
+    )
     assert child.calls == 1
-    grade(paths=[folder], out=out, no_sandbox=True, force=True, echo=lambda _: None, **options)
+    grade(
+        [folder],
+        settings,
+        BatchOptions(out=out, force=True, echo=lambda _: None, jobs=1, progress="plain"),
+    )
     assert child.calls == 3  # --force: every file again, nothing shared

@@ -342,7 +342,9 @@ def test_backend_fit_past_every_guard_is_stopped_at_its_declaration(tmp_path: Pa
     so the parent's declaration limit stops it, and says so. (The fallback's per-trial clock:
     test_a_trial_past_its_limit_is_stopped_by_the_parents_clock.)"""
     from grader import spec as spec_module
-    from grader.batch import grade
+    from grader.batch import BatchOptions, grade
+    from grader.sandbox import resolve
+    from grader.settings import Source, choose, prepare
 
     folder = tmp_path / "spec"
     shutil.copytree(spec_module.ASSIGNMENTS_DIR / "fashion-mnist-polynomial-decay", folder)
@@ -358,8 +360,17 @@ def test_backend_fit_past_every_guard_is_stopped_at_its_declaration(tmp_path: Pa
     submissions.mkdir()
     shutil.copy(CORPUS / "backend_fit_forever.py", submissions)
     start = time.monotonic()
-    grade(paths=[submissions], assignment=toml, budget="smoke", out=tmp_path / "out",
-          cache_dir=tmp_path / "cache", subset=300, lang="en", echo=lambda line: None)  # fmt: skip
+    grade(
+        [submissions],
+        prepare(
+            choose(
+                Source(assignment=toml, budget="smoke", cache_dir=tmp_path / "cache", lang="en")
+            ),
+            sandbox=resolve(no_sandbox=False),
+            subset=300,
+        ),
+        BatchOptions(out=tmp_path / "out", echo=lambda line: None),
+    )
     result = json.loads((tmp_path / "out" / "backend_fit_forever" / "result.json").read_text())
     assert result["status"] == "timeout", result["message"]
     assert "to declare its model" in result["message"], result["message"]
