@@ -111,7 +111,10 @@ def run(args: argparse.Namespace) -> None:
     settings = RunSettings(spec=spec, budget=budget, cache=cache, lang="en")
     t = time.monotonic()
     calibration = calibrate.ensure(
-        settings, test, directory=directory, seeds=calibrate.seeds_for(spec, budget, args.seeds)
+        settings,
+        test,
+        calibrate.Computation(seeds=calibrate.seeds_for(spec, budget, args.seeds)),
+        directory=directory,
     )
     calibration_seconds = time.monotonic() - t
     settings = dataclasses.replace(settings, calibration=calibration.summary())

@@ -116,7 +116,9 @@ def grade(
         settings.subset is None and found.submissions
     ):  # a subset is never compared with the reference
         ask = None if options.calibrate_now else calibrate.ASK_ABOVE_SECONDS
-        calibrated = calibrate.ensure(settings, test, max_seconds=ask, echo=echo)
+        calibrated = calibrate.ensure(
+            settings, test, calibrate.Computation(max_seconds=ask), echo=echo
+        )
         settings = dataclasses.replace(settings, calibration=calibrated.summary())
     # Set after calibrating: the reference's runs must train, never reuse a student's copy.
     shared = Reuse(store=(out / store_module.STORE_FILE).absolute(), read=not force)

@@ -559,24 +559,34 @@ def cached(settings: RunSettings, directory: Path | None = None) -> ReferenceCal
     return None if found is None else found.summary()
 
 
+@dataclass(frozen=True)
+class Computation:
+    """How `ensure` computes a calibration it cannot read: over which seeds (None: the
+    budget's calibration_seeds), whether even a stored one that applies is recomputed,
+    and for how long at most without being asked (None: whatever it takes)."""
+
+    seeds: Sequence[int] | None = None
+    force: bool = False
+    max_seconds: float | None = None
+
+
 def ensure(
     settings: RunSettings,
     test: data.TestSet,
+    computation: Computation = Computation(),
     *,
     directory: Path | None = None,
-    seeds: Sequence[int] | None = None,
-    force: bool = False,
-    max_seconds: float | None = None,
     echo: Echo = print,
 ) -> Calibration:
     """The calibration for `settings`' budget: read from its file if it still applies,
-    else computed now (over `seeds`, default the budget's calibration_seeds), stored and
-    marked `computed_now`.
+    else computed now (over `computation.seeds`), stored and marked `computed_now`.
 
     A stored calibration with fewer seeds than the budget asks for still applies (the
-    reports say so); it is completed only by `grade calibrate`. With `max_seconds`, a
-    computation estimated to take longer raises `CalibrationNeeded` before starting.
+    reports say so); it is completed only by `grade calibrate`. With
+    `computation.max_seconds`, a computation estimated to take longer raises
+    `CalibrationNeeded` before starting.
     """
+    seeds, force, max_seconds = computation.seeds, computation.force, computation.max_seconds
     spec, budget = settings.spec, settings.budget
     files, expected = _stored(settings, directory), fingerprint(settings)
     path, stored = _own(files, expected)

@@ -22,7 +22,7 @@ from grader.artifacts import NO_ARTIFACTS, from_data, read_artifact_data
 from grader.child.protocol import ChildRequest, DataRef, ProbePlan, SearchBudget, ServePlan
 from grader.discover import SubmissionRef
 from grader.errors import SubmissionError
-from grader.evaluate import Evaluation, evaluate_best, saved_optimizer, step_budget
+from grader.evaluate import Bounds, Evaluation, evaluate_best, saved_optimizer, step_budget
 from grader.evaluator import Evaluator
 from grader.evaluator import shared as shared_evaluator
 from grader.results import GradeResult, Status, to_jsonable
@@ -166,22 +166,8 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
                 settings, loaded, request, stored, evaluation_failed=bool(message_override)
             )
         timings["total"] = round(time.monotonic() - start, 3)
-        result = score.assemble(
-            spec=spec,
-            budget=budget,
-            loaded=loaded,
-            outcome=outcome,
-            evaluation=evaluation,
-            lang=settings.lang,
-            subset=settings.subset,
-            include_hidden=settings.include_hidden,
-            timings=timings,
-            seed=settings.effective_seed,
-            calibration=settings.calibration,
-            saved_optimizer=optimizer,
-            artifacts=artifacts,
-            sandboxed=settings.sandbox.enabled,
-        )
+        measured = score.Measured(evaluation, optimizer, artifacts)
+        result = score.assemble(settings, loaded, outcome, measured, timings=timings)
         result = dataclasses.replace(
             result,
             training=who,
@@ -333,17 +319,9 @@ def _evaluate(scratch: Path, settings: RunSettings, test: data.TestSet) -> Evalu
     """
     limits = settings.effective_limits
     evaluator = _evaluator(settings)
+    bounds = Bounds(limits, _step_budget(settings))
     return evaluate_best(
-        scratch,
-        x_test=test.x_test,
-        y_test=test.y_test,
-        labels=test.labels,
-        num_classes=test.num_classes,
-        evaluator=evaluator,
-        limits=limits,
-        seed=settings.effective_seed,
-        budget_steps=_step_budget(settings),
-        lang=settings.lang,
+        scratch, test, evaluator, bounds, seed=settings.effective_seed, lang=settings.lang
     )
 
 

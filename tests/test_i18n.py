@@ -30,6 +30,8 @@ from grader.discover import SubmissionRef
 from grader.errors import SpecError, UsageError
 from grader.results import CheckStatus, GradeResult, Location, Status
 from grader.runner import ChildEnd, ChildOutcome
+from grader.sandbox import Sandbox
+from grader.settings import RunSettings
 from grader.spec import RubricItem
 from grader.submission import load
 from tests.sample_results import graded_result
@@ -186,6 +188,13 @@ def test_spanish_class_summary_has_no_english_label(tmp_path: Path) -> None:
     assert "85,12 %" in html  # the decimal comma of the Spanish reports
 
 
+def _settings(cache: Path, lang: str) -> RunSettings:
+    """The smoke budget, sandboxed (as a batch grades: no "without sandbox" note)."""
+    return RunSettings(
+        spec=SPEC, budget=SPEC.budget("smoke"), cache=cache, lang=lang, sandbox=Sandbox("bwrap")
+    )
+
+
 def _assemble(tmp_path: Path, data: dict[str, Any], lang: str) -> GradeResult:
     source = tmp_path / "ana.py"
     source.write_text("import keras\n\nclass MyHyperModel:\n    pass\n")
@@ -194,13 +203,9 @@ def _assemble(tmp_path: Path, data: dict[str, Any], lang: str) -> GradeResult:
         answer=answer, end=ChildEnd.FINISHED, returncode=0, seconds=1.0, log_tail=""
     )
     return score.assemble(
-        spec=SPEC,
-        budget=SPEC.budget("smoke"),
-        loaded=load(SubmissionRef("ana", source, "py")),
-        outcome=outcome,
-        evaluation=None,
-        lang=lang,
-        subset=None,
+        _settings(tmp_path, lang),
+        load(SubmissionRef("ana", source, "py")),
+        outcome,
         timings={"load": 0.1},
     )
 
