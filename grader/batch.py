@@ -298,13 +298,11 @@ class _Batch:
         # Not stored: discovery decides them again on every run, instantly.
         for item in rejected:
             result = GradeResult.without_results(
+                self.settings.assessment,
                 id=item.id,
                 sha256="",
-                assignment=self.settings.spec.id,
-                budget=self.settings.budget.name,
                 status=Status.REJECTED,
                 message=item.text(self.settings.lang),
-                max_score=self.settings.spec.max_score,
                 source_path=str(item.path),
             )
             try:

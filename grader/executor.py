@@ -210,13 +210,11 @@ def _error(exc: BaseException) -> str:
 def crashed(ref: SubmissionRef, settings: RunSettings, message: str) -> GradeResult:
     """The result of a submission whose worker died or failed: an `error`, never a grade."""
     return GradeResult.without_results(
+        settings.assessment,
         id=ref.id,
         sha256="",
-        assignment=settings.spec.id,
-        budget=settings.budget.name,
         status=Status.ERROR,
         message=message,
-        max_score=settings.spec.max_score,
         source_path=str(ref.path),
     )
 
@@ -468,13 +466,11 @@ def _task(
 def _unreadable(ref: SubmissionRef, settings: RunSettings, exc: SubmissionError) -> GradeResult:
     """The result of a submission whose file could not be read into a task."""
     return GradeResult.without_results(
+        settings.assessment,
         id=ref.id,
         sha256="",
-        assignment=settings.spec.id,
-        budget=settings.budget.name,
         status=Status(exc.status),
         message=exc.message,
-        max_score=settings.spec.max_score,
         source_path=str(ref.path),
     )
 

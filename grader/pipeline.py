@@ -77,21 +77,18 @@ def _request(loaded: submission.LoadedSubmission, settings: RunSettings) -> Chil
 
 def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> GradeResult:
     """Grade one submission; never raises for anything the submission does."""
-    spec, budget = settings.spec, settings.budget
     timings: dict[str, float] = {}
     start = time.monotonic()
     try:
         loaded = submission.load_within(ref, settings.effective_limits, lang=settings.lang)
     except SubmissionError as exc:
         return GradeResult.without_results(
+            settings.assessment,
             id=ref.id,
             sha256=_file_sha256(ref.path),
-            assignment=spec.id,
-            budget=budget.name,
             status=Status(exc.status),
             # The hint (what to do) is the student's too, not only the terminal's.
             message=f"{exc.message} ({exc.hint})" if exc.hint else exc.message,
-            max_score=spec.max_score,
             source_path=str(ref.path),
         )
     timings["load"] = round(time.monotonic() - start, 3)
@@ -182,10 +179,9 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
         # The traceback goes to the batch's grader.log; the report says so in its language.
         logging.getLogger("grader.batch").exception("grader fault on %s while grading", ref.id)
         return GradeResult.without_results(
+            settings.assessment,
             id=ref.id,
             sha256=loaded.sha256,
-            assignment=spec.id,
-            budget=budget.name,
             status=Status.ERROR,
             message=i18n.say(
                 "fault.message",
@@ -193,7 +189,6 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
                 stage=i18n.text("fault.stages.grade", settings.lang),
                 error=f"{type(exc).__name__}: {exc}".splitlines()[0][:300],
             ),
-            max_score=spec.max_score,
             source_path=str(ref.path),
         )
     finally:

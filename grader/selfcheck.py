@@ -30,7 +30,7 @@ from grader import datasets, discover, i18n, report
 from grader import spec as spec_module
 from grader.errors import UsageError
 from grader.pipeline import grade_one
-from grader.results import CheckStatus, GradeResult, Location, Status
+from grader.results import Assessment, CheckStatus, GradeResult, Location, Status
 from grader.sandbox import resolve
 from grader.settings import Source, choose, load_test, prepare
 
@@ -105,13 +105,11 @@ def check(
     if found.rejected:
         rejected = found.rejected[0]
         result = GradeResult.without_results(
+            Assessment(spec.id, budget.name, _visible_points(spec, subset)),
             id=rejected.id,
             sha256="",
-            assignment=spec.id,
-            budget=budget.name,
             status=Status.REJECTED,
             message=rejected.text(lang),
-            max_score=_visible_points(spec, subset),
             source_path=str(rejected.path),
         )
     else:

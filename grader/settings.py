@@ -33,7 +33,7 @@ from grader import spec as spec_module
 from grader.checks import validate_rubric
 from grader.checks.params import present
 from grader.limits import Limits
-from grader.results import ReferenceCalibration
+from grader.results import Assessment, ReferenceCalibration
 from grader.sandbox import Sandbox, resolve
 from grader.spec import Budget, Spec
 
@@ -108,6 +108,11 @@ class RunSettings:
     @property
     def effective_seed(self) -> int:
         return self.spec.seed if self.seed is None else self.seed
+
+    @property
+    def assessment(self) -> Assessment:
+        """What every result of this run is graded against (a result without checks too)."""
+        return Assessment(self.spec.id, self.budget.name, self.spec.max_score)
 
     @property
     def batch_size(self) -> int:

@@ -12,7 +12,7 @@ from mnist_helpers import accepting, write_synthetic_mnist
 
 from grader import autograder, data, datasets, gradescope
 from grader.errors import DataError
-from grader.results import CheckResult, CheckStatus, GradeResult, Location, Status
+from grader.results import Assessment, CheckResult, CheckStatus, GradeResult, Location, Status
 from grader.settings import Source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,9 +49,12 @@ def test_results_json_follows_gradescopes_schema() -> None:
 
 def test_an_ungraded_submission_still_has_a_valid_results_json() -> None:
     result = GradeResult.without_results(
-        id="x", sha256="", assignment="a", budget="smoke", status=Status.TIMEOUT,
-        message="stopped at 240 s", max_score=10.0,
-    )  # fmt: skip
+        Assessment("a", "smoke", 10.0),
+        id="x",
+        sha256="",
+        status=Status.TIMEOUT,
+        message="stopped at 240 s",
+    )
     data = gradescope.to_results(result, lang="es")
     gradescope.validate(data)
     assert data["score"] == 0.0 and data["tests"] == []

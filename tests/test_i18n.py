@@ -28,7 +28,7 @@ from grader.checks.base import CheckContext
 from grader.cli import main as cli_main
 from grader.discover import SubmissionRef
 from grader.errors import SpecError, UsageError
-from grader.results import CheckStatus, GradeResult, Location, Status
+from grader.results import Assessment, CheckStatus, GradeResult, Location, Status
 from grader.runner import ChildEnd, ChildOutcome
 from grader.sandbox import Sandbox
 from grader.settings import RunSettings
@@ -155,13 +155,11 @@ def test_spanish_report_has_no_english_label(tmp_path: Path) -> None:
 
 def _summary_results() -> list[GradeResult]:
     failed = GradeResult.without_results(
+        Assessment(SPEC.id, "smoke", SPEC.max_score),
         id="bea",
         sha256="",
-        assignment=SPEC.id,
-        budget="smoke",
         status=Status.TIMEOUT,
         message="tiempo",
-        max_score=SPEC.max_score,
         source_path="bea.py",
     )
     return [graded_result("ana"), failed]
