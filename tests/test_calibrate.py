@@ -18,7 +18,7 @@ from grader import spec as spec_module
 from grader.checks import CheckContext, run_checks
 from grader.cli import main as cli_main
 from grader.results import Baseline, CheckResult, CheckStatus, GradeResult, Status
-from grader.settings import RunSettings
+from grader.settings import RunSettings, Source
 
 SPEC = spec_module.load("fashion-mnist-polynomial-decay")
 SUBSET = 300
@@ -665,6 +665,6 @@ def test_the_self_check_never_calibrates(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(selfcheck, "grade_one", fake_grade_one)
     source = Path(__file__).resolve().parent.parent / "submissions" / "adam.ipynb"
     for subset in (selfcheck.SUBSET, None):
-        selfcheck.check(notebook=source, assignment=SPEC.id, out=tmp_path, subset=subset)
+        selfcheck.check(source, Source(SPEC.id), out=tmp_path, subset=subset)
     assert [s.calibration for s in seen] == [None, None]
     assert all(s.reuse is None for s in seen)
