@@ -11,9 +11,9 @@ default of its own.
 `grade validate`: the spec loaded and its rubric checked, the budget and the language
 chosen (`choose`: cheap, and every mistake in the command line is said before anything
 slow), then the dataset decoded into the cache and the settings built (`prepare`). Two
-steps, not one, because each entry point does its own cheap checks between them (the
-batch and the self-check discover the submissions, validate reads its examples) before
-paying for the data.
+steps, not one, because an entry point may do its own cheap checks between them (the
+self-check discovers its one submission and reports a rejected one without any data,
+validate reads its examples) before paying for the data.
 
 This module imports no stage of the pipeline, so every stage may import it: the settings
 no longer live in `grader.pipeline`, which `grader.reuse` and `grader.calibrate` had to
