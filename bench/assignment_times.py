@@ -22,7 +22,7 @@ from common import Conditions, machine
 from grader import calibrate, datasets, resources
 from grader import spec as spec_module
 from grader.errors import DataError
-from grader.pipeline import RunSettings
+from grader.settings import RunSettings
 
 
 def main() -> None:

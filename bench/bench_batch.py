@@ -20,7 +20,9 @@ from pathlib import Path
 from common import EXAM, ROOT, Conditions, machine, others_training
 
 from grader import report
-from grader.batch import grade
+from grader.batch import BatchOptions, grade
+from grader.sandbox import resolve
+from grader.settings import Source, choose, prepare
 
 EXAMPLES = ("reference_py.py", "adam.ipynb", "exponential_decay.ipynb", "wrong_fit_config.ipynb")
 
@@ -38,8 +40,15 @@ def _run(
 ) -> tuple[float, list[str]]:
     lines: list[str] = []
     start = time.monotonic()
-    grade(paths=[folder], out=out, assignment=EXAM, budget=budget, subset=subset, jobs=jobs,
-          progress="plain", echo=lines.append)  # fmt: skip
+    grade(
+        [folder],
+        prepare(
+            choose(Source(assignment=EXAM, budget=budget)),
+            sandbox=resolve(no_sandbox=False),
+            subset=subset,
+        ),
+        BatchOptions(out=out, jobs=jobs, progress="plain", echo=lines.append),
+    )
     return time.monotonic() - start, lines
 
 

@@ -23,14 +23,23 @@ from pathlib import Path
 
 from common import EXAM, ROOT, Conditions
 
-from grader.batch import grade
+from grader.batch import BatchOptions, grade
+from grader.sandbox import resolve
+from grader.settings import Source, choose, prepare
 
 FOLDER = ROOT / "tests" / "equivalents"
 
 
 def _run(folder: Path, out: Path, budget: str) -> tuple[float, dict[str, dict]]:
     start = time.monotonic()
-    grade(paths=[folder], assignment=EXAM, budget=budget, out=out, progress="plain", echo=print)
+    grade(
+        [folder],
+        prepare(
+            choose(Source(assignment=EXAM, budget=budget)),
+            sandbox=resolve(no_sandbox=False),
+        ),
+        BatchOptions(out=out, progress="plain", echo=print),
+    )
     seconds = time.monotonic() - start
     results = {
         p.parent.name: json.loads(p.read_text(encoding="utf-8")) for p in out.glob("*/result.json")

@@ -44,10 +44,12 @@ from common import (
 )
 
 from grader import data
-from grader.batch import grade
-from grader.pipeline import RunSettings, grade_one
+from grader.batch import BatchOptions, grade
+from grader.pipeline import grade_one
 from grader.report import read_result
 from grader.results import TrialResult
+from grader.sandbox import resolve
+from grader.settings import RunSettings, Source, choose, prepare
 
 
 def main() -> None:
@@ -156,14 +158,12 @@ def batch(budget: str, count: int) -> None:
             (folder / f"s{i:02d}.ipynb").write_text(json.dumps(variant), encoding="utf-8")
         t = time.monotonic()
         code = grade(
-            paths=[folder],
-            assignment=EXAM,
-            budget=budget,
-            out=out,
-            jobs=1,
-            force=True,
-            echo=lambda *_: None,
-            progress="plain",
+            [folder],
+            prepare(
+                choose(Source(assignment=EXAM, budget=budget)),
+                sandbox=resolve(no_sandbox=False),
+            ),
+            BatchOptions(out=out, jobs=1, force=True, echo=lambda *_: None, progress="plain"),
         )
         batch_wall = time.monotonic() - t
         results = [read_result(out / f"s{i:02d}" / "result.json") for i in range(count)]

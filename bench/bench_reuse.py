@@ -30,8 +30,10 @@ from typing import Any
 from common import EXAM, ROOT, Conditions
 
 from grader import report
-from grader.batch import grade
+from grader.batch import BatchOptions, grade
 from grader.results import GradeResult
+from grader.sandbox import resolve
+from grader.settings import Source, choose, prepare
 
 # The examples with a program of their own: syntax_error never loads, and reference_py.py
 # is the reference notebook exported as a script, the same program (its copies share).
@@ -137,15 +139,15 @@ def main() -> None:
             out = Path(tmp) / name
             t = time.monotonic()
             grade(
-                paths=[folder],
-                assignment=EXAM,
-                budget=args.budget,
-                subset=args.subset,
-                out=out,
-                jobs=args.jobs,
-                force=force,
-                progress="plain",
-                echo=lambda _: None,
+                [folder],
+                prepare(
+                    choose(Source(assignment=EXAM, budget=args.budget)),
+                    sandbox=resolve(no_sandbox=False),
+                    subset=args.subset,
+                ),
+                BatchOptions(
+                    out=out, jobs=args.jobs, force=force, progress="plain", echo=lambda _: None
+                ),
             )
             times[name] = time.monotonic() - t
             grades[name] = {sid: report.read_result(out / sid / "result.json") for sid in ids}

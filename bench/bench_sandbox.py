@@ -17,8 +17,9 @@ from common import Conditions
 
 from grader import data, discover
 from grader import spec as spec_module
-from grader.pipeline import RunSettings, grade_one
+from grader.pipeline import grade_one
 from grader.sandbox import Sandbox, resolve
+from grader.settings import RunSettings
 
 REFERENCE = Path(__file__).resolve().parent.parent / "submissions" / "reference"
 

@@ -23,17 +23,16 @@ from common import EXAM, ROOT, Conditions, machine, others_training
 from rich.console import Console
 
 from grader import selfcheck
-from grader.batch import grade
+from grader.batch import BatchOptions, grade
+from grader.sandbox import resolve
+from grader.settings import Source, choose, prepare
 
 
 def _self_check(notebook: Path, out: Path) -> tuple[float, str]:
     screen = io.StringIO()
     start = time.monotonic()
     outcome = selfcheck.check(
-        notebook=notebook,
-        assignment=EXAM,
-        out=out,
-        console=Console(file=screen, color_system=None),
+        notebook, Source(EXAM), out=out, console=Console(file=screen, color_system=None)
     )
     seconds = time.monotonic() - start
     verdict = "passed" if outcome.passed else "did not pass"
@@ -43,7 +42,14 @@ def _self_check(notebook: Path, out: Path) -> tuple[float, str]:
 def _plain(notebook: Path, out: Path) -> tuple[float, str]:
     lines: list[str] = []
     start = time.monotonic()
-    grade(paths=[notebook], out=out, assignment=EXAM, budget="smoke", echo=lines.append)
+    grade(
+        [notebook],
+        prepare(
+            choose(Source(assignment=EXAM, budget="smoke")),
+            sandbox=resolve(no_sandbox=False),
+        ),
+        BatchOptions(out=out, echo=lines.append),
+    )
     return time.monotonic() - start, lines[-1] if lines else ""
 
 

@@ -22,8 +22,8 @@ from grader import data  # noqa: E402
 from grader import spec as spec_module  # noqa: E402
 from grader.discover import SubmissionRef, discover  # noqa: E402
 from grader.limits import process_tree, proportional_kb, stat_fields  # noqa: E402
-from grader.pipeline import RunSettings  # noqa: E402
 from grader.runner import child_env  # noqa: E402
+from grader.settings import RunSettings  # noqa: E402
 
 # The exam's MLP and batch: 784 -> 800 (relu) -> 10 (softmax), batch 256.
 LAYERS = ((784, 800), (800, 10))

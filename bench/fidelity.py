@@ -33,7 +33,8 @@ from common import Conditions  # noqa: E402
 from grader import calibrate, data  # noqa: E402
 from grader import spec as spec_module  # noqa: E402
 from grader.discover import discover  # noqa: E402
-from grader.pipeline import RunSettings, grade_one  # noqa: E402
+from grader.pipeline import grade_one  # noqa: E402
+from grader.settings import RunSettings  # noqa: E402
 from grader.spec import Budget, Spec  # noqa: E402
 
 TRAINED = (
@@ -110,7 +111,10 @@ def run(args: argparse.Namespace) -> None:
     settings = RunSettings(spec=spec, budget=budget, cache=cache, lang="en")
     t = time.monotonic()
     calibration = calibrate.ensure(
-        settings, test, directory=directory, seeds=calibrate.seeds_for(spec, budget, args.seeds)
+        settings,
+        test,
+        calibrate.Computation(seeds=calibrate.seeds_for(spec, budget, args.seeds)),
+        directory=directory,
     )
     calibration_seconds = time.monotonic() - t
     settings = dataclasses.replace(settings, calibration=calibration.summary())

@@ -27,6 +27,8 @@ from pathlib import Path
 from grader import datasets, gradescope, i18n, report
 from grader import spec as spec_module
 from grader.errors import ExitCode, GraderError, UsageError
+from grader.sandbox import resolve
+from grader.settings import Source, choose, prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSION = Path("/autograder/submission")
@@ -71,16 +73,13 @@ def _package_files(assignment_dir: Path) -> Iterator[tuple[Path, str]]:
 
 
 def build_package(
-    *,
-    out: Path,
-    assignment: str | Path | None = None,
-    budget: str | None = None,
-    lang: str | None = None,
-    data_dir: Path | None = None,
-    include_data: bool = False,
-    no_sandbox: bool = False,
+    out: Path, source: Source, *, include_data: bool = False, no_sandbox: bool = False
 ) -> Path:
-    """Write Gradescope's autograder.zip to `out`; return its path."""
+    """Write Gradescope's autograder.zip to `out`; return its path.
+
+    `source` names the assignment, budget and language the zip grades with, and where the
+    dataset's files are (`data_dir`) when `include_data` ships them.
+    """
     if not all((ROOT / name).is_file() for name in PROJECT_FILES):
         # The zip carries the grader's source tree and installs it in Gradescope's image;
         # an installed wheel has no pyproject.toml or constraints.txt to carry.
@@ -89,10 +88,10 @@ def build_package(
             f"constraints.txt) and found none beside {ROOT / 'grader'}",
             hint="run it from a clone of the grader's repository (make setup)",
         )
-    spec = spec_module.load(assignment)
+    spec = spec_module.load(source.assignment)
     dataset = datasets.get(spec.data.dataset)
-    chosen = spec.budget(budget)
-    lang = lang or spec.language
+    chosen = spec.budget(source.budget)
+    lang = source.lang or spec.language
     if lang not in report.UI:
         raise UsageError(
             f"unknown report language {lang!r}", hint=f"one of: {', '.join(report.UI)}"
@@ -115,7 +114,7 @@ def build_package(
         ),
     }
     # Verified before the zip is opened: never ship a corrupt copy to every student.
-    shipped = dataset.source_files(data_dir) if include_data else []
+    shipped = dataset.source_files(source.data_dir) if include_data else []
     out.parent.mkdir(parents=True, exist_ok=True)
     temp = out.with_name(f".{out.name}.tmp")
     with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -133,19 +132,17 @@ def build_package(
 
 
 def run(
-    *,
     submission: Path,
     results: Path,
-    assignment: str | Path | None = None,
-    budget: str | None = None,
-    lang: str | None = None,
-    data_dir: Path | None = None,
+    source: Source,
+    *,
     subset: int | None = None,
     no_sandbox: bool = False,
 ) -> int:
     """Grade the folder `submission` as one student's and write Gradescope's `results`."""
-    from grader.batch import grade  # the batch imports the whole pipeline
+    from grader.batch import BatchOptions, grade  # the batch imports the whole pipeline
 
+    lang, assignment = source.lang, source.assignment
     with tempfile.TemporaryDirectory(prefix="grader-gradescope-") as folder:
         work = Path(folder)
         # The student's folder under a fixed id: discovery then picks its one notebook (or
@@ -154,18 +151,10 @@ def run(
         (work / "in").mkdir()
         try:
             shutil.copytree(submission, work / "in" / STUDENT, symlinks=True)
-            code = grade(
-                paths=[work / "in"],
-                assignment=assignment,
-                budget=budget,
-                out=work / "out",
-                data_dir=data_dir,
-                lang=lang,
-                subset=subset,
-                no_sandbox=no_sandbox,
-                jobs=1,
-                progress="plain",
-            )
+            chosen = choose(source)
+            settings = prepare(chosen, sandbox=resolve(no_sandbox=no_sandbox), subset=subset)
+            options = BatchOptions(out=work / "out", jobs=1, progress="plain")
+            code = grade([work / "in"], settings, options)
             result = report.read_result(work / "out" / STUDENT / report.RESULT_FILE)
             text = gradescope.dumps(gradescope.to_results(result, lang=_lang(lang, assignment)))
         except GraderError as exc:
@@ -225,12 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     code = run(
-        submission=args.submission,
-        results=args.results,
-        assignment=args.assignment,
-        budget=args.budget,
-        lang=args.lang,
-        data_dir=args.data_dir,
+        args.submission,
+        args.results,
+        Source(args.assignment, args.budget, args.lang, args.data_dir),
         subset=args.subset,
         no_sandbox=args.no_sandbox,
     )

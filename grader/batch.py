@@ -21,7 +21,8 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,27 +30,22 @@ from grader import (
     __version__,
     calibrate,
     data,
-    datasets,
     discover,
     executor,
     gradescope,
     i18n,
     report,
-    sandbox,
     submission,
 )
 from grader import cluster as cluster_module
 from grader import progress as progress_module
-from grader import spec as spec_module
 from grader import store as store_module
 from grader import summary as summary_module
-from grader.checks import validate_rubric
 from grader.discover import SubmissionRef
 from grader.errors import ExitCode, FatalError, SubmissionError
-from grader.pipeline import RunSettings
 from grader.printable import printable
 from grader.results import GradeResult, Status, to_jsonable
-from grader.reuse import Reuse
+from grader.settings import Reuse, RunSettings, load_test
 
 Echo = Callable[[str], None]
 LOG_FILE = "grader.log"  # under the output folder: grader faults, with their tracebacks
@@ -61,33 +57,33 @@ OUTPUT_NAMES = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class BatchOptions:
+    """How a batch runs and where it writes, besides the settings each submission is graded
+    under (`RunSettings`): none of these changes a grade, only where, how fast and what is
+    said about it."""
+
+    out: Path = Path("reports")
+    templates: Path | None = None  # the instructor's report templates (None: the shipped)
+    echo: Echo = print
+    jobs: int | None = None  # grading processes at once (None: from cores and memory)
+    force: bool = False  # grade again what the store holds, and share no training
+    calibrate_now: bool = False  # compute a missing calibration however long it takes
+    scheduler: str | None = None  # a Dask scheduler's address or file
+    dask_config: Path | None = None
+    progress: str = "auto"  # "auto", "rich" or "plain"
+    cluster: str | None = None  # "slurm", ...: workers started as batch jobs
+    cluster_config: Path | None = None  # the course file with its [cluster] table
+    dry_run: bool = False  # only print the cluster's plan
+
+
 def grade(
-    *,
-    paths: Sequence[Path],
-    assignment: str | Path | None = None,
-    budget: str | None = None,
-    out: Path = Path("reports"),
-    data_dir: Path | None = None,
-    cache_dir: Path | None = None,
-    lang: str | None = None,
-    subset: int | None = None,
-    templates: Path | None = None,
-    keep_scratch: bool = False,
-    no_sandbox: bool = False,
-    limits: Mapping[str, int] | None = None,
-    echo: Echo = print,
-    jobs: int | None = None,
-    force: bool = False,
-    calibrate_now: bool = False,
-    scheduler: str | None = None,
-    dask_config: Path | None = None,
-    progress: str = "auto",
-    cluster: str | None = None,
-    cluster_config: Path | None = None,
-    dry_run: bool = False,
+    paths: Sequence[Path], settings: RunSettings, options: BatchOptions = BatchOptions()
 ) -> ExitCode:
     """Grade every submission under `paths`; write reports, grades.csv and summary.html.
 
+    `settings` comes from `grader.settings.prepare` (spec, budget, language, the dataset's
+    cache, sandbox, subset, limits); its `threads` are set here, from the executor's plan.
     Results already in `<out>/results.sqlite` under the same key are reused unless `force`,
     and so is the training of a program already graded under another file (grader.reuse).
     A missing or stale calibration is computed first if that should take at most
@@ -99,40 +95,35 @@ def grade(
     started as batch jobs (grader.cluster; `cluster_config`: the course file with its
     `[cluster]` table); with `dry_run` it only prints the jobs' plan and returns.
     """
-    spec = spec_module.load(assignment)
-    validate_rubric(spec)
-    chosen = spec.budget(budget)
-    lang = i18n.require(lang or spec.language)  # before any work: a typo costs nothing
-    isolation = sandbox.resolve(no_sandbox=no_sandbox)  # refuses early without bubblewrap
+    spec, chosen, lang = settings.spec, settings.budget, settings.lang
+    out, echo, force = options.out, options.echo, options.force
     found = discover.discover(paths, reserved=OUTPUT_NAMES)
-    cache = datasets.prepare(spec.data, data_dir=data_dir, cache_dir=cache_dir)
-    test = datasets.load_test(cache, spec.data)
-    plan = executor.plan(jobs, lang=lang)
-    jobs_config = cluster_module.read_config(cluster, cluster_config) if cluster else None
+    test = load_test(settings)
+    plan = executor.plan(options.jobs, lang=lang)
+    jobs_config = (
+        cluster_module.read_config(options.cluster, options.cluster_config)
+        if options.cluster
+        else None
+    )
     if jobs_config is not None:  # the child trains with the job's cores, not this machine's
         plan = dataclasses.replace(plan, threads=jobs_config.cores)
-    settings = RunSettings(
-        spec=spec,
-        budget=chosen,
-        cache=cache,
-        lang=lang,
-        subset=subset,
-        threads=plan.threads,
-        keep_scratch=keep_scratch,
-        sandbox=isolation,
-        limits=dataclasses.replace(spec.limits, **(limits or {})),
-    )
-    if jobs_config is not None and dry_run:
+    settings = dataclasses.replace(settings, threads=plan.threads)
+    if jobs_config is not None and options.dry_run:
         jobs_plan = _cluster_plan(jobs_config, settings, len(found.submissions))
         echo(jobs_plan.describe())
         return ExitCode.OK
-    if subset is None and found.submissions:  # a subset is never compared with the reference
-        ask = None if calibrate_now else calibrate.ASK_ABOVE_SECONDS
-        calibrated = calibrate.ensure(settings, test, max_seconds=ask, echo=echo)
+    if (
+        settings.subset is None and found.submissions
+    ):  # a subset is never compared with the reference
+        ask = None if options.calibrate_now else calibrate.ASK_ABOVE_SECONDS
+        calibrated = calibrate.ensure(
+            settings, test, calibrate.Computation(max_seconds=ask), echo=echo
+        )
         settings = dataclasses.replace(settings, calibration=calibrated.summary())
     # Set after calibrating: the reference's runs must train, never reuse a student's copy.
     shared = Reuse(store=(out / store_module.STORE_FILE).absolute(), read=not force)
     settings = dataclasses.replace(settings, reuse=shared)
+    scheduler = options.scheduler
     where = (
         i18n.say("batch.on_dask", lang, scheduler=scheduler)
         if scheduler
@@ -154,14 +145,14 @@ def grade(
         )
     )
     shown = progress_module.choose(
-        progress,
+        options.progress,
         echo=echo,
         max_trials=chosen.max_trials,
         budget_seconds=chosen.submission_seconds,
         lang=lang,
     )
     with store_module.open_store(out) as db, _log_faults(out / LOG_FILE):
-        batch = _Batch(settings, out, templates, db, shown)
+        batch = _Batch(settings, out, options.templates, db, shown)
         shown.begin(len(found.submissions) + len(found.rejected))
         try:
             batch.add_rejected(found.rejected)
@@ -181,7 +172,7 @@ def grade(
                     plan,
                     test,
                     scheduler=scheduler,
-                    dask_config=dask_config,
+                    dask_config=options.dask_config,
                     jobs_plan=jobs_plan,
                 )
         finally:
@@ -307,13 +298,11 @@ class _Batch:
         # Not stored: discovery decides them again on every run, instantly.
         for item in rejected:
             result = GradeResult.without_results(
+                self.settings.assessment,
                 id=item.id,
                 sha256="",
-                assignment=self.settings.spec.id,
-                budget=self.settings.budget.name,
                 status=Status.REJECTED,
                 message=item.text(self.settings.lang),
-                max_score=self.settings.spec.max_score,
                 source_path=str(item.path),
             )
             try:

@@ -28,12 +28,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from grader import __version__, data, datasets, i18n
-from grader.checks.params import present
+from grader import __version__, data, i18n
 from grader.discover import SUFFIXES, SubmissionRef
 from grader.errors import FatalError
-from grader.pipeline import RunSettings, grade_one
+from grader.pipeline import grade_one
 from grader.results import GradeResult, ReferenceCalibration, Status
+from grader.sandbox import resolve
+from grader.settings import FitPlan, RunSettings, Source, choose, load_test, prepare
 from grader.spec import Budget, Spec
 
 FORMAT = 1
@@ -311,7 +312,7 @@ def _version(distribution: str) -> str:
 
 def spec_hash(spec: Spec, budget: Budget, subset: int | None) -> str:
     """A hash of everything in the spec that changes how the reference trains."""
-    fit = next((present(item.params) for item in spec.rubric if item.id == "fit_config"), {})
+    fit = FitPlan.of(spec)  # as the rubric gives them: a value left out hashes as None
     relevant = {
         "seed": spec.seed,
         "validation_size": spec.validation_size,
@@ -321,7 +322,7 @@ def spec_hash(spec: Spec, budget: Budget, subset: int | None) -> str:
         "objective": spec.objective,
         "executions_per_trial": spec.executions_per_trial,
         "budget": budget.search_limits(),
-        "fit_config": {k: fit.get(k) for k in ("batch_size", "epochs")},
+        "fit_config": {"batch_size": fit.batch_size, "epochs": fit.epochs},
         "reference_sha256": hashlib.sha256(spec.reference.read_bytes()).hexdigest(),
         "subset": subset,
     }
@@ -558,24 +559,34 @@ def cached(settings: RunSettings, directory: Path | None = None) -> ReferenceCal
     return None if found is None else found.summary()
 
 
+@dataclass(frozen=True)
+class Computation:
+    """How `ensure` computes a calibration it cannot read: over which seeds (None: the
+    budget's calibration_seeds), whether even a stored one that applies is recomputed,
+    and for how long at most without being asked (None: whatever it takes)."""
+
+    seeds: Sequence[int] | None = None
+    force: bool = False
+    max_seconds: float | None = None
+
+
 def ensure(
     settings: RunSettings,
     test: data.TestSet,
+    computation: Computation = Computation(),
     *,
     directory: Path | None = None,
-    seeds: Sequence[int] | None = None,
-    force: bool = False,
-    max_seconds: float | None = None,
     echo: Echo = print,
 ) -> Calibration:
     """The calibration for `settings`' budget: read from its file if it still applies,
-    else computed now (over `seeds`, default the budget's calibration_seeds), stored and
-    marked `computed_now`.
+    else computed now (over `computation.seeds`), stored and marked `computed_now`.
 
     A stored calibration with fewer seeds than the budget asks for still applies (the
-    reports say so); it is completed only by `grade calibrate`. With `max_seconds`, a
-    computation estimated to take longer raises `CalibrationNeeded` before starting.
+    reports say so); it is completed only by `grade calibrate`. With
+    `computation.max_seconds`, a computation estimated to take longer raises
+    `CalibrationNeeded` before starting.
     """
+    seeds, force, max_seconds = computation.seeds, computation.force, computation.max_seconds
     spec, budget = settings.spec, settings.budget
     files, expected = _stored(settings, directory), fingerprint(settings)
     path, stored = _own(files, expected)
@@ -667,37 +678,33 @@ def complete(
 
 
 def calibrate(
+    source: Source,
     *,
-    assignment: str | Path | None = None,
-    budget: str | None = None,
     seeds: int | None = None,
     subset: int | None = None,
     directory: Path | None = None,
-    data_dir: Path | None = None,
-    cache_dir: Path | None = None,
     fresh: bool = False,
     echo: Echo = print,
 ) -> Calibration:
-    """`grade calibrate`: compute and store one budget's calibration (see `complete`)."""
-    from grader import spec as spec_module
-    from grader.checks import validate_rubric
+    """`grade calibrate`: compute and store one budget's calibration (see `complete`).
 
-    spec = spec_module.load(assignment)
-    validate_rubric(spec)
-    chosen = spec.budget(budget)
-    cache = datasets.prepare(spec.data, data_dir=data_dir, cache_dir=cache_dir)
-    test = datasets.load_test(cache, spec.data)
-    settings = RunSettings(spec=spec, budget=chosen, cache=cache, lang="en", subset=subset)
+    Its lines are English whatever `source.lang` says (an instructor's tool); the
+    reference runs in bubblewrap, as any student's code would.
+    """
+    chosen = choose(dataclasses.replace(source, lang="en"))
+    spec, budget = chosen.spec, chosen.budget
+    settings = prepare(chosen, sandbox=resolve(no_sandbox=False), subset=subset)
+    test = load_test(settings)
     calibration = complete(
         settings,
         test,
         directory=directory,
-        seeds=seeds_for(spec, chosen, seeds),
+        seeds=seeds_for(spec, budget, seeds),
         fresh=fresh,
         echo=echo,
     )
     echo(
-        f"reference under '{chosen.name}': test {100 * calibration.test_mean:.2f}% "
+        f"reference under '{budget.name}': test {100 * calibration.test_mean:.2f}% "
         f"± {100 * calibration.test_sd:.2f}, val {100 * calibration.val_mean:.2f}% "
         f"± {100 * calibration.val_sd:.2f} over seeds {list(calibration.seeds)}; wrote "
         f"{locate(settings, directory)[0]}"

@@ -38,8 +38,8 @@ from grader.discover import SubmissionRef
 from grader.errors import FatalError, UsageError
 from grader.executor import CORES_PER_JOB, DaskRunner, ScratchDirs, Started, crashed
 from grader.limits import Limits
-from grader.pipeline import RunSettings
 from grader.results import GradeResult
+from grader.settings import RunSettings
 from grader.spec import Budget
 
 # dask-jobqueue's cluster class per batch system. Only SLURM is tested (tests/test_slurm.py,

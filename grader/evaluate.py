@@ -37,6 +37,7 @@ from grader import i18n
 from grader.architecture import Architecture, describe, read_architecture
 from grader.archive import read_member
 from grader.boundary import copy_child_file, open_child_file, read_child_file
+from grader.data import TestSet
 from grader.errors import SubmissionError
 from grader.evaluator import Evaluator, InitialWeights, ModelFiles
 from grader.limits import Limits
@@ -161,20 +162,26 @@ def within_ceilings(
             raise SubmissionError(message, status="resource_limit")
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """What a fallback's best model may be: the spec's ceilings and file caps (`limits`)
+    and the optimizer steps the budget allows one training (`budget_steps`: `step_budget`)."""
+
+    limits: Limits
+    budget_steps: int
+
+
 def evaluate_best(
     scratch: Path,
-    *,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
+    test: TestSet,
     evaluator: Evaluator,
-    limits: Limits,
+    bounds: Bounds,
+    *,
     seed: int,
-    budget_steps: int,
     lang: str = "en",
-    labels: str = "one_hot",
-    num_classes: int | None = None,
 ) -> Evaluation:
     """Evaluate the child's best model; `SubmissionError` ends the submission (its status)."""
+    x_test, y_test, limits = test.x_test, test.y_test, bounds.limits
     try:
         text, architecture = measure(scratch, MODEL_JSON, limits, lang, x_test.shape[1:])
     except FileNotFoundError as exc:
@@ -206,9 +213,9 @@ def evaluate_best(
             evaluator,
             limits,
             seed,
-            budget_steps,
+            bounds.budget_steps,
             lang,
-            (labels, num_classes),
+            (test.labels, test.num_classes),
         )
     finally:
         # The evaluator's folder lives as long as the batch: each request's copies go now.

@@ -40,9 +40,10 @@ from grader import data, datasets, i18n, sandbox, submission, terminal
 from grader.dataspec import DataSpec
 from grader.discover import SubmissionRef
 from grader.errors import SubmissionError, UsageError
-from grader.pipeline import RunSettings, grade_one
+from grader.pipeline import grade_one
 from grader.results import GradeResult, Status
 from grader.runner import SPARES
+from grader.settings import RunSettings
 
 # Called when a submission is handed to a worker, with the folder its scratch will be in.
 Started = Callable[[SubmissionRef, Path | None], None]
@@ -209,13 +210,11 @@ def _error(exc: BaseException) -> str:
 def crashed(ref: SubmissionRef, settings: RunSettings, message: str) -> GradeResult:
     """The result of a submission whose worker died or failed: an `error`, never a grade."""
     return GradeResult.without_results(
+        settings.assessment,
         id=ref.id,
         sha256="",
-        assignment=settings.spec.id,
-        budget=settings.budget.name,
         status=Status.ERROR,
         message=message,
-        max_score=settings.spec.max_score,
         source_path=str(ref.path),
     )
 
@@ -467,13 +466,11 @@ def _task(
 def _unreadable(ref: SubmissionRef, settings: RunSettings, exc: SubmissionError) -> GradeResult:
     """The result of a submission whose file could not be read into a task."""
     return GradeResult.without_results(
+        settings.assessment,
         id=ref.id,
         sha256="",
-        assignment=settings.spec.id,
-        budget=settings.budget.name,
         status=Status(exc.status),
         message=exc.message,
-        max_score=settings.spec.max_score,
         source_path=str(ref.path),
     )
 

@@ -11,71 +11,29 @@ import dataclasses
 import hashlib
 import logging
 import math
-import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from grader import data, datasets, i18n, resources, reuse, score, store, submission, training
 from grader.artifacts import NO_ARTIFACTS, DeclaredEvidence, from_data, read_artifact_data
-from grader.checks.params import present
 from grader.child.protocol import ChildRequest, DataRef, ProbePlan, SearchBudget, ServePlan
 from grader.discover import SubmissionRef
 from grader.errors import SubmissionError
-from grader.evaluate import Evaluation, evaluate_best, saved_optimizer, step_budget
+from grader.evaluate import Bounds, Evaluation, evaluate_best, saved_optimizer, step_budget
 from grader.evaluator import Evaluator
 from grader.evaluator import shared as shared_evaluator
-from grader.limits import Limits
-from grader.results import GradeResult, ReferenceCalibration, Status, to_jsonable
-from grader.reuse import Reuse
-from grader.runner import run_child, start_session
-from grader.sandbox import Sandbox, resolve
-from grader.spec import Budget, Spec
+from grader.results import GradeResult, Status, to_jsonable
+from grader.runner import Confinement, run_child, start_session
+from grader.settings import RunSettings
 from grader.trainer.wire import SearchRequest
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """Everything that decides how one submission is graded, besides the submission."""
-
-    spec: Spec
-    budget: Budget
-    cache: Path  # the decoded dataset (grader.data.prepare)
-    lang: str
-    subset: int | None = None  # train on the first N train/val images (tests, quick runs)
-    seed: int | None = None  # overrides spec.seed (calibration over several seeds)
-    threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
-    include_hidden: bool = True  # False for the student self-check
-    keep_scratch: bool = False
-    # The reference under this budget (grader.calibrate.ensure); None: accuracy is skipped.
-    calibration: ReferenceCalibration | None = None
-    # Student code runs in bubblewrap unless the caller deliberately passes Sandbox(None).
-    sandbox: Sandbox = field(default_factory=lambda: resolve(no_sandbox=False))
-    limits: Limits | None = None  # None: the spec's [limits]
-    # Where copies of a program share one training (grader.reuse); None: never shared.
-    reuse: Reuse | None = None
-    # Who trains: "grader" (the child declares, the trainer trains; a submission that
-    # cannot be declared falls back to the sandbox) or "sandbox" (the child trains, as
-    # before the trainer existed: tests of the fallback path, comparisons).
-    training: str = "grader"
-
-    @property
-    def effective_limits(self) -> Limits:
-        return self.limits or self.spec.limits
-
-    @property
-    def effective_seed(self) -> int:
-        return self.spec.seed if self.seed is None else self.seed
 
 
 def _request(loaded: submission.LoadedSubmission, settings: RunSettings) -> ChildRequest:
     spec, budget = settings.spec, settings.budget
-    fit = next((present(item.params) for item in spec.rubric if item.id == "fit_config"), {})
-    batch_size = int(fit.get("batch_size", 32))
-    epochs = int(fit.get("epochs", budget.max_epochs))
+    batch_size, epochs = settings.batch_size, settings.epochs
     split_dir = _split_dir(settings)
     rows = datasets.train_rows(split_dir)
     trained_steps = math.ceil(_trained(rows, settings.subset) / batch_size)
@@ -119,21 +77,18 @@ def _request(loaded: submission.LoadedSubmission, settings: RunSettings) -> Chil
 
 def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> GradeResult:
     """Grade one submission; never raises for anything the submission does."""
-    spec, budget = settings.spec, settings.budget
     timings: dict[str, float] = {}
     start = time.monotonic()
     try:
         loaded = submission.load_within(ref, settings.effective_limits, lang=settings.lang)
     except SubmissionError as exc:
         return GradeResult.without_results(
+            settings.assessment,
             id=ref.id,
             sha256=_file_sha256(ref.path),
-            assignment=spec.id,
-            budget=budget.name,
             status=Status(exc.status),
             # The hint (what to do) is the student's too, not only the terminal's.
             message=f"{exc.message} ({exc.hint})" if exc.hint else exc.message,
-            max_score=spec.max_score,
             source_path=str(ref.path),
         )
     timings["load"] = round(time.monotonic() - start, 3)
@@ -212,22 +167,8 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
                 settings, loaded, request, stored, evaluation_failed=bool(message_override)
             )
         timings["total"] = round(time.monotonic() - start, 3)
-        result = score.assemble(
-            spec=spec,
-            budget=budget,
-            loaded=loaded,
-            outcome=outcome,
-            evaluation=evaluation,
-            lang=settings.lang,
-            subset=settings.subset,
-            include_hidden=settings.include_hidden,
-            timings=timings,
-            seed=settings.effective_seed,
-            calibration=settings.calibration,
-            saved_optimizer=optimizer,
-            artifacts=artifacts,
-            sandboxed=settings.sandbox.enabled,
-        )
+        measured = score.Measured(evaluation, optimizer, artifacts)
+        result = score.assemble(settings, loaded, outcome, measured, timings=timings)
         result = dataclasses.replace(
             result,
             training=who,
@@ -242,10 +183,9 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
         # The traceback goes to the batch's grader.log; the report says so in its language.
         logging.getLogger("grader.batch").exception("grader fault on %s while grading", ref.id)
         return GradeResult.without_results(
+            settings.assessment,
             id=ref.id,
             sha256=loaded.sha256,
-            assignment=spec.id,
-            budget=budget.name,
             status=Status.ERROR,
             message=i18n.say(
                 "fault.message",
@@ -253,7 +193,6 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
                 stage=i18n.text("fault.stages.grade", settings.lang),
                 error=f"{type(exc).__name__}: {exc}".splitlines()[0][:300],
             ),
-            max_score=spec.max_score,
             source_path=str(ref.path),
         )
     finally:
@@ -286,13 +225,9 @@ def _run(request: ChildRequest, scratch: Path, settings: RunSettings) -> Any:
     return run_child(
         request,
         scratch,
+        _confinement(settings),
         hard_timeout=budget.hard_seconds,
         threads=settings.threads,
-        sandbox=settings.sandbox,
-        limits=settings.effective_limits,
-        readable=[_split_dir(settings)],
-        # Every other copy of the dataset holds the test set: none may be visible.
-        hidden=_hidden(settings),
     )
 
 
@@ -307,12 +242,9 @@ def _train(
     session = start_session(
         request,
         scratch,
+        _confinement(settings),
         hard_timeout=budget.hard_seconds,
         threads=settings.threads,
-        sandbox=settings.sandbox,
-        limits=settings.effective_limits,
-        readable=[split_dir],
-        hidden=_hidden(settings),
     )
     limits = budget.search_limits()
 
@@ -360,7 +292,7 @@ def _search_base(settings: RunSettings) -> str:
     """Everything a trained search depends on besides the submission's declarations: the
     data, the budget, the seed, the tuner, the libraries and the machine (the calibration's
     fingerprint: the CPU changes the rounding, so a store never lends across CPUs)."""
-    # A function-level import: grader.calibrate imports this module for RunSettings.
+    # A function-level import: grader.calibrate imports this module for grade_one.
     from grader.calibrate import fingerprint
 
     spec = settings.spec
@@ -386,17 +318,9 @@ def _evaluate(scratch: Path, settings: RunSettings, test: data.TestSet) -> Evalu
     """
     limits = settings.effective_limits
     evaluator = _evaluator(settings)
+    bounds = Bounds(limits, _step_budget(settings))
     return evaluate_best(
-        scratch,
-        x_test=test.x_test,
-        y_test=test.y_test,
-        labels=test.labels,
-        num_classes=test.num_classes,
-        evaluator=evaluator,
-        limits=limits,
-        seed=settings.effective_seed,
-        budget_steps=_step_budget(settings),
-        lang=settings.lang,
+        scratch, test, evaluator, bounds, seed=settings.effective_seed, lang=settings.lang
     )
 
 
@@ -416,15 +340,24 @@ def _evaluator(settings: RunSettings) -> Evaluator:
 
 def _step_budget(settings: RunSettings) -> int:
     """Optimizer steps one training may take: max_epochs x batches of the spec's batch_size."""
-    spec = settings.spec
-    fit = next((present(item.params) for item in spec.rubric if item.id == "fit_config"), {})
     rows = _trained(datasets.train_rows(_split_dir(settings)), settings.subset)
-    return step_budget(settings.budget.max_epochs, rows, int(fit.get("batch_size", 32)))
+    return step_budget(settings.budget.max_epochs, rows, settings.batch_size)
 
 
 def _trained(rows: int, subset: int | None) -> int:
     """Training images the child trains on: the split's `rows`, or the first N of them."""
     return rows if subset is None else min(rows, subset)
+
+
+def _confinement(settings: RunSettings) -> Confinement:
+    """The child's sandbox and limits; the split is all of the data it may read."""
+    return Confinement(
+        settings.sandbox,
+        settings.effective_limits,
+        readable=(_split_dir(settings),),
+        # Every other copy of the dataset holds the test set: none may be visible.
+        hidden=tuple(_hidden(settings)),
+    )
 
 
 def _hidden(settings: RunSettings) -> list[Path]:

@@ -197,31 +197,40 @@ class GradeResult:
     @classmethod
     def without_results(
         cls,
+        assessment: Assessment,
         *,
         id: str,
         sha256: str,
-        assignment: str,
-        budget: str,
         status: Status,
         message: str,
-        max_score: float,
         **extra: Any,
     ) -> GradeResult:
-        """A submission that produced no grade (crash, timeout, rejection): still a result.
-
-        `max_score` is the assignment's (`Spec.max_score`, visible checks only in a
-        self-check), never 0: the gradebook and the report say "0 / 10", so a spreadsheet
-        that divides by it and an instructor who reads it see what the student missed."""
+        """A submission that produced no grade (crash, timeout, rejection): still a result,
+        out of the points `assessment` says (never 0; see `Assessment`)."""
         return cls(
             id=id,
             sha256=sha256,
-            assignment=assignment,
-            budget=budget,
+            assignment=assessment.assignment,
+            budget=assessment.budget,
             status=status,
             message=message,
-            max_score=max_score,
+            max_score=assessment.max_score,
             **extra,
         )
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What a result is graded against: the assignment's id, the budget's name and the
+    points possible.
+
+    `max_score` is the assignment's (`Spec.max_score`, visible checks only in a
+    self-check), never 0: the gradebook and the report say "0 / 10", so a spreadsheet
+    that divides by it and an instructor who reads it see what the student missed."""
+
+    assignment: str
+    budget: str
+    max_score: float
 
 
 def to_jsonable(value: Any) -> Any:

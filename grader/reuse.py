@@ -36,8 +36,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from grader import __version__, store
 from grader.artifacts import DeclaredEvidence
@@ -47,23 +46,13 @@ from grader.errors import GraderError
 from grader.evaluate import Evaluation
 from grader.results import to_jsonable
 from grader.runner import ChildEnd, ChildOutcome
+from grader.settings import RunSettings
 from grader.submission import LoadedSubmission, program_sha256
-
-if TYPE_CHECKING:
-    from grader.pipeline import RunSettings
 
 FORMAT = 3  # 2: the trained files kept with the training; 3: what the grader trained too
 # How the child names places in the student's file: the pseudo file names it compiles
 # the code under (`filename_for`: "<submission>" and "<cell N>").
 _FILE_MARKERS = (filename_for(None), "<cell ")
-
-
-@dataclass(frozen=True)
-class Reuse:
-    """Where shared trainings are kept, and whether to read them (`--force`: only write)."""
-
-    store: Path  # <out>/results.sqlite
-    read: bool = True
 
 
 @dataclass(frozen=True)

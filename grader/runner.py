@@ -21,8 +21,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import IO
@@ -281,16 +281,29 @@ class Spares:
 SPARES = Spares()
 
 
+@dataclass(frozen=True)
+class Confinement:
+    """Where a child running student code is kept and what it may touch: the sandbox, the
+    resource limits, the folders it may read and those it must not see.
+
+    `sandbox` has no default, on purpose: whether student code runs in bubblewrap is
+    decided by the caller (`grader.sandbox.resolve`, or a deliberate `Sandbox(None)`), and
+    a caller that forgets to decide gets a `TypeError`, never an unsandboxed child.
+    """
+
+    sandbox: Sandbox
+    limits: Limits = field(default_factory=Limits)
+    readable: tuple[Path, ...] = ()  # e.g. the prepared split (grader.datasets.prepare_split)
+    hidden: tuple[Path, ...] = ()  # every copy of the test set, the instructors' material
+
+
 def run_child(
     request: ChildRequest,
     scratch: Path,
+    confinement: Confinement,
     *,
     hard_timeout: float,
     threads: int,
-    sandbox: Sandbox | None = None,
-    limits: Limits | None = None,
-    readable: Sequence[Path] = (),
-    hidden: Sequence[Path] = (),
 ) -> ChildOutcome:
     """Run `python -m grader.child.worker` on `request` in `scratch`; never raises for the child.
 
@@ -298,11 +311,10 @@ def run_child(
     import does not count in the hard timeout or the outcome's seconds, as it happened
     before the request.
     """
-    limits = limits or Limits()
-    child, start = _start(
-        request, scratch, threads, sandbox or Sandbox(None), limits, readable, hidden, keep=False
+    child, start = _start(request, scratch, threads, confinement, keep=False)
+    return _supervise(
+        child, request, scratch, start, hard_timeout=hard_timeout, limits=confinement.limits
     )
-    return _supervise(child, request, scratch, start, hard_timeout=hard_timeout, limits=limits)
 
 
 class ChildSession:
@@ -427,27 +439,23 @@ class DeclarationTimeout(SubmissionError):
 def start_session(
     request: ChildRequest,
     scratch: Path,
+    confinement: Confinement,
     *,
     hard_timeout: float,
     threads: int,
-    sandbox: Sandbox,
-    limits: Limits,
-    readable: Sequence[Path] = (),
-    hidden: Sequence[Path] = (),
 ) -> ChildSession:
     """`run_child` for a request with "serve": the child is kept for declarations."""
-    child, start = _start(request, scratch, threads, sandbox, limits, readable, hidden, keep=True)
-    return ChildSession(child, request, scratch, start, hard_timeout=hard_timeout, limits=limits)
+    child, start = _start(request, scratch, threads, confinement, keep=True)
+    return ChildSession(
+        child, request, scratch, start, hard_timeout=hard_timeout, limits=confinement.limits
+    )
 
 
 def _start(
     request: ChildRequest,
     scratch: Path,
     threads: int,
-    sandbox: Sandbox,
-    limits: Limits,
-    readable: Sequence[Path],
-    hidden: Sequence[Path],
+    confinement: Confinement,
     *,
     keep: bool,
 ) -> tuple[_Process, float]:
@@ -456,10 +464,10 @@ def _start(
     launch = Launch(
         request.seed,
         threads,
-        sandbox,
-        limits,
-        tuple(readable),
-        tuple(hidden),
+        confinement.sandbox,
+        confinement.limits,
+        tuple(confinement.readable),
+        tuple(confinement.hidden),
         worker=tuple(command_for(Path(REQUEST_SLOT))),
     )
     scratch.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ used; the test accuracy comes from `grader.evaluate`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from grader import __version__, checks, excerpts, i18n
@@ -24,6 +25,7 @@ from grader.results import (
     TrialStatus,
 )
 from grader.runner import ChildEnd, ChildOutcome
+from grader.settings import RunSettings
 from grader.spec import Budget, Spec
 from grader.submission import LoadedSubmission
 
@@ -98,27 +100,33 @@ def _trials(answer: ChildAnswer | None) -> tuple[TrialResult, ...]:
     )
 
 
+@dataclass(frozen=True)
+class Measured:
+    """What the grader itself found of the best model, beside the child's word: its test
+    evaluation (None: not evaluated), the optimizer state saved with it (the fallback's
+    file), and its architecture and compile config read as data."""
+
+    evaluation: Evaluation | None = None
+    saved_optimizer: Mapping[str, Any] | None = None
+    artifacts: ModelArtifacts = NO_ARTIFACTS
+
+
 def assemble(
-    *,
-    spec: Spec,
-    budget: Budget,
+    settings: RunSettings,
     loaded: LoadedSubmission,
     outcome: ChildOutcome,
-    evaluation: Evaluation | None,
-    lang: str,
-    subset: int | None,
+    measured: Measured = Measured(),
+    *,
     timings: dict[str, float],
-    include_hidden: bool = True,
-    seed: int | None = None,
-    calibration: ReferenceCalibration | None = None,
-    saved_optimizer: Mapping[str, Any] | None = None,
-    artifacts: ModelArtifacts = NO_ARTIFACTS,
-    sandboxed: bool = True,
 ) -> GradeResult:
+    """One submission's `GradeResult` under `settings`: its checks run on the child's
+    outcome and what was `measured`, its status, message and notes."""
+    spec, budget, lang, subset = settings.spec, settings.budget, settings.lang, settings.subset
+    seed, calibration = settings.effective_seed, settings.calibration
+    evaluation = measured.evaluation
     answer = outcome.answer
     best = answer.best if answer else None
     record = answer.probe if answer and answer.probe is not None else {}
-    seed = spec.seed if seed is None else seed
     # A subset's accuracy is not comparable with the full-data reference.
     calibration = calibration if subset is None else None
     reference = calibration.test_mean if calibration else None
@@ -131,12 +139,12 @@ def assemble(
         reference_sd=calibration.test_sd if calibration else None,
         budget=budget.name,
         baselines=spec.baselines,
-        saved_optimizer=saved_optimizer,
-        artifacts=artifacts,
+        saved_optimizer=measured.saved_optimizer,
+        artifacts=measured.artifacts,
         evaluation=evaluation,
         val_accuracy=best.objective_value if best else None,
     )
-    results = checks.run_checks(spec, context, include_hidden=include_hidden)
+    results = checks.run_checks(spec, context, include_hidden=settings.include_hidden)
     results = excerpts.with_snippets(results, loaded.cells)  # reports quote the code
 
     stage_code = answer.stage if answer else "start"
@@ -196,7 +204,7 @@ def assemble(
         notes.append(note("import_failed", lang, where=where, message=failure.message))
     if subset is not None:
         notes.append(note("subset", lang, subset=subset))
-    if not sandboxed:
+    if not settings.sandbox.enabled:
         notes.append(note("no_sandbox", lang))
     if outcome.output_bytes > len(outcome.log_tail.encode("utf-8", "replace")):
         notes.append(note("output_truncated", lang, size=outcome.output_bytes))

@@ -28,10 +28,11 @@ from rich.text import Text
 
 from grader import datasets, discover, i18n, report
 from grader import spec as spec_module
-from grader.checks import validate_rubric
 from grader.errors import UsageError
-from grader.pipeline import RunSettings, grade_one
-from grader.results import CheckStatus, GradeResult, Location, Status
+from grader.pipeline import grade_one
+from grader.results import Assessment, CheckStatus, GradeResult, Location, Status
+from grader.sandbox import resolve
+from grader.settings import Source, choose, load_test, prepare
 
 BUDGET = "smoke"  # the spec's budget for tests and self-checks
 SUBSET = 5000  # training and validation images: enough to learn, quick on two cores
@@ -73,31 +74,27 @@ class SelfCheck:
 
 
 def check(
-    *,
     notebook: Path,
-    assignment: str | Path | None = None,
-    lang: str | None = None,
+    source: Source,
+    *,
     out: Path | None = None,
     subset: int | None = SUBSET,
-    data_dir: Path | None = None,
-    cache_dir: Path | None = None,
     templates: Path | None = None,
     console: Console | None = None,
 ) -> SelfCheck:
     """Self-check one notebook (or .py, or a student's folder); print the checklist.
 
-    Writes `<out>/<id>/result.json`, `report.html` and `report.md`; `out` None is a new
-    temporary folder (kept: the student opens the report; the checklist names it).
-    `console` receives the progress line and the checklist (None: silent). Raises
-    `FatalError`s (bad spec, missing data, a path that is not exactly one submission) like
-    `grade` does.
+    `source` names the assignment, the language and where the data is; its budget is
+    always `BUDGET` (a self-check must take seconds). Writes `<out>/<id>/result.json`,
+    `report.html` and `report.md`; `out` None is a new temporary folder (kept: the student
+    opens the report; the checklist names it). `console` receives the progress line and
+    the checklist (None: silent). Raises `FatalError`s (bad spec, missing data, a path that
+    is not exactly one submission) like `grade` does.
     """
     start = time.monotonic()
-    spec = spec_module.load(assignment)
-    validate_rubric(spec)
-    budget = spec.budget(BUDGET)
-    lang = lang or spec.language
-    words = WORDS[i18n.require(lang)]
+    chosen = choose(dataclasses.replace(source, budget=BUDGET))
+    spec, budget, lang = chosen.spec, chosen.budget, chosen.lang
+    words = WORDS[lang]
     found = discover.discover([Path(notebook)])
     if len(found.submissions) + len(found.rejected) != 1:
         raise UsageError(
@@ -108,20 +105,20 @@ def check(
     if found.rejected:
         rejected = found.rejected[0]
         result = GradeResult.without_results(
+            Assessment(spec.id, budget.name, _visible_points(spec, subset)),
             id=rejected.id,
             sha256="",
-            assignment=spec.id,
-            budget=budget.name,
             status=Status.REJECTED,
             message=rejected.text(lang),
-            max_score=_visible_points(spec, subset),
             source_path=str(rejected.path),
         )
     else:
         ref = found.submissions[0]
         visible = sum(not item.hidden for item in spec.rubric)
-        cache = datasets.prepare(spec.data, data_dir=data_dir, cache_dir=cache_dir)
-        rows = datasets.train_rows(datasets.prepare_split(cache, spec.data))
+        settings = prepare(
+            chosen, sandbox=resolve(no_sandbox=False), subset=subset, include_hidden=False
+        )
+        rows = datasets.train_rows(datasets.prepare_split(settings.cache, spec.data))
         trained = rows if subset is None else min(subset, rows)
         if console is not None:
             console.print(
@@ -135,11 +132,7 @@ def check(
                 ),
                 highlight=False,
             )
-        test = datasets.load_test(cache, spec.data)
-        settings = RunSettings(
-            spec=spec, budget=budget, cache=cache, lang=lang, subset=subset, include_hidden=False
-        )
-        result = grade_one(ref, settings, test)
+        result = grade_one(ref, settings, load_test(settings))
         result = _not_judged(result, subset=subset, rows=rows, lang=lang, spec=spec)
         note = words["note"].format(budget=budget.name, subset=i18n.number(trained, lang))
         result = dataclasses.replace(result, notes=(note, *result.notes))

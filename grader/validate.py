@@ -16,17 +16,23 @@ counting as lost points; every other check of the reference must pass.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import tempfile
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader import datasets, discover, i18n, report, statements
-from grader import spec as spec_module
 from grader.errors import DataError, ExitCode, SpecError, SubmissionError
 from grader.results import CheckResult, CheckStatus, GradeResult, Location, Status
+from grader.sandbox import resolve
+from grader.settings import Source, choose, prepare
 from grader.spec import Spec, _Reader
+
+if TYPE_CHECKING:
+    from grader.batch import BatchOptions
 
 EXAMPLES = "examples"
 EXPECTED_FILE = "EXPECTED.toml"
@@ -187,48 +193,33 @@ def _require_data(spec: Spec, lang: str, data_dir: Path | None, cache_dir: Path 
 
 
 def validate(
+    source: Source,
     *,
-    assignment: str | Path | None,
-    budget: str = DEFAULT_BUDGET,
-    lang: str | None = None,
     out: Path | None = None,
     subset: int | None = None,
-    data_dir: Path | None = None,
-    cache_dir: Path | None = None,
     no_sandbox: bool = False,
-    jobs: int | None = None,
-    calibrate_now: bool = False,
-    echo: Echo = print,
+    batch: BatchOptions | None = None,
 ) -> Validation:
-    """Grade the reference (and examples/) of `assignment` under `budget` and judge them."""
-    from grader.batch import grade  # the batch imports the whole pipeline
-    from grader.checks import validate_rubric
+    """Grade the reference (and examples/) of `source`'s assignment under its budget
+    (default `smoke`) and judge them.
 
-    spec = spec_module.load(assignment)
-    validate_rubric(spec)
-    spec.budget(budget)  # an unknown budget stops here, before any training
-    lang = lang or spec.language
+    `batch` says how the batch runs (jobs, `calibrate_now`, echo); its folder is `out`
+    (None: a temporary one) and its progress plain lines, whatever it says.
+    """
+    from grader.batch import BatchOptions, grade  # the batch imports the whole pipeline
+
+    source = dataclasses.replace(source, budget=source.budget or DEFAULT_BUDGET)
+    chosen = choose(source)  # an unknown budget stops here, before any training
+    spec, lang = chosen.spec, chosen.lang
     reference_id, expected, examples = _plan(spec)
-    _require_data(spec, lang, data_dir, cache_dir)
+    _require_data(spec, lang, source.data_dir, source.cache_dir)
     paths = [spec.reference, *([spec.directory / EXAMPLES] if examples else [])]
     with tempfile.TemporaryDirectory(prefix="grader-validate-") as temporary:
         folder = out or Path(temporary)
         with _needs_data(spec):
-            grade(
-                paths=paths,
-                assignment=spec.path,
-                budget=budget,
-                out=folder,
-                data_dir=data_dir,
-                cache_dir=cache_dir,
-                lang=lang,
-                subset=subset,
-                no_sandbox=no_sandbox,
-                jobs=jobs,
-                calibrate_now=calibrate_now,
-                progress="plain",
-                echo=echo,
-            )
+            settings = prepare(chosen, sandbox=resolve(no_sandbox=no_sandbox), subset=subset)
+            options = dataclasses.replace(batch or BatchOptions(), out=folder, progress="plain")
+            grade(paths, settings, options)
         results = {
             sid: report.read_result(folder / sid / report.RESULT_FILE)
             for sid in [reference_id, *examples]
@@ -241,17 +232,13 @@ def validate(
         for sid, ref in examples.items()
         if expected[sid].error_location is not None
     }
-    return judge(
-        spec,
-        budget,
+    graded = Graded(
         results[reference_id],
-        expected,
         {sid: results.get(sid) for sid in examples},
-        lang=lang,
-        subset=subset,
         locations=locations,
         out=out,
     )
+    return judge(spec, chosen.budget.name, graded, expected, lang=lang, subset=subset)
 
 
 @contextlib.contextmanager
@@ -281,19 +268,29 @@ def _error_location(ref: discover.SubmissionRef, lang: str) -> Location | None:
     return None
 
 
+@dataclass(frozen=True)
+class Graded:
+    """What a validation's batch graded, for `judge`: the reference's result, each
+    example's (None: it left none), where loading each example fails (parse only, for
+    `error_location`) and where the reports are (None: a temporary folder, gone)."""
+
+    reference: GradeResult
+    examples: Mapping[str, GradeResult | None] = field(default_factory=dict)
+    locations: Mapping[str, Location | None] = field(default_factory=dict)
+    out: Path | None = None
+
+
 def judge(
     spec: Spec,
     budget: str,
-    reference: GradeResult,
+    graded: Graded,
     expected: Mapping[str, Expectation],
-    results: Mapping[str, GradeResult | None],
     *,
     lang: str,
     subset: int | None = None,
-    locations: Mapping[str, Location | None] | None = None,
-    out: Path | None = None,
 ) -> Validation:
     """Compare graded results with what the assignment promises (pure: reads, never grades)."""
+    reference, results, locations = graded.reference, graded.examples, graded.locations
     lost: list[CheckResult] = []
     not_judged: list[str] = []
     for check in reference.checks:
@@ -305,7 +302,7 @@ def judge(
             lost.append(check)
     verdicts = []
     for sid in sorted(expected):
-        problems = _compare(expected[sid], results.get(sid), lang, (locations or {}).get(sid))
+        problems = _compare(expected[sid], results.get(sid), lang, locations.get(sid))
         verdicts.append(ExampleVerdict(sid, tuple(problems)))
     return Validation(
         assignment=spec.id,
@@ -314,7 +311,7 @@ def judge(
         lost=tuple(lost),
         not_judged=tuple(not_judged),
         examples=tuple(verdicts),
-        out=out,
+        out=graded.out,
     )
 
 

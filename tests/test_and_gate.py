@@ -14,8 +14,10 @@ import pytest
 
 from grader import report
 from grader import spec as spec_module
+from grader.batch import BatchOptions
 from grader.errors import ExitCode
 from grader.results import CheckStatus, Status
+from grader.settings import Source
 from grader.validate import Validation, read_expected, validate
 
 ASSIGNMENT = spec_module.ASSIGNMENTS_DIR / "and-gate-schedules"
@@ -24,14 +26,8 @@ ASSIGNMENT = spec_module.ASSIGNMENTS_DIR / "and-gate-schedules"
 @pytest.fixture(scope="module")
 def validated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Validation, Path]:
     out = tmp_path_factory.mktemp("out")
-    validation = validate(
-        assignment=ASSIGNMENT,
-        budget="smoke",
-        lang="en",
-        out=out,
-        cache_dir=tmp_path_factory.mktemp("cache"),
-        echo=lambda line: None,
-    )
+    source = Source(ASSIGNMENT, "smoke", "en", cache_dir=tmp_path_factory.mktemp("cache"))
+    validation = validate(source, out=out, batch=BatchOptions(echo=lambda line: None))
     return validation, out
 
 

@@ -19,9 +19,11 @@ from validate_helpers import assert_valid_on_subset
 from grader import report
 from grader import spec as spec_module
 from grader import validate as validate_module
+from grader.batch import BatchOptions
 from grader.checks.params import present
 from grader.child.probe import DRY_RUN_MAX_EPOCHS
 from grader.results import CheckStatus
+from grader.settings import Source
 from grader.validate import read_expected, validate
 
 FOLDER = spec_module.ASSIGNMENTS_DIR / "fashion-mnist-cyclic-lr"
@@ -95,14 +97,8 @@ def test_the_calibrations_are_the_specs() -> None:
 @pytest.fixture(scope="module")
 def validated(tmp_path_factory: pytest.TempPathFactory) -> validate_module.Validation:
     out = tmp_path_factory.mktemp("validate")
-    return validate(
-        assignment=FOLDER,
-        lang="en",
-        out=out,
-        subset=SUBSET,
-        cache_dir=tmp_path_factory.mktemp("cache"),
-        echo=lambda _line: None,
-    )
+    source = Source(FOLDER, lang="en", cache_dir=tmp_path_factory.mktemp("cache"))
+    return validate(source, out=out, subset=SUBSET, batch=BatchOptions(echo=lambda _line: None))
 
 
 @pytest.mark.slow

@@ -17,14 +17,28 @@ import pytest
 
 from grader import report
 from grader import spec as spec_module
-from grader.batch import grade
+from grader.batch import BatchOptions, grade
 from grader.errors import ExitCode
 from grader.results import GradeResult, Status
+from grader.sandbox import resolve
+from grader.settings import RunSettings, Source, choose, prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "submissions"
 EXPECTED = tomllib.loads((SUBMISSIONS / "EXPECTED.toml").read_text(encoding="utf-8"))
 SUBSET = 2000
+
+
+def _settings(
+    cache_dir: Path,
+    assignment: str | Path = "fashion-mnist-polynomial-decay",
+    *,
+    lang: str | None = None,
+    no_sandbox: bool = False,
+) -> RunSettings:
+    """The smoke budget on SUBSET images (`grade --budget smoke --subset`)."""
+    source = Source(assignment, "smoke", lang, cache_dir=cache_dir)
+    return prepare(choose(source), sandbox=resolve(no_sandbox=no_sandbox), subset=SUBSET)
 
 
 @pytest.fixture(scope="session")
@@ -37,13 +51,9 @@ def graded(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple[E
     out = tmp_path_factory.mktemp("reports")
     lines: list[str] = []
     code = grade(
-        paths=[SUBMISSIONS],
-        assignment="fashion-mnist-polynomial-decay",
-        budget="smoke",
-        out=out,
-        cache_dir=cache_dir,
-        subset=SUBSET,
-        echo=lines.append,
+        [SUBMISSIONS],
+        _settings(cache_dir),
+        BatchOptions(out=out, echo=lines.append),
     )
     (out / "console.txt").write_text("\n".join(lines), encoding="utf-8")
     return code, out
@@ -112,13 +122,9 @@ def test_regrading_gives_the_same_test_accuracy(
 ) -> None:
     _, out = graded
     code = grade(
-        paths=[SUBMISSIONS / "reference"],
-        assignment="fashion-mnist-polynomial-decay",
-        budget="smoke",
-        out=tmp_path,
-        cache_dir=cache_dir,
-        subset=SUBSET,
-        echo=lambda line: None,
+        [SUBMISSIONS / "reference"],
+        _settings(cache_dir),
+        BatchOptions(out=tmp_path, echo=lambda line: None),
     )
     assert code == ExitCode.OK
     again = report.read_result(tmp_path / "solution" / "result.json")
@@ -161,13 +167,9 @@ def test_hard_time_limit_gives_timeout(tmp_path: Path, cache_dir: Path) -> None:
         encoding="utf-8",
     )
     code = grade(
-        paths=[student],
-        assignment=toml,
-        budget="smoke",
-        out=tmp_path / "out",
-        cache_dir=cache_dir,
-        subset=SUBSET,
-        echo=lambda line: None,
+        [student],
+        _settings(cache_dir, toml),
+        BatchOptions(out=tmp_path / "out", echo=lambda line: None),
     )
     assert code == ExitCode.NOT_ALL_GRADED
     result = report.read_result(tmp_path / "out" / "loop" / "result.json")
@@ -214,16 +216,9 @@ def test_a_grader_fault_costs_one_result_never_the_batch(
         (subs / f"{sid}.py").write_text("x = 1\n", encoding="utf-8")
     out = tmp_path / "out"
     code = grade(
-        paths=[subs],
-        assignment="fashion-mnist-polynomial-decay",
-        budget="smoke",
-        out=out,
-        cache_dir=cache_dir,
-        subset=SUBSET,
-        no_sandbox=True,
-        jobs=1,
-        lang="es",
-        echo=lambda line: None,
+        [subs],
+        _settings(cache_dir, lang="es", no_sandbox=True),
+        BatchOptions(out=out, jobs=1, echo=lambda line: None),
     )
     assert code == ExitCode.NOT_ALL_GRADED
     for sid in sids:
@@ -271,16 +266,9 @@ def test_a_submission_named_like_the_gradebook_never_takes_its_place(
     def run(out: Path) -> tuple[ExitCode, list[str]]:
         lines: list[str] = []
         code = grade(
-            paths=[subs],
-            assignment="fashion-mnist-polynomial-decay",
-            budget="smoke",
-            out=out,
-            cache_dir=cache_dir,
-            subset=SUBSET,
-            no_sandbox=True,
-            jobs=1,
-            lang="en",
-            echo=lines.append,
+            [subs],
+            _settings(cache_dir, lang="en", no_sandbox=True),
+            BatchOptions(out=out, jobs=1, echo=lines.append),
         )
         return code, lines
 

@@ -35,6 +35,8 @@ from grader.boundary import (
 from grader.discover import SubmissionRef
 from grader.results import Location, Status, TrialStatus
 from grader.runner import ChildEnd, ChildOutcome
+from grader.sandbox import Sandbox
+from grader.settings import RunSettings
 from grader.submission import load
 
 REFERENCE = Path(__file__).parent / "boundary" / "response-reference.json"
@@ -400,20 +402,18 @@ def test_a_response_with_a_bad_value_is_refused_through_read_answer(tmp_path: Pa
 SPEC = spec_module.load("fashion-mnist-polynomial-decay")
 
 
+def _settings(cache: Path, lang: str) -> RunSettings:
+    """The smoke budget, sandboxed (as a batch grades: no "without sandbox" note)."""
+    return RunSettings(
+        spec=SPEC, budget=SPEC.budget("smoke"), cache=cache, lang=lang, sandbox=Sandbox("bwrap")
+    )
+
+
 def _assemble(tmp_path: Path, outcome: ChildOutcome, lang: str = "en"):
     source = tmp_path / "ana.py"
     source.write_text("import keras\n\nclass MyHyperModel:\n    pass\n")
     loaded = load(SubmissionRef("ana", source, "py"))
-    return score.assemble(
-        spec=SPEC,
-        budget=SPEC.budget("smoke"),
-        loaded=loaded,
-        outcome=outcome,
-        evaluation=None,
-        lang=lang,
-        subset=None,
-        timings={"load": 0.1},
-    )
+    return score.assemble(_settings(tmp_path, lang), loaded, outcome, timings={"load": 0.1})
 
 
 def _outcome(answer: boundary.ChildAnswer | None, **extra: Any) -> ChildOutcome:

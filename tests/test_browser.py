@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from sample_results import graded_result
 
 from grader import report
-from grader.results import GradeResult, Status
+from grader.results import Assessment, GradeResult, Status
 
 CHROMIUM = shutil.which("chromium")
 # Chromium as root in a container: no sandbox, no GPU, and nothing that calls home.
@@ -94,13 +94,11 @@ def test_report_renders_in_chromium(browser: Browser, tmp_path: Path, width: int
 
 def test_report_without_results_renders_in_chromium(browser: Browser, tmp_path: Path) -> None:
     result = GradeResult.without_results(
+        Assessment("fashion-mnist-polynomial-decay", "smoke", 10.0),
         id="student-error",
         sha256="",
-        assignment="fashion-mnist-polynomial-decay",
-        budget="smoke",
         status=Status.ERROR,
         message="SyntaxError in cell 7, line 2: invalid syntax",
-        max_score=10.0,
     )
     html = report.render_reports(result, tmp_path, lang="en")[0]
     page, problems, _ = _open(browser, html, 390)

@@ -17,8 +17,8 @@ from grader import calibrate, report
 from grader import spec as spec_module
 from grader.checks import CheckContext, run_checks
 from grader.cli import main as cli_main
-from grader.pipeline import RunSettings
 from grader.results import Baseline, CheckResult, CheckStatus, GradeResult, Status
+from grader.settings import RunSettings, Source
 
 SPEC = spec_module.load("fashion-mnist-polynomial-decay")
 SUBSET = 300
@@ -427,7 +427,9 @@ def test_ensure_asks_before_a_long_calibration(
     monkeypatch.setattr(calibrate, "run", fake)
     ask = calibrate.ASK_ABOVE_SECONDS
     with pytest.raises(calibrate.CalibrationNeeded) as raised:
-        calibrate.ensure(_settings("exam"), None, directory=tmp_path, max_seconds=ask)
+        calibrate.ensure(
+            _settings("exam"), None, calibrate.Computation(max_seconds=ask), directory=tmp_path
+        )
     assert fake.calls == [] and raised.value.exit_code == 2
     text = raised.value.format()
     assert "'exam' is missing" in text and "`grade calibrate --budget exam`" in text
@@ -437,7 +439,11 @@ def test_ensure_asks_before_a_long_calibration(
     assert fake.calls == [(23, 24, 25)] and done.computed_now == "missing"
     # A short budget runs without asking.
     calibrate.ensure(
-        _settings("smoke"), None, directory=tmp_path, max_seconds=ask, echo=lambda _: None
+        _settings("smoke"),
+        None,
+        calibrate.Computation(max_seconds=ask),
+        directory=tmp_path,
+        echo=lambda _: None,
     )
     assert fake.calls[-1] == (23, 24, 25, 26, 27)
 
@@ -464,7 +470,9 @@ def test_each_machine_keeps_its_own_calibration_beside_the_first_ones(
     own = tmp_path / f"default@intel-xeon-processor-f6m207-{cpus}cpu-x86_64.json"
     assert calibrate.locate(settings, tmp_path) == (own, None)
     # None of its own: the first machine's is lent, marked with its CPU, nothing computed.
-    lent = calibrate.ensure(settings, None, directory=tmp_path, max_seconds=0, **quiet)
+    lent = calibrate.ensure(
+        settings, None, calibrate.Computation(max_seconds=0), directory=tmp_path, **quiet
+    )
     amd = "AMD EPYC (family 23 model 49)"
     assert lent == dataclasses.replace(first, measured_on=amd) and len(fake.calls) == 1
     assert calibrate.cached(settings, tmp_path) == lent.summary()
@@ -533,7 +541,7 @@ def test_software_that_differs_is_never_lent_from_another_machine(
     assert calibrate.borrowed(settings, tmp_path) is None
     assert calibrate.cached(settings, tmp_path) is None
     with pytest.raises(calibrate.CalibrationNeeded) as raised:  # priced from the other's runs
-        calibrate.ensure(settings, None, directory=tmp_path, max_seconds=0)
+        calibrate.ensure(settings, None, calibrate.Computation(max_seconds=0), directory=tmp_path)
     text = raised.value.format()
     assert "is missing (none for this machine; cpu AMD EPYC -> Intel(R) Xeon" in text
     assert "training 3 -> next" in text
@@ -551,7 +559,9 @@ def test_an_incomplete_calibration_still_applies_and_is_completed_by_calibrate(
     )
     calibrate.save(first, path)
     fake.calls.clear()
-    found = calibrate.ensure(settings, None, directory=tmp_path, max_seconds=60)
+    found = calibrate.ensure(
+        settings, None, calibrate.Computation(max_seconds=60), directory=tmp_path
+    )
     assert found.seeds == (23,) and fake.calls == []  # 1 of 3 is used as it is
     lines: list[str] = []
     done = calibrate.complete(
@@ -655,6 +665,6 @@ def test_the_self_check_never_calibrates(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(selfcheck, "grade_one", fake_grade_one)
     source = Path(__file__).resolve().parent.parent / "submissions" / "adam.ipynb"
     for subset in (selfcheck.SUBSET, None):
-        selfcheck.check(notebook=source, assignment=SPEC.id, out=tmp_path, subset=subset)
+        selfcheck.check(source, Source(SPEC.id), out=tmp_path, subset=subset)
     assert [s.calibration for s in seen] == [None, None]
     assert all(s.reuse is None for s in seen)

@@ -24,8 +24,10 @@ from validate_helpers import assert_valid_on_subset
 
 from grader import cli, data, datasets, report
 from grader import spec as spec_module
+from grader.batch import BatchOptions
 from grader.errors import DataError, ExitCode
 from grader.results import CheckStatus, GradeResult
+from grader.settings import Source
 from grader.validate import Validation, render, validate
 
 SHIPPED = spec_module.ASSIGNMENTS_DIR / "cifar10-cats-dogs-step-decay"
@@ -74,15 +76,14 @@ def validated(
     # after it (the real hash, the missing archive) see the registry as it ships.
     with pytest.MonkeyPatch.context() as hook:
         hook.setitem(datasets.REGISTRY, "cifar10", generated)
+        source = Source(
+            SHIPPED, lang="en", data_dir=archive_dir, cache_dir=tmp_path_factory.mktemp("cache")
+        )
         validation = validate(
-            assignment=SHIPPED,
-            lang="en",
+            source,
             out=out,
             subset=SUBSET,
-            data_dir=archive_dir,
-            cache_dir=tmp_path_factory.mktemp("cache"),
-            jobs=1,
-            echo=lambda line: None,
+            batch=BatchOptions(jobs=1, echo=lambda line: None),
         )
     return validation, out
 
@@ -152,7 +153,10 @@ def test_validate_without_the_archive_says_what_is_missing_and_how_to_get_it(
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
     monkeypatch.setattr(datasets.KerasFile, "_download", _offline)
     with pytest.raises(DataError) as caught:
-        validate(assignment=SHIPPED, lang="en", cache_dir=tmp_path / "cache", jobs=1)
+        validate(
+            Source(SHIPPED, lang="en", cache_dir=tmp_path / "cache"),
+            batch=BatchOptions(jobs=1),
+        )
     text = caught.value.format()
     assert (
         "cifar10-cats-dogs-step-decay cannot be validated on this machine: its reference must "

@@ -30,9 +30,11 @@ import pytest
 
 from grader import report, submission
 from grader import spec as spec_module
-from grader.batch import grade
+from grader.batch import BatchOptions, grade
 from grader.errors import ExitCode
 from grader.results import GradeResult
+from grader.sandbox import resolve
+from grader.settings import RunSettings, Source, choose, prepare
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 EXPECTED = tomllib.loads((CORPUS / "EXPECTED.toml").read_text(encoding="utf-8"))
@@ -42,6 +44,12 @@ SUBSET = 256
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
+
+
+def _settings(spec: Path, cache: Path) -> RunSettings:
+    """`spec` under the smoke budget on SUBSET images, in English."""
+    source = Source(spec, "smoke", "en", cache_dir=cache)
+    return prepare(choose(source), sandbox=resolve(no_sandbox=False), subset=SUBSET)
 
 
 def _syntax_error_notebook(path: Path, *, outputs: int = 0, markdown: int = 0) -> None:
@@ -114,9 +122,16 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory, listener: None) -> dict
     shutil.copytree(CORPUS, submissions, ignore=shutil.ignore_patterns("EXPECTED.toml"))
     shutil.copytree(REFERENCE, submissions / "reference")
     _build(submissions, submissions / "reference")
-    common = dict(assignment=spec, budget="smoke", cache_dir=cache, subset=SUBSET, lang="en")
-    code = grade(paths=[submissions], out=base / "batch", echo=lambda line: None, **common)
-    alone = grade(paths=[REFERENCE], out=base / "alone", echo=lambda line: None, **common)
+    code = grade(
+        [submissions],
+        _settings(spec, cache),
+        BatchOptions(out=base / "batch", echo=lambda line: None),
+    )
+    alone = grade(
+        [REFERENCE],
+        _settings(spec, cache),
+        BatchOptions(out=base / "alone", echo=lambda line: None),
+    )
     return {"batch": base / "batch", "alone": base / "alone", "code": code, "alone_code": alone}
 
 
@@ -136,9 +151,11 @@ def test_the_built_cases_end_before_any_child_runs(tmp_path: Path) -> None:
     _build(submissions, REFERENCE)
     out = tmp_path / "out"
     lines: list[str] = []
-    code = grade(paths=[submissions], assignment=_corpus_spec(tmp_path / "spec"),
-                 budget="smoke", cache_dir=cache, subset=SUBSET, lang="en", out=out,
-                 echo=lines.append)  # fmt: skip
+    code = grade(
+        [submissions],
+        _settings(_corpus_spec(tmp_path / "spec"), cache),
+        BatchOptions(out=out, echo=lines.append),
+    )
     assert code == ExitCode.NOT_ALL_GRADED
     for sid in BUILT:
         result = _result(out, sid)

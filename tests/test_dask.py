@@ -7,18 +7,20 @@ from pathlib import Path
 import pytest
 
 from grader import report
-from grader.batch import grade
+from grader.batch import BatchOptions, grade
 from grader.errors import ExitCode
+from grader.sandbox import resolve
+from grader.settings import RunSettings, Source, choose, prepare
 
 distributed = pytest.importorskip("distributed")
 
 ROOT = Path(__file__).resolve().parent.parent
-OPTIONS = {
-    "assignment": "fashion-mnist-polynomial-decay",
-    "budget": "smoke",
-    "subset": 2000,
-    "progress": "plain",
-}
+
+
+def _settings(cache: Path) -> RunSettings:
+    """The exam under the smoke budget on 2000 images, its data cached in `cache`."""
+    source = Source("fashion-mnist-polynomial-decay", "smoke", cache_dir=cache)
+    return prepare(choose(source), sandbox=resolve(no_sandbox=False), subset=2000)
 
 
 @pytest.mark.slow
@@ -30,17 +32,25 @@ def test_dask_local_cluster_matches_local_grading(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     local_lines: list[str] = []
     local = grade(
-        paths=[folder], out=tmp_path / "local", cache_dir=cache, jobs=1,
-        echo=local_lines.append, **OPTIONS,
-    )  # fmt: skip
+        [folder],
+        _settings(cache),
+        BatchOptions(out=tmp_path / "local", jobs=1, echo=local_lines.append, progress="plain"),
+    )
     with distributed.LocalCluster(
         n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None
     ) as cluster:
         lines: list[str] = []
         remote = grade(
-            paths=[folder], out=tmp_path / "dask", cache_dir=cache, jobs=1,
-            scheduler=cluster.scheduler_address, echo=lines.append, **OPTIONS,
-        )  # fmt: skip
+            [folder],
+            _settings(cache),
+            BatchOptions(
+                out=tmp_path / "dask",
+                jobs=1,
+                scheduler=cluster.scheduler_address,
+                echo=lines.append,
+                progress="plain",
+            ),
+        )
     assert local == remote == ExitCode.NOT_ALL_GRADED
     # The terminal speaks the spec's language (Spanish) when --lang is not given.
     assert "con el planificador de Dask tcp://" in lines[0]

@@ -18,8 +18,9 @@ import pytest
 from grader import data
 from grader import spec as spec_module
 from grader.discover import discover
-from grader.pipeline import RunSettings, grade_one
+from grader.pipeline import grade_one
 from grader.results import GradeResult, Status
+from grader.settings import RunSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBSET = 1000

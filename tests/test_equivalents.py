@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch import grade
+from grader.batch import BatchOptions, grade
+from grader.sandbox import resolve
+from grader.settings import Source, choose, prepare
 
 pytestmark = pytest.mark.slow
 
@@ -37,14 +39,13 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
         shutil.copy(FOLDER / f"{name}.py", folder / f"{name}.py")
     out = work / "out"
     code = grade(
-        paths=[folder],
-        assignment="fashion-mnist-polynomial-decay",
-        budget="smoke",
-        subset=2000,
-        out=out,
-        jobs=1,
-        progress="plain",
-        echo=lambda _: None,
+        [folder],
+        prepare(
+            choose(Source(assignment="fashion-mnist-polynomial-decay", budget="smoke")),
+            sandbox=resolve(no_sandbox=False),
+            subset=2000,
+        ),
+        BatchOptions(out=out, jobs=1, progress="plain", echo=lambda _: None),
     )
     assert code == 0
     return {

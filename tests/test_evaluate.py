@@ -24,8 +24,10 @@ from grader import checks
 from grader.architecture import describe, read_architecture
 from grader.boundary import HostileFile
 from grader.checks.base import CheckContext
+from grader.data import TestSet
 from grader.errors import SubmissionError
 from grader.evaluate import (
+    Bounds,
     Evaluation,
     Review,
     evaluate_best,
@@ -348,16 +350,9 @@ def _evaluate(
 ) -> Evaluation:
     x = np.load(models / "x.npy")
     labels = np.argmax(np.load(models / "expected.npy"), axis=1)
-    return evaluate_best(
-        scratch,
-        x_test=x,
-        y_test=np.eye(10, dtype=np.float32)[labels],
-        evaluator=evaluator,
-        limits=Limits(**limits),
-        seed=SEED,
-        budget_steps=8,
-        lang=lang,
-    )
+    test = TestSet(x, np.eye(10, dtype=np.float32)[labels])
+    bounds = Bounds(Limits(**limits), budget_steps=8)
+    return evaluate_best(scratch, test, evaluator, bounds, seed=SEED, lang=lang)
 
 
 def test_the_evaluator_predicts_and_reads_the_step_counter(
@@ -481,7 +476,8 @@ _GRADE_IN_PROCESS = textwrap.dedent(
     from pathlib import Path
     from grader import data, spec as spec_module
     from grader.discover import discover
-    from grader.pipeline import RunSettings, grade_one
+    from grader.pipeline import grade_one
+    from grader.settings import RunSettings
     from grader.sandbox import resolve
 
     spec = spec_module.load("fashion-mnist-polynomial-decay")

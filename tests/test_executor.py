@@ -14,9 +14,9 @@ from grader import data, executor
 from grader import spec as spec_module
 from grader.discover import SubmissionRef
 from grader.errors import UsageError
-from grader.pipeline import RunSettings
 from grader.results import Status
 from grader.sandbox import Sandbox
+from grader.settings import RunSettings
 
 GIB = 1024**3
 

@@ -12,7 +12,8 @@ from mnist_helpers import accepting, write_synthetic_mnist
 
 from grader import autograder, data, datasets, gradescope
 from grader.errors import DataError
-from grader.results import CheckResult, CheckStatus, GradeResult, Location, Status
+from grader.results import Assessment, CheckResult, CheckStatus, GradeResult, Location, Status
+from grader.settings import Source
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,9 +49,12 @@ def test_results_json_follows_gradescopes_schema() -> None:
 
 def test_an_ungraded_submission_still_has_a_valid_results_json() -> None:
     result = GradeResult.without_results(
-        id="x", sha256="", assignment="a", budget="smoke", status=Status.TIMEOUT,
-        message="stopped at 240 s", max_score=10.0,
-    )  # fmt: skip
+        Assessment("a", "smoke", 10.0),
+        id="x",
+        sha256="",
+        status=Status.TIMEOUT,
+        message="stopped at 240 s",
+    )
     data = gradescope.to_results(result, lang="es")
     gradescope.validate(data)
     assert data["score"] == 0.0 and data["tests"] == []
@@ -74,10 +78,7 @@ def test_the_schema_rejects_what_gradescope_does_not_document(broken: dict) -> N
 
 def test_autograder_zip_contents(tmp_path: Path) -> None:
     path = autograder.build_package(
-        out=tmp_path / "autograder.zip",
-        assignment="fashion-mnist-polynomial-decay",
-        budget="smoke",
-        lang="en",
+        tmp_path / "autograder.zip", Source("fashion-mnist-polynomial-decay", "smoke", "en")
     )
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
@@ -107,8 +108,8 @@ def test_autograder_zip_contents(tmp_path: Path) -> None:
 
 def test_autograder_zip_can_carry_the_dataset(tmp_path: Path) -> None:
     path = autograder.build_package(
-        out=tmp_path / "a.zip",
-        assignment="fashion-mnist-polynomial-decay",
+        tmp_path / "a.zip",
+        Source("fashion-mnist-polynomial-decay"),
         include_data=True,
         no_sandbox=True,
     )
@@ -124,7 +125,7 @@ def test_autograder_zip_can_carry_the_dataset(tmp_path: Path) -> None:
 def test_autograder_zip_of_another_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """MNIST has no Debian package: setup.sh installs none, and --include-data ships its npz."""
     mnist = "mnist-polynomial-decay"
-    path = autograder.build_package(out=tmp_path / "m.zip", assignment=mnist)
+    path = autograder.build_package(tmp_path / "m.zip", Source(mnist))
     with zipfile.ZipFile(path) as archive:
         setup = archive.read("setup.sh").decode()
         assert f"assignments/{mnist}/assignment.toml" in archive.namelist()
@@ -132,12 +133,12 @@ def test_autograder_zip_of_another_dataset(tmp_path: Path, monkeypatch: pytest.M
     npz = write_synthetic_mnist(tmp_path / "d" / "mnist.npz", train=20, test=5)
     with pytest.raises(DataError, match="not the original MNIST file"):  # the real hash
         autograder.build_package(
-            out=tmp_path / "bad.zip", assignment=mnist, include_data=True, data_dir=npz.parent
+            tmp_path / "bad.zip", Source(mnist, data_dir=npz.parent), include_data=True
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "m.zip"]  # nothing half-written
     monkeypatch.setitem(datasets.REGISTRY, "mnist", accepting(npz))
     path = autograder.build_package(
-        out=tmp_path / "a.zip", assignment=mnist, include_data=True, data_dir=npz.parent
+        tmp_path / "a.zip", Source(mnist, data_dir=npz.parent), include_data=True
     )
     with zipfile.ZipFile(path) as archive:
         shipped = [n for n in archive.namelist() if n.startswith("data/")]

@@ -28,8 +28,10 @@ from grader.checks.base import CheckContext
 from grader.cli import main as cli_main
 from grader.discover import SubmissionRef
 from grader.errors import SpecError, UsageError
-from grader.results import CheckStatus, GradeResult, Location, Status
+from grader.results import Assessment, CheckStatus, GradeResult, Location, Status
 from grader.runner import ChildEnd, ChildOutcome
+from grader.sandbox import Sandbox
+from grader.settings import RunSettings
 from grader.spec import RubricItem
 from grader.submission import load
 from tests.sample_results import graded_result
@@ -153,13 +155,11 @@ def test_spanish_report_has_no_english_label(tmp_path: Path) -> None:
 
 def _summary_results() -> list[GradeResult]:
     failed = GradeResult.without_results(
+        Assessment(SPEC.id, "smoke", SPEC.max_score),
         id="bea",
         sha256="",
-        assignment=SPEC.id,
-        budget="smoke",
         status=Status.TIMEOUT,
         message="tiempo",
-        max_score=SPEC.max_score,
         source_path="bea.py",
     )
     return [graded_result("ana"), failed]
@@ -186,6 +186,13 @@ def test_spanish_class_summary_has_no_english_label(tmp_path: Path) -> None:
     assert "85,12 %" in html  # the decimal comma of the Spanish reports
 
 
+def _settings(cache: Path, lang: str) -> RunSettings:
+    """The smoke budget, sandboxed (as a batch grades: no "without sandbox" note)."""
+    return RunSettings(
+        spec=SPEC, budget=SPEC.budget("smoke"), cache=cache, lang=lang, sandbox=Sandbox("bwrap")
+    )
+
+
 def _assemble(tmp_path: Path, data: dict[str, Any], lang: str) -> GradeResult:
     source = tmp_path / "ana.py"
     source.write_text("import keras\n\nclass MyHyperModel:\n    pass\n")
@@ -194,13 +201,9 @@ def _assemble(tmp_path: Path, data: dict[str, Any], lang: str) -> GradeResult:
         answer=answer, end=ChildEnd.FINISHED, returncode=0, seconds=1.0, log_tail=""
     )
     return score.assemble(
-        spec=SPEC,
-        budget=SPEC.budget("smoke"),
-        loaded=load(SubmissionRef("ana", source, "py")),
-        outcome=outcome,
-        evaluation=None,
-        lang=lang,
-        subset=None,
+        _settings(tmp_path, lang),
+        load(SubmissionRef("ana", source, "py")),
+        outcome,
         timings={"load": 0.1},
     )
 

@@ -25,7 +25,9 @@ from validate_helpers import assert_valid_on_subset
 
 from grader import data, datasets
 from grader import spec as spec_module
+from grader.batch import BatchOptions
 from grader.errors import DataError
+from grader.settings import Source
 from grader.validate import Validation, validate
 
 ASSIGNMENT = "mnist-polynomial-decay"
@@ -98,15 +100,14 @@ def validated(
     accepted: None, mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Validation:
     """`grade validate` on a subset: the reference and examples/ graded in one batch."""
+    source = Source(
+        ASSIGNMENT, "smoke", data_dir=mnist_dir, cache_dir=tmp_path_factory.mktemp("cache")
+    )
     return validate(
-        assignment=ASSIGNMENT,
-        budget="smoke",
+        source,
         out=tmp_path_factory.mktemp("reports"),
-        data_dir=mnist_dir,
-        cache_dir=tmp_path_factory.mktemp("cache"),
         subset=SUBSET,
-        jobs=1,
-        echo=lambda line: None,
+        batch=BatchOptions(jobs=1, echo=lambda line: None),
     )
 
 

@@ -26,7 +26,8 @@ import pytest
 from grader import data
 from grader import spec as spec_module
 from grader.calibrate import reference_ref
-from grader.pipeline import RunSettings, grade_one
+from grader.pipeline import grade_one
+from grader.settings import RunSettings
 
 pytestmark = pytest.mark.slow
 

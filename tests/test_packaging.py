@@ -193,9 +193,10 @@ def test_the_instructors_material_is_hidden_from_the_child(tmp_path: Path) -> No
     from grader import pipeline, resources
     from grader import spec as spec_module
     from grader.sandbox import Sandbox
+    from grader.settings import RunSettings
 
     spec = spec_module.load(ROOT / "assignments" / "fashion-mnist-polynomial-decay")
-    settings = pipeline.RunSettings(
+    settings = RunSettings(
         spec=spec, budget=spec.budget("smoke"), cache=tmp_path, lang="en", sandbox=Sandbox(None)
     )
     hidden = pipeline._hidden(settings)

@@ -9,7 +9,7 @@ import pytest
 from sample_results import graded_result
 
 from grader import plots, report
-from grader.results import GradeResult, Status, TrialResult, TrialStatus
+from grader.results import Assessment, GradeResult, Status, TrialResult, TrialStatus
 
 LABELS = report.UI["en"]["plot"]
 
@@ -68,13 +68,11 @@ def test_student_strings_are_not_mathtext_or_markup() -> None:
 
 def test_plots_without_data_are_left_out() -> None:
     empty = GradeResult.without_results(
+        Assessment("a", "smoke", 10.0),
         id="x",
         sha256="",
-        assignment="a",
-        budget="smoke",
         status=Status.ERROR,
         message="boom",
-        max_score=10.0,
     )
     assert plots.render(_data(empty), LABELS) == {}
     # Baselines alone still make the accuracy plot (the student's bar is missing).

@@ -15,6 +15,7 @@ from grader import report
 from grader.errors import UsageError
 from grader.results import (
     SCHEMA_VERSION,
+    Assessment,
     Baseline,
     CheckResult,
     CheckStatus,
@@ -39,13 +40,11 @@ def _graded(id: str = "josé") -> GradeResult:
 
 def _failed(status: Status, message: str) -> GradeResult:
     return GradeResult.without_results(
+        Assessment("fashion-mnist-polynomial-decay", "default", 10.0),
         id=f"student-{status.value}",
         sha256=SHA,
-        assignment="fashion-mnist-polynomial-decay",
-        budget="default",
         status=status,
         message=message,
-        max_score=10.0,
     )
 
 

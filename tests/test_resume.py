@@ -20,20 +20,21 @@ from pathlib import Path
 import pytest
 
 from grader import gradescope, report
-from grader.batch import grade
+from grader.batch import BatchOptions, grade
 from grader.errors import ExitCode
+from grader.sandbox import resolve
+from grader.settings import RunSettings, Source, choose, prepare
 from grader.store import STORE_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "submissions" / "no_hypermodel.ipynb"
 IDS = ["s1", "s2", "s3", "s4"]
-OPTIONS = {
-    "assignment": "fashion-mnist-polynomial-decay",
-    "budget": "smoke",
-    "subset": 2000,
-    "jobs": 1,
-    "progress": "plain",
-}
+
+
+def _settings(cache: Path) -> RunSettings:
+    """The exam under the smoke budget on 2000 images, its data cached in `cache`."""
+    source = Source("fashion-mnist-polynomial-decay", "smoke", cache_dir=cache)
+    return prepare(choose(source), sandbox=resolve(no_sandbox=False), subset=2000)
 
 
 def _rows(out: Path) -> dict[str, tuple[str, ...]]:
@@ -97,7 +98,11 @@ def test_killed_batch_resumes_exactly_once_and_reruns_reuse(tmp_path: Path) -> N
     assert 1 <= len(before) < len(IDS), "the kill must land in the middle of the batch"
 
     lines: list[str] = []
-    code = grade(paths=[folder], out=out, cache_dir=cache, echo=lines.append, **OPTIONS)
+    code = grade(
+        [folder],
+        _settings(cache),
+        BatchOptions(out=out, echo=lines.append, jobs=1, progress="plain"),
+    )
     assert code == ExitCode.OK
     console = "\n".join(lines)
     # The terminal speaks the spec's language (Spanish) when --lang is not given.
@@ -111,7 +116,11 @@ def test_killed_batch_resumes_exactly_once_and_reruns_reuse(tmp_path: Path) -> N
 
     # Unchanged folder: everything reused (no child started: the rows are the same ones).
     lines.clear()
-    grade(paths=[folder], out=out, cache_dir=cache, echo=lines.append, **OPTIONS)
+    grade(
+        [folder],
+        _settings(cache),
+        BatchOptions(out=out, echo=lines.append, jobs=1, progress="plain"),
+    )
     assert f"reutilizados {len(IDS)} resultado(s)" in "\n".join(lines)
     assert "se corrigen 0" in "\n".join(lines)
     assert _rows(out) == after
@@ -122,7 +131,11 @@ def test_killed_batch_resumes_exactly_once_and_reruns_reuse(tmp_path: Path) -> N
     # Someone deleted a report: it is rewritten from the store, not graded again.
     (out / "s3" / "report.html").unlink()
     lines.clear()
-    grade(paths=[folder], out=out, cache_dir=cache, echo=lines.append, **OPTIONS)
+    grade(
+        [folder],
+        _settings(cache),
+        BatchOptions(out=out, echo=lines.append, jobs=1, progress="plain"),
+    )
     console = "\n".join(lines)
     assert "reutilizados 3 resultado(s)" in console and "se corrigen 1" in console
     final = _rows(out)

@@ -23,7 +23,8 @@ from grader.boundary import parse_answer_data
 from grader.discover import SubmissionRef
 from grader.results import GradeResult
 from grader.runner import SPARES, ChildEnd, ChildOutcome
-from grader.sandbox import Sandbox
+from grader.sandbox import Sandbox, resolve
+from grader.settings import Reuse, RunSettings
 from grader.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,17 +184,17 @@ def _no_dataset(
         monkeypatch.setattr(pipeline, "_split_dir", lambda settings: tmp_path, raising=False)
 
 
-def _settings(tmp_path: Path, *, read: bool = True, **extra: Any) -> pipeline.RunSettings:
+def _settings(tmp_path: Path, *, read: bool = True, **extra: Any) -> RunSettings:
     with open_store(tmp_path / "out"):
         pass  # creates results.sqlite with its tables
-    return pipeline.RunSettings(
+    return RunSettings(
         spec=SPEC,
         budget=SPEC.budget("smoke"),
         cache=tmp_path / "cache",
         lang="en",
         subset=300,
         sandbox=Sandbox(None),
-        reuse=reuse.Reuse(store=tmp_path / "out" / "results.sqlite", read=read),
+        reuse=Reuse(store=tmp_path / "out" / "results.sqlite", read=read),
         # The fake child stands for one that trains (the sandbox fallback's path); sharing
         # by declarations on the trusted path: tests/test_equivalents.py.
         training="sandbox",
@@ -210,7 +211,7 @@ def _comparable(result: GradeResult) -> dict[str, Any]:
     return data
 
 
-def _grade(ref: SubmissionRef, settings: pipeline.RunSettings) -> GradeResult:
+def _grade(ref: SubmissionRef, settings: RunSettings) -> GradeResult:
     return pipeline.grade_one(ref, settings, test=None)  # type: ignore[arg-type]
 
 
@@ -359,7 +360,7 @@ def test_a_reused_grade_equals_a_fresh_grade_of_the_copy(
     cache = data.prepare(cache_dir=tmp_path / "data")
     test = data.load_test(cache, num_classes=SPEC.num_classes)
     settings = dataclasses.replace(
-        _settings(tmp_path), cache=cache, sandbox=pipeline.resolve(no_sandbox=False)
+        _settings(tmp_path), cache=cache, sandbox=resolve(no_sandbox=False)
     )
     runs = []
     real_run = pipeline._run
@@ -392,7 +393,8 @@ def test_a_reused_grade_equals_a_fresh_grade_of_the_copy(
 def test_a_batch_trains_each_program_once_and_force_trains_every_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from grader.batch import grade
+    from grader.batch import BatchOptions, grade
+    from grader.settings import Source, choose, prepare
 
     child = FakeChild(_answer())
     monkeypatch.setattr(pipeline, "_run", child)
@@ -408,10 +410,18 @@ def test_a_batch_trains_each_program_once_and_force_trains_every_file(
     folder.mkdir()
     _write(folder, "a", _notebook())
     _write(folder, "b", _cosmetic(_notebook()))
-    options = {"assignment": SPEC.id, "budget": "smoke", "subset": 300, "jobs": 1}
-    options["progress"] = "plain"
     out = tmp_path / "out"
-    grade(paths=[folder], out=out, no_sandbox=True, echo=lambda _: None, **options)
+    chosen = choose(Source(SPEC.id, "smoke"))
+    settings = prepare(chosen, sandbox=resolve(no_sandbox=True), subset=300)
+    grade(
+        [folder],
+        settings,
+        BatchOptions(out=out, echo=lambda _: None, jobs=1, progress="plain"),
+    )
     assert child.calls == 1
-    grade(paths=[folder], out=out, no_sandbox=True, force=True, echo=lambda _: None, **options)
+    grade(
+        [folder],
+        settings,
+        BatchOptions(out=out, force=True, echo=lambda _: None, jobs=1, progress="plain"),
+    )
     assert child.calls == 3  # --force: every file again, nothing shared

@@ -15,7 +15,11 @@ from grader import limits, runner, score
 from grader.boundary import BoundaryError, HostileFile
 from grader.child.protocol import ChildRequest, ProgressEvent, ProgressLine, SearchBudget
 from grader.limits import Limits
-from grader.runner import ChildEnd
+from grader.runner import ChildEnd, Confinement
+from grader.sandbox import Sandbox
+
+# The fake workers run unsandboxed: a deliberate decision, as every caller must make one.
+BARE = Confinement(Sandbox(None))
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
@@ -42,7 +46,7 @@ def test_hard_timeout_kills_the_whole_process_group(tmp_path: Path, fake_worker)
         f"open({str(pidfile)!r}, 'w').write(str(p.pid));"
         "time.sleep(60)"
     )
-    outcome = runner.run_child(_request(), tmp_path, hard_timeout=2, threads=1)
+    outcome = runner.run_child(_request(), tmp_path, BARE, hard_timeout=2, threads=1)
     assert outcome.end is ChildEnd.TIMEOUT
     assert outcome.seconds < 20
     assert not _running(int(pidfile.read_text()))
@@ -63,7 +67,7 @@ def _running(pid: int) -> bool:
 
 def test_exit_without_answer_is_a_crash(tmp_path: Path, fake_worker) -> None:
     fake_worker("import os; print('bye'); os._exit(3)")
-    outcome = runner.run_child(_request(), tmp_path, hard_timeout=30, threads=1)
+    outcome = runner.run_child(_request(), tmp_path, BARE, hard_timeout=30, threads=1)
     assert outcome.end is ChildEnd.CRASHED
     assert outcome.returncode == 3
     assert "bye" in outcome.log_tail
@@ -87,7 +91,7 @@ def test_partial_answer_survives_a_crash(tmp_path: Path, fake_worker) -> None:
         "timings": {},
     }
     fake_worker(f"import json, os; json.dump({partial!r}, open('response.json', 'w')); os._exit(9)")
-    outcome = runner.run_child(_request(), tmp_path, hard_timeout=30, threads=1)
+    outcome = runner.run_child(_request(), tmp_path, BARE, hard_timeout=30, threads=1)
     assert outcome.end is ChildEnd.CRASHED and outcome.answer_refusal is None
     answer = outcome.answer
     assert answer is not None and answer.status == "running" and answer.stage == "search"
@@ -131,7 +135,7 @@ def test_oversized_answer_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_an_out_of_range_answer_ends_the_run_with_the_reason(tmp_path: Path, fake_worker) -> None:
     answer = {"protocol": 1, "status": "ok", "stage": "search", "timings": {"search": -3.0}}
     fake_worker(f"import json; json.dump({answer!r}, open('response.json', 'w'))")
-    outcome = runner.run_child(_request(), tmp_path, hard_timeout=30, threads=1)
+    outcome = runner.run_child(_request(), tmp_path, BARE, hard_timeout=30, threads=1)
     assert outcome.answer is None and outcome.end is ChildEnd.CRASHED
     assert outcome.answer_refusal == (
         "the child's answer has timings.search = -3.0; seconds cannot be negative"
@@ -141,7 +145,7 @@ def test_an_out_of_range_answer_ends_the_run_with_the_reason(tmp_path: Path, fak
 def test_a_named_pipe_as_answer_neither_blocks_nor_passes(tmp_path: Path, fake_worker) -> None:
     fake_worker("import os; os.mkfifo('response.json')")
     start = time.monotonic()
-    outcome = runner.run_child(_request(), tmp_path, hard_timeout=30, threads=1)
+    outcome = runner.run_child(_request(), tmp_path, BARE, hard_timeout=30, threads=1)
     assert time.monotonic() - start < 20  # before boundary.read_child_file: blocked forever
     assert outcome.answer is None and outcome.end is ChildEnd.CRASHED
     assert outcome.answer_refusal is not None
@@ -160,7 +164,11 @@ def test_child_environment_is_scrubbed(tmp_path: Path, monkeypatch: pytest.Monke
 def test_log_keeps_only_the_tail(tmp_path: Path, fake_worker) -> None:
     fake_worker("print('A' * 100000); print('THE END')")
     outcome = runner.run_child(
-        _request(), tmp_path, hard_timeout=30, threads=1, limits=Limits(output_kb=8)
+        _request(),
+        tmp_path,
+        Confinement(Sandbox(None), Limits(output_kb=8)),
+        hard_timeout=30,
+        threads=1,
     )
     assert len(outcome.log_tail) <= 8 * 1024 + 100
     assert outcome.log_tail.rstrip().endswith("THE END")
@@ -193,7 +201,7 @@ def test_a_trial_past_its_limit_is_stopped_by_the_parents_clock(
 ) -> None:
     monkeypatch.setattr(limits, "trial_grace", lambda seconds: 0.5)
     fake_worker(_writer([_line("trial_start", 1), _line("epoch_end", 1, epoch=1, value=0.5)]))
-    outcome = runner.run_child(_search_request(), tmp_path, hard_timeout=30, threads=1)
+    outcome = runner.run_child(_search_request(), tmp_path, BARE, hard_timeout=30, threads=1)
     assert outcome.end is ChildEnd.TIMEOUT
     assert outcome.seconds < 10  # stopped at 1 s + 0.5 s, long before the hard limit
     overrun = outcome.overrun
@@ -211,14 +219,15 @@ def test_a_trial_declared_over_still_runs_on_the_clock(
     # An end line does not stop the clock: the time after it counts for the next trial.
     monkeypatch.setattr(limits, "trial_grace", lambda seconds: 0.5)
     fake_worker(_writer([_line("trial_start", 1), _line("trial_end", 1, value=0.5)]))
-    outcome = runner.run_child(_search_request(), tmp_path, hard_timeout=30, threads=1)
+    outcome = runner.run_child(_search_request(), tmp_path, BARE, hard_timeout=30, threads=1)
     assert outcome.end is ChildEnd.TIMEOUT and outcome.overrun is not None
     assert outcome.overrun.trial == 2 and not outcome.overrun.after_last
     # After the last trial, the same clock bounds the search's wrap-up.
     monkeypatch.setattr(limits, "trial_grace", lambda seconds: 0.5)
     fake_worker(_writer([_line("trial_start", 1, 1), _line("trial_end", 1, 1)]))
-    outcome = runner.run_child(_search_request(max_trials=1), tmp_path / "b", hard_timeout=30,
-                               threads=1)  # fmt: skip
+    outcome = runner.run_child(
+        _search_request(max_trials=1), tmp_path / "b", BARE, hard_timeout=30, threads=1
+    )
     assert outcome.overrun is not None and outcome.overrun.after_last
     assert "After the last trial (1 of 1)" in score.overrun_message(outcome.overrun, "en")
 
@@ -228,8 +237,9 @@ def test_an_honest_child_within_its_limits_finishes(tmp_path: Path, fake_worker)
     lines += [_line("trial_end", 1, epoch=1, value=0.25), _line("trial_start", 2)]
     lines += [_line("trial_end", 2, value=None)]
     fake_worker(_writer(lines, then="import os; os._exit(0)"))
-    outcome = runner.run_child(_search_request(trial_seconds=60), tmp_path, hard_timeout=30,
-                               threads=1)  # fmt: skip
+    outcome = runner.run_child(
+        _search_request(trial_seconds=60), tmp_path, BARE, hard_timeout=30, threads=1
+    )
     assert outcome.overrun is None and outcome.progress_refusal is None
     assert outcome.end is ChildEnd.CRASHED  # no answer written: only the clock is tested here
 
@@ -238,7 +248,7 @@ def test_a_child_that_writes_no_progress_is_still_bounded_by_the_hard_limit(
     tmp_path: Path, fake_worker
 ) -> None:
     fake_worker("import time; time.sleep(60)")
-    outcome = runner.run_child(_search_request(), tmp_path, hard_timeout=2, threads=1)
+    outcome = runner.run_child(_search_request(), tmp_path, BARE, hard_timeout=2, threads=1)
     assert outcome.end is ChildEnd.TIMEOUT and outcome.overrun is None
 
 
@@ -276,7 +286,7 @@ def test_a_hostile_progress_file_stops_the_child_with_a_reason(
     fake_worker(make + "\nimport time; time.sleep(60)")
     request = _search_request(trial_seconds=60, max_trials=4)
     start = time.monotonic()
-    outcome = runner.run_child(request, tmp_path, hard_timeout=30, threads=1)
+    outcome = runner.run_child(request, tmp_path, BARE, hard_timeout=30, threads=1)
     assert time.monotonic() - start < 15, "the parent must neither block nor wait for the limit"
     assert outcome.end is ChildEnd.REFUSED
     refusal = outcome.progress_refusal
@@ -286,7 +296,7 @@ def test_a_hostile_progress_file_stops_the_child_with_a_reason(
 
 def test_a_bad_line_written_just_before_exit_is_still_refused(tmp_path: Path, fake_worker) -> None:
     fake_worker("open('progress.jsonl', 'w').write('junk\\n'); import os; os._exit(0)")
-    outcome = runner.run_child(_search_request(), tmp_path, hard_timeout=30, threads=1)
+    outcome = runner.run_child(_search_request(), tmp_path, BARE, hard_timeout=30, threads=1)
     assert outcome.end is ChildEnd.REFUSED
     assert outcome.progress_refusal is not None and outcome.progress_refusal.reason == "bad_line"
 
@@ -332,7 +342,9 @@ def test_backend_fit_past_every_guard_is_stopped_at_its_declaration(tmp_path: Pa
     so the parent's declaration limit stops it, and says so. (The fallback's per-trial clock:
     test_a_trial_past_its_limit_is_stopped_by_the_parents_clock.)"""
     from grader import spec as spec_module
-    from grader.batch import grade
+    from grader.batch import BatchOptions, grade
+    from grader.sandbox import resolve
+    from grader.settings import Source, choose, prepare
 
     folder = tmp_path / "spec"
     shutil.copytree(spec_module.ASSIGNMENTS_DIR / "fashion-mnist-polynomial-decay", folder)
@@ -348,10 +360,31 @@ def test_backend_fit_past_every_guard_is_stopped_at_its_declaration(tmp_path: Pa
     submissions.mkdir()
     shutil.copy(CORPUS / "backend_fit_forever.py", submissions)
     start = time.monotonic()
-    grade(paths=[submissions], assignment=toml, budget="smoke", out=tmp_path / "out",
-          cache_dir=tmp_path / "cache", subset=300, lang="en", echo=lambda line: None)  # fmt: skip
+    grade(
+        [submissions],
+        prepare(
+            choose(
+                Source(assignment=toml, budget="smoke", cache_dir=tmp_path / "cache", lang="en")
+            ),
+            sandbox=resolve(no_sandbox=False),
+            subset=300,
+        ),
+        BatchOptions(out=tmp_path / "out", echo=lambda line: None),
+    )
     result = json.loads((tmp_path / "out" / "backend_fit_forever" / "result.json").read_text())
     assert result["status"] == "timeout", result["message"]
     assert "to declare its model" in result["message"], result["message"]
     assert result["training"] == "grader"
     assert time.monotonic() - start < 300  # the hard limit was 660 s away
+
+
+def test_a_caller_must_decide_on_the_sandbox(tmp_path: Path) -> None:
+    """Fail closed: starting student code without saying whether it is sandboxed is a
+    TypeError, never an unsandboxed child by default."""
+    with pytest.raises(TypeError):
+        Confinement()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        runner.run_child(_request(), tmp_path, hard_timeout=30, threads=1)  # type: ignore
+    with pytest.raises(TypeError):
+        runner.start_session(_request(), tmp_path, hard_timeout=30, threads=1)  # type: ignore
+    assert not any(tmp_path.iterdir())  # nothing was started

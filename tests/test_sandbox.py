@@ -203,10 +203,9 @@ def _run(cage: sandbox.Sandbox, tmp_path: Path, limits: Limits, timeout: float =
     return runner.run_child(
         ChildRequest(seed=23),
         tmp_path / "scratch",
+        runner.Confinement(cage, limits),
         hard_timeout=timeout,
         threads=1,
-        sandbox=cage,
-        limits=limits,
     )
 
 

@@ -23,6 +23,7 @@ from grader import spec as spec_module
 from grader.cli import main as cli_main
 from grader.errors import ExitCode
 from grader.results import Status
+from grader.settings import Source
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "submissions"
@@ -69,11 +70,10 @@ def checked(
         screen = io.StringIO()
         console = Console(file=screen, width=120, color_system=None)
         outcome = selfcheck.check(
-            notebook=_path(sid),
-            assignment=assignment,
+            _path(sid),
+            Source(assignment, cache_dir=cache_dir),
             out=out,
             subset=SUBSET,
-            cache_dir=cache_dir,
             console=console,
         )
         done[sid] = (outcome, screen.getvalue())

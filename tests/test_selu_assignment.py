@@ -22,7 +22,9 @@ from validate_helpers import assert_valid_on_subset, result_of
 
 from grader import datasets
 from grader import spec as spec_module
+from grader.batch import BatchOptions
 from grader.child.dataset import load_split
+from grader.settings import Source
 from grader.validate import Validation, validate
 
 ASSIGNMENT = "fashion-mnist-selu-exponential-decay"
@@ -107,13 +109,10 @@ def test_the_prepared_split_is_the_seeds_numpy_code(cache: Path) -> None:
 def validated(cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Validation:
     """`grade validate` on a subset: the reference and examples/ graded in one batch."""
     return validate(
-        assignment=ASSIGNMENT,
-        budget="smoke",
+        Source(ASSIGNMENT, "smoke", cache_dir=cache.parent),
         out=tmp_path_factory.mktemp("reports"),
-        cache_dir=cache.parent,
         subset=SUBSET,
-        jobs=1,
-        echo=lambda line: None,
+        batch=BatchOptions(jobs=1, echo=lambda line: None),
     )
 
 

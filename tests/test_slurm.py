@@ -21,13 +21,16 @@ from slurm_helpers import Slurm, slurm_fixture  # noqa: F401 - the `slurm` fixtu
 
 from grader import cli, cluster, report
 from grader import spec as spec_module
-from grader.batch import grade
+from grader.batch import BatchOptions, grade
 from grader.cli import grade as grade_cli
 from grader.errors import ExitCode, UsageError
 from grader.limits import Limits
+from grader.sandbox import resolve
+from grader.settings import RunSettings, Source, choose, prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "submissions"
+# What the tests grade with, as `grade`'s options (the CLI test passes them as flags).
 OPTIONS = {
     "assignment": "fashion-mnist-polynomial-decay",
     "budget": "smoke",
@@ -37,6 +40,12 @@ OPTIONS = {
 }
 # The reference and two examples that train: one graded full marks, two with lost points.
 CLASS = ("reference_py.py", "exponential_decay.ipynb", "adam.ipynb")
+
+
+def _settings(cache: Path) -> RunSettings:
+    """OPTIONS' assignment, budget, language and subset, the data cached in `cache`."""
+    source = Source(OPTIONS["assignment"], OPTIONS["budget"], OPTIONS["lang"], cache_dir=cache)
+    return prepare(choose(source), sandbox=resolve(no_sandbox=False), subset=OPTIONS["subset"])
 
 
 def _class(tmp_path: Path) -> Path:
@@ -169,14 +178,25 @@ def test_dry_run_without_cluster_is_a_usage_error(tmp_path: Path, capsys) -> Non
 @pytest.mark.slow
 def test_a_batch_through_slurm_jobs_equals_the_local_run(tmp_path: Path, slurm: Slurm) -> None:
     folder, cache = _class(tmp_path), tmp_path / "cache"
-    local = grade(paths=[folder], out=tmp_path / "local", cache_dir=cache, jobs=1, **OPTIONS)
+    local = grade(
+        [folder],
+        _settings(cache),
+        BatchOptions(out=tmp_path / "local", jobs=1, progress="plain"),
+    )
     lines: list[str] = []
     course, memory = _fitting(tmp_path, slurm)
     started = time.monotonic()
     remote = grade(
-        paths=[folder], out=tmp_path / "slurm", cache_dir=cache, cluster="slurm",
-        cluster_config=course, echo=lines.append, **OPTIONS,
-    )  # fmt: skip
+        [folder],
+        _settings(cache),
+        BatchOptions(
+            out=tmp_path / "slurm",
+            cluster="slurm",
+            cluster_config=course,
+            echo=lines.append,
+            progress="plain",
+        ),
+    )
     print(f"SLURM batch of {len(CLASS)}: {time.monotonic() - started:.1f} s")
     assert local == remote == ExitCode.OK
     # The command says what it asked for.
@@ -220,9 +240,16 @@ def test_a_job_killed_mid_batch_costs_nothing(tmp_path: Path, slurm: Slurm) -> N
     killer.start()
     lines: list[str] = []
     code = grade(
-        paths=[folder], out=out, cache_dir=tmp_path / "cache", cluster="slurm",
-        cluster_config=_fitting(tmp_path, slurm)[0], echo=lines.append, **OPTIONS,
-    )  # fmt: skip
+        [folder],
+        _settings(tmp_path / "cache"),
+        BatchOptions(
+            out=out,
+            cluster="slurm",
+            cluster_config=_fitting(tmp_path, slurm)[0],
+            echo=lines.append,
+            progress="plain",
+        ),
+    )
     killer.join(timeout=5)
     assert killed, "no job was running once a result was written"
     assert code == ExitCode.OK
@@ -263,9 +290,16 @@ def test_a_job_refused_mid_batch_costs_only_the_submissions_left(
     killer.start()
     try:
         code = grade(
-            paths=[folder], out=out, cache_dir=tmp_path / "cache", cluster="slurm",
-            cluster_config=course, echo=lambda _: None, **OPTIONS,
-        )  # fmt: skip
+            [folder],
+            _settings(tmp_path / "cache"),
+            BatchOptions(
+                out=out,
+                cluster="slurm",
+                cluster_config=course,
+                echo=lambda _: None,
+                progress="plain",
+            ),
+        )
     finally:
         killer.join(timeout=5)
         slurm.run("scontrol", "update", "PartitionName=batch", "State=UP")
@@ -281,9 +315,12 @@ def test_a_job_refused_mid_batch_costs_only_the_submissions_left(
     # The refused ones were not stored: the next run grades just them.
     lines: list[str] = []
     again = grade(
-        paths=[folder], out=out, cache_dir=tmp_path / "cache", cluster="slurm",
-        cluster_config=course, echo=lines.append, **OPTIONS,
-    )  # fmt: skip
+        [folder],
+        _settings(tmp_path / "cache"),
+        BatchOptions(
+            out=out, cluster="slurm", cluster_config=course, echo=lines.append, progress="plain"
+        ),
+    )
     messages = [report.read_result(out / sid / "result.json").message for sid in refused]
     assert again == ExitCode.OK, (lines, messages)
     assert any(f"reused {len(graded)} stored result(s)" in line for line in lines)
@@ -300,10 +337,16 @@ def test_a_refused_job_names_slurms_cause_and_grades_nothing(tmp_path: Path, slu
         out = tmp_path / f"out-{table['queue']}"
         with pytest.raises(cluster.ClusterError, match=cause) as caught:
             grade(
-                paths=[folder], out=out, cache_dir=tmp_path / "cache", cluster="slurm",
-                cluster_config=_course_file(tmp_path, **table), echo=lambda _: None,
-                **OPTIONS,
-            )  # fmt: skip
+                [folder],
+                _settings(tmp_path / "cache"),
+                BatchOptions(
+                    out=out,
+                    cluster="slurm",
+                    cluster_config=_course_file(tmp_path, **table),
+                    echo=lambda _: None,
+                    progress="plain",
+                ),
+            )
         assert caught.value.exit_code == ExitCode.USAGE
         assert "SLURM refused a job" in caught.value.message
         assert not any((out / sid / "result.json").exists() for sid in _ids())

@@ -64,9 +64,9 @@ def _run(scratch: Path, tag: str, *, seed: int = 23) -> dict:
     outcome = runner.run_child(
         ChildRequest(seed=seed, submission_id=tag),
         scratch,
+        runner.Confinement(sandbox.resolve(no_sandbox=False)),
         hard_timeout=60,
         threads=1,
-        sandbox=sandbox.resolve(no_sandbox=False),
     )
     assert outcome.end is ChildEnd.FINISHED, outcome.log_tail
     return json.loads((scratch / "seen.json").read_text())
@@ -130,7 +130,11 @@ def test_no_spare_without_a_sandbox_or_when_none_is_expected(
     spares.expect(2)
     (tmp_path / "b").mkdir()
     runner.run_child(
-        ChildRequest(seed=23, submission_id="bare"), tmp_path / "b", hard_timeout=60, threads=1
+        ChildRequest(seed=23, submission_id="bare"),
+        tmp_path / "b",
+        runner.Confinement(sandbox.Sandbox(None)),
+        hard_timeout=60,
+        threads=1,
     )
     assert _waiting(spares) == []  # unsandboxed: a renamed folder would lose the child's path
 

@@ -10,6 +10,7 @@ import pytest
 from grader import spec as spec_module
 from grader import statements
 from grader.errors import SpecError
+from grader.settings import Source
 from grader.validate import validate
 
 SHIPPED = sorted(p.parent for p in spec_module.ASSIGNMENTS_DIR.glob("*/assignment.toml"))
@@ -58,5 +59,5 @@ def test_validate_refuses_a_statement_whose_code_does_not_compile(tmp_path: Path
     text = statement.read_text(encoding="utf-8")
     statement.write_text(text.replace("end_learning_rate=end_learning_rate)", "end_learning_rate)"))
     with pytest.raises(SpecError, match=r"statement\.es\.md:23: keras\.optimizers\.schedules"):
-        validate(assignment=folder, cache_dir=tmp_path / "never-used")
+        validate(Source(folder, cache_dir=tmp_path / "never-used"))
     assert not (tmp_path / "never-used").exists()  # refused before any data or training

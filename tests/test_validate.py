@@ -17,9 +17,11 @@ import pytest
 from grader import cli, data, datasets, report
 from grader import spec as spec_module
 from grader import validate as validate_module
+from grader.batch import BatchOptions
 from grader.errors import DataError, ExitCode, SpecError
 from grader.results import CheckStatus, Location, Status
-from grader.validate import Expectation, judge, read_expected, render, validate
+from grader.settings import Source
+from grader.validate import Expectation, Graded, judge, read_expected, render, validate
 from tests.sample_results import graded_result
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,12 +70,10 @@ def validated(
     out = tmp_path_factory.mktemp("out")
     lines: list[str] = []
     validation = validate(
-        assignment=folder,
-        lang="en",
+        Source(assignment=folder, lang="en", cache_dir=cache),
         out=out,
         subset=SUBSET,
-        cache_dir=cache,
-        echo=lines.append,
+        batch=BatchOptions(echo=lines.append),
     )
     return validation, folder
 
@@ -114,7 +114,8 @@ def test_examples_that_differ_from_expected_are_each_named(validated) -> None:
         ),
     }
     results = {sid: report.read_result(validation.out / sid / report.RESULT_FILE) for sid in wrong}
-    judged = judge(spec, "smoke", validation.reference, wrong, results, lang="en", subset=SUBSET)
+    graded = Graded(validation.reference, results)
+    judged = judge(spec, "smoke", graded, wrong, lang="en", subset=SUBSET)
     problems = {v.id: v.problems for v in judged.examples}
     assert any("status error, expected graded" in p for p in problems["syntax_error"])
     assert any("should fail schedule" in p for p in problems["syntax_error"])
@@ -184,14 +185,14 @@ def test_examples_and_tables_must_match_before_anything_trains(tmp_path: Path) -
     orphan = EXPECTED + '\n[adam]\nstatus = "graded"\nfail = ["optimizer"]\n'
     folder = _with_examples(tmp_path / "orphan", orphan)
     with pytest.raises(SpecError, match=r"table\(s\) \['adam'\] name no example"):
-        validate(assignment=folder, cache_dir=tmp_path / "never-used")
+        validate(Source(assignment=folder, cache_dir=tmp_path / "never-used"))
     folder = _with_examples(tmp_path / "untold", EXPECTED.split("[no_hypermodel]")[0])
     with pytest.raises(SpecError, match=r"no table for example\(s\) \['no_hypermodel'\]"):
-        validate(assignment=folder, cache_dir=tmp_path / "never-used")
+        validate(Source(assignment=folder, cache_dir=tmp_path / "never-used"))
     folder = _with_examples(tmp_path / "none")
     (folder / "examples" / "EXPECTED.toml").unlink()
     with pytest.raises(SpecError, match=r"has no EXPECTED\.toml"):
-        validate(assignment=folder, cache_dir=tmp_path / "never-used")
+        validate(Source(assignment=folder, cache_dir=tmp_path / "never-used"))
     assert not (tmp_path / "never-used").exists()  # nothing was prepared, let alone trained
 
 
@@ -203,9 +204,8 @@ def test_a_wrong_error_location_is_written_in_the_chosen_language() -> None:
     want = {"ana": Expectation("ana", Status.GRADED, failed, error_location=Location(7, 2))}
 
     def problems(location: Location | None, lang: str) -> tuple[str, ...]:
-        judged = judge(
-            spec, "smoke", result, want, {"ana": result}, lang=lang, locations={"ana": location}
-        )
+        graded = Graded(result, {"ana": result}, locations={"ana": location})
+        judged = judge(spec, "smoke", graded, want, lang=lang)
         return judged.examples[0].problems
 
     assert problems(Location(None, 4), "es") == (
@@ -250,6 +250,7 @@ def test_a_missing_dataset_is_named_with_where_to_get_it(
     given = tmp_path / "given"
     given.mkdir()
     with pytest.raises(DataError, match=f"{given / 'mnist.npz'} is missing") as info:
-        validate(assignment="mnist-polynomial-decay", lang="en", data_dir=given, cache_dir=cache)
+        source = Source("mnist-polynomial-decay", lang="en", data_dir=given, cache_dir=cache)
+        validate(source)
     assert "put mnist.npz" in (info.value.hint or "")
     assert not (cache / "splits").exists()  # nothing was prepared, let alone trained

@@ -82,15 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     course = apply_course(args, keys=("budget",))
     assignment = chosen_assignment(args, course=course)
     from grader.calibrate import calibrate  # heavy imports only once arguments are valid
+    from grader.settings import Source
 
     calibrate(
-        assignment=assignment,
-        budget=args.budget,
+        Source(assignment, args.budget, data_dir=args.data_dir, cache_dir=args.cache_dir),
         seeds=args.seeds,
         subset=args.subset,
         directory=args.dir,
-        data_dir=args.data_dir,
-        cache_dir=args.cache_dir,
         fresh=args.fresh,
     )
     return ExitCode.OK

@@ -77,15 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
 
     from grader.selfcheck import check
+    from grader.settings import Source
 
+    assignment = chosen_assignment(args, [args.notebook], course)
     outcome = check(
-        notebook=args.notebook,
-        assignment=chosen_assignment(args, [args.notebook], course),
-        lang=args.lang,
+        args.notebook,
+        Source(assignment, lang=args.lang, data_dir=args.data_dir, cache_dir=args.cache_dir),
         out=args.out,
         subset=args.subset,
-        data_dir=args.data_dir,
-        cache_dir=args.cache_dir,
         templates=args.templates,
         console=Console(),
     )

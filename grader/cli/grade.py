@@ -225,20 +225,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out = args.out or DEFAULT_OUT
     apply_language(args)
     assignment = chosen_assignment(args, args.paths, course)
-    from grader.batch import grade  # heavy imports only once arguments are valid
+    # Heavy imports only once arguments are valid.
+    from grader import sandbox
+    from grader.batch import BatchOptions, grade
+    from grader.settings import Source, choose, prepare
 
-    return grade(
-        paths=args.paths,
-        assignment=assignment,
-        budget=args.budget,
-        out=args.out,
-        data_dir=args.data_dir,
-        cache_dir=args.cache_dir,
-        lang=args.lang,
+    source = Source(assignment, args.budget, args.lang, args.data_dir, args.cache_dir)
+    chosen = choose(source)
+    settings = prepare(
+        chosen,
+        sandbox=sandbox.resolve(no_sandbox=args.no_sandbox),  # refuses early without bubblewrap
         subset=args.subset,
-        templates=args.templates,
+        limits={
+            key: getattr(args, key) for _, key, _ in LIMIT_FLAGS if getattr(args, key) is not None
+        },
         keep_scratch=args.keep_scratch,
-        no_sandbox=args.no_sandbox,
+    )
+    options = BatchOptions(
+        out=args.out,
+        templates=args.templates,
         jobs=args.jobs,
         force=args.force,
         calibrate_now=args.calibrate,
@@ -248,7 +253,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         cluster=args.cluster,
         cluster_config=args.cluster_config,
         dry_run=args.dry_run,
-        limits={
-            key: getattr(args, key) for _, key, _ in LIMIT_FLAGS if getattr(args, key) is not None
-        },
     )
+    return grade(args.paths, settings, options)

@@ -62,13 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     course = apply_course(args, keys=("budget", "lang"))
     from grader.autograder import build_package
+    from grader.settings import Source
 
+    assignment = chosen_assignment(args, course=course)
     path = build_package(
-        out=args.out,
-        assignment=chosen_assignment(args, course=course),
-        budget=args.budget,
-        lang=args.lang,
-        data_dir=args.data_dir,
+        args.out,
+        Source(assignment, args.budget, args.lang, args.data_dir),
         include_data=args.include_data,
         no_sandbox=args.no_sandbox,
     )

@@ -98,21 +98,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_language(args)
     assignment = chosen_assignment(args, course=course)
     from grader import spec as spec_module
+    from grader.batch import BatchOptions  # heavy imports once arguments are valid
     from grader.printable import printable
-    from grader.validate import render, validate  # heavy imports once arguments are valid
+    from grader.settings import Source
+    from grader.validate import render, validate
 
     lang = args.lang or spec_module.load(assignment).language
+    source = Source(assignment, args.budget, lang, args.data_dir, args.cache_dir)
     validation = validate(
-        assignment=assignment,
-        budget=args.budget,
-        lang=lang,
+        source,
         out=args.out,
         subset=args.subset,
-        data_dir=args.data_dir,
-        cache_dir=args.cache_dir,
         no_sandbox=args.no_sandbox,
-        jobs=args.jobs,
-        calibrate_now=args.calibrate,
+        batch=BatchOptions(jobs=args.jobs, calibrate_now=args.calibrate),
     )
     # The examples' messages quote their code and output: the one sanitiser stands between.
     print(printable(render(validation, lang)), file=sys.stdout if validation.ok else sys.stderr)
