@@ -32,6 +32,7 @@ from grader import __version__, data, datasets, i18n
 from grader.checks.params import present
 from grader.discover import SUFFIXES, SubmissionRef
 from grader.errors import FatalError
+from grader.files import atomic_write, file_sha256
 from grader.pipeline import RunSettings, grade_one
 from grader.results import GradeResult, ReferenceCalibration, Status
 from grader.spec import Budget, Spec
@@ -322,7 +323,7 @@ def spec_hash(spec: Spec, budget: Budget, subset: int | None) -> str:
         "executions_per_trial": spec.executions_per_trial,
         "budget": budget.search_limits(),
         "fit_config": {k: fit.get(k) for k in ("batch_size", "epochs")},
-        "reference_sha256": hashlib.sha256(spec.reference.read_bytes()).hexdigest(),
+        "reference_sha256": file_sha256(spec.reference),
         "subset": subset,
     }
     if not spec.data.is_legacy:
@@ -383,10 +384,7 @@ def load(path: Path) -> Calibration | None:
 
 
 def save(calibration: Calibration, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(calibration.to_dict(), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(calibration.to_dict(), indent=2) + "\n")
 
 
 def reference_ref(spec: Spec) -> SubmissionRef:

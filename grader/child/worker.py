@@ -69,6 +69,8 @@ class Answer:
         }
 
     def save(self) -> None:
+        # The child's own atomic write, not grader.files.atomic_write: the child imports only
+        # grader.child.* (docs/DESIGN.md). The parent reads the file only after the child ends.
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data, default=str), encoding="utf-8")
         os.replace(tmp, self.path)
