@@ -26,7 +26,8 @@ from grader import datasets, discover, i18n, report, statements
 from grader import spec as spec_module
 from grader.errors import DataError, ExitCode, SpecError, SubmissionError
 from grader.results import CheckResult, CheckStatus, GradeResult, Location, Status
-from grader.spec import Spec, _Reader
+from grader.spec import Spec
+from grader.tomlreader import TomlReader as _Reader
 
 EXAMPLES = "examples"
 EXPECTED_FILE = "EXPECTED.toml"

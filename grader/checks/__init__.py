@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from grader.checks import (  # noqa: F401 - importing a check module registers it
     accuracy,
@@ -41,10 +42,12 @@ from grader.checks.base import (
     register,
     skipped,
 )
-from grader.checks.params import validate_messages
+from grader.checks.rubric import validate_messages
 from grader.errors import SpecError
 from grader.results import CheckResult, CheckStatus
-from grader.spec import RubricItem, Spec
+
+if TYPE_CHECKING:  # grader.spec imports the checks to read a rubric
+    from grader.spec import RubricItem, Spec
 
 __all__ = [
     "REGISTRY",
