@@ -13,7 +13,7 @@ from typing import Any
 
 from grader import __version__, checks, excerpts, i18n
 from grader.artifacts import NO_ARTIFACTS, ModelArtifacts
-from grader.boundary import AnswerStatus, ChildAnswer
+from grader.boundary import AnswerStatus, ChildAnswer, ProbeRecord
 from grader.evaluate import Evaluation
 from grader.limits import TrialOverrun
 from grader.results import (
@@ -117,7 +117,7 @@ def assemble(
 ) -> GradeResult:
     answer = outcome.answer
     best = answer.best if answer else None
-    record = answer.probe if answer and answer.probe is not None else {}
+    record = answer.probe if answer and answer.probe is not None else ProbeRecord()
     seed = spec.seed if seed is None else seed
     # A subset's accuracy is not comparable with the full-data reference.
     calibration = calibration if subset is None else None

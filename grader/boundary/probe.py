@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
 from typing import Any
 
 from grader.boundary import values as v
@@ -242,31 +243,55 @@ _PROBE = v.record(
 )
 
 
-@dataclass(frozen=True, eq=False)
-class ProbeRecord(Mapping[str, Any]):
+STAGE_NAMES = ("structure", "build", "search_space", "corners", "fit", "best_callbacks")
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _empty() -> Mapping[str, Any]:
+    return _EMPTY  # one read-only empty stage, shared: an absent stage
+
+
+@dataclass(frozen=True)
+class ProbeRecord:
     """The probe record (grader/child/probe.py's docstring), checked and read-only.
 
-    A `Mapping`, so the checks read it as they always have (`record.get("build")`,
-    `ctx.stage("fit")`); its objects are MappingProxyType and its lists tuples, all the
-    way down. Build it with `ProbeRecord.parse`, never from a raw dict.
+    Its top-level keys are fields: the checks read a stage as an attribute
+    (`record.build.get("optimizer")`), an absent stage as an empty mapping. Inside a stage
+    the objects are MappingProxyType and the lists tuples, all the way down. Build it with
+    `ProbeRecord.parse` (the schema above), or `ProbeRecord()` for no record at all.
     """
 
-    data: Mapping[str, Any]
+    probe_version: int | None = None  # None: no probe record (the child never probed)
+    class_name: str | None = None
+    seconds: float | None = None
+    probe_error: Mapping[str, Any] | None = None  # the probe's own failure, if any
+    structure: Mapping[str, Any] = field(default_factory=_empty)
+    build: Mapping[str, Any] = field(default_factory=_empty)
+    search_space: Mapping[str, Any] = field(default_factory=_empty)
+    corners: Mapping[str, Any] = field(default_factory=_empty)
+    fit: Mapping[str, Any] = field(default_factory=_empty)
+    best_callbacks: Mapping[str, Any] = field(
+        default_factory=_empty
+    )  # written by the worker after the search
 
     @classmethod
     def parse(cls, value: Any, *, path: str = "probe", walk: v.Walk | None = None) -> ProbeRecord:
-        """`value` checked against the schema; `walk`: the count of the answer it is part of."""
-        return cls(_PROBE(value, path, v.Walk() if walk is None else walk))
+        """`value` checked against the schema; `walk`: the count of the answer it is part of.
+        Top-level keys the schema does not name are dropped: nothing reads them."""
+        data = _PROBE(value, path, v.Walk() if walk is None else walk)
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
-    def __getitem__(self, key: str) -> Any:
-        return self.data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.data)
-
-    def __len__(self) -> int:
-        return len(self.data)
+    def stage(self, name: str) -> Mapping[str, Any]:
+        """The stage called `name` (one of STAGE_NAMES), for a check that picks it at run time."""
+        if name not in STAGE_NAMES:
+            raise KeyError(name)
+        return getattr(self, name)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types again (for storage); `parse` reads it back."""
-        return v.thaw(self.data)
+        """Plain JSON types again (for storage), absent keys left out; `parse` reads it back."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None and value is not _EMPTY:
+                out[f.name] = v.thaw(value)
+        return out

@@ -109,7 +109,7 @@ class Params:
 
 @register("fit_config", MESSAGES, requires=("fit",), evidence=Evidence.CHILD, params=Params)
 def check(ctx: CheckContext) -> Verdict:
-    calls = ctx.stage("fit").get("calls") or []
+    calls = ctx.record.fit.get("calls") or []
     where = ctx.locate("fit")
     if not calls:
         expected = _expected_text(present(ctx.params))

@@ -64,9 +64,9 @@ MAX_TOTAL_STEPS = 10**9  # a total the child claims beyond this is not a trainin
 
 def _total_steps(ctx: CheckContext) -> int:
     """The training length the curve is drawn over (the probe's, which the parent set)."""
-    value = ctx.stage("corners").get("total_steps")
+    value = ctx.record.corners.get("total_steps")
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_TOTAL_STEPS:
-        samples = (ctx.stage("build").get("learning_rate") or {}).get("samples") or {}
+        samples = (ctx.record.build.get("learning_rate") or {}).get("samples") or {}
         steps = samples.get("steps") or [0]
         last = steps[-1] if isinstance(steps, list) and steps else 0
         value = last if isinstance(last, int) and 0 < last <= MAX_TOTAL_STEPS else 19600
@@ -89,7 +89,7 @@ def judged_lr(ctx: CheckContext) -> tuple[Mapping[str, Any], Evidence, str | Non
     gives the disagreement message (the rates' values may differ: the search sets them).
     """
     lr, evidence = ctx.judged("learning_rate")
-    probed = ctx.stage("build").get("learning_rate") or {}
+    probed = ctx.record.build.get("learning_rate") or {}
     if evidence is Evidence.CHILD:
         return lr or {}, evidence, None
     disagreement = None
@@ -166,7 +166,7 @@ def identify_lr(lr: Mapping[str, Any], rtol: float) -> schedules.ScheduleFit | N
 
 
 def _callbacks(ctx: CheckContext) -> list[Mapping[str, Any]]:
-    calls = ctx.stage("fit").get("calls") or []
+    calls = ctx.record.fit.get("calls") or []
     return [cb for call in calls for cb in call.get("callbacks") or [] if not cb.get("marker")]
 
 
@@ -185,7 +185,7 @@ def _epoch_schedule(ctx: CheckContext, callback: Mapping[str, Any], rtol: float)
 def other_mechanisms(ctx: CheckContext, rtol: float) -> list[str]:
     """Sentences about the ways the student changes the rate other than a schedule."""
     notes = []
-    build_lr = ctx.stage("build").get("learning_rate") or {}
+    build_lr = ctx.record.build.get("learning_rate") or {}
     for cb in _callbacks(ctx):
         if (cb.get("dry_run") or {}).get("error") and build_lr.get("kind") == "schedule":
             # Who wins when both set the rate: neither; Keras 3 refuses the callback's set.
@@ -203,7 +203,7 @@ def other_mechanisms(ctx: CheckContext, rtol: float) -> list[str]:
                     patience=c.get("patience"),
                 )
             )
-    b = ctx.stage("build")
+    b = ctx.record.build
     optimizer = (b.get("optimizer") or {}).get("class_name") or "SGD"
     warnings = " ".join(b.get("warnings") or [])
     if "`decay`" in warnings or ctx.keyword(optimizer, "decay"):
@@ -242,7 +242,9 @@ class Params:
 
 def setting_callbacks(ctx: CheckContext, stage: str = "fit") -> list[Mapping[str, Any]]:
     """The callbacks that set the rate (grader.schedules.rate_setters), in fit's order."""
-    found = _callbacks(ctx) if stage == "fit" else list(ctx.stage(stage).get("callbacks") or [])
+    found = (
+        _callbacks(ctx) if stage == "fit" else list(ctx.record.stage(stage).get("callbacks") or [])
+    )
     return schedules.rate_setters(found)
 
 
@@ -351,7 +353,7 @@ def _check_callback(ctx: CheckContext, family: str, rtol: float) -> Verdict:
     name = str(cb.get("class_name"))
     where = ctx.locate(name, anywhere=True) or where
     run = cb.get("dry_run") or {}
-    build_lr = ctx.stage("build").get("learning_rate") or {}
+    build_lr = ctx.record.build.get("learning_rate") or {}
     if run.get("error"):
         if cb.get("conflicts_with_schedule") or build_lr.get("kind") == "schedule":
             text = ctx.say("cb_conflict", schedule=build_lr.get("class_name"), callback=name)
@@ -444,7 +446,7 @@ def _corner_problems(ctx: CheckContext, names: tuple[str, ...]) -> tuple[list[st
     """Sentences about the corner builds whose rates do not cover their own bounds, and how
     many corners were judged. A corner records only its rates' extremes (probe._corners)."""
     problems, judged = [], 0
-    for build in ctx.stage("corners").get("builds") or []:
+    for build in ctx.record.corners.get("builds") or []:
         bounds = _bound_values(build.get("values") or {}, names)
         lowest, highest = build.get("lr_min"), build.get("lr_max")
         if not build.get("ok") or bounds is None or lowest is None or highest is None:
@@ -474,7 +476,7 @@ def _check_random(ctx: CheckContext, rtol: float, bounds: tuple[str, ...] | None
     lr, evidence, where, unjudgeable = _judged_schedule(ctx)
     if unjudgeable is not None:
         return failed(join([unjudgeable, expected]), where, evidence)
-    values = ctx.stage("search_space").get("values") or {}
+    values = ctx.record.search_space.get("values") or {}
     interval = _bound_values(values, bounds)
     if interval is None:  # asked first: it needs no curve fitting
         missing = " / ".join(n for n in bounds if not isinstance(values.get(n), int | float))

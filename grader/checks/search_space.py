@@ -83,7 +83,7 @@ def _corner_problems(ctx: CheckContext) -> tuple[list[str], Any]:
     problems: list[str] = []
     growing: list[str] = []
     where = None
-    for corner in ctx.stage("corners").get("builds") or []:
+    for corner in ctx.record.corners.get("builds") or []:
         values = _values_text(corner.get("values") or {})
         if not corner.get("ok"):
             problems.append(
@@ -125,9 +125,7 @@ class Params:
 @register("search_space", MESSAGES, requires=("build",), evidence=Evidence.CHILD, params=Params)
 def check(ctx: CheckContext) -> Verdict:
     space = [
-        h
-        for h in ctx.stage("search_space").get("hyperparameters") or []
-        if h.get("type") != "Fixed"
+        h for h in ctx.record.search_space.get("hyperparameters") or [] if h.get("type") != "Fixed"
     ]
     found = {h["name"]: h for h in space}
     wanted = {w.name for w in ctx.params.hyperparameters}

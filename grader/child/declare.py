@@ -62,7 +62,7 @@ from grader.child.declaration import (
     RatePer,
     RateTable,
 )
-from grader.child.protocol import describe_exception
+from grader.child.protocol import PROTOCOL, describe_exception
 
 SCHEDULE_SECONDS = 10.0  # tabulating one student schedule; over it: undeclarable
 CALLBACK_SECONDS = 30.0  # both dry runs of one rate-setting callback; over it: undeclarable
@@ -1148,7 +1148,7 @@ def _data(request: DeclareRequest, found: _Found) -> dict[str, Any]:
     if len(reasons) > MAX_REASONS:
         reasons = [*reasons[: MAX_REASONS - 1], f"and {len(reasons) - MAX_REASONS + 1} more"]
     return {
-        "protocol": 1,
+        "protocol": PROTOCOL,
         "n": request.n,
         "outcome": outcome.value,
         "hyperparameters": found.hyperparameters,
