@@ -104,6 +104,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -147,29 +148,36 @@ _CALLBACK_FIELDS = {
 }
 
 
+@dataclass(frozen=True)
+class ProbeSetup:
+    """What the probe asks of the student's class: its name, the training's length the
+    schedule is sampled over (`steps_per_epoch` x `epochs`), and how the student's fit
+    receives validation data, as the search will pass it (grader.child.search.search_call)."""
+
+    class_name: str
+    steps_per_epoch: int
+    epochs: int
+    validation: str = "xy_val"  # xy_val, validation_data or validation_split
+    validation_split: float | None = None
+
+
 def run_probe(
     namespace: dict[str, Any],
-    *,
-    class_name: str,
-    input_dim: int,
-    num_classes: int,
-    steps_per_epoch: int,
-    epochs: int,
+    setup: ProbeSetup,
     fit_data: tuple[Any, Any, Any],
+    *,
     seed: int | None = None,
     on_first_build: Callable[[Any], None] | None = None,
-    validation: str = "xy_val",
-    validation_split: float | None = None,
 ) -> dict[str, Any]:
-    """Probe `namespace[class_name]`; never raises. See the module docstring for the record.
+    """Probe `namespace[setup.class_name]`; never raises. See the module docstring for the
+    record. `fit_data` is (x, y, xy_val) as the tuner hands them to the student's fit.
 
     With `seed`, the first build runs right after `keras.utils.set_random_seed(seed)`, and
     `on_first_build` gets the model it returned before anything else touches it: the
     parent's evaluator draws the same initial weights from a fresh build of its
-    architecture, so a build that returns other weights shows. `validation` and
-    `validation_split` say how the student's fit receives validation data, as the search
-    will pass it (grader.child.search.search_call).
+    architecture, so a build that returns other weights shows.
     """
+    class_name, steps_per_epoch, epochs = setup.class_name, setup.steps_per_epoch, setup.epochs
     started = time.monotonic()
     record: dict[str, Any] = {"probe_version": PROBE_VERSION, "class_name": class_name}
     total_steps = max(1, int(steps_per_epoch) * int(epochs))
@@ -203,7 +211,7 @@ def run_probe(
                 fit_data,
                 int(epochs),
                 metric_names,
-                validation=(validation, validation_split),
+                validation=(setup.validation, setup.validation_split),
                 steps_per_epoch=int(steps_per_epoch),
             )
             # The tuner hands `fit` the same hp: one declared there (a searched batch

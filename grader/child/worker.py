@@ -321,18 +321,19 @@ def _probe(
 
     fit_data = _probe_data(split)
     p = request["probe"]
-    return probe.run_probe(
-        namespace,
+    setup = probe.ProbeSetup(
         class_name=request["class_name"],
-        input_dim=request["data"]["input_dim"],
-        num_classes=request["data"]["num_classes"],
         steps_per_epoch=p["steps_per_epoch"],
         epochs=p["epochs"],
-        fit_data=fit_data,
-        seed=int(request["seed"]),
-        on_first_build=lambda model: _save_initial(model, scratch),
         validation=str(request.get("validation", "xy_val")),
         validation_split=request.get("validation_split"),
+    )
+    return probe.run_probe(
+        namespace,
+        setup,
+        fit_data,
+        seed=int(request["seed"]),
+        on_first_build=lambda model: _save_initial(model, scratch),
     )
 
 
@@ -402,26 +403,28 @@ def _search(request: dict[str, Any], cls: type, split: Any, scratch: Path, answe
         hypermodel = cls()
     except Exception as exc:
         raise RuntimeError(f"{request['class_name']}() could not be created: {exc}") from exc
-    tuner = search.make_tuner(
-        hypermodel,
-        limits=limits,
+    setup = search.TunerSetup(
         seed=int(request["seed"]),
         objective=objective,
         executions_per_trial=int(request["executions_per_trial"]),
-        directory=scratch / "tuner",
-        project_name="search",
-        on_trial_end=record,
-        progress=scratch / PROGRESS_NAME,  # the parent times each trial from it
         # Requests written before [calling] named them mean the exam's way.
         tuner=str(request.get("tuner", "BayesianOptimization")),
         direction=str(request.get("objective_direction", "")),
+        validation=str(request.get("validation", "xy_val")),
+        validation_split=request.get("validation_split"),
     )
+    folder = search.TunerFolder(
+        scratch / "tuner",
+        "search",
+        progress=scratch / PROGRESS_NAME,  # the parent times each trial from it
+    )
+    tuner = search.make_tuner(hypermodel, setup, limits=limits, folder=folder, on_trial_end=record)
     try:
         search.search_call(
             tuner,
             (split.x_train, split.y_train, (split.x_val, split.y_val)),
-            str(request.get("validation", "xy_val")),
-            request.get("validation_split"),
+            setup.validation,
+            setup.validation_split,
         )
     except BaseException:
         # keras-tuner gives up after consecutive failed trials; the trials that did
