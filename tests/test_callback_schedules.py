@@ -247,9 +247,7 @@ def test_the_probe_dry_runs_the_students_own_callback_only(cyclic_record: dict) 
     assert fit is not None and fit.params["mode"] == "triangular2"
     # The boundary takes it as typed data.
     parsed = ProbeRecord.parse(cyclic_record)
-    assert (
-        parsed["fit"]["calls"][0]["callbacks"][2]["dry_run"]["batch_lrs"][0] == run["batch_lrs"][0]
-    )
+    assert parsed.fit["calls"][0]["callbacks"][2]["dry_run"]["batch_lrs"][0] == run["batch_lrs"][0]
 
 
 def test_best_callbacks_runs_again_with_the_best_hyperparameters() -> None:

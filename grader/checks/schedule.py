@@ -6,7 +6,7 @@ fails. When it fails, the message names the curve found and the other ways the s
 changed the rate (LearningRateScheduler, ReduceLROnPlateau, Keras 2 `lr=`/`decay=`).
 
 The curve judged is the trained best model's: its schedule's config, read from
-`best.keras`, computed by the parent exactly as Keras does (grader.schedules.keras_curve).
+`best.keras`, computed by the parent exactly as Keras does (grader.keras_schedules.keras_curve).
 The probe's samples (the child's word) are used only when that file holds no schedule the
 parent can compute (none saved, or a student's own schedule class). A probe that saw
 another schedule class than the one trained fails the check.
@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from grader import i18n, schedules
+from grader import i18n, keras_schedules, schedules
 from grader.checks.base import (
     CheckContext,
     Verdict,
@@ -84,7 +84,7 @@ def judged_lr(ctx: CheckContext) -> tuple[Mapping[str, Any], Evidence, str | Non
     """The learning rate to judge, with samples; what it rests on; a disagreement message.
 
     The trained model's schedule when its file holds one the parent can compute (a constant
-    or a standard Keras schedule: grader.schedules.keras_curve over the probe's step grid);
+    or a standard Keras schedule: grader.keras_schedules.keras_curve over the probe's step grid);
     else the probe's samples. A probe that saw another kind of rate than the one trained
     gives the disagreement message (the rates' values may differ: the search sets them).
     """
@@ -101,7 +101,7 @@ def judged_lr(ctx: CheckContext) -> tuple[Mapping[str, Any], Evidence, str | Non
         value = float(lr["value"])
         out["samples"] = {"steps": [0, total], "lrs": [value, value]}
         return out, evidence, disagreement
-    if lr.get("class_name") not in schedules.KERAS_SCHEDULES:
+    if lr.get("class_name") not in keras_schedules.KERAS_SCHEDULES:
         # A student's own schedule class: only its running code can say what it computes.
         # Trained from a declared table (grader.training), the probe's samples must be that
         # table where both exist (the same default values; a random family aside).
@@ -110,8 +110,8 @@ def judged_lr(ctx: CheckContext) -> tuple[Mapping[str, Any], Evidence, str | Non
 
     steps = sample_steps(total)
     try:
-        values = schedules.keras_curve(str(lr["class_name"]), lr.get("config") or {}, steps)
-    except schedules.ScheduleConfigError as exc:
+        values = keras_schedules.keras_curve(str(lr["class_name"]), lr.get("config") or {}, steps)
+    except keras_schedules.ScheduleConfigError as exc:
         out["samples_error"] = exc.message
         return out, evidence, disagreement
     if not all(math.isfinite(v) for v in values):
@@ -153,7 +153,7 @@ def written(lr: Mapping[str, Any], fit: schedules.ScheduleFit | None, lang: str)
     per-step rate), so a student would not recognise their own call in it."""
     name, config = lr.get("class_name"), lr.get("config")
     ours = fit is None or fit.family == name
-    if ours and name in schedules.KERAS_SCHEDULES and isinstance(config, Mapping):
+    if ours and name in keras_schedules.KERAS_SCHEDULES and isinstance(config, Mapping):
         return schedules.describe_written(str(name), config)
     return schedules.describe(fit, lang) if fit is not None else None
 
