@@ -22,7 +22,7 @@ from grader import spec as spec_module
 from grader.artifacts import ModelArtifacts, from_data
 from grader.checks import REGISTRY, CheckContext, run_checks, validate_rubric
 from grader.checks.base import COMMON_MESSAGES, Check, placeholders
-from grader.child.probe import compare_data
+from grader.child.simulate import compare_data
 from grader.errors import SpecError
 from grader.results import Baseline, CheckResult, CheckStatus, Evidence
 

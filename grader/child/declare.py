@@ -43,7 +43,7 @@ import keras
 import keras_tuner
 import numpy as np
 
-from grader.child import probe
+from grader.child import probe, simulate
 from grader.child.declaration import (
     DECLARATION_LIMIT,
     KERAS_CALLBACKS,
@@ -249,7 +249,7 @@ class _Declarer:
     # --- fit ---
 
     def _fit(self, hp: Any, found: _Found) -> None:
-        marker = probe._marker_class()
+        marker = simulate.marker_class()
         self.markers = (marker(), marker())
         recorder = _Recorder(self)
         raised: BaseException | None = None
@@ -290,7 +290,7 @@ class _Declarer:
         found.learning_rate, found.fit = call.learning_rate, call.plan
 
     def _call_fit(self, hp: Any) -> Any:
-        """The student's fit, called as keras-tuner's search calls it (probe._dry_fit)."""
+        """The student's fit, called as keras-tuner's search calls it (simulate.dry_fit)."""
         callbacks = list(self.markers)
         if self.how == "validation_data":
             return self.instance.fit(
@@ -489,7 +489,7 @@ class _Declarer:
                     table = RateTable(RatePer.EPOCH, tuple(rates[1]), str(function)[:200])
                     plans.append(CallbackPlan(CallbackKind.RATES, name, rates=table))
                     setters.append(name)
-            elif probe.can_set_learning_rate(cb):  # a callback class the student wrote
+            elif simulate.can_set_learning_rate(cb):  # a callback class the student wrote
                 val_steps = self._validation_steps(batch_size)
                 rates = callback_rates(
                     cb,
@@ -604,7 +604,7 @@ def _fake_history(model: Any) -> Any:
     history.epoch = [0]
     # A fit that looks into the history before returning it must still run.
     names = _metric_names(model)
-    keys = [*probe.FAKE_HISTORY_KEYS, *names, *(f"val_{n}" for n in names)]
+    keys = [*simulate.FAKE_HISTORY_KEYS, *names, *(f"val_{n}" for n in names)]
     history.history = {k: [0.5] for k in keys}
     return history
 

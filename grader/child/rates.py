@@ -19,7 +19,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from grader.child import probe
+from grader.child import simulate
 from grader.child.declaration import MAX_TABLE
 
 SCHEDULE_SECONDS = 10.0  # tabulating one student schedule; over it: undeclarable
@@ -45,7 +45,7 @@ def tabulate(schedule: Any, optimizer: Any, total: int, reasons: list[str]) -> l
         return None
     deadline = time.monotonic() + SCHEDULE_SECONDS
     counter = optimizer._iterations
-    saved = probe._variable_value(counter)
+    saved = simulate.variable_value(counter)
     plain = tf.autograph.experimental.do_not_convert
     one = tf.function(plain(lambda: schedule(counter)))
 
@@ -200,7 +200,7 @@ def callback_rates(
         reasons.append(f"callback {name} sets a learning rate that is not a rate")
         return None
     lr = getattr(model.optimizer, "_learning_rate", None)
-    before = probe._read_lr(model.optimizer)
+    before = simulate.read_lr(model.optimizer)
     # An optimizer with a schedule refuses any rate set on it (a TypeError, seen above):
     # a run that got here set none. Otherwise every batch ran at the optimizer's own rate.
     changed = isinstance(lr, keras.Variable) and any(r != before for r in rates)
@@ -221,7 +221,7 @@ def _met_before(cb: Any) -> bool:
 
 
 def _improving(names: list[str], epoch: int) -> dict[str, float]:
-    # probe._Simulation's run: the loss falls and the accuracy rises every epoch.
+    # simulate.Simulation's run: the loss falls and the accuracy rises every epoch.
     decay = 0.9 ** (epoch + 1)
     return _logs(names, loss=decay, accuracy=1.0 - 0.5 * decay)
 
@@ -246,7 +246,7 @@ def _dry_run(
     val_steps: int,
     deadline: float,
 ) -> _Run:
-    """Keras' callback protocol over `epochs` x `steps` simulated batches (probe._Simulation).
+    """Keras' callback protocol over `epochs` x `steps` simulated batches (simulate.Simulation).
 
     The calls are those `Model.fit` makes (keras/src/trainers, Keras 3), validation's
     included: on_train_begin; per epoch on_epoch_begin, per batch on_train_batch_begin /
@@ -259,12 +259,12 @@ def _dry_run(
     run = _Run()
     optimizer = model.optimizer
     lr_object = getattr(optimizer, "_learning_rate", None)
-    lr_before = probe._read_lr(optimizer)
+    lr_before = simulate.read_lr(optimizer)
     counter = getattr(optimizer, "_iterations", None)
-    counter_value = probe._variable_value(counter)
+    counter_value = simulate.variable_value(counter)
     stop_training = getattr(model, "stop_training", False)
     before = _model_state(model)
-    copied, _ = probe._copy_callback(cb, model)
+    copied, _ = simulate.copy_callback(cb, model)
     run.callback = copied
 
     def check() -> None:
@@ -326,18 +326,18 @@ def _dry_run(
                 run.touched.append(what)
         if getattr(model, "optimizer", None) is not optimizer:
             model.optimizer = optimizer
-        probe._restore(optimizer, lr_object, lr_before, counter, counter_value)
+        simulate.restore(optimizer, lr_object, lr_before, counter, counter_value)
         model.stop_training = stop_training
     return run
 
 
 def _rate(optimizer: Any) -> float | None:
-    """The rate the next batch trains at (probe._read_lr, without its conversions when it
+    """The rate the next batch trains at (simulate.read_lr, without its conversions when it
     is the optimizer's own variable: this runs once per simulated batch)."""
     variable = getattr(optimizer, "_learning_rate", None)
     if isinstance(variable, keras.Variable):
         return float(np.asarray(variable.numpy()).reshape(()))
-    return probe._read_lr(optimizer)
+    return simulate.read_lr(optimizer)
 
 
 _STATE_PARTS = (

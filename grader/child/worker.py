@@ -445,9 +445,9 @@ def _search(request: dict[str, Any], cls: type, split: Any, scratch: Path, answe
         answer.data["notes"].append("epochs_clamped")
     best_trial = _save_best(tuner, scratch, answer, objective)
     if best_trial is not None and _has_dry_runs(answer.data.get("probe")):
-        from grader.child import probe
+        from grader.child import simulate
 
-        answer.data["probe"]["best_callbacks"] = probe.best_callbacks(
+        answer.data["probe"]["best_callbacks"] = simulate.best_callbacks(
             hypermodel,
             best_trial.hyperparameters,
             _probe_data(split),
