@@ -53,7 +53,7 @@ _SAMPLES_BY_EPOCH = v.record(
     }
 )
 _LR_LIST = v.list_of(v.number(-math.inf, math.inf, "a learning rate", as_float=True), MAX_ITEMS)
-# A callback's dry run (grader/child/probe.py, DRY_RUN): the rates a simulated training saw.
+# A callback's dry run (grader/child/simulate.py, DRY_RUN_*): the rates a simulated training saw.
 _DRY_RUN = v.record(
     {
         "status": v.choice("ok", "error", "truncated"),
@@ -222,7 +222,7 @@ _STAGE_PARSERS: dict[str, v.Parser] = {
             "returned_type": v.maybe(v.text(MAX_NAME)),
         }
     ),
-    # Written by the worker after the search (grader/child/probe.py, best_callbacks).
+    # Written by the worker after the search (grader/child/simulate.py, best_callbacks).
     "best_callbacks": v.record(
         {
             "status": _STATUS,

@@ -5,7 +5,7 @@ params.monitor and params.patience. Only the keys present in params are judged; 
 first Model.fit call is the one judged.
 
 Data counts as the tuner's when it is the very object fit received or an equal copy,
-never merely an array of the same shape (grader/child/probe.py `compare_data`).
+never merely an array of the same shape (grader/child/simulate.py `compare_data`).
 """
 
 from __future__ import annotations
