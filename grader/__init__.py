@@ -1,8 +1,9 @@
 """grader: grade keras_tuner HyperModel exercises on learning-rate schedules.
 
-The pipeline, one module per stage:
-discover -> submission (load) -> probe -> search -> evaluate -> score -> report.
-`grader.pipeline.grade` runs it; `grader.cli` only parses arguments.
+The pipeline, one module per stage (docs/DESIGN.md):
+discover -> submission (load) -> probe and declare (child) -> train (trainer) -> score -> report.
+`grader.batch.grade` grades a batch, `grader.pipeline.grade_one` one submission;
+`grader.cli` only parses arguments.
 """
 
 __version__ = "0.1.0"

@@ -44,7 +44,7 @@ class ArchiveRefused(ValueError):
 def read_member(handle: IO[bytes], name: str, *, limit: int) -> bytes:
     """The bytes of member `name` of the zip open on `handle` (at most `limit` of them).
 
-    `handle` is the caller's checked descriptor (grader/boundary.py: no link, a regular
+    `handle` is the caller's checked descriptor (grader/boundary/door.py: no link, a regular
     file). Raises `ArchiveRefused` over a cap, `KeyError` when there is no such member,
     `zipfile.BadZipFile` or `OSError` when the file is not a readable zip.
     """

@@ -24,7 +24,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from grader import datasets, gradescope, i18n, report
+from grader import datasets, files, gradescope, i18n, report
 from grader import spec as spec_module
 from grader.errors import ExitCode, GraderError, UsageError
 from grader.sandbox import resolve
@@ -166,7 +166,7 @@ def run(
             fault = i18n.say("gradescope.fault", language, error=f"{type(exc).__name__}: {exc}")
             text = gradescope.dumps(_failure(fault, language))
     results.parent.mkdir(parents=True, exist_ok=True)
-    report.atomic_write(results, text.encode("utf-8"))
+    files.atomic_write(results, text.encode("utf-8"))
     return int(code)
 
 

@@ -31,6 +31,7 @@ from typing import Any
 from grader import __version__, data, i18n
 from grader.discover import SUFFIXES, SubmissionRef
 from grader.errors import FatalError
+from grader.files import atomic_write, file_sha256
 from grader.pipeline import grade_one
 from grader.results import GradeResult, ReferenceCalibration, Status
 from grader.sandbox import resolve
@@ -323,7 +324,7 @@ def spec_hash(spec: Spec, budget: Budget, subset: int | None) -> str:
         "executions_per_trial": spec.executions_per_trial,
         "budget": budget.search_limits(),
         "fit_config": {"batch_size": fit.batch_size, "epochs": fit.epochs},
-        "reference_sha256": hashlib.sha256(spec.reference.read_bytes()).hexdigest(),
+        "reference_sha256": file_sha256(spec.reference),
         "subset": subset,
     }
     if not spec.data.is_legacy:
@@ -384,10 +385,7 @@ def load(path: Path) -> Calibration | None:
 
 
 def save(calibration: Calibration, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(calibration.to_dict(), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(calibration.to_dict(), indent=2) + "\n")
 
 
 def reference_ref(spec: Spec) -> SubmissionRef:

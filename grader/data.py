@@ -26,14 +26,14 @@ import hashlib
 import json
 import os
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
 from grader.errors import DataError
+from grader.files import atomic_write, file_sha256
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 ENV_DATA_DIR = "FASHION_MNIST_DIR"
@@ -229,15 +229,6 @@ def _download() -> Path:
 # ---------------------------------------------------------------------------- verify
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes, as hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def checksums(directory: Path, names: Iterable[str] = FILE_NAMES) -> dict[str, str]:
     """SHA-256 of each named file present in `directory` (absent ones are left out)."""
     return {n: file_sha256(directory / n) for n in names if (directory / n).is_file()}
@@ -378,7 +369,7 @@ def _build(source: DataSource, cache: Path) -> None:
         relpath = f"{spec.split}/{IMAGES if spec.kind == 'images' else LABELS}"
         target = cache / relpath
         target.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(target, lambda fh, a=array: np.save(fh, a, allow_pickle=False))
+        atomic_write(target, lambda fh, a=array: np.save(fh, a, allow_pickle=False))
         files[relpath] = {
             "shape": list(array.shape),
             "dtype": "uint8",
@@ -393,21 +384,7 @@ def _build(source: DataSource, cache: Path) -> None:
         "files": files,
     }
     text = json.dumps(manifest, indent=2) + "\n"
-    _atomic_write(cache / MANIFEST, lambda fh: fh.write(text.encode("utf-8")))
-
-
-def _atomic_write(target: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Write through a temporary file in the same folder, then rename over the target."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    atomic_write(cache / MANIFEST, lambda fh: fh.write(text.encode("utf-8")))
 
 
 # ---------------------------------------------------------------------------- split
@@ -435,12 +412,10 @@ def prepare_split(cache: Path, *, validation_size: int, num_classes: int) -> Pat
     folder.mkdir(parents=True, exist_ok=True)
     for name in SPLIT_NAMES:
         array = getattr(split, name)
-        _atomic_write(
-            folder / f"{name}.npy", lambda fh, a=array: np.save(fh, a, allow_pickle=False)
-        )
+        atomic_write(folder / f"{name}.npy", lambda fh, a=array: np.save(fh, a, allow_pickle=False))
     shapes = {name: list(getattr(split, name).shape) for name in SPLIT_NAMES}
     text = json.dumps({"format": SPLIT_FORMAT, "shapes": shapes}) + "\n"
-    _atomic_write(marker, lambda fh: fh.write(text.encode("utf-8")))
+    atomic_write(marker, lambda fh: fh.write(text.encode("utf-8")))
     return folder
 
 

@@ -47,6 +47,7 @@ import numpy as np
 from grader import data
 from grader.dataspec import DatasetShape, DataSpec
 from grader.errors import DataError
+from grader.files import atomic_write
 
 RAW_FORMAT = 1
 SPLIT_FORMAT = 1
@@ -585,12 +586,12 @@ def _write_raw(cache: Path, raw: Raw, name: str, source: str, origin: str) -> No
 
 
 def _save(path: Path, array: np.ndarray) -> None:
-    data._atomic_write(path, lambda fh: np.save(fh, array, allow_pickle=False))
+    atomic_write(path, lambda fh: np.save(fh, array, allow_pickle=False))
 
 
 def _write_json(path: Path, value: dict[str, Any]) -> None:
     text = json.dumps(value, indent=2, sort_keys=True) + "\n"
-    data._atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 def _load_raw(cache: Path) -> Raw:

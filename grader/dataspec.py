@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # spec.py imports this module; the reader type is only annotated
-    from grader.spec import _Reader
+from grader.tomlreader import TomlReader
 
 SPLITS = ("last", "random", "same")
 PREPROCESSING = ("scale", "standardize", "none")
@@ -102,7 +101,7 @@ class DataSpec:
         return fields
 
 
-def parse(d: _Reader, shapes: dict[str, DatasetShape]) -> DataSpec:
+def parse(d: TomlReader, shapes: dict[str, DatasetShape]) -> DataSpec:
     """The `[data]` table, validated; `shapes` describes the registered datasets."""
     default = DataSpec()
     dataset = d.get("dataset", str, default.dataset)
@@ -185,14 +184,14 @@ def parse(d: _Reader, shapes: dict[str, DatasetShape]) -> DataSpec:
     )
 
 
-def _choice(d: _Reader, key: str, allowed: tuple[str, ...], default: str) -> str:
+def _choice(d: TomlReader, key: str, allowed: tuple[str, ...], default: str) -> str:
     value = d.get(key, str, default)
     if value not in allowed:
         raise d.fail(key, f"is {value!r}; choose one of {', '.join(allowed)}")
     return value
 
 
-def _only_with(d: _Reader, value: str, needed: str, *keys: str) -> None:
+def _only_with(d: TomlReader, value: str, needed: str, *keys: str) -> None:
     """A key that means nothing with the chosen option is an error, not silently ignored."""
     for key in keys:
         if key in d.data and value != needed:

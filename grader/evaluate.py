@@ -1,7 +1,7 @@
 """Evaluate the best model on the test set, for the trusted parent, without student code.
 
 The child leaves the architecture (`best_model.json`) and the weights (`best.weights.h5`)
-in its scratch folder; everything there is hostile (grader/boundary.py). `evaluate_best`:
+in its scratch folder; everything there is hostile (grader/boundary/door.py). `evaluate_best`:
 
 1. reads the architecture as data (grader/architecture.py) and measures it: over the
    spec's ceilings (`[limits]` eval_max_params, eval_max_macs) the submission ends as
@@ -345,7 +345,7 @@ def saved_optimizer(scratch: Path, name: str = "best.keras") -> dict | None:
 
     A .keras file is a zip whose config.json holds `compile_config.optimizer`; reading
     it this way cannot run any of the student's code. The file is opened through
-    grader/boundary.py (no link, regular file only) and only config.json is read.
+    grader/boundary/door.py (no link, regular file only) and only config.json is read.
     """
     try:
         fd, _ = open_child_file(scratch, name, limit=2**40)

@@ -60,7 +60,10 @@ from grader.trainer.wire import (
     NEED_DECLARATION,
     PROGRESS,
     InitialWeights,
+    PredictAnswer,
+    SearchAnswer,
     SearchRequest,
+    TrainerStatus,
 )
 
 __all__ = ["LOG_FILE", "Evaluator", "EvaluatorLimit", "InitialWeights", "ModelFiles"]
@@ -162,14 +165,13 @@ class Evaluator:
                 if initial is None
                 else {"model_json": str(initial.model_json), "weights": str(initial.weights)},
             }
-            answer = self._ask(request, seconds)
-        if answer.get("status") != "ok":
-            raise SubmissionError(str(answer.get("message", "the evaluator failed"))[:1000])
-        iterations = answer.get("iterations")
-        iterations = iterations if isinstance(iterations, int) else None
+            answer = PredictAnswer.from_json(self._ask(request, seconds))
+        if answer.status != TrainerStatus.OK:
+            raise SubmissionError(answer.message)
+        iterations = answer.iterations
         if images is None:
             return Prediction(np.zeros((0, 0), np.float32), iterations, InitialWeights.UNCHECKED)
-        output = Path(str(answer.get("predictions", "")))
+        output = Path(answer.predictions or "")
         if output.parent != model.model_json.parent:
             raise SubmissionError("the evaluator answered with a file outside its request")
         try:
@@ -179,8 +181,8 @@ class Evaluator:
         return Prediction(
             probabilities=probabilities,
             iterations=iterations,
-            initial_weights=str(answer.get("initial_weights", InitialWeights.UNCHECKED)),
-            initial_detail=str(answer.get("initial_detail", ""))[:500],
+            initial_weights=answer.initial_weights,
+            initial_detail=answer.initial_detail,
         )
 
     def close(self) -> None:
@@ -331,7 +333,7 @@ class Evaluator:
         relay: Callable[[str, dict[str, Any]], Declaration | str],
         on_progress: Callable[[ProgressLine], None] | None = None,
         seconds: float,
-    ) -> dict[str, Any]:
+    ) -> SearchAnswer:
         """Run `request` in the trainer, answering its requests for declarations.
 
         `relay(purpose, hyperparameters)` returns the checked declaration to train, or a
@@ -358,7 +360,7 @@ class Evaluator:
         relay: Callable[[str, dict[str, Any]], Declaration | str],
         on_progress: Callable[[ProgressLine], None] | None,
         seconds: float,
-    ) -> dict[str, Any]:
+    ) -> SearchAnswer:
         """Read the search's lines, answering its requests, until its answer."""
         deadline = time.monotonic() + seconds
         while True:
@@ -377,7 +379,7 @@ class Evaluator:
                 if line is not None and on_progress is not None:
                     on_progress(line)
             else:
-                return message
+                return SearchAnswer.from_json(message)
 
     def _write(self, message: dict[str, Any]) -> None:
         assert self._proc is not None and self._proc.stdin is not None

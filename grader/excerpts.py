@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from grader import schedules
+from grader.boundary import ProbeRecord
 from grader.checks.params import present
 from grader.results import CheckResult, Curve, LearningRateCurves, Location, SnippetLine
 from grader.spec import Spec
@@ -50,7 +51,7 @@ def _shorten(text: str) -> str:
     return text if len(text) <= MAX_LINE_CHARS else text[: MAX_LINE_CHARS - 1] + "…"
 
 
-def learning_rate_curves(record: Mapping[str, Any], spec: Spec) -> LearningRateCurves | None:
+def learning_rate_curves(record: ProbeRecord, spec: Spec) -> LearningRateCurves | None:
     """The student's sampled learning rate and the spec's schedule with the same values.
 
     None when the probe never built a model (nothing to compare). The expected curve takes
@@ -58,8 +59,8 @@ def learning_rate_curves(record: Mapping[str, Any], spec: Spec) -> LearningRateC
     (`[rubric.schedule_params].params`) and the search-space hyperparameters at the values
     the student's default build used, so the two curves differ only by the schedule itself.
     """
-    build = record.get("build") if isinstance(record, Mapping) else None
-    if not isinstance(build, Mapping) or build.get("status") != "ok":
+    build = record.build
+    if build.get("status") != "ok":
         return None
     params = {item.id: present(item.params) for item in spec.rubric}
     family = str(params.get("schedule", {}).get("family", ""))
@@ -67,7 +68,7 @@ def learning_rate_curves(record: Mapping[str, Any], spec: Spec) -> LearningRateC
         return _callback_curves(record, params, family)
     lr = build.get("learning_rate") or {}
     student = _curve((lr.get("samples") or {}) if isinstance(lr, Mapping) else {})
-    corners = record.get("corners") or {}
+    corners = record.corners
     total_steps = int(corners.get("total_steps") or (student.steps[-1] if student else 0))
 
     values = _values_used(record, params)
@@ -84,10 +85,10 @@ def learning_rate_curves(record: Mapping[str, Any], spec: Spec) -> LearningRateC
     )
 
 
-def _values_used(record: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+def _values_used(record: ProbeRecord, params: Mapping[str, Any]) -> dict[str, Any]:
     """The spec's searched hyperparameters at the values the default build used."""
     space = params.get("search_space", {}).get("hyperparameters", [])
-    used = (record.get("search_space") or {}).get("values") or {}
+    used = record.search_space.get("values") or {}
     return {
         hp["name"]: used.get(hp["name"], hp.get("min", hp.get("default")))
         for hp in space
@@ -96,13 +97,13 @@ def _values_used(record: Mapping[str, Any], params: Mapping[str, Any]) -> dict[s
 
 
 def _callback_curves(
-    record: Mapping[str, Any], params: Mapping[str, Any], family: str
+    record: ProbeRecord, params: Mapping[str, Any], family: str
 ) -> LearningRateCurves:
     """A callback schedule: the dry run of the callback that sets the rate, per batch for a
     cyclic policy (x = global batch index), else per epoch (x = epoch, from 0); the spec's
     curve at the same points. ReduceLROnPlateau has no expected curve (it reacts to the
     losses)."""
-    calls = (record.get("fit") or {}).get("calls") or []
+    calls = record.fit.get("calls") or []
     callbacks = [cb for call in calls for cb in call.get("callbacks") or ()]
     setters = [cb for cb in schedules.rate_setters(callbacks) if cb.get("dry_run")]
     run = (setters[-1].get("dry_run") or {}) if setters else {}

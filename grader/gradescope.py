@@ -20,7 +20,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from grader import i18n, report
+from grader import files, i18n, report
 from grader.printable import printable_data
 from grader.results import CheckStatus, GradeResult
 
@@ -113,4 +113,4 @@ def dumps(data: dict[str, Any]) -> str:
 def write(result: GradeResult, out: Path, *, lang: str) -> Path:
     """Validate and write `<out>/<id>/gradescope/results.json` atomically."""
     text = dumps(to_results(result, lang=lang))
-    return report.atomic_write(out / result.id / FOLDER / RESULTS_FILE, text.encode("utf-8"))
+    return files.atomic_write(out / result.id / FOLDER / RESULTS_FILE, text.encode("utf-8"))

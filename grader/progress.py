@@ -5,7 +5,7 @@ its trial i/N, epoch j/M, the last val_accuracy and the time left in its budget 
 30-minute exam grade is never silent). That comes from the child's progress lines
 (`<scratch>/progress.jsonl`, grader/child/protocol.py) and, before the search, from the
 stage in its `response.json`; both are the child's files, so they are read only through
-grader/boundary.py (no link followed, a pipe never blocks, size capped), incrementally.
+grader/boundary/door.py (no link followed, a pipe never blocks, size capped), incrementally.
 Under CI (`$CI` set), when stdout is not a terminal, or when the caller collects the lines
 itself, the plain form is used: one line per finished submission, as always, plus one
 line per running submission at most every PLAIN_EVERY seconds when it has moved on.

@@ -3,7 +3,8 @@
 result.json is the record (validated against grader/schema/result.schema.json, documented in
 docs/result-schema.md); the reports are views of it for the student; grades.csv is the
 instructor's table for the whole batch. Every file is written atomically (temporary file in the
-same folder, then `os.replace`), so an interrupted run never leaves half a report behind.
+same folder, then `os.replace`: `grader.files.atomic_write`), so an interrupted run never leaves
+half a report behind.
 
 Template context (for instructors writing their own templates, `render_reports(templates=...)`):
 `result` is `GradeResult.to_dict()` (student-facing: hidden checks removed unless asked for),
@@ -23,9 +24,7 @@ import functools
 import io
 import json
 import math
-import os
 import re
-import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -36,6 +35,7 @@ from jsonschema.exceptions import best_match
 
 from grader import i18n, plots, resources
 from grader.errors import UsageError
+from grader.files import atomic_write  # batch.py writes through report.atomic_write too
 from grader.printable import printable, template_value
 from grader.results import CheckStatus, GradeResult
 
@@ -104,7 +104,7 @@ def result_json(result: GradeResult) -> str:
 def write_result(result: GradeResult, out: Path) -> Path:
     """Validate and write `<out>/<id>/result.json` atomically; return its path."""
     text = result_json(result)
-    return _atomic_write(Path(out) / result.id / RESULT_FILE, text.encode("utf-8"))
+    return atomic_write(Path(out) / result.id / RESULT_FILE, text.encode("utf-8"))
 
 
 def read_result(path: Path) -> GradeResult:
@@ -152,7 +152,7 @@ def render_reports(
                 f"template {Path(templates) / template_name} cannot be rendered: {exc}",
                 hint="templates receive only `result`, `hidden_checks`, `ui` and `plots`",
             ) from exc
-        written.append(_atomic_write(Path(out) / result.id / name, text.encode("utf-8")))
+        written.append(atomic_write(Path(out) / result.id / name, text.encode("utf-8")))
     return written
 
 
@@ -193,7 +193,7 @@ def write_gradebook(results: Sequence[GradeResult], out: Path, check_ids: Sequen
                 result.message,
             ]
         )
-    return _atomic_write(Path(out) / GRADEBOOK_FILE, buffer.getvalue().encode("utf-8"))
+    return atomic_write(Path(out) / GRADEBOOK_FILE, buffer.getvalue().encode("utf-8"))
 
 
 def _plain(x: float) -> str:
@@ -231,29 +231,6 @@ class SafeCsvWriter:
 
     def writerow(self, row: Sequence[object]) -> None:
         self._writer.writerow([csv_cell(cell) for cell in row])
-
-
-def _atomic_write(path: Path, data: bytes) -> Path:
-    """Write `data` to `path` so that readers see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    # os.open with 0o666 lets the umask decide the mode, as a plain open() would
-    # (tempfile would make the reports private to the grading user).
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-# Public name for the batch's other exports (gradescope results, summary).
-atomic_write = _atomic_write
 
 
 def _environment(folder: Path, ui: dict[str, Any]) -> jinja2.Environment:

@@ -14,7 +14,7 @@ from typing import Any
 
 from grader import __version__, checks, excerpts, i18n
 from grader.artifacts import NO_ARTIFACTS, ModelArtifacts
-from grader.boundary import AnswerStatus, ChildAnswer
+from grader.boundary import AnswerStatus, ChildAnswer, ProbeRecord
 from grader.evaluate import Evaluation
 from grader.limits import TrialOverrun
 from grader.results import (
@@ -126,7 +126,7 @@ def assemble(
     evaluation = measured.evaluation
     answer = outcome.answer
     best = answer.best if answer else None
-    record = answer.probe if answer and answer.probe is not None else {}
+    record = answer.probe if answer and answer.probe is not None else ProbeRecord()
     # A subset's accuracy is not comparable with the full-data reference.
     calibration = calibration if subset is None else None
     reference = calibration.test_mean if calibration else None

@@ -16,10 +16,13 @@ from types import MappingProxyType
 from typing import Any
 
 from grader import datasets, dataspec, i18n, resources
+from grader.checks.params import complete
+from grader.checks.rubric import parse_item
 from grader.dataspec import DataSpec
 from grader.errors import SpecError, UsageError
 from grader.limits import Limits
 from grader.results import Baseline
+from grader.tomlreader import TomlReader
 
 SPEC_FILE = "assignment.toml"
 SPEC_SCHEMA_VERSION = 1
@@ -272,63 +275,8 @@ def load(
     return _parse(data, path, hashlib.sha256(raw).hexdigest())
 
 
-class _Reader:
-    """Typed access to one TOML table; every error names the dotted key."""
-
-    def __init__(self, data: dict[str, Any], path: Path, prefix: str = "") -> None:
-        self.data, self.path, self.prefix = data, path, prefix
-        self.used: set[str] = set()
-
-    def _key(self, key: str) -> str:
-        return f"{self.prefix}{key}"
-
-    def fail(self, key: str, problem: str) -> SpecError:
-        return SpecError(f"{self.path}: key '{self._key(key)}' {problem}")
-
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
-        self.used.add(key)
-        if key not in self.data:
-            if default is ...:
-                raise self.fail(key, "is missing")
-            return default
-        value = self.data[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        ok = isinstance(value, kind) and not (isinstance(value, bool) and kind in (int, float))
-        if not ok:
-            names = (
-                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            )
-            raise self.fail(key, f"must be {names}, got {type(value).__name__} {value!r}")
-        return value
-
-    def positive(self, key: str, kind: type, default: Any = ...) -> Any:
-        value = self.get(key, kind, default)
-        if value is not None and value <= 0:
-            raise self.fail(key, f"must be positive, got {value!r}")
-        return value
-
-    def table(self, key: str) -> _Reader:
-        return _Reader(self.get(key, dict), self.path, f"{self._key(key)}.")
-
-    def texts(self, key: str) -> MappingProxyType:
-        value = self.get(key, (str, dict))
-        known = i18n.languages()  # a language is known when it has a catalog (grader/i18n)
-        if isinstance(value, str):
-            value = {lang: value for lang in known}
-        unknown = set(value) - set(known)
-        if unknown:
-            raise self.fail(key, f"has unknown language(s) {sorted(unknown)}; use {known}")
-        return MappingProxyType(dict(value))
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise self.fail(unknown[0], "is not a known key (typo?)")
-
-
 def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
-    top = _Reader(data, path)
+    top = TomlReader(data, path)
     version = top.get("schema_version", int)
     if version != SPEC_SCHEMA_VERSION:
         raise top.fail("schema_version", f"is {version}; this grader reads {SPEC_SCHEMA_VERSION}")
@@ -391,7 +339,7 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
 
     baselines = []
     for i, entry in enumerate(top.get("baselines", list, [])):
-        b = _Reader(entry, path, f"baselines[{i}].")
+        b = TomlReader(entry, path, f"baselines[{i}].")
         acc = b.get("test_accuracy", float)
         if not 0.0 <= acc <= 1.0:
             raise b.fail("test_accuracy", f"must be a fraction in [0, 1], got {acc}")
@@ -429,7 +377,7 @@ def _parse(data: dict[str, Any], path: Path, sha256: str) -> Spec:
     )
 
 
-def _parse_calling(c: _Reader) -> tuple[str, str, int, Calling]:
+def _parse_calling(c: TomlReader) -> tuple[str, str, int, Calling]:
     """[calling]: (class_name, objective name, executions_per_trial, the rest)."""
     class_name = c.get("class_name", str)
     tuner = c.get("tuner", str)
@@ -468,12 +416,8 @@ def _parse_calling(c: _Reader) -> tuple[str, str, int, Calling]:
     return class_name, objective, executions, Calling(tuner, direction, validation, split)
 
 
-def _parse_rubric(table: _Reader) -> tuple[RubricItem, ...]:
-    """[rubric.<id>] tables, each check's params read into its own dataclass.
-
-    The checks are imported here, not at the top: grader.checks imports this module.
-    """
-    from grader.checks.params import complete, parse_item
+def _parse_rubric(table: TomlReader) -> tuple[RubricItem, ...]:
+    """[rubric.<id>] tables, each check's params read into its own dataclass."""
 
     rubric = []
     for check_id in list(table.data):

@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from grader import i18n, report, similarity, statements
+from grader import files, i18n, report, similarity, statements
 from grader.discover import SubmissionRef
 from grader.printable import template_value
 from grader.results import CheckStatus, GradeResult, Status
@@ -209,4 +209,4 @@ def write(
 ) -> Path:
     """Compute and write `<out>/summary.html` atomically."""
     text = render(summarise(results, refs, spec, lang=lang))
-    return report.atomic_write(out / SUMMARY_FILE, text.encode("utf-8"))
+    return files.atomic_write(out / SUMMARY_FILE, text.encode("utf-8"))

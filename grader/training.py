@@ -32,13 +32,13 @@ from grader import architecture, i18n, store
 from grader.artifacts import DeclaredEvidence
 from grader.boundary import AnswerStatus, ChildAnswer, parse_answer_data
 from grader.child.declaration import Declaration, DeclareRequest, Outcome
-from grader.child.protocol import PROGRESS_NAME, ProgressLine
+from grader.child.protocol import PROGRESS_NAME, PROTOCOL, ProgressLine
 from grader.errors import SubmissionError
 from grader.evaluate import Evaluation, scores, within_ceilings
 from grader.evaluator import Evaluator
 from grader.limits import Limits
 from grader.runner import ChildEnd, ChildEnded, ChildOutcome, ChildSession, DeclarationTimeout
-from grader.trainer.wire import Purpose, SearchRequest
+from grader.trainer.wire import Purpose, SearchAnswer, SearchRequest, TrainerStatus
 
 STATUS_MESSAGES = i18n.messages("status_messages")
 
@@ -299,12 +299,12 @@ class SearchStore:
             step += 1
         return None
 
-    def record(self, relay: _Relay, reply: dict[str, Any], evaluation: Evaluation | None) -> None:
+    def record(self, relay: _Relay, reply: SearchAnswer, evaluation: Evaluation | None) -> None:
         """Keep a search that ended by itself: one cut by the clock would not repeat."""
-        stopped = any(t.get("status") == "stopped" for t in reply.get("trials") or [])
-        if stopped or "search_stopped_for_time" in (reply.get("notes") or []):
+        stopped = any(t.status == "stopped" for t in reply.trials)
+        if stopped or "search_stopped_for_time" in reply.notes:
             return
-        outcome = {"reply": reply, "evaluation": None}
+        outcome: dict[str, Any] = {"reply": reply.to_json(), "evaluation": None}
         if evaluation is not None:
             outcome["evaluation"] = {
                 "test_accuracy": evaluation.test_accuracy,
@@ -332,7 +332,7 @@ def _train(session: ChildSession, plan: Plan) -> Trained:
     served = session.serving(plan.objective)
     if served is None:  # the statements or the probe failed: the child's answer says how
         return Trained(session.finish(), "")
-    if not served.probe or not _searchable(served):
+    if served.probe is None or not _searchable(served):
         return Trained(session.finish(), "")
     relay = _Relay(
         session,
@@ -357,28 +357,28 @@ def _train(session: ChildSession, plan: Plan) -> Trained:
         )
     except SubmissionError as exc:  # the trainer's time or memory limit: this model's cost
         return Trained(session.stop(), "grader", failure=exc)
-    status = reply.get("status")
-    if status == "aborted" and relay.reasons and relay.failure is None:
+    status = reply.status
+    if status == TrainerStatus.ABORTED and relay.reasons and relay.failure is None:
         session.search_here()  # the sandbox trains it, as before this stage existed
         return Trained(session.finish(), "sandbox", reasons=relay.reasons)
     declared = tuple(relay.declared)
-    if status == "aborted":
+    if status == TrainerStatus.ABORTED:
         failure = _said(relay.failure, plan.lang)
         if failure is None and not isinstance(relay.failure, ChildEnded):
-            reason = reply.get("message")
+            reason = reply.message
             text = STATUS_MESSAGES["declaration_refused"][plan.lang].format(reason=reason)
             failure = SubmissionError(text)
         return Trained(session.stop(), "grader", failure=failure, declarations=declared)
     outcome = session.finish()
-    if status not in ("ok", "student_error"):
-        raise RuntimeError(f"the trainer failed: {reply.get('message')}")  # the grader's bug
+    if status not in (TrainerStatus.OK, TrainerStatus.STUDENT_ERROR):
+        raise RuntimeError(f"the trainer failed: {reply.message}")  # the grader's bug
     answer = _answer(outcome, reply, relay, plan.objective)
     best = _best_declaration(reply, declared)
     evaluation = None
-    predictions = reply.get("predictions")
-    if status == "ok" and predictions and plan.test_labels is not None:
+    predictions = reply.predictions
+    if status == TrainerStatus.OK and predictions and plan.test_labels is not None:
         evaluation = _evaluation(Path(predictions), folder, best, plan)
-    if status == "ok" and plan.store is not None and not relay.inconsistent:
+    if status == TrainerStatus.OK and plan.store is not None and not relay.inconsistent:
         plan.store.record(relay, reply, evaluation)
     return Trained(
         _with_answer(outcome, answer),
@@ -393,7 +393,7 @@ def _train(session: ChildSession, plan: Plan) -> Trained:
 def _shared(session: ChildSession, stored: dict[str, Any], relay: _Relay, plan: Plan) -> Trained:
     """A stored search this submission repeats (`SearchStore.replay`), as its own."""
     outcome = session.finish()
-    reply = stored["reply"]
+    reply = SearchAnswer.from_json(stored["reply"])
     declared = tuple(relay.declared)
     answer = _answer(outcome, reply, relay, plan.objective)
     values = stored.get("evaluation")
@@ -422,44 +422,42 @@ def _said(failure: SubmissionError | None, lang: str) -> SubmissionError | None:
 
 
 def _searchable(answer: ChildAnswer) -> bool:
-    structure = answer.probe.get("structure") if answer.probe else None
-    return bool(structure and structure.get("is_hypermodel") and structure.get("instantiated"))
+    structure = answer.probe.structure if answer.probe is not None else {}
+    return bool(structure.get("is_hypermodel") and structure.get("instantiated"))
 
 
-def _best_declaration(reply: dict[str, Any], declared: tuple[Declared, ...]) -> Declaration | None:
+def _best_declaration(reply: SearchAnswer, declared: tuple[Declared, ...]) -> Declaration | None:
     """The declaration the best trial trained (its key, as the trainer logged it): what the
     checks judge. Not the best model's rebuild, which a child may answer otherwise."""
-    best = reply.get("best")
-    if not best:
+    best = reply.best
+    if best is None:
         return None
-    trained = [
-        d for d in declared if d.purpose == Purpose.TRIAL and d.key == best.get("declaration")
-    ]
+    trained = [d for d in declared if d.purpose == Purpose.TRIAL and d.key == best.declaration]
     return trained[-1].declaration if trained else None
 
 
 def _answer(
-    outcome: ChildOutcome, reply: dict[str, Any], relay: _Relay, objective: str
+    outcome: ChildOutcome, reply: SearchAnswer, relay: _Relay, objective: str
 ) -> ChildAnswer:
     """The child's answer (probe, imports, versions) with the trainer's trials and best,
     checked by the same boundary parser as anything a child says."""
     base = outcome.answer.to_dict() if outcome.answer is not None else {}
     trials = []
-    for trial in reply.get("trials") or []:
+    for trial in reply.trials:
         trials.append(
             {
-                "id": trial["id"],
-                "hyperparameters": trial["hyperparameters"],
-                objective: trial["score"],
-                "epochs": trial["epochs"],
-                "seconds": trial["seconds"],
-                "status": trial["status"],
-                "history": trial["history"],
-                "message": trial["message"],
-                "fit_calls": trial["fit_calls"],
+                "id": trial.id,
+                "hyperparameters": trial.hyperparameters,
+                objective: trial.score,
+                "epochs": trial.epochs,
+                "seconds": trial.seconds,
+                "status": trial.status,
+                "history": trial.history,
+                "message": trial.message,
+                "fit_calls": list(trial.fit_calls),
             }
         )
-    best = reply.get("best")
+    best = reply.best
     optimizer_class = None
     declaration = relay.declared[-1].declaration if relay.declared else None
     if declaration is not None and isinstance(declaration.compile, dict):
@@ -468,32 +466,32 @@ def _answer(
             optimizer_class = optimizer.get("class_name")
     data = {
         **base,
-        "protocol": 1,
+        "protocol": PROTOCOL,
         "stage": "search",
         "trials": trials,
         "best": None
-        if not best
+        if best is None
         else {
-            "trial_id": best["trial_id"],
-            "hyperparameters": best["hyperparameters"],
-            objective: best["score"],
+            "trial_id": best.trial_id,
+            "hyperparameters": best.hyperparameters,
+            objective: best.score,
             "model_json": None,
             "weights": None,
             "model_file": None,
             "optimizer_class": optimizer_class,
         },
-        "notes": [*base.get("notes", []), *reply.get("notes", [])],
+        "notes": [*base.get("notes", []), *reply.notes],
     }
-    if reply.get("status") == "student_error":
+    if reply.status == TrainerStatus.STUDENT_ERROR:
         error = relay.error.error if relay.error is not None else None
         location = None
         if error is not None and error.line is not None:
             location = {"cell": error.cell, "line": error.line}
         data["status"] = AnswerStatus.ERROR.value
-        data["message"] = str(reply.get("message", ""))[:2000]
+        data["message"] = reply.message
         data["error"] = {
             "type": error.type if error else "Error",
-            "message": error.message if error else str(reply.get("message", ""))[:2000],
+            "message": error.message if error else reply.message,
             "location": location,
         }
     return parse_answer_data(data, objective=objective)

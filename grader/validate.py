@@ -29,7 +29,8 @@ from grader.errors import DataError, ExitCode, SpecError, SubmissionError
 from grader.results import CheckResult, CheckStatus, GradeResult, Location, Status
 from grader.sandbox import resolve
 from grader.settings import Source, choose, prepare
-from grader.spec import Spec, _Reader
+from grader.spec import Spec
+from grader.tomlreader import TomlReader as _Reader
 
 if TYPE_CHECKING:
     from grader.batch import BatchOptions

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.child.probe import run_probe
+from grader.child.probe import ProbeSetup, run_probe
 
 PRELUDE = "import keras\nimport keras_tuner\n"
 
@@ -182,16 +182,12 @@ def namespace_for(source: str, *, cell: int = 4) -> dict[str, Any]:
 
 
 def probe_namespace(namespace: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {
-        "class_name": "MyHyperModel",
-        "input_dim": 784,
-        "num_classes": 10,
-        "steps_per_epoch": 196,
-        "epochs": 100,
-        "fit_data": FIT_DATA,
-    }
-    kwargs.update(overrides)
-    return run_probe(namespace, **kwargs)
+    """The probe record of `namespace`; `overrides` are ProbeSetup's fields, `fit_data`,
+    `seed` or `on_first_build`."""
+    fit_data = overrides.pop("fit_data", FIT_DATA)
+    extra = {k: overrides.pop(k) for k in ("seed", "on_first_build") if k in overrides}
+    setup = {"class_name": "MyHyperModel", "steps_per_epoch": 196, "epochs": 100, **overrides}
+    return run_probe(namespace, ProbeSetup(**setup), fit_data, **extra)
 
 
 @functools.cache

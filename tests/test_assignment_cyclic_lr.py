@@ -21,7 +21,7 @@ from grader import spec as spec_module
 from grader import validate as validate_module
 from grader.batch import BatchOptions
 from grader.checks.params import present
-from grader.child.probe import DRY_RUN_MAX_EPOCHS
+from grader.child.simulate import DRY_RUN_MAX_EPOCHS
 from grader.results import CheckStatus
 from grader.settings import Source
 from grader.validate import read_expected, validate

@@ -73,17 +73,17 @@ def test_the_reference_answer_reads_whole() -> None:
     assert answer.best is not None and answer.best.model_file == "best.keras"
     assert answer.best.objective_value == trial.objective_value
     assert answer.timings["search"] == 32.882 and answer.notes == ("epochs_clamped",)
-    assert answer.probe is not None and answer.probe["build"]["status"] == "ok"
+    assert answer.probe is not None and answer.probe.build["status"] == "ok"
     # An Int stays an int: a report shows decay_steps=10, not 10.0.
-    assert answer.probe["build"]["learning_rate"]["config"]["decay_steps"] == 10
-    assert type(answer.probe["build"]["learning_rate"]["config"]["decay_steps"]) is int
+    assert answer.probe.build["learning_rate"]["config"]["decay_steps"] == 10
+    assert type(answer.probe.build["learning_rate"]["config"]["decay_steps"]) is int
 
 
 def test_everything_read_is_read_only_all_the_way_down() -> None:
     answer = _parse(_reference())
     record = answer.probe
     assert isinstance(record, ProbeRecord)
-    build = record["build"]
+    build = record.build
     assert isinstance(build, MappingProxyType)
     assert isinstance(build["architecture"]["layers"], tuple)
     with pytest.raises(TypeError):
@@ -97,9 +97,12 @@ def test_everything_read_is_read_only_all_the_way_down() -> None:
 def test_the_record_reads_as_the_checks_read_it() -> None:
     record = _parse(_reference()).probe
     assert record is not None
-    assert record.get("build")["optimizer"]["class_name"] == "SGD"
-    assert record.get("missing") is None and "probe_version" in record
-    assert set(record) >= {"structure", "build", "search_space", "corners", "fit"}
+    assert record.build["optimizer"]["class_name"] == "SGD"
+    assert record.probe_version == 1 and record.stage("fit") is record.fit
+    assert all(record.stage(name) for name in ("structure", "build", "search_space", "fit"))
+    assert record.best_callbacks == {}  # absent: an empty mapping, left out of to_dict
+    assert "best_callbacks" not in record.to_dict()
+    assert ProbeRecord().probe_version is None and ProbeRecord().to_dict() == {}
 
 
 def test_an_answer_round_trips_through_its_dict() -> None:
@@ -107,6 +110,7 @@ def test_an_answer_round_trips_through_its_dict() -> None:
     again = parse_answer_data(json.loads(json.dumps(answer.to_dict())), objective=OBJECTIVE)
     assert again.to_dict() == answer.to_dict()
     assert again.trials == answer.trials and again.best == answer.best
+    assert again.probe == answer.probe
 
 
 def test_an_early_partial_answer_lacks_keys_and_still_reads() -> None:
@@ -121,7 +125,7 @@ def test_a_diverged_loss_is_kept_as_none() -> None:
     data["probe"]["corners"]["builds"][0]["lr_last"] = float("nan")
     answer = _parse(data)
     assert answer.trials[0].history["loss"] == (None, None)
-    assert answer.probe["corners"]["builds"][0]["lr_last"] is None
+    assert answer.probe.corners["builds"][0]["lr_last"] is None
 
 
 def test_long_free_text_is_shortened_not_refused() -> None:
@@ -132,7 +136,7 @@ def test_long_free_text_is_shortened_not_refused() -> None:
     answer = _parse(data)
     assert len(answer.message) == boundary.MAX_TEXT and answer.message.endswith("…")
     assert len(answer.trials[0].message) == boundary.MAX_TEXT
-    warnings = answer.probe["build"]["warnings"]
+    warnings = answer.probe.build["warnings"]
     assert len(warnings) == 1000 and all(len(w) == 1000 for w in warnings)
 
 

@@ -23,7 +23,7 @@ from grader.boundary import ProbeRecord
 from grader.checks import CheckContext
 from grader.checks.base import REGISTRY
 from grader.checks.params import build
-from grader.child import probe
+from grader.child import simulate
 from grader.evaluate import Evaluation
 from grader.results import CheckStatus, Evidence
 
@@ -90,7 +90,7 @@ def _model(learning_rate: Any = 0.1) -> keras.Model:
 
 
 def _dry_run(callback: Any, epochs: int = 30, learning_rate: Any = 0.1) -> dict[str, Any]:
-    return probe._Simulation(_model(learning_rate), STEPS_PER_EPOCH, []).run(callback, epochs)
+    return simulate.Simulation(_model(learning_rate), STEPS_PER_EPOCH, []).run(callback, epochs)
 
 
 # --- the matcher on real callbacks ------------------------------------------------------
@@ -186,7 +186,7 @@ def test_the_dry_run_sees_the_rates_training_uses() -> None:
         verbose=0,
         callbacks=[make(base_lr=0.01, max_lr=0.1, step_size=4, mode="triangular2"), Recorder()],
     )
-    run = probe._Simulation(_model(), STEPS_PER_EPOCH, []).run(
+    run = simulate.Simulation(_model(), STEPS_PER_EPOCH, []).run(
         make(base_lr=0.01, max_lr=0.1, step_size=4, mode="triangular2"), 3
     )
     np.testing.assert_allclose(run["batch_lrs"], seen, rtol=1e-6)
@@ -195,7 +195,7 @@ def test_the_dry_run_sees_the_rates_training_uses() -> None:
 def test_the_dry_run_leaves_the_students_callback_and_optimizer_as_they_were() -> None:
     callback = NAMESPACE["CyclicLR"](base_lr=0.01, max_lr=0.1, step_size=4)
     model = _model(0.5)
-    run = probe._Simulation(model, STEPS_PER_EPOCH, []).run(callback, 5)
+    run = simulate.Simulation(model, STEPS_PER_EPOCH, []).run(callback, 5)
     assert run["status"] == "ok" and run["copied"] == "deep"
     assert max(run["batch_lrs"]) == pytest.approx(0.1)
     # A CyclicLR keeps its batch count across fits: the real training must start at 0.
@@ -247,9 +247,7 @@ def test_the_probe_dry_runs_the_students_own_callback_only(cyclic_record: dict) 
     assert fit is not None and fit.params["mode"] == "triangular2"
     # The boundary takes it as typed data.
     parsed = ProbeRecord.parse(cyclic_record)
-    assert (
-        parsed["fit"]["calls"][0]["callbacks"][2]["dry_run"]["batch_lrs"][0] == run["batch_lrs"][0]
-    )
+    assert parsed.fit["calls"][0]["callbacks"][2]["dry_run"]["batch_lrs"][0] == run["batch_lrs"][0]
 
 
 def test_best_callbacks_runs_again_with_the_best_hyperparameters() -> None:
@@ -259,7 +257,7 @@ def test_best_callbacks_runs_again_with_the_best_hyperparameters() -> None:
     hp = keras_tuner.HyperParameters()
     hp.Fixed("base_lr", 0.0005)
     data = (np.zeros((8, 784), "float32"), np.zeros((8, 10), "float32"), None)
-    record = probe.best_callbacks(
+    record = simulate.best_callbacks(
         namespace["MyHyperModel"](), hp, data, epochs=100, steps_per_epoch=STEPS_PER_EPOCH
     )
     assert record["status"] == "ok" and record["hyperparameters"] == {"base_lr": 0.0005}

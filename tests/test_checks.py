@@ -22,7 +22,7 @@ from grader import spec as spec_module
 from grader.artifacts import DeclaredEvidence, ModelArtifacts, from_data
 from grader.checks import REGISTRY, CheckContext, run_checks, validate_rubric
 from grader.checks.base import COMMON_MESSAGES, Check, placeholders
-from grader.child.probe import compare_data
+from grader.child.simulate import compare_data
 from grader.errors import SpecError
 from grader.results import Baseline, CheckResult, CheckStatus, Evidence
 
@@ -328,7 +328,7 @@ def test_a_message_override_in_the_toml_is_used(probed: Probed, tmp_path: Path) 
     ],
 )
 def test_bad_message_overrides_are_spec_errors(tmp_path: Path, override: str, error: str) -> None:
-    # Refused when the spec loads (grader.checks.params.parse_item), before any grading.
+    # Refused when the spec loads (grader.checks.rubric.parse_item), before any grading.
     with pytest.raises(SpecError, match=error):
         copy_spec(
             tmp_path,

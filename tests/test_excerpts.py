@@ -6,6 +6,7 @@ import pytest
 
 from grader import excerpts
 from grader import spec as spec_module
+from grader.boundary import ProbeRecord
 from grader.child.protocol import sample_steps
 from grader.results import CheckResult, CheckStatus, Location, SnippetLine
 
@@ -48,14 +49,16 @@ def test_with_snippets_fills_each_located_check() -> None:
     assert filled[1].snippet == ()
 
 
-def _record(lrs: list[float] | None, values: dict, total: int = 1960) -> dict:
+def _record(lrs: list[float] | None, values: dict, total: int = 1960) -> ProbeRecord:
     steps = sample_steps(total)
     samples = {"steps": steps[: len(lrs)], "lrs": lrs} if lrs is not None else None
-    return {
-        "build": {"status": "ok", "learning_rate": {"kind": "schedule", "samples": samples}},
-        "search_space": {"status": "ok", "values": values},
-        "corners": {"status": "ok", "total_steps": total},
-    }
+    return ProbeRecord.parse(
+        {
+            "build": {"status": "ok", "learning_rate": {"kind": "schedule", "samples": samples}},
+            "search_space": {"status": "ok", "values": values},
+            "corners": {"status": "ok", "total_steps": total},
+        }
+    )
 
 
 def test_learning_rate_curves_compare_like_with_like() -> None:
@@ -82,5 +85,6 @@ def test_learning_rate_curves_without_samples_or_build() -> None:
     curves = excerpts.learning_rate_curves(_record(None, {}), spec)
     assert curves is not None and curves.student is None
     assert curves.expected is not None and curves.expected.steps == tuple(sample_steps(1960))
-    assert excerpts.learning_rate_curves({}, spec) is None
-    assert excerpts.learning_rate_curves({"build": {"status": "error"}}, spec) is None
+    assert excerpts.learning_rate_curves(ProbeRecord(), spec) is None
+    failed = ProbeRecord.parse({"build": {"status": "error"}})
+    assert excerpts.learning_rate_curves(failed, spec) is None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sample_results import SHA, graded_result
 
-from grader import report
+from grader import files, report
 from grader.errors import UsageError
 from grader.results import (
     SCHEMA_VERSION,
@@ -184,7 +184,7 @@ def test_failed_atomic_write_keeps_the_old_file(
     def broken_replace(src: object, dst: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(report.os, "replace", broken_replace)
+    monkeypatch.setattr(files.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         report.write_result(dataclasses.replace(_graded(), score=1.0), tmp_path)
     assert path.read_bytes() == before

@@ -6,15 +6,14 @@ import keras
 import numpy as np
 import pytest
 
+from grader.keras_schedules import ScheduleConfigError, keras_curve
 from grader.schedules import (
-    ScheduleConfigError,
     ScheduleFit,
     describe,
     evaluate,
     fit_all,
     identify,
     identify_epoch_schedule,
-    keras_curve,
 )
 
 # The probe's grid: every step at the start, then spaced out to 100 epochs of 196 steps.

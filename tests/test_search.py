@@ -63,12 +63,9 @@ def _run(tmp_path: Path, hypermodel: keras_tuner.HyperModel, **limits: float):
     return search.run_search(
         hypermodel,
         _data(),
+        search.TunerSetup(seed=23, objective="val_accuracy"),
         limits=search.SearchLimits(**values),
-        seed=23,
-        objective="val_accuracy",
-        executions_per_trial=1,
-        directory=tmp_path,
-        project_name="p",
+        folder=search.TunerFolder(tmp_path, "p"),
     )
 
 
@@ -182,14 +179,10 @@ def test_progress_lines_follow_the_search(tmp_path: Path) -> None:
     tuner = search.run_search(
         SmallHyperModel(),
         _data(),
+        search.TunerSetup(seed=23, objective="val_accuracy"),
         limits=search.SearchLimits(max_trials=2, max_epochs=2, trial_seconds=60,
                                    submission_seconds=120),
-        seed=23,
-        objective="val_accuracy",
-        executions_per_trial=1,
-        directory=tmp_path / "tuner",
-        project_name="p",
-        progress=progress,
+        folder=search.TunerFolder(tmp_path / "tuner", "p", progress=progress),
     )  # fmt: skip
     lines = [ProgressLine.parse(raw) for raw in progress.read_bytes().splitlines()]
     assert all(line is not None for line in lines)
@@ -247,18 +240,11 @@ def test_random_search_and_hyperband_run_bounded_and_seeded(
         tuner = search.run_search(
             KwargsEpochsHyperModel(),
             _data(),
-            validation,
-            None,
+            search.TunerSetup(seed=23, objective="val_loss", tuner=tuner_name, direction="min",
+                              validation=validation),
             limits=search.SearchLimits(max_trials=2, max_epochs=2, trial_seconds=60,
                                        submission_seconds=120),
-            seed=23,
-            objective="val_loss",
-            executions_per_trial=1,
-            directory=folder / "tuner",
-            project_name="p",
-            progress=progress,
-            tuner=tuner_name,
-            direction="min",
+            folder=search.TunerFolder(folder / "tuner", "p", progress=progress),
         )  # fmt: skip
         return tuner, progress
 
@@ -283,11 +269,7 @@ def test_an_unknown_tuner_is_refused_in_the_child(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown tuner 'GridSearch'"):
         search.make_tuner(
             SmallHyperModel(),
+            search.TunerSetup(seed=23, objective="val_accuracy", tuner="GridSearch"),
             limits=search.SearchLimits(1, 1, 60, 120),
-            seed=23,
-            objective="val_accuracy",
-            executions_per_trial=1,
-            directory=tmp_path,
-            project_name="p",
-            tuner="GridSearch",
+            folder=search.TunerFolder(tmp_path, "p"),
         )

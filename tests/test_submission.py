@@ -11,8 +11,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
 
+from grader import selection, submission
 from grader import spec as spec_module
-from grader import submission
 from grader.child.protocol import CodeChunk, filename_for
 from grader.child.worker import compile_chunk
 from grader.discover import SubmissionRef, discover
@@ -519,7 +519,7 @@ def test_segment_counts_utf8_columns_like_ast() -> None:
     tree = ast.parse(source)
     lines = source.split("\n")
     for stmt in tree.body:
-        assert submission._segment(lines, stmt) == ast.get_source_segment(source, stmt)
+        assert selection._segment(lines, stmt) == ast.get_source_segment(source, stmt)
 
 
 def test_a_named_pipe_or_an_oversized_file_is_rejected_without_blocking(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from grader.checks import (  # noqa: F401 - importing a check module registers it
     accuracy,
@@ -41,10 +42,12 @@ from grader.checks.base import (
     register,
     skipped,
 )
-from grader.checks.params import validate_messages
+from grader.checks.rubric import validate_messages
 from grader.errors import SpecError
 from grader.results import CheckResult, CheckStatus
-from grader.spec import RubricItem, Spec
+
+if TYPE_CHECKING:  # grader.spec imports the checks to read a rubric
+    from grader.spec import RubricItem, Spec
 
 __all__ = [
     "REGISTRY",
@@ -83,13 +86,13 @@ def _prerequisite(check: Check, ctx: CheckContext) -> Verdict | None:
     """A skip verdict when the probe never ran or a stage this check needs failed."""
     if not check.requires:
         return None
-    if not ctx.record or "probe_version" not in ctx.record:
+    if ctx.record.probe_version is None:
         return skipped(ctx.say("no_probe"))
     # Stages in pipeline order up to the deepest one needed: the first failure is the
     # reason to give (an unusable class, not the fit that could not run because of it).
     deepest = max(STAGES.index(stage) for stage in check.requires)
     for stage in STAGES[: deepest + 1]:
-        if ctx.stage(stage).get("status") != "ok":
+        if ctx.record.stage(stage).get("status") != "ok":
             return skipped(ctx.say(_STAGE_MESSAGE[stage]))
     return None
 

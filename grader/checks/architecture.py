@@ -310,7 +310,7 @@ def check(ctx: CheckContext) -> Verdict:
     arch, evidence = ctx.judged("architecture")
     found, input_ok, chain = _found(arch or {}, p, ignored)
     where = ctx.locate("Dense", "Conv2D", "Sequential", "Model")
-    probed = ctx.stage("build").get("architecture")
+    probed = ctx.record.build.get("architecture")
     if evidence is Evidence.ARTIFACT and isinstance(probed, Mapping):
         shown, _, probed_chain = _found(probed, p, ignored)
         if _comparable(probed_chain, chain) != _comparable(chain, probed_chain):

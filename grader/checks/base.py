@@ -22,12 +22,17 @@ import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grader import i18n
 from grader.artifacts import NO_ARTIFACTS, ModelArtifacts
+from grader.boundary import ProbeRecord
 from grader.checks.params import NoParams
 from grader.results import Baseline, CheckStatus, Evidence, Location
+
+if TYPE_CHECKING:  # annotations only: both import far more than the checks need
+    from grader.evaluate import Evaluation
+    from grader.submission import LoadedSubmission
 
 Messages = Mapping[str, Mapping[str, str]]
 
@@ -58,9 +63,9 @@ class CheckContext:
     `class_name` are set from the spec for each rubric item.
     """
 
-    record: Mapping[str, Any]
+    record: ProbeRecord = field(default_factory=ProbeRecord)
     lang: str = "es"
-    loaded: Any = None  # grader.submission.LoadedSubmission, for locations
+    loaded: LoadedSubmission | None = None  # for locations
     test_accuracy: float | None = None
     reference_test_accuracy: float | None = None  # calibrated mean (grader/calibrate.py)
     reference_sd: float | None = None  # its standard deviation over the calibration seeds
@@ -73,16 +78,18 @@ class CheckContext:
     artifacts: ModelArtifacts = NO_ARTIFACTS
     # The parent's evaluation of the best model (grader.evaluate.Evaluation): steps
     # trained, the step budget, why it needs review. None when there was no best model.
-    evaluation: Any = None
+    evaluation: Evaluation | None = None
     val_accuracy: float | None = None  # the child's word (its search's objective), unverified
-    params: Any = field(default_factory=NoParams)  # the check's params dataclass
+    # The check's own params dataclass (NoParams, or the `params=` of its `register`): each
+    # check declares its own, with no common base, so a check reads its fields as it knows them.
+    params: Any = field(default_factory=NoParams)
     messages: Messages = field(default_factory=lambda: MappingProxyType({}))
     class_name: str = "MyHyperModel"
 
-    def stage(self, name: str) -> Mapping[str, Any]:
-        """One stage of the probe record ({} when absent)."""
-        value = self.record.get(name) if self.record else None
-        return value if isinstance(value, Mapping) else {}
+    def __post_init__(self) -> None:
+        # A plain mapping (a test's, a record read back from storage) goes through the schema.
+        if not isinstance(self.record, ProbeRecord):
+            object.__setattr__(self, "record", ProbeRecord.parse(self.record))
 
     def judged(self, key: str) -> tuple[Any, Evidence]:
         """`key` of the build stage from the trained model's files when they hold it, else
@@ -90,7 +97,7 @@ class CheckContext:
         view = self.artifacts.build_view()
         if key in view and view[key] is not None:
             return view[key], Evidence.ARTIFACT
-        return self.stage("build").get(key), Evidence.CHILD
+        return self.record.build.get(key), Evidence.CHILD
 
     def disagreement(self, what: str, probed: Any, trained: Any) -> str:
         """The message for a probe record that contradicts the trained model's files."""

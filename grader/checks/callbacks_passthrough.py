@@ -23,7 +23,7 @@ MESSAGES = i18n.messages("checks.callbacks_passthrough")
 
 @register("callbacks_passthrough", MESSAGES, requires=("fit",), evidence=Evidence.CHILD)
 def check(ctx: CheckContext) -> Verdict:
-    markers = ctx.stage("fit").get("markers")
+    markers = ctx.record.fit.get("markers")
     where = ctx.locate("fit")
     declared = ctx.artifacts.declared
     if declared is not None and declared.fits:

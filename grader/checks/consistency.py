@@ -77,11 +77,11 @@ def differences(
 
 @register("consistency", MESSAGES, requires=("build",), evidence=Evidence.ARTIFACT)
 def check(ctx: CheckContext) -> Verdict:
-    probed = ctx.stage("build").get("optimizer")
+    probed = ctx.record.build.get("optimizer")
     saved = ctx.artifacts.optimizer if ctx.artifacts.compiled else ctx.saved_optimizer
     if not isinstance(probed, Mapping) or not isinstance(saved, Mapping):
         return skipped(ctx.say("unavailable"))
-    space = ctx.stage("search_space").get("hyperparameters") or []
+    space = ctx.record.search_space.get("hyperparameters") or []
     searched = frozenset(
         str(h.get("name")) for h in space if isinstance(h, Mapping) and h.get("type") != "Fixed"
     )

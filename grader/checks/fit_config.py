@@ -10,7 +10,7 @@ show the probe batch_size=256 and declare another. Their data is the trainer's o
 that does not pass the tuner's data through unchanged cannot be declared).
 
 Data counts as the tuner's when it is the very object fit received or an equal copy,
-never merely an array of the same shape (grader/child/probe.py `compare_data`).
+never merely an array of the same shape (grader/child/simulate.py `compare_data`).
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def check(ctx: CheckContext) -> Verdict:
     declared = ctx.artifacts.declared
     if declared is not None and declared.fits:
         return _declared(ctx, declared.fits)
-    calls = ctx.stage("fit").get("calls") or []
+    calls = ctx.record.fit.get("calls") or []
     where = ctx.locate("fit")
     if not calls:
         expected = _expected_text(present(ctx.params))

@@ -107,9 +107,9 @@ def check(ctx: CheckContext) -> Verdict:
     loss, evidence = ctx.judged("loss")
     metrics = list(ctx.artifacts.metrics if evidence is Evidence.ARTIFACT else [])
     if evidence is Evidence.CHILD:
-        metrics = list(ctx.stage("build").get("metrics") or [])
+        metrics = list(ctx.record.build.get("metrics") or [])
     where = ctx.locate("compile")
-    b = ctx.stage("build")
+    b = ctx.record.build
     if evidence is Evidence.ARTIFACT and "loss" in b:
         probed = (_loss_name(b.get("loss")), _describe_metrics(list(b.get("metrics") or [])))
         if probed != (_loss_name(loss), _describe_metrics(metrics)):

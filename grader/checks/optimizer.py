@@ -104,7 +104,7 @@ def check(ctx: CheckContext) -> Verdict:
     settings = _settings(opt or {}, extra)
     found, momentum, nesterov = settings[:3]
     where = ctx.locate(found, "compile")
-    probed = ctx.stage("build").get("optimizer")
+    probed = ctx.record.build.get("optimizer")
     if evidence is Evidence.ARTIFACT and isinstance(probed, Mapping):
         shown = _settings(probed, extra)
         if shown != settings:

@@ -1,9 +1,9 @@
 """Rubric params as typed data: each check declares them as a small frozen dataclass.
 
 `[rubric.<id>].params` in assignment.toml is read into the check's dataclass when the
-spec loads (`parse_item`, called by grader/spec.py), so a typo or a wrong type is a
-SpecError naming the dotted key, never a silently ignored setting. Checks receive the
-dataclass, not a dict.
+spec loads (`grader.checks.rubric.parse_item`, called by grader/spec.py), so a typo or a
+wrong type is a SpecError naming the dotted key, never a silently ignored setting. Checks
+receive the dataclass, not a dict.
 
 The dataclass's type hints are the schema: `bool`, `int`, `float` (an int is accepted),
 `str`, `Literal[...]` (the allowed values), `X | None` (absent: the default),
@@ -139,30 +139,6 @@ def _describe(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
-def parse_item(
-    check_id: str, params: Any, messages: Any, path: Path
-) -> tuple[Any, MappingProxyType]:
-    """The check's params dataclass and its message overrides, validated; SpecError
-    naming the dotted key otherwise (unknown check, parameter, message or placeholder)."""
-    from grader.checks.base import REGISTRY
-
-    check = REGISTRY.get(check_id)
-    if check is None:
-        raise SpecError(
-            f"{path}: [rubric.{check_id}] names no known check",
-            hint=f"known checks: {', '.join(sorted(REGISTRY))}",
-        )
-    where = f"rubric.{check_id}.params"
-    try:
-        built = build(check.params, params, check_id)
-    except ParamError as exc:
-        key = f"{where}.{exc.key}" if exc.key else where
-        raise SpecError(f"{path}: {key} {exc.problem}") from None
-    validate_messages(check_id, messages, path)
-    frozen = {k: MappingProxyType(dict(v)) for k, v in messages.items()}
-    return built, MappingProxyType(frozen)
-
-
 def complete(params: Mapping[str, Any], path: Path) -> dict[str, Any]:
     """Each check's params once the whole rubric is read (`{check id: params}`).
 
@@ -180,41 +156,6 @@ def complete(params: Mapping[str, Any], path: Path) -> dict[str, Any]:
             where = f"rubric.{check_id}.params"
             raise SpecError(f"{path}: {where}.{exc.key} {exc.problem}") from None
     return out
-
-
-def validate_messages(check_id: str, messages: Any, path: Path) -> None:
-    """SpecError unless every override names a message of the check, in known languages,
-    with only the placeholders that message is filled with."""
-    from grader import i18n
-    from grader.checks.base import COMMON_MESSAGES, REGISTRY, placeholders
-
-    check = REGISTRY[check_id]
-    if not isinstance(messages, Mapping):
-        raise SpecError(f"{path}: rubric.{check_id}.messages must be a table")
-    defaults = {**COMMON_MESSAGES, **check.messages}
-    for key, texts in messages.items():
-        at = f"{path}: [rubric.{check_id}].messages.{key}"
-        if key not in defaults:
-            raise SpecError(
-                f"{at} is not a message of check '{check_id}'",
-                hint=f"known: {', '.join(sorted(defaults))}",
-            )
-        known = i18n.languages()  # the languages with a catalog (grader/i18n, --lang-dir)
-        if not isinstance(texts, Mapping) or not set(texts) <= set(known):
-            raise SpecError(
-                f"{at} must be a table of texts in {', '.join(known)}",
-                hint="a language is known when grader/i18n or --lang-dir has its catalog",
-            )
-        allowed = set().union(*(placeholders(t) for t in defaults[key].values()))
-        for lang, text in texts.items():
-            if not isinstance(text, str):
-                raise SpecError(f"{at}.{lang} must be a string")
-            extra = placeholders(text) - allowed - {"class_name"}
-            if extra:
-                raise SpecError(
-                    f"{at}.{lang} uses unknown placeholder(s) {sorted(extra)}",
-                    hint=f"available: {', '.join(sorted(allowed)) or 'none'}",
-                )
 
 
 def present(params: Any) -> dict[str, Any]:

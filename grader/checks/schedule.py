@@ -6,7 +6,7 @@ fails. When it fails, the message names the curve found and the other ways the s
 changed the rate (LearningRateScheduler, ReduceLROnPlateau, Keras 2 `lr=`/`decay=`).
 
 The curve judged is the trained best model's: its schedule's config, read from
-`best.keras`, computed by the parent exactly as Keras does (grader.schedules.keras_curve).
+`best.keras`, computed by the parent exactly as Keras does (grader.keras_schedules.keras_curve).
 The probe's samples (the child's word) are used only when that file holds no schedule the
 parent can compute (none saved, or a student's own schedule class). A probe that saw
 another schedule class than the one trained fails the check.
@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from grader import i18n, schedules
+from grader import i18n, keras_schedules, schedules
 from grader.checks.base import (
     CheckContext,
     Verdict,
@@ -64,9 +64,9 @@ MAX_TOTAL_STEPS = 10**9  # a total the child claims beyond this is not a trainin
 
 def _total_steps(ctx: CheckContext) -> int:
     """The training length the curve is drawn over (the probe's, which the parent set)."""
-    value = ctx.stage("corners").get("total_steps")
+    value = ctx.record.corners.get("total_steps")
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_TOTAL_STEPS:
-        samples = (ctx.stage("build").get("learning_rate") or {}).get("samples") or {}
+        samples = (ctx.record.build.get("learning_rate") or {}).get("samples") or {}
         steps = samples.get("steps") or [0]
         last = steps[-1] if isinstance(steps, list) and steps else 0
         value = last if isinstance(last, int) and 0 < last <= MAX_TOTAL_STEPS else 19600
@@ -84,12 +84,12 @@ def judged_lr(ctx: CheckContext) -> tuple[Mapping[str, Any], Evidence, str | Non
     """The learning rate to judge, with samples; what it rests on; a disagreement message.
 
     The trained model's schedule when its file holds one the parent can compute (a constant
-    or a standard Keras schedule: grader.schedules.keras_curve over the probe's step grid);
+    or a standard Keras schedule: grader.keras_schedules.keras_curve over the probe's step grid);
     else the probe's samples. A probe that saw another kind of rate than the one trained
     gives the disagreement message (the rates' values may differ: the search sets them).
     """
     lr, evidence = ctx.judged("learning_rate")
-    probed = ctx.stage("build").get("learning_rate") or {}
+    probed = ctx.record.build.get("learning_rate") or {}
     if evidence is Evidence.CHILD:
         return lr or {}, evidence, None
     disagreement = None
@@ -101,7 +101,7 @@ def judged_lr(ctx: CheckContext) -> tuple[Mapping[str, Any], Evidence, str | Non
         value = float(lr["value"])
         out["samples"] = {"steps": [0, total], "lrs": [value, value]}
         return out, evidence, disagreement
-    if lr.get("class_name") not in schedules.KERAS_SCHEDULES:
+    if lr.get("class_name") not in keras_schedules.KERAS_SCHEDULES:
         # A student's own schedule class: only its running code can say what it computes.
         # Trained from a declared table (grader.training), the probe's samples must be that
         # table where both exist (the same default values; a random family aside).
@@ -110,8 +110,8 @@ def judged_lr(ctx: CheckContext) -> tuple[Mapping[str, Any], Evidence, str | Non
 
     steps = sample_steps(total)
     try:
-        values = schedules.keras_curve(str(lr["class_name"]), lr.get("config") or {}, steps)
-    except schedules.ScheduleConfigError as exc:
+        values = keras_schedules.keras_curve(str(lr["class_name"]), lr.get("config") or {}, steps)
+    except keras_schedules.ScheduleConfigError as exc:
         out["samples_error"] = exc.message
         return out, evidence, disagreement
     if not all(math.isfinite(v) for v in values):
@@ -153,7 +153,7 @@ def written(lr: Mapping[str, Any], fit: schedules.ScheduleFit | None, lang: str)
     per-step rate), so a student would not recognise their own call in it."""
     name, config = lr.get("class_name"), lr.get("config")
     ours = fit is None or fit.family == name
-    if ours and name in schedules.KERAS_SCHEDULES and isinstance(config, Mapping):
+    if ours and name in keras_schedules.KERAS_SCHEDULES and isinstance(config, Mapping):
         return schedules.describe_written(str(name), config)
     return schedules.describe(fit, lang) if fit is not None else None
 
@@ -166,7 +166,7 @@ def identify_lr(lr: Mapping[str, Any], rtol: float) -> schedules.ScheduleFit | N
 
 
 def _callbacks(ctx: CheckContext) -> list[Mapping[str, Any]]:
-    calls = ctx.stage("fit").get("calls") or []
+    calls = ctx.record.fit.get("calls") or []
     return [cb for call in calls for cb in call.get("callbacks") or [] if not cb.get("marker")]
 
 
@@ -185,7 +185,7 @@ def _epoch_schedule(ctx: CheckContext, callback: Mapping[str, Any], rtol: float)
 def other_mechanisms(ctx: CheckContext, rtol: float) -> list[str]:
     """Sentences about the ways the student changes the rate other than a schedule."""
     notes = []
-    build_lr = ctx.stage("build").get("learning_rate") or {}
+    build_lr = ctx.record.build.get("learning_rate") or {}
     for cb in _callbacks(ctx):
         if (cb.get("dry_run") or {}).get("error") and build_lr.get("kind") == "schedule":
             # Who wins when both set the rate: neither; Keras 3 refuses the callback's set.
@@ -203,7 +203,7 @@ def other_mechanisms(ctx: CheckContext, rtol: float) -> list[str]:
                     patience=c.get("patience"),
                 )
             )
-    b = ctx.stage("build")
+    b = ctx.record.build
     optimizer = (b.get("optimizer") or {}).get("class_name") or "SGD"
     warnings = " ".join(b.get("warnings") or [])
     if "`decay`" in warnings or ctx.keyword(optimizer, "decay"):
@@ -242,7 +242,9 @@ class Params:
 
 def setting_callbacks(ctx: CheckContext, stage: str = "fit") -> list[Mapping[str, Any]]:
     """The callbacks that set the rate (grader.schedules.rate_setters), in fit's order."""
-    found = _callbacks(ctx) if stage == "fit" else list(ctx.stage(stage).get("callbacks") or [])
+    found = (
+        _callbacks(ctx) if stage == "fit" else list(ctx.record.stage(stage).get("callbacks") or [])
+    )
     return schedules.rate_setters(found)
 
 
@@ -351,7 +353,7 @@ def _check_callback(ctx: CheckContext, family: str, rtol: float) -> Verdict:
     name = str(cb.get("class_name"))
     where = ctx.locate(name, anywhere=True) or where
     run = cb.get("dry_run") or {}
-    build_lr = ctx.stage("build").get("learning_rate") or {}
+    build_lr = ctx.record.build.get("learning_rate") or {}
     if run.get("error"):
         if cb.get("conflicts_with_schedule") or build_lr.get("kind") == "schedule":
             text = ctx.say("cb_conflict", schedule=build_lr.get("class_name"), callback=name)
@@ -444,7 +446,7 @@ def _corner_problems(ctx: CheckContext, names: tuple[str, ...]) -> tuple[list[st
     """Sentences about the corner builds whose rates do not cover their own bounds, and how
     many corners were judged. A corner records only its rates' extremes (probe._corners)."""
     problems, judged = [], 0
-    for build in ctx.stage("corners").get("builds") or []:
+    for build in ctx.record.corners.get("builds") or []:
         bounds = _bound_values(build.get("values") or {}, names)
         lowest, highest = build.get("lr_min"), build.get("lr_max")
         if not build.get("ok") or bounds is None or lowest is None or highest is None:
@@ -474,7 +476,7 @@ def _check_random(ctx: CheckContext, rtol: float, bounds: tuple[str, ...] | None
     lr, evidence, where, unjudgeable = _judged_schedule(ctx)
     if unjudgeable is not None:
         return failed(join([unjudgeable, expected]), where, evidence)
-    values = ctx.stage("search_space").get("values") or {}
+    values = ctx.record.search_space.get("values") or {}
     interval = _bound_values(values, bounds)
     if interval is None:  # asked first: it needs no curve fitting
         missing = " / ".join(n for n in bounds if not isinstance(values.get(n), int | float))

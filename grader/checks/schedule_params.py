@@ -183,7 +183,7 @@ def check(ctx: CheckContext) -> Verdict:
     if evidence is Evidence.ARTIFACT:
         # The settings the rubric fixes are not searched: the probe must have seen them.
         trained = _config_values(lr, family, wanted)
-        probed = _config_values(ctx.stage("build").get("learning_rate"), family, wanted)
+        probed = _config_values(ctx.record.build.get("learning_rate"), family, wanted)
         if trained is not None and probed is not None and trained != probed:
             text = ctx.disagreement(
                 ctx.say("what_params", family=family),

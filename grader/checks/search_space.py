@@ -88,7 +88,7 @@ def _corner_problems(ctx: CheckContext) -> tuple[list[str], Any]:
     problems: list[str] = []
     growing: list[str] = []
     where = None
-    for corner in ctx.stage("corners").get("builds") or []:
+    for corner in ctx.record.corners.get("builds") or []:
         values = _values_text(corner.get("values") or {})
         if not corner.get("ok"):
             problems.append(
@@ -155,7 +155,7 @@ def check(ctx: CheckContext) -> Verdict:
         searched = declared_space(declared.space)
         evidence = Evidence.ARTIFACT
     else:
-        searched = ctx.stage("search_space").get("hyperparameters") or []
+        searched = ctx.record.search_space.get("hyperparameters") or []
     space = [h for h in searched if h.get("type") != "Fixed"]
     found = {h["name"]: h for h in space}
     wanted = {w.name for w in ctx.params.hyperparameters}

@@ -40,13 +40,13 @@ class Params:
 
 @register("structure", MESSAGES, params=Params, evidence=Evidence.CHILD)
 def check(ctx: CheckContext) -> Verdict:
-    if not ctx.record or "probe_version" not in ctx.record:
+    if ctx.record.probe_version is None:
         return skipped(ctx.say("no_probe"))
     base = ctx.params.base_class
     names = list(ctx.params.fit_signature)
     expected = _expected_signature(names)
-    s = ctx.stage("structure")
-    b = ctx.stage("build")
+    s = ctx.record.structure
+    b = ctx.record.build
     where = ctx.class_location()
 
     # The class must be there and usable before anything else can be said.

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from grader.child.protocol import PROTOCOL
+
 DECLARATION_LIMIT = 8 * 1024 * 1024  # one declaration file (the tables dominate)
 MAX_TABLE = 200_000  # learning rates in one table: 196 steps x 100 epochs is 19,600
 MAX_CALLBACKS = 16
@@ -295,7 +297,7 @@ class Declaration:
 
     def to_data(self) -> dict[str, Any]:
         return {
-            "protocol": 1,
+            "protocol": PROTOCOL,
             "n": self.n,
             "outcome": self.outcome.value,
             "hyperparameters": _thaw(self.hyperparameters),

@@ -33,8 +33,6 @@ import functools
 import inspect
 import json
 import math
-import time
-import types
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,13 +43,12 @@ import keras
 import keras_tuner
 import numpy as np
 
-from grader.child import probe
+from grader.child import probe, simulate
 from grader.child.declaration import (
     DECLARATION_LIMIT,
     KERAS_CALLBACKS,
     MAX_CALLBACKS,
     MAX_REASONS,
-    MAX_TABLE,
     TUNER_MARKERS,
     CallbackKind,
     CallbackPlan,
@@ -63,15 +60,12 @@ from grader.child.declaration import (
     RatePer,
     RateTable,
 )
-from grader.child.protocol import describe_exception
+from grader.child.foreign import foreign_config, foreign_objects, is_keras
+from grader.child.protocol import PROTOCOL, describe_exception
+from grader.child.rates import callback_rates, said, tabulate
 
-SCHEDULE_SECONDS = 10.0  # tabulating one student schedule; over it: undeclarable
-CALLBACK_SECONDS = 30.0  # both dry runs of one rate-setting callback; over it: undeclarable
 KERAS_BATCH_SIZE = 32  # Model.fit's batch size when none is given
 REASON_TEXT = 300  # characters of one reason
-# Keras layers whose config carries code (a function's bytecode, a foreign module): the
-# trainer's safe-mode rebuild refuses them, and what they compute is not data.
-CODE_LAYERS = frozenset({"Lambda", "TorchModuleWrapper", "JaxLayer", "FlaxLayer", "TFSMLayer"})
 _FIT_SIGNATURE = inspect.signature(keras.Model.fit)
 # Model.fit and train_on_batch, and every class keras.Model resolves them through (the
 # backend trainer): a student calling `TensorFlowTrainer.fit(model, ...)` is recorded too.
@@ -175,7 +169,7 @@ def declare(
         raise
     except BaseException as exc:  # a fault of this module: the sandbox trains instead
         found = _Found(_thaw(request.hyperparameters))
-        found.reasons.append(f"the grader could not declare it ({_said(exc)})")
+        found.reasons.append(f"the grader could not declare it ({said(exc)})")
     return _finish(request, found)
 
 
@@ -251,12 +245,12 @@ class _Declarer:
         try:
             found.hyperparameters = _json(hp.get_config())
         except (TypeError, ValueError) as exc:
-            reasons.append(f"the search space is not JSON ({_said(exc)})")
+            reasons.append(f"the search space is not JSON ({said(exc)})")
 
     # --- fit ---
 
     def _fit(self, hp: Any, found: _Found) -> None:
-        marker = probe._marker_class()
+        marker = simulate.marker_class()
         self.markers = tuple(marker() for _ in range(TUNER_MARKERS))
         recorder = _Recorder(self)
         raised: BaseException | None = None
@@ -273,7 +267,7 @@ class _Declarer:
             return
         reasons = found.reasons
         if raised is not None:
-            reasons.append(f"fit raised after Model.fit ({_said(raised)})")
+            reasons.append(f"fit raised after Model.fit ({said(raised)})")
         if recorder.train_on_batch:
             reasons.append("fit calls Model.train_on_batch")
         if len(recorder.calls) != 1:
@@ -297,7 +291,7 @@ class _Declarer:
         found.learning_rate, found.fit = call.learning_rate, call.plan
 
     def _call_fit(self, hp: Any) -> Any:
-        """The student's fit, called as keras-tuner's search calls it (probe._dry_fit)."""
+        """The student's fit, called as keras-tuner's search calls it (simulate.dry_fit)."""
         callbacks = list(self.markers)
         if self.how == "validation_data":
             return self.instance.fit(
@@ -337,14 +331,14 @@ class _Declarer:
             reasons.append(f"fit passes shuffle={_short(shuffle)}")
         callbacks = _callback_list(arguments.get("callbacks"), reasons)
         call.model = self._model_config(model, reasons)
-        reasons.extend(_foreign_objects(model))
+        reasons.extend(foreign_objects(model))
         schedule, call.compile = self._compile_config(model, reasons)
         if reasons or epochs is None or type(shuffle) is not bool:
             return  # undeclarable already: the tables below are the expensive part
         trained = min(epochs, self.max_epochs)
         steps = self._steps(batch_size)
         if schedule is not None:
-            values = _tabulate(schedule, model.optimizer, steps * trained, reasons)
+            values = tabulate(schedule, model.optimizer, steps * trained, reasons)
             if values is not None and call.compile is not None:
                 call.learning_rate = RateTable(
                     RatePer.STEP, tuple(values), type(schedule).__name__[:200]
@@ -408,7 +402,7 @@ class _Declarer:
         try:
             config = json.loads(model.to_json())
         except Exception as exc:
-            reasons.append(f"the model cannot be written as a Keras config ({_said(exc)})")
+            reasons.append(f"the model cannot be written as a Keras config ({said(exc)})")
             return None
         finally:
             del model.get_compile_config
@@ -416,9 +410,9 @@ class _Declarer:
         try:
             config = _json(config)
         except ValueError as exc:
-            reasons.append(f"the model config is not JSON ({_said(exc)})")
+            reasons.append(f"the model config is not JSON ({said(exc)})")
             return None
-        reasons.extend(_foreign_config(config, "model"))
+        reasons.extend(foreign_config(config, "model"))
         return config
 
     def _compile_config(self, model: Any, reasons: list[str]) -> tuple[Any, dict[str, Any] | None]:
@@ -426,7 +420,7 @@ class _Declarer:
         lr = getattr(getattr(model, "optimizer", None), "_learning_rate", None)
         schedule = None
         if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
-            schedule = None if _is_keras(type(lr)) else lr
+            schedule = None if is_keras(type(lr)) else lr
         elif callable(lr) and not isinstance(lr, keras.Variable):
             reasons.append("the learning rate is a function, not a number or a schedule")
         patched = False
@@ -441,7 +435,7 @@ class _Declarer:
         try:
             config = _json(model.get_compile_config())
         except Exception as exc:
-            reasons.append(f"the compile config cannot be written ({_said(exc)})")
+            reasons.append(f"the compile config cannot be written ({said(exc)})")
             return schedule, None
         finally:
             if patched:
@@ -456,7 +450,7 @@ class _Declarer:
                 reasons.append("the optimizer's config has no learning_rate")
                 return schedule, None
             inner["learning_rate"] = 0.0  # the table's first rate, once tabulated
-        reasons.extend(_foreign_config(config, "compile config"))
+        reasons.extend(foreign_config(config, "compile config"))
         return schedule, config
 
     # --- callbacks ---
@@ -488,15 +482,17 @@ class _Declarer:
             elif type(cb) is keras.callbacks.LearningRateScheduler:
                 # Keras' own callback, run as Keras runs it: it sets the rate at each
                 # epoch's start from schedule(epoch, rate), so one batch per epoch will do.
-                rates = _rates(cb, model, names, reasons, steps=1, epochs=epochs, val_steps=1)
+                rates = callback_rates(
+                    cb, model, names, reasons, steps=1, epochs=epochs, val_steps=1
+                )
                 if rates is not None:
                     function = getattr(cb.schedule, "__name__", type(cb.schedule).__name__)
                     table = RateTable(RatePer.EPOCH, tuple(rates[1]), str(function)[:200])
                     plans.append(CallbackPlan(CallbackKind.RATES, name, rates=table))
                     setters.append(name)
-            elif probe.can_set_learning_rate(cb):  # a callback class the student wrote
+            elif simulate.can_set_learning_rate(cb):  # a callback class the student wrote
                 val_steps = self._validation_steps(batch_size)
-                rates = _rates(
+                rates = callback_rates(
                     cb,
                     model,
                     names,
@@ -568,7 +564,7 @@ class _Recorder:
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # never into the student's fit
-                call.reasons.append(f"the grader could not read the fit call ({_said(exc)})")
+                call.reasons.append(f"the grader could not read the fit call ({said(exc)})")
         return call.history
 
     def record_train_on_batch(self, model: Any, *args: Any, **kwargs: Any) -> Any:
@@ -609,7 +605,7 @@ def _fake_history(model: Any) -> Any:
     history.epoch = [0]
     # A fit that looks into the history before returning it must still run.
     names = _metric_names(model)
-    keys = [*probe.FAKE_HISTORY_KEYS, *names, *(f"val_{n}" for n in names)]
+    keys = [*simulate.FAKE_HISTORY_KEYS, *names, *(f"val_{n}" for n in names)]
     history.history = {k: [0.5] for k in keys}
     return history
 
@@ -663,459 +659,6 @@ def _constructor_arguments(cb: Any, name: str, reasons: list[str]) -> dict[str, 
     return out
 
 
-# --- objects that are not Keras' own --------------------------------------------------------
-
-
-def _is_keras(cls: type) -> bool:
-    return _keras_module(cls.__module__)
-
-
-def _keras_module(module: Any) -> bool:
-    return isinstance(module, str) and (module == "keras" or module.startswith("keras."))
-
-
-def _is_function(value: Any) -> bool:
-    kinds = (types.FunctionType, types.BuiltinFunctionType, functools.partial, np.ufunc)
-    return isinstance(value, kinds)
-
-
-def _function_module(value: Any) -> Any:
-    if isinstance(value, functools.partial):
-        value = value.func
-    return getattr(value, "__module__", None)
-
-
-def _function_name(value: Any) -> str:
-    if isinstance(value, functools.partial):
-        value = value.func
-    return str(getattr(value, "__name__", type(value).__name__))
-
-
-def _foreign_objects(model: Any) -> list[str]:
-    """The live objects in the model and its compile arguments that are not Keras' own.
-
-    The configs alone cannot tell: Keras writes any function by its name only (a student's
-    `categorical_crossentropy`, TensorFlow's `tf.nn.relu`), and the trainer would rebuild
-    Keras' function of that name.
-    """
-    reasons = []
-    if not _is_keras(type(model)):
-        reasons.append(f"model class {type(model).__name__} is not Keras'")
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        name = type(layer).__name__
-        if not _is_keras(type(layer)):
-            reasons.append(f"custom layer {name}")
-            continue
-        if name in CODE_LAYERS:
-            reasons.append(f"{name} layer (code in the model)")
-        for attribute, value in vars(layer).items():
-            if _is_function(value) and not _keras_module(_function_module(value)):
-                reasons.append(
-                    f"function {_function_name(value)} ({attribute} of layer {layer.name}) "
-                    "is not Keras'"
-                )
-    compiled = getattr(getattr(model, "_compile_config", None), "config", None) or {}
-    optimizer = compiled.get("optimizer")
-    if optimizer is not None and not isinstance(optimizer, str) and not _is_keras(type(optimizer)):
-        reasons.append(f"optimizer class {type(optimizer).__name__} is not Keras'")
-    kinds = {"loss": "loss", "metrics": "metric", "weighted_metrics": "metric",
-             "loss_weights": "loss weight"}  # fmt: skip
-    for key, kind in kinds.items():
-        for leaf in _leaves(compiled.get(key)):
-            if leaf is None or isinstance(leaf, str | int | float | bool):
-                continue
-            if _is_function(leaf):
-                if not _keras_module(_function_module(leaf)):
-                    reasons.append(f"{kind} function {_function_name(leaf)} is not Keras'")
-            elif not _is_keras(type(leaf)):
-                reasons.append(f"{kind} class {type(leaf).__name__} is not Keras'")
-            else:  # a Keras wrapper of a function (MeanMetricWrapper(fn=...))
-                for value in vars(leaf).values():
-                    if _is_function(value) and not _keras_module(_function_module(value)):
-                        reasons.append(
-                            f"{kind} {type(leaf).__name__} wraps function "
-                            f"{_function_name(value)}, not Keras'"
-                        )
-    return reasons
-
-
-def _leaves(value: Any) -> Iterator[Any]:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-        else:
-            yield item
-
-
-def _foreign_config(config: Any, where: str) -> list[str]:
-    """Objects in a Keras config whose module is not Keras' (a student's class writes
-    module null or its own module; nested ones too: an initializer, a regularizer)."""
-    reasons = []
-    stack = [config]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-            if not {"module", "class_name", "config"} <= set(item):
-                continue
-            module, name = item["module"], item["class_name"]
-            if name == "function" and module == "builtins":
-                continue  # a function, written by name: judged on the live object
-            if not _keras_module(module):
-                reasons.append(f"custom object {name} in the {where}")
-    return reasons
-
-
-# --- learning rates written as code ---------------------------------------------------------
-
-
-def _tabulate(schedule: Any, optimizer: Any, total: int, reasons: list[str]) -> list[float] | None:
-    """`schedule`'s rate at steps 0..total-1, as Keras' training step computes it.
-
-    The train step runs in a `tf.function` without autograph (keras/src/backend/
-    tensorflow/trainer.py) and calls `schedule(optimizer.iterations)` there: a schedule is
-    traced once and run per step, so Python-side code in it runs once (a `random.random()`
-    is a constant), and Python control flow on the step fails. The table is computed the
-    same way: one traced loop over the steps, checked at 17 steps against the traced call
-    on the optimizer's own counter (unless the schedule is random), else one traced call
-    per step, within SCHEDULE_SECONDS.
-    """
-    import tensorflow as tf
-
-    name = type(schedule).__name__
-    if total > MAX_TABLE:
-        reasons.append(f"schedule {name} would need {total:,} rates (at most {MAX_TABLE:,})")
-        return None
-    deadline = time.monotonic() + SCHEDULE_SECONDS
-    counter = optimizer._iterations
-    saved = probe._variable_value(counter)
-    plain = tf.autograph.experimental.do_not_convert
-    one = tf.function(plain(lambda: schedule(counter)))
-
-    def at(step: int) -> float:
-        counter.assign(step)
-        return _scalar(one())
-
-    try:
-        try:
-            first = at(0)
-        except Exception as exc:
-            reasons.append(f"schedule {name} fails in Keras' compiled training step ({_said(exc)})")
-            return None
-        values = _traced_loop(schedule, total)
-        if values is not None and at(0) == first:  # not random: the loop must agree
-            samples = sorted(set(np.linspace(0, total - 1, 17).round().astype(int).tolist()))
-            if not all(
-                math.isclose(values[s], at(s), rel_tol=1e-6, abs_tol=1e-12) for s in samples
-            ):
-                values = None
-        if values is None:
-            values = []
-            for step in range(total):
-                if time.monotonic() > deadline:
-                    reasons.append(f"schedule {name} too slow to tabulate ({total:,} steps)")
-                    return None
-                try:
-                    values.append(at(step))
-                except Exception as exc:
-                    reasons.append(f"schedule {name} raised at step {step} ({_said(exc)})")
-                    return None
-    finally:
-        if saved is not None:
-            counter.assign(saved)
-    for step, value in enumerate(values):
-        if not math.isfinite(value) or value < 0:
-            reasons.append(f"schedule {name} gives {value} at step {step}, not a rate")
-            return None
-    return values
-
-
-def _traced_loop(schedule: Any, total: int) -> list[float] | None:
-    """schedule(step) for every step in one traced loop, or None when it cannot run so."""
-    import tensorflow as tf
-
-    def loop() -> Any:
-        def body(i: Any, rates: Any) -> tuple[Any, Any]:
-            rate = tf.reshape(tf.cast(schedule(tf.cast(i, tf.int64)), tf.float64), [])
-            return i + 1, rates.write(i, rate)
-
-        rates = tf.TensorArray(tf.float64, size=total)
-        _, rates = tf.while_loop(lambda i, _: i < total, body, (tf.constant(0), rates))
-        return rates.stack()
-
-    try:
-        traced = tf.function(tf.autograph.experimental.do_not_convert(loop))
-        return [float(v) for v in np.asarray(traced(), dtype=np.float64).reshape(-1)]
-    except Exception:
-        return None
-
-
-def _scalar(value: Any) -> float:
-    return float(np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64).reshape(()))
-
-
-@dataclass
-class _Run:
-    """One dry run of a callback (see `_dry_run`)."""
-
-    rates: list[float | None] = field(default_factory=list)  # the rate each batch used
-    epoch_rates: list[float | None] = field(default_factory=list)  # at each epoch's first batch
-    touched: list[str] = field(default_factory=list)  # what else it changed
-    error: BaseException | None = None
-    where: str = ""
-    slow: bool = False
-    callback: Any = None  # the copy it ran, in the state the run left it
-
-
-class _Stopped(Exception):
-    """The callback set model.stop_training."""
-
-
-class _TooSlow(Exception):
-    """The dry run's time ran out."""
-
-
-def _rates(
-    cb: Any,
-    model: Any,
-    metric_names: list[str],
-    reasons: list[str],
-    *,
-    steps: int,
-    epochs: int,
-    val_steps: int,
-    stateful: bool = False,
-) -> tuple[list[float], list[float], bool] | None:
-    """(per-batch rates, per-epoch rates, whether it set any) of a callback judged to only
-    set the learning rate; None (with the reason) otherwise.
-
-    Judged by two dry runs of Keras' callback protocol over the trained steps, with
-    different simulated logs (one improving, one worsening): it only sets the rate when
-    both runs give the same rates and, in each, it raised nothing, never set
-    `model.stop_training`, and left the model's weights, its config, its optimizer's
-    config and the compile arguments as they were.
-
-    `stateful`: the callback keeps state of its own (a student's class). The same object
-    met again, in a later declaration, is one the student's fit hands to every trial
-    (made in the HyperModel's __init__, say): a third run from the state the first one
-    left, the next trial's start, must give the same rates, or the trials would differ.
-
-    What this cannot see: effects outside the model (globals, files, other callbacks),
-    rates that depend on the logs in ways neither simulated run triggers, on the clock or
-    on the real data, and weights set to the values they already had.
-    """
-    name = type(cb).__name__
-    total = steps * epochs
-    if total > MAX_TABLE:
-        reasons.append(f"callback {name} would need {total:,} rates (at most {MAX_TABLE:,})")
-        return None
-    deadline = time.monotonic() + CALLBACK_SECONDS
-    runs = []
-    for logs in (_improving, _worsening):
-        run = _dry_run(
-            cb, model, functools.partial(logs, metric_names),
-            steps=steps, epochs=epochs, val_steps=val_steps, deadline=deadline,
-        )  # fmt: skip
-        if run.error is not None:
-            reasons.append(f"callback {name} raised at {run.where} ({_said(run.error)})")
-            return None
-        if run.slow:
-            reasons.append(f"callback {name} too slow to simulate ({total:,} batches)")
-            return None
-        if run.touched:
-            reasons.extend(f"callback {name} {what}" for what in run.touched)
-            return None
-        runs.append(run)
-    first, second = runs
-    if first.rates != second.rates:
-        reasons.append(f"callback {name} sets rates that depend on the logs or on chance")
-        return None
-    if stateful and _met_before(cb):
-        again = _dry_run(
-            first.callback, model, functools.partial(_improving, metric_names),
-            steps=steps, epochs=epochs, val_steps=val_steps, deadline=deadline,
-        )  # fmt: skip
-        if again.error is not None or again.slow or again.rates != first.rates:
-            reasons.append(f"callback {name} is one object for every trial and carries its state")
-            return None
-    rates = first.rates
-    if not all(r is not None and math.isfinite(r) and r >= 0 for r in rates):
-        reasons.append(f"callback {name} sets a learning rate that is not a rate")
-        return None
-    lr = getattr(model.optimizer, "_learning_rate", None)
-    before = probe._read_lr(model.optimizer)
-    # An optimizer with a schedule refuses any rate set on it (a TypeError, seen above):
-    # a run that got here set none. Otherwise every batch ran at the optimizer's own rate.
-    changed = isinstance(lr, keras.Variable) and any(r != before for r in rates)
-    return list(rates), list(first.epoch_rates), changed  # type: ignore[arg-type]
-
-
-# The student's callbacks dry-run by an earlier declaration of this process.
-_MET: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def _met_before(cb: Any) -> bool:
-    try:
-        met = cb in _MET
-        _MET.add(cb)
-    except TypeError:  # an unhashable callback: never met, as far as this can tell
-        return False
-    return met
-
-
-def _improving(names: list[str], epoch: int) -> dict[str, float]:
-    # probe._Simulation's run: the loss falls and the accuracy rises every epoch.
-    decay = 0.9 ** (epoch + 1)
-    return _logs(names, loss=decay, accuracy=1.0 - 0.5 * decay)
-
-
-def _worsening(names: list[str], epoch: int) -> dict[str, float]:
-    return _logs(names, loss=1.0 + 0.1 * epoch, accuracy=max(0.0, 0.5 - 0.01 * epoch))
-
-
-def _logs(names: list[str], *, loss: float, accuracy: float) -> dict[str, float]:
-    logs = {"loss": loss, "accuracy": accuracy}
-    logs.update({n: accuracy for n in names if n not in logs})
-    return logs
-
-
-def _dry_run(
-    cb: Any,
-    model: Any,
-    logs: Callable[[int], dict[str, float]],
-    *,
-    steps: int,
-    epochs: int,
-    val_steps: int,
-    deadline: float,
-) -> _Run:
-    """Keras' callback protocol over `epochs` x `steps` simulated batches (probe._Simulation).
-
-    The calls are those `Model.fit` makes (keras/src/trainers, Keras 3), validation's
-    included: on_train_begin; per epoch on_epoch_begin, per batch on_train_batch_begin /
-    on_train_batch_end, then on_test_begin, per validation batch on_test_batch_begin /
-    on_test_batch_end, on_test_end, then on_epoch_end; on_train_end. No batch trains: the
-    rate a batch uses is read after its on_train_batch_begin, as the train step reads it,
-    and the optimizer's step counter moves as in training (a callback may read it). The
-    run works on a copy of the callback; the optimizer and the model are put back.
-    """
-    run = _Run()
-    optimizer = model.optimizer
-    lr_object = getattr(optimizer, "_learning_rate", None)
-    lr_before = probe._read_lr(optimizer)
-    counter = getattr(optimizer, "_iterations", None)
-    counter_value = probe._variable_value(counter)
-    stop_training = getattr(model, "stop_training", False)
-    before = _model_state(model)
-    copied, _ = probe._copy_callback(cb, model)
-    run.callback = copied
-
-    def check() -> None:
-        if getattr(model, "stop_training", False):
-            raise _Stopped
-
-    try:
-        model.stop_training = False
-        if counter is not None:
-            counter.assign(0)  # from here each batch's end counts it, as the train step does
-        run.where = "the start of training"
-        copied.set_model(model)
-        copied.set_params({"verbose": 0, "epochs": epochs, "steps": steps})
-        copied.on_train_begin({})
-        check()
-        epoch_logs: dict[str, float] = {}
-        for epoch in range(epochs):
-            run.where = f"epoch {epoch}"
-            train_logs = logs(epoch)
-            val_logs = {k: v * 1.05 if k == "loss" else v * 0.95 for k, v in train_logs.items()}
-            copied.on_epoch_begin(epoch, {})
-            check()
-            for batch in range(steps):
-                step = epoch * steps + batch
-                copied.on_train_batch_begin(batch, {})
-                check()
-                run.rates.append(_rate(optimizer))
-                if counter is not None:
-                    counter.assign(step + 1)  # the train step counts the batch
-                copied.on_train_batch_end(batch, dict(train_logs))
-                check()
-                if time.monotonic() > deadline:
-                    raise _TooSlow
-            run.epoch_rates.append(run.rates[epoch * steps])
-            copied.on_test_begin({})
-            for batch in range(val_steps):
-                copied.on_test_batch_begin(batch, {})
-                copied.on_test_batch_end(batch, dict(val_logs))
-            copied.on_test_end(dict(val_logs))
-            check()
-            epoch_logs = {**train_logs, **{f"val_{k}": v for k, v in val_logs.items()}}
-            copied.on_epoch_end(epoch, dict(epoch_logs))
-            check()
-        run.where = "the end of training"
-        copied.on_train_end(dict(epoch_logs))
-        check()
-    except _Stopped:
-        run.touched.append("stops training")
-    except _TooSlow:
-        run.slow = True
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:
-        run.error = exc
-    finally:
-        after = _model_state(model)
-        for what, old, new in zip(_STATE_PARTS, before, after, strict=True):
-            if old != new:
-                run.touched.append(what)
-        if getattr(model, "optimizer", None) is not optimizer:
-            model.optimizer = optimizer
-        probe._restore(optimizer, lr_object, lr_before, counter, counter_value)
-        model.stop_training = stop_training
-    return run
-
-
-def _rate(optimizer: Any) -> float | None:
-    """The rate the next batch trains at (probe._read_lr, without its conversions when it
-    is the optimizer's own variable: this runs once per simulated batch)."""
-    variable = getattr(optimizer, "_learning_rate", None)
-    if isinstance(variable, keras.Variable):
-        return float(np.asarray(variable.numpy()).reshape(()))
-    return probe._read_lr(optimizer)
-
-
-_STATE_PARTS = (
-    "changes the model's weights",
-    "changes the model's config",
-    "changes the optimizer's settings",
-    "replaces the optimizer or the compile arguments",
-)
-
-
-def _model_state(model: Any) -> tuple[Any, ...]:
-    """What a callback that only sets the rate leaves as it found it (see `_rates`)."""
-    digest = [np.asarray(keras.ops.convert_to_numpy(v)).tobytes() for v in model.weights]
-    try:
-        config = json.dumps(model.get_config(), sort_keys=True, default=repr)
-    except Exception as exc:
-        config = f"unreadable: {type(exc).__name__}"
-    optimizer = getattr(model, "optimizer", None)
-    try:
-        settings = dict(optimizer.get_config())
-        settings.pop("learning_rate", None)  # the one thing it may set
-        settings_text = json.dumps(settings, sort_keys=True, default=repr)
-    except Exception as exc:
-        settings_text = f"unreadable: {type(exc).__name__}"
-    compiled = getattr(getattr(model, "_compile_config", None), "config", None) or {}
-    identity = (id(optimizer), *(id(v) for v in compiled.values()))
-    return (digest, config, settings_text, identity)
-
-
 # --- the answer ------------------------------------------------------------------------------
 
 
@@ -1126,7 +669,7 @@ def _finish(request: DeclareRequest, found: _Found) -> dict[str, Any]:
     try:
         return _accepted(data)
     except (DeclarationError, TypeError, ValueError, RecursionError) as exc:
-        refused = f"the declaration is not one the grader accepts ({_said(exc)})"
+        refused = f"the declaration is not one the grader accepts ({said(exc)})"
     found.reasons.append(refused)
     try:
         return _accepted(_data(request, found))
@@ -1149,7 +692,7 @@ def _data(request: DeclareRequest, found: _Found) -> dict[str, Any]:
     if len(reasons) > MAX_REASONS:
         reasons = [*reasons[: MAX_REASONS - 1], f"and {len(reasons) - MAX_REASONS + 1} more"]
     return {
-        "protocol": 1,
+        "protocol": PROTOCOL,
         "n": request.n,
         "outcome": outcome.value,
         "hyperparameters": found.hyperparameters,
@@ -1214,7 +757,3 @@ def _number_is(value: Any, expected: Any) -> bool:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _said(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:200]

@@ -56,6 +56,31 @@ class SearchLimits:
     submission_seconds: float
 
 
+@dataclass(frozen=True)
+class TunerSetup:
+    """The search as the spec's [calling] runs it: the tuner class, its objective (and
+    direction: "" lets keras-tuner infer it, as the exam does), the executions per trial,
+    the notebook's seed, and how `tuner.search` receives the validation data."""
+
+    seed: int
+    objective: str
+    executions_per_trial: int = 1
+    tuner: str = "BayesianOptimization"
+    direction: str = ""
+    validation: str = "xy_val"  # xy_val, validation_data or validation_split
+    validation_split: float | None = None
+
+
+@dataclass(frozen=True)
+class TunerFolder:
+    """Where the tuner writes: keras-tuner's `directory`/`project_name`, and the
+    progress.jsonl the parent times each trial from (None: no progress lines)."""
+
+    directory: Path
+    project_name: str = "search"
+    progress: Path | None = None
+
+
 @dataclass
 class FitCall:
     """What one guarded `Model.fit` call asked for and what the grader changed."""
@@ -349,17 +374,11 @@ TUNERS: dict[str, type] = {
 
 def make_tuner(
     hypermodel: keras_tuner.HyperModel,
+    setup: TunerSetup,
     *,
     limits: SearchLimits,
-    seed: int,
-    objective: str,
-    executions_per_trial: int,
-    directory: Path,
-    project_name: str,
+    folder: TunerFolder,
     on_trial_end: Callable[[TrialLog, Any], None] | None = None,
-    progress: Path | None = None,
-    tuner: str = "BayesianOptimization",
-    direction: str = "",
 ) -> Any:
     """The tuner the exam builds (or the spec's [calling] tuner), with the grader's budget
     around each trial.
@@ -369,28 +388,29 @@ def make_tuner(
     seeded Python RNG (`random.randint(1, 10000)`), as it does in the student's notebook.
     Passing `seed=` would run a different search from the one the student ran.
     The same holds for RandomSearch and Hyperband, whose oracles draw their seed the same
-    way. `progress` is the progress.jsonl to append to (None: no progress lines).
-    `direction` ("max"/"min") makes the objective a `keras_tuner.Objective`; "" passes
-    the name alone, as the exam does, and keras-tuner infers the direction.
+    way. `folder.progress` is the progress.jsonl to append to (None: no progress lines).
+    `setup.direction` ("max"/"min") makes the objective a `keras_tuner.Objective`; ""
+    passes the name alone, as the exam does, and keras-tuner infers the direction.
     """
-    if tuner not in TUNERS:  # the parent validated it; a request is still checked here
-        raise ValueError(f"unknown tuner {tuner!r}; known: {', '.join(TUNERS)}")
-    goal: Any = keras_tuner.Objective(objective, direction) if direction else objective
+    if setup.tuner not in TUNERS:  # the parent validated it; a request is still checked here
+        raise ValueError(f"unknown tuner {setup.tuner!r}; known: {', '.join(TUNERS)}")
+    objective = setup.objective
+    goal: Any = keras_tuner.Objective(objective, setup.direction) if setup.direction else objective
     # Built before the seed is set: creating the progress file draws no random numbers,
     # but nothing else may run between the seed and the tuner, as in the notebook.
-    writer = ProgressWriter(progress, trials=limits.max_trials, epochs=limits.max_epochs)
-    keras.utils.set_random_seed(seed)
-    return TUNERS[tuner](
+    writer = ProgressWriter(folder.progress, trials=limits.max_trials, epochs=limits.max_epochs)
+    keras.utils.set_random_seed(setup.seed)
+    return TUNERS[setup.tuner](
         hypermodel,
         limits=limits,
         started=time.monotonic(),
         on_trial_end=on_trial_end,
         progress=writer,
         objective=goal,
-        executions_per_trial=executions_per_trial,
+        executions_per_trial=setup.executions_per_trial,
         overwrite=True,
-        directory=str(directory),
-        project_name=project_name,
+        directory=str(folder.directory),
+        project_name=folder.project_name,
     )
 
 
@@ -420,13 +440,14 @@ def search_call(
 def run_search(
     hypermodel: keras_tuner.HyperModel,
     data: tuple[Any, Any, tuple[Any, Any]],
-    validation: str = "xy_val",
-    validation_split: float | None = None,
-    **settings: Any,
+    setup: TunerSetup,
+    *,
+    limits: SearchLimits,
+    folder: TunerFolder,
 ) -> Any:
     """Run the search the exam runs (or the spec's), under the budget; returns the tuner."""
-    tuner = make_tuner(hypermodel, **settings)
-    search_call(tuner, data, validation, validation_split)
+    tuner = make_tuner(hypermodel, setup, limits=limits, folder=folder)
+    search_call(tuner, data, setup.validation, setup.validation_split)
     return tuner
 
 

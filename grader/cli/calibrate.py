@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from grader.cli import (
+from grader.cli.common import (
     EXAM_CALIBRATION_TIME,
     add_assignment_arguments,
     add_data_arguments,

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grader import __version__
-from grader.cli import (
+from grader.cli.common import (
+    COMMANDS,
     EXAM_CALIBRATION_TIME,
     add_assignment_arguments,
     add_data_arguments,
@@ -57,8 +58,6 @@ LIMIT_FLAGS = (
 
 
 def _commands_text() -> str:
-    from grader.cli import COMMANDS
-
     if not COMMANDS:
         return ""
     lines = [f"  grade {name} ...  {text}" for name, (_, text) in COMMANDS.items()]

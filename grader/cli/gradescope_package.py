@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grader import report
-from grader.cli import add_assignment_arguments, apply_course, chosen_assignment
+from grader.cli.common import add_assignment_arguments, apply_course, chosen_assignment
 from grader.errors import ExitCode
 
 EPILOG = """\

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from grader.cli import (
+from grader.cli.common import (
     add_assignment_arguments,
     add_data_arguments,
     add_language_arguments,

@@ -19,6 +19,7 @@ the child is (grader.runner.child_env): the same numbers as the student's notebo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -29,7 +30,17 @@ from typing import IO, Any
 import numpy as np
 
 from grader.child.declaration import Declaration
-from grader.trainer.wire import LOG_FILE, NEED_DECLARATION, InitialWeights, SearchRequest
+from grader.trainer.wire import (
+    LOG_FILE,
+    NEED_DECLARATION,
+    InitialWeights,
+    PredictAnswer,
+    SearchAnswer,
+    SearchBest,
+    SearchRequest,
+    SearchTrial,
+    TrainerStatus,
+)
 
 
 class Channel:
@@ -84,19 +95,25 @@ def main(argv: list[str]) -> int:
     channel.say({"ready": True, "keras": keras.__version__})
     images: dict[str, np.ndarray] = {}
     for line in sys.stdin:
+        request: Any = None
         try:
             request = json.loads(line)
             if request.get("op") == "search":
-                answer = search(SearchRequest.from_line(request), channel, images)
+                answer: SearchAnswer | PredictAnswer = search(
+                    SearchRequest.from_line(request), channel, images
+                )
             else:
                 answer = serve(request, images)
         except Exception as exc:  # one bad model costs one answer, not the trainer
-            answer = {"status": "error", "message": _problem(exc)}
-        channel.say(answer)
+            searching = isinstance(request, dict) and request.get("op") == "search"
+            answer = (SearchAnswer if searching else PredictAnswer)(
+                TrainerStatus.ERROR, _problem(exc)
+            )
+        channel.say(answer.to_json())
     return 0
 
 
-def search(request: SearchRequest, channel: Channel, images: dict[str, np.ndarray]) -> dict:
+def search(request: SearchRequest, channel: Channel, images: dict[str, np.ndarray]) -> SearchAnswer:
     """The search on the declarations the parent relays; the best model's predictions."""
     from grader.trainer import search as trusted
 
@@ -105,18 +122,22 @@ def search(request: SearchRequest, channel: Channel, images: dict[str, np.ndarra
     try:
         best_model, found = trusted.run(request, data, channel.ask, channel.say)
     except trusted.Abort as exc:
-        return {"status": "aborted", "message": str(exc)[:2000]}
+        return SearchAnswer(TrainerStatus.ABORTED, str(exc)[:2000])
     except trusted.StudentFailure as exc:
-        return {"status": "student_error", "message": str(exc)[:2000]}
+        return SearchAnswer(TrainerStatus.STUDENT_ERROR, str(exc)[:2000])
     except Exception as exc:
         # keras-tuner gives up after consecutive failed trials (the student's build or fit
         # raised each time): that is the student's, like any error out of the search.
-        return {
-            "status": "student_error",
-            "message": _problem(exc),
-            "detail": traceback.format_exc(limit=3)[-2000:],
-        }
-    answer: dict[str, Any] = {"status": "ok", **found, "predictions": None}
+        return SearchAnswer(
+            TrainerStatus.STUDENT_ERROR, _problem(exc), traceback.format_exc(limit=3)[-2000:]
+        )
+    best = found["best"]
+    answer = SearchAnswer(
+        TrainerStatus.OK,
+        trials=tuple(SearchTrial.from_json(t) for t in found["trials"]),
+        best=None if best is None else SearchBest.from_json(best),
+        notes=tuple(found["notes"]),
+    )
     if best_model is not None and request.images is not None:
         name = request.images
         if name not in images:
@@ -125,7 +146,7 @@ def search(request: SearchRequest, channel: Channel, images: dict[str, np.ndarra
         probabilities = np.asarray(best_model.predict(images[name], batch_size=1000, verbose=0))
         output = Path(request.folder) / "predictions.npy"
         np.save(output, probabilities.astype(np.float32), allow_pickle=False)
-        answer["predictions"] = str(output)
+        answer = dataclasses.replace(answer, predictions=str(output))
     return answer
 
 
@@ -144,22 +165,22 @@ def load_split(folder: Path, subset: int | None) -> tuple[Any, Any, tuple[Any, A
 # --- predicting a model the sandboxed child trained ---------------------------------
 
 
-def serve(request: dict[str, Any], images: dict[str, np.ndarray]) -> dict[str, Any]:
+def serve(request: dict[str, Any], images: dict[str, np.ndarray]) -> PredictAnswer:
     """One request: rebuild, load the weights, predict, read the step counter."""
     folder = Path(request["folder"])
     weights = Path(request["weights"])
     iterations = saved_iterations(weights)
     if request.get("images") is None:
-        return {"status": "ok", "iterations": iterations}
+        return PredictAnswer(TrainerStatus.OK, iterations=iterations)
     try:
         model = rebuild(Path(request["model_json"]).read_text(encoding="utf-8"))
         load_weights(model, weights)
     except Exception as exc:
-        return {
-            "status": "error",
-            "message": "the best model could not be rebuilt safely from its architecture and "
+        return PredictAnswer(
+            TrainerStatus.ERROR,
+            "the best model could not be rebuilt safely from its architecture and "
             f"weights ({_problem(exc)}); use standard Keras layers only",
-        }
+        )
     name = request["images"]
     if name not in images:
         images.clear()
@@ -174,13 +195,13 @@ def serve(request: dict[str, Any], images: dict[str, np.ndarray]) -> dict[str, A
             Path(request["initial"]["weights"]),
             int(request["seed"]),
         )
-    return {
-        "status": "ok",
-        "predictions": str(output),
-        "iterations": iterations,
-        "initial_weights": state,
-        "initial_detail": detail,
-    }
+    return PredictAnswer(
+        TrainerStatus.OK,
+        predictions=str(output),
+        iterations=iterations,
+        initial_weights=state,
+        initial_detail=detail,
+    )
 
 
 def rebuild(model_json: str) -> Any:

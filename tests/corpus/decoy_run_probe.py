@@ -28,8 +28,8 @@ class _Decoy(keras_tuner.HyperModel):
 _real_run_probe = _probe.run_probe
 
 
-def _run_probe_on_decoy(namespace, **kwargs):
-    return _real_run_probe({**namespace, kwargs["class_name"]: _Decoy}, **kwargs)
+def _run_probe_on_decoy(namespace, setup, *args, **kwargs):
+    return _real_run_probe({**namespace, setup.class_name: _Decoy}, setup, *args, **kwargs)
 
 
 _probe.run_probe = _run_probe_on_decoy
