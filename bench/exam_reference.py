@@ -32,6 +32,7 @@ from pathlib import Path
 from common import TIME_SCALE_HELP, Conditions, machine, others_training, settings, submission
 
 from grader import calibrate
+from grader import fingerprint as fingerprint_module
 from grader.pipeline import grade_one
 
 
@@ -109,7 +110,7 @@ def main() -> None:
     # The official budget's fingerprint: with no trial cut, raised time limits change
     # nothing in the numbers (training is deterministic; only a time limit depends on speed).
     path, old = calibrate.locate(official)
-    expected = calibrate.fingerprint(dataclasses.replace(official, seed=args.seed))
+    expected = fingerprint_module.fingerprint(dataclasses.replace(official, seed=args.seed))
     runs = [new]
     if old is not None and not calibrate.stale_reason(old, expected):
         runs = [r for r in old.runs if r.seed != seed] + runs

@@ -15,38 +15,28 @@ and the reports say so.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import os
-import platform
 import re
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from grader import __version__, data, i18n
+from grader import data, i18n
 from grader.discover import SUFFIXES, SubmissionRef
 from grader.errors import FatalError
-from grader.files import atomic_write, file_sha256
+from grader.files import atomic_write
+from grader.fingerprint import HARDWARE, fingerprint
 from grader.pipeline import grade_one
 from grader.results import GradeResult, ReferenceCalibration, Status
 from grader.sandbox import resolve
-from grader.settings import FitPlan, RunSettings, Source, choose, load_test, prepare
+from grader.settings import RunSettings, Source, choose, load_test, prepare
 from grader.spec import Budget, Spec
 
 FORMAT = 1
 DIRECTORY = "calibration"
-# The distributions whose versions change the numbers (their import names differ).
-LIBRARIES = ("tensorflow", "keras", "keras-tuner", "numpy", "scikit-learn")
-# How the child trains, beyond the libraries: bumped whenever seeding or TensorFlow's
-# settings change, so that every calibration made under the old ones becomes stale.
-# 2: the tuner seeded as the exam's notebook seeds it (no oracle seed), oneDNN on.
-# 3: no TensorFlow op determinism (a student's notebook has none; it changed the numbers).
-TRAINING_SETTINGS = "3"
 
 # `grade` computes a missing or stale calibration before grading only when that is
 # expected to take at most this long; beyond it stops and names the command to run
@@ -184,12 +174,9 @@ def path_for(
     return folder / f"{name}.json"
 
 
-# The fingerprint's keys that name the machine rather than the software: one assignment
-# keeps a calibration per machine (`locate`), so that grading on a second machine adds
-# its own file beside the committed one instead of overwriting it. `cpu_id` (the CPU's
-# family and model numbers) because a VM may mask the model name: two AMD generations
-# that round differently have both been "AMD EPYC" here (bench/RESULTS.md, session 9).
-HARDWARE = ("machine", "cpu", "cpu_id", "cpus")
+# One assignment keeps a calibration per machine (`locate`, by the fingerprint's HARDWARE
+# keys), so that grading on a second machine adds its own file beside the committed one
+# instead of overwriting it.
 
 
 def machine_tag(fingerprint: dict[str, str]) -> str:
@@ -272,95 +259,6 @@ def _differs_only_in_hardware(calibration: Calibration, expected: dict[str, str]
 def seeds_for(spec: Spec, budget: Budget, count: int | None = None) -> tuple[int, ...]:
     """spec.seed first (the seed students are graded with), then the next ones."""
     return tuple(spec.seed + i for i in range(count or budget.calibration_seeds))
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _cpu_id() -> str:
-    """ "family 25 model 17" from /proc/cpuinfo; "unknown" where it has none."""
-    fields: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key in ("cpu family", "model") and key not in fields:
-                    fields[key] = value.strip()
-                if not line.strip() and fields:
-                    break  # the first processor is enough
-    except OSError:
-        pass
-    if "cpu family" not in fields or "model" not in fields:
-        return "unknown"
-    return f"family {fields['cpu family']} model {fields['model']}"
-
-
-def _version(distribution: str) -> str:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "absent"
-
-
-def spec_hash(spec: Spec, budget: Budget, subset: int | None) -> str:
-    """A hash of everything in the spec that changes how the reference trains."""
-    fit = FitPlan.of(spec)  # as the rubric gives them: a value left out hashes as None
-    relevant = {
-        "seed": spec.seed,
-        "validation_size": spec.validation_size,
-        "num_classes": spec.num_classes,
-        "input_dim": spec.input_dim,
-        "class_name": spec.class_name,
-        "objective": spec.objective,
-        "executions_per_trial": spec.executions_per_trial,
-        "budget": budget.search_limits(),
-        "fit_config": {"batch_size": fit.batch_size, "epochs": fit.epochs},
-        "reference_sha256": file_sha256(spec.reference),
-        "subset": subset,
-    }
-    if not spec.data.is_legacy:
-        # Added only beyond what the fields above already describe (Fashion-MNIST, last N,
-        # / 255, flat, one-hot): the exam's hash, and so its committed calibrations, stay
-        # valid, while any other dataset, subset, split, preprocessing, shape or label
-        # encoding gives another hash.
-        relevant["data"] = spec.data.arrays_key()
-    # How the tuner is built and search called ([calling] tuner, direction, validation)
-    # changes the training too, but only the settings that differ from the exam's way are
-    # hashed: the exam's spec (and every spec written before these settings existed) keeps
-    # the hash its committed calibrations carry.
-    calling = spec.calling.differences()
-    if calling:
-        relevant["calling"] = calling
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def fingerprint(settings: RunSettings) -> dict[str, str]:
-    """What the reference's numbers depend on besides the seed.
-
-    The thread count is left out on purpose: it changes only the order of float
-    additions, one more source of the run-to-run noise the bands are measured on, and
-    a batch with more jobs (fewer threads each) must not recalibrate.
-    """
-    return {
-        "machine": platform.machine(),
-        "cpu": _cpu_model(),
-        "cpu_id": _cpu_id(),
-        "cpus": str(os.cpu_count()),
-        "python": platform.python_version(),
-        **{name: _version(name) for name in LIBRARIES},
-        "grader": __version__,
-        "training": TRAINING_SETTINGS,
-        "spec": spec_hash(settings.spec, settings.budget, settings.subset),
-    }
 
 
 def stale_reason(calibration: Calibration, expected: dict[str, str]) -> str:

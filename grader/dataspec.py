@@ -74,7 +74,7 @@ class DataSpec:
         """True for what the grader could describe before this table grew.
 
         Such a spec is fully described by seed, validation_size, num_classes and
-        input_dim, which calibrate.spec_hash and the split cache key already held.
+        input_dim, which fingerprint.spec_hash and the split cache key already held.
         """
         return (
             self.dataset == "fashion-mnist"

@@ -25,6 +25,7 @@ from grader.errors import SubmissionError
 from grader.evaluate import Bounds, Evaluation, evaluate_best, saved_optimizer, step_budget
 from grader.evaluator import Evaluator
 from grader.evaluator import shared as shared_evaluator
+from grader.fingerprint import fingerprint
 from grader.results import GradeResult, Status, to_jsonable
 from grader.runner import Confinement, run_child, start_session
 from grader.settings import RunSettings
@@ -292,9 +293,6 @@ def _search_base(settings: RunSettings) -> str:
     """Everything a trained search depends on besides the submission's declarations: the
     data, the budget, the seed, the tuner, the libraries and the machine (the calibration's
     fingerprint: the CPU changes the rounding, so a store never lends across CPUs)."""
-    # A function-level import: grader.calibrate imports this module for grade_one.
-    from grader.calibrate import fingerprint
-
     spec = settings.spec
     values = {
         "fingerprint": fingerprint(settings),

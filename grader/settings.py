@@ -45,7 +45,7 @@ KERAS_BATCH_SIZE = 32
 class FitPlan:
     """What the rubric's `fit_config` says the exam's `fit` is given (None: not given).
 
-    Kept as given, not defaulted: `calibrate.spec_hash` hashes these very values, so a
+    Kept as given, not defaulted: `fingerprint.spec_hash` hashes these very values, so a
     spec that leaves one out keeps the hash its committed calibrations carry.
     """
 

@@ -22,6 +22,7 @@ from grader import validate as validate_module
 from grader.batch import BatchOptions
 from grader.checks.params import present
 from grader.child.simulate import DRY_RUN_MAX_EPOCHS
+from grader.fingerprint import spec_hash
 from grader.results import CheckStatus
 from grader.settings import Source
 from grader.validate import read_expected, validate
@@ -87,7 +88,7 @@ def test_the_calibrations_are_the_specs() -> None:
         stored = calibrate.load(path)
         assert stored is not None and stored.subset is None, budget
         # Calibrated with this reference, data and budget: not stale on any machine.
-        assert stored.fingerprint["spec"] == calibrate.spec_hash(spec, spec.budget(budget), None)
+        assert stored.fingerprint["spec"] == spec_hash(spec, spec.budget(budget), None)
         assert len(stored.runs) == spec.budget(budget).calibration_seeds
 
 

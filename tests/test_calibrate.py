@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from grader import calibrate, report
+from grader import fingerprint as fingerprint_module
 from grader import spec as spec_module
 from grader.checks import CheckContext, run_checks
 from grader.cli import main as cli_main
@@ -156,19 +158,19 @@ def _settings(budget: str = "smoke", subset: int | None = None) -> RunSettings:
 
 
 def test_fingerprint_names_machine_libraries_grader_and_spec() -> None:
-    fp = calibrate.fingerprint(_settings())
+    fp = fingerprint_module.fingerprint(_settings())
     assert {"machine", "cpu", "cpus", "python", "tensorflow", "keras", "keras-tuner"} <= set(fp)
     assert {"numpy", "grader", "spec"} <= set(fp)
     assert fp["tensorflow"] == "2.21.0"
 
 
 def test_fingerprint_changes_with_budget_and_subset_not_threads() -> None:
-    base = calibrate.fingerprint(_settings())
-    assert calibrate.fingerprint(_settings("default"))["spec"] != base["spec"]
-    assert calibrate.fingerprint(_settings(subset=100))["spec"] != base["spec"]
+    base = fingerprint_module.fingerprint(_settings())
+    assert fingerprint_module.fingerprint(_settings("default"))["spec"] != base["spec"]
+    assert fingerprint_module.fingerprint(_settings(subset=100))["spec"] != base["spec"]
     # More jobs means fewer threads each: that must not make the calibration stale.
     other = dataclasses.replace(_settings(), threads=_settings().threads + 1)
-    assert calibrate.fingerprint(other) == base
+    assert fingerprint_module.fingerprint(other) == base
     assert calibrate.stale_reason(_calibration(0.8, fingerprint=base), base) == ""
 
 
@@ -237,7 +239,7 @@ def test_committed_calibration_passes_the_reference_on_every_seed(path: Path) ->
     assert cal.assignment == spec.id and cal.budget == budget
     assert cal.seeds == (23, 24, 25, 26, 27)
     # cpu_id is absent from files written before it was fingerprinted (session 9).
-    expected = set(calibrate.fingerprint(_settings(budget)))
+    expected = set(fingerprint_module.fingerprint(_settings(budget)))
     assert expected - {"cpu_id"} <= set(cal.fingerprint) <= expected
     for run in cal.runs:
         result = accuracy(run.test_accuracy, cal.test_mean, cal.test_sd, spec=spec)
@@ -415,7 +417,7 @@ class FakeRun:
             budget=settings.budget.name,
             subset=settings.subset,
             runs=tuple(_run(s, test=0.8 + 0.001 * (s - 23)) for s in seeds),
-            fingerprint=calibrate.fingerprint(settings),
+            fingerprint=fingerprint_module.fingerprint(settings),
             created="now",
         )
 
@@ -457,16 +459,16 @@ def test_each_machine_keeps_its_own_calibration_beside_the_first_ones(
     monkeypatch.setattr(calibrate, "run", fake)
     settings, quiet = _settings("default"), {"echo": lambda _: None}
     seeds = calibrate.seeds_for(SPEC, settings.budget)
-    monkeypatch.setattr(calibrate, "_cpu_model", lambda: "AMD EPYC")
-    monkeypatch.setattr(calibrate, "_cpu_id", lambda: "family 23 model 49")
+    monkeypatch.setattr(fingerprint_module, "cpu_model", lambda: "AMD EPYC")
+    monkeypatch.setattr(fingerprint_module, "cpu_id", lambda: "family 23 model 49")
     first = calibrate.ensure(settings, None, directory=tmp_path, **quiet)
     assert first.computed_now == "missing"
     first = dataclasses.replace(first, computed_now="")  # as read back from its file
     assert calibrate.locate(settings, tmp_path) == (tmp_path / "default.json", first)
 
-    monkeypatch.setattr(calibrate, "_cpu_model", lambda: "Intel(R) Xeon(R) Processor")
-    monkeypatch.setattr(calibrate, "_cpu_id", lambda: "family 6 model 207")
-    cpus = calibrate.os.cpu_count()
+    monkeypatch.setattr(fingerprint_module, "cpu_model", lambda: "Intel(R) Xeon(R) Processor")
+    monkeypatch.setattr(fingerprint_module, "cpu_id", lambda: "family 6 model 207")
+    cpus = os.cpu_count()
     own = tmp_path / f"default@intel-xeon-processor-f6m207-{cpus}cpu-x86_64.json"
     assert calibrate.locate(settings, tmp_path) == (own, None)
     # None of its own: the first machine's is lent, marked with its CPU, nothing computed.
@@ -490,13 +492,13 @@ def test_each_machine_keeps_its_own_calibration_beside_the_first_ones(
     assert calibrate.ensure(settings, None, directory=tmp_path, **quiet) == second
     assert calibrate.cached(settings, tmp_path).measured_on == ""  # its own now
 
-    monkeypatch.setattr(calibrate, "_cpu_model", lambda: "AMD EPYC")  # back on the first
-    monkeypatch.setattr(calibrate, "_cpu_id", lambda: "family 23 model 49")
+    monkeypatch.setattr(fingerprint_module, "cpu_model", lambda: "AMD EPYC")  # back on the first
+    monkeypatch.setattr(fingerprint_module, "cpu_id", lambda: "family 23 model 49")
     assert calibrate.ensure(settings, None, directory=tmp_path, **quiet) == first
     assert len(fake.calls) == 2  # each machine found its own, nothing computed again
     # A library upgrade on the first machine recomputes its file in place, not a new one
     # (the other machine's is stale too, so nothing can be lent).
-    monkeypatch.setattr(calibrate, "TRAINING_SETTINGS", "next")
+    monkeypatch.setattr(fingerprint_module, "TRAINING_SETTINGS", "next")
     assert calibrate.locate(settings, tmp_path) == (tmp_path / "default.json", first)
     assert calibrate.ensure(settings, None, directory=tmp_path, **quiet).computed_now
     assert len(fake.calls) == 3
@@ -511,12 +513,12 @@ def test_a_masked_cpu_name_is_told_apart_by_its_family_and_model(
     fake = FakeRun()
     monkeypatch.setattr(calibrate, "run", fake)
     settings, quiet = _settings("default"), {"echo": lambda _: None}
-    monkeypatch.setattr(calibrate, "_cpu_model", lambda: "AMD EPYC")
-    monkeypatch.setattr(calibrate, "_cpu_id", lambda: "family 23 model 49")
+    monkeypatch.setattr(fingerprint_module, "cpu_model", lambda: "AMD EPYC")
+    monkeypatch.setattr(fingerprint_module, "cpu_id", lambda: "family 23 model 49")
     first = calibrate.ensure(settings, None, directory=tmp_path, **quiet)
     first = dataclasses.replace(first, computed_now="")
-    monkeypatch.setattr(calibrate, "_cpu_id", lambda: "family 25 model 17")
-    cpus = calibrate.os.cpu_count()
+    monkeypatch.setattr(fingerprint_module, "cpu_id", lambda: "family 25 model 17")
+    cpus = os.cpu_count()
     own = tmp_path / f"default@amd-epyc-f25m17-{cpus}cpu-x86_64.json"
     assert calibrate.locate(settings, tmp_path) == (own, None)
     lent = calibrate.cached(settings, tmp_path)
@@ -534,10 +536,10 @@ def test_software_that_differs_is_never_lent_from_another_machine(
     fake = FakeRun()
     monkeypatch.setattr(calibrate, "run", fake)
     settings = _settings("exam")
-    monkeypatch.setattr(calibrate, "_cpu_model", lambda: "AMD EPYC")
+    monkeypatch.setattr(fingerprint_module, "cpu_model", lambda: "AMD EPYC")
     calibrate.ensure(settings, None, directory=tmp_path, echo=lambda _: None)
-    monkeypatch.setattr(calibrate, "_cpu_model", lambda: "Intel(R) Xeon(R) Processor")
-    monkeypatch.setattr(calibrate, "TRAINING_SETTINGS", "next")
+    monkeypatch.setattr(fingerprint_module, "cpu_model", lambda: "Intel(R) Xeon(R) Processor")
+    monkeypatch.setattr(fingerprint_module, "TRAINING_SETTINGS", "next")
     assert calibrate.borrowed(settings, tmp_path) is None
     assert calibrate.cached(settings, tmp_path) is None
     with pytest.raises(calibrate.CalibrationNeeded) as raised:  # priced from the other's runs

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import calibrate
 from grader import spec as spec_module
 from grader.dataspec import DataSpec
 from grader.errors import SpecError
+from grader.fingerprint import spec_hash
 
 SHIPPED = spec_module.ASSIGNMENTS_DIR / "fashion-mnist-polynomial-decay"
 EXAM_DATA = """[data]
@@ -48,13 +48,13 @@ def test_the_exam_spec_means_what_it_meant() -> None:
 def test_the_exam_calibration_hash_is_unchanged() -> None:
     # The values committed in assignments/.../calibration/*.json before [data] grew.
     spec = spec_module.load("fashion-mnist-polynomial-decay")
-    hashes = {name: calibrate.spec_hash(spec, spec.budgets[name], None) for name in spec.budgets}
+    hashes = {name: spec_hash(spec, spec.budgets[name], None) for name in spec.budgets}
     assert hashes == {
         "smoke": "3fa1cffd6cd4a766",
         "default": "abded545047eb354",
         "exam": "6faf622f8c6a6a16",
     }
-    assert calibrate.spec_hash(spec, spec.budgets["default"], 500) == "974ab672cf9cadcf"
+    assert spec_hash(spec, spec.budgets["default"], 500) == "974ab672cf9cadcf"
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ def test_any_other_data_changes_the_calibration_hash(tmp_path: Path, table: str)
     exam = spec_module.load("fashion-mnist-polynomial-decay")
     other = spec_module.load(_with_data(tmp_path, table))
     budget = exam.budgets["default"]
-    assert calibrate.spec_hash(other, budget, None) != calibrate.spec_hash(exam, budget, None)
+    assert spec_hash(other, budget, None) != spec_hash(exam, budget, None)
 
 
 def test_every_new_key_is_read(tmp_path: Path) -> None:

@@ -18,13 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Cycles known and being removed elsewhere, each with the reason it is still here.
 # (A frozenset of the modules of one strongly connected component.)
-KNOWN: dict[frozenset[str], str] = {
-    frozenset({"grader.calibrate", "grader.pipeline"}): (
-        "pipeline.grade_one reads calibrate.fingerprint (a function-level import) and calibrate "
-        "grades the reference through pipeline.grade_one; issue 22's settings work is changing "
-        "both modules, and the fingerprint leaves calibrate once it has landed"
-    ),
-}
+KNOWN: dict[frozenset[str], str] = {}
 
 
 def _modules() -> dict[str, Path]:

@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
-from grader import calibrate
 from grader import spec as spec_module
 from grader.artifacts import ModelArtifacts, parse_architecture
 from grader.checks import REGISTRY, CheckContext
 from grader.checks.base import COMMON_MESSAGES
 from grader.checks.params import ParamError, build
 from grader.errors import SpecError
+from grader.fingerprint import spec_hash
 from grader.results import CheckStatus
 
 SHIPPED = spec_module.ASSIGNMENTS_DIR / "fashion-mnist-polynomial-decay"
@@ -211,7 +211,7 @@ EXAM_HASHES = {  # calibrate.spec_hash of the exam's spec before [calling] grew 
 def test_the_exam_spec_hash_is_unchanged() -> None:
     spec = spec_module.load(SHIPPED)
     for (budget, subset), value in EXAM_HASHES.items():
-        assert calibrate.spec_hash(spec, spec.budget(budget), subset) == value
+        assert spec_hash(spec, spec.budget(budget), subset) == value
     assert spec.calling == spec_module.Calling()
 
 
@@ -230,7 +230,7 @@ def test_calling_reads_tuner_and_validation_and_changes_the_hash(
 ) -> None:
     spec = spec_module.load(_spec_with(tmp_path, 'tuner = "BayesianOptimization"', new))
     assert spec.calling == expected
-    assert calibrate.spec_hash(spec, spec.budget("smoke"), None) != EXAM_HASHES[("smoke", None)]
+    assert spec_hash(spec, spec.budget("smoke"), None) != EXAM_HASHES[("smoke", None)]
     request = spec.calling.request()
     assert request["tuner"] == expected.tuner and request["validation"] == expected.validation
 
