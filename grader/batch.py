@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import logging
 import shutil
@@ -42,7 +41,7 @@ from grader import progress as progress_module
 from grader import store as store_module
 from grader import summary as summary_module
 from grader.discover import SubmissionRef
-from grader.errors import ExitCode, FatalError, SubmissionError
+from grader.errors import ExitCode, FatalError
 from grader.printable import printable
 from grader.results import GradeResult, Status, to_jsonable
 from grader.settings import Reuse, RunSettings, load_test
@@ -326,9 +325,8 @@ class _Batch:
         """Take every stored result whose key matches; return the submissions left to grade."""
         todo = []
         for ref in refs:
-            stored = (
-                None if force else self.db.get(store_key(ref.id, _sha256(ref.path), self.settings))
-            )
+            key = store_key(ref.id, submission.file_sha256(ref.path), self.settings)
+            stored = None if force else self.db.get(key)
             if stored is None:
                 todo.append(ref)
                 continue
@@ -404,7 +402,7 @@ class _Batch:
         else:
             try:
                 if store:
-                    sha = result.sha256 or _sha256(ref.path)
+                    sha = result.sha256 or submission.file_sha256(ref.path)
                     self.db.put(store_key(ref.id, sha, self.settings), result, text)
             except FatalError:
                 raise
@@ -488,11 +486,3 @@ def _files_current(folder: Path, text: str) -> bool:
         return False
     derived = [*report.REPORT_TEMPLATES, f"{gradescope.FOLDER}/{gradescope.RESULTS_FILE}"]
     return all((folder / name).is_file() for name in derived)
-
-
-def _sha256(path: Path) -> str:
-    try:
-        # As `load` reads it: no link followed, a pipe never blocks, the size capped.
-        return hashlib.sha256(submission.read_file(path)).hexdigest()
-    except SubmissionError:
-        return ""  # unreadable: never matches a stored row, so grade_one reports it

@@ -8,7 +8,6 @@ batch around it (discover, report, gradebook) is `grader.batch`.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import math
 import shutil
@@ -86,7 +85,7 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
         return GradeResult.without_results(
             settings.assessment,
             id=ref.id,
-            sha256=_file_sha256(ref.path),
+            sha256=submission.file_sha256(ref.path),
             status=Status(exc.status),
             # The hint (what to do) is the student's too, not only the terminal's.
             message=f"{exc.message} ({exc.hint})" if exc.hint else exc.message,
@@ -368,14 +367,6 @@ def _hidden(settings: RunSettings) -> list[Path]:
         resources.ASSIGNMENTS,
         settings.spec.directory,
     ]
-
-
-def _file_sha256(path: Path) -> str:
-    try:
-        # Bounded and without following a link: this runs when the load refused the file.
-        return hashlib.sha256(submission.read_file(path)).hexdigest()
-    except SubmissionError:
-        return ""
 
 
 def _safe(name: str) -> str:

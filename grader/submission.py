@@ -225,6 +225,15 @@ def read_file(path: Path, *, lang: str = "en") -> bytes:
     return data
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a submission file as `read_file` reads it (no link followed, a pipe never
+    blocking, the size capped); "" when it cannot be read, which matches no stored result."""
+    try:
+        return hashlib.sha256(read_file(path)).hexdigest()
+    except SubmissionError:
+        return ""
+
+
 def _lang(lang: str) -> str:
     return lang if lang in i18n.catalogs() else i18n.FALLBACK
 
