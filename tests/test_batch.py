@@ -21,18 +21,16 @@ from grader.batch import grade
 from grader.errors import ExitCode
 from grader.results import GradeResult, Status
 
+# Every test reads or runs a batch grade (188 s in one process, tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "submissions"
 EXPECTED = tomllib.loads((SUBMISSIONS / "EXPECTED.toml").read_text(encoding="utf-8"))
 SUBSET = 2000
 
 
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # cache_dir: tests/conftest.py
 def graded(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple[ExitCode, Path]:
     out = tmp_path_factory.mktemp("reports")
     lines: list[str] = []
