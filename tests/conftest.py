@@ -57,7 +57,9 @@ HEAVY_SECONDS = {
     # Every shipped assignment's `grade validate` (six grades), moved here on 2026-12-07
     # from the six modules below that ran one each: the sum of what those modules took
     # (and-gate 223, selu 200, mnist 196, cyclic 176, cifar 161, validate 160) less the
-    # tests they kept, an estimate until a quiet run measures it.
+    # tests they kept, an estimate until a quiet run measures it. Measured once on
+    # 2026-12-07 at nice 15 beside two benchmark runs (load 8 to 13): 1,580 s, the six
+    # grades 115 to 366 s each.
     "test_validate_shipped.py": 960,
     "test_corpus.py": 863,
     # Its four SLURM batches, one run on 2026-12-07 beside other engineers' training (load
