@@ -23,6 +23,9 @@ from grader.results import GradeResult, Status
 from grader.sandbox import resolve
 from grader.settings import RunSettings, Source, choose, prepare
 
+# Every test reads or runs a batch grade (188 s in one process, tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "submissions"
 EXPECTED = tomllib.loads((SUBMISSIONS / "EXPECTED.toml").read_text(encoding="utf-8"))
@@ -41,12 +44,7 @@ def _settings(
     return prepare(choose(source), sandbox=resolve(no_sandbox=no_sandbox), subset=SUBSET)
 
 
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # cache_dir: tests/conftest.py
 def graded(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple[ExitCode, Path]:
     out = tmp_path_factory.mktemp("reports")
     lines: list[str] = []

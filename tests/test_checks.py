@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,14 @@ from probe_helpers import VARIANTS, probe_file, variant
 
 from grader import spec as spec_module
 from grader.artifacts import DeclaredEvidence, ModelArtifacts, from_data
-from grader.checks import REGISTRY, CheckContext, run_checks, validate_rubric
+from grader.checks import (
+    CHECK_MODULES,
+    REGISTRY,
+    SHARED_MODULES,
+    CheckContext,
+    run_checks,
+    validate_rubric,
+)
 from grader.checks.base import COMMON_MESSAGES, Check, placeholders
 from grader.child.simulate import compare_data
 from grader.errors import SpecError
@@ -382,6 +390,84 @@ def test_every_message_exists_in_both_languages_with_the_same_placeholders() -> 
             assert set(texts) == {"es", "en"}, (check_id, key)
             assert placeholders(texts["es"]) == placeholders(texts["en"]), (check_id, key)
             assert texts["es"] != texts["en"], (check_id, key)
+
+
+# --- adding a check (docs/DESIGN.md, "Adding a check") ------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKS_DIR = ROOT / "grader" / "checks"
+
+
+def _registers(path: Path) -> list[str]:
+    """The check ids a module registers: its `@register("<id>", ...)` decorators."""
+    import ast
+
+    ids = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef):
+            for deco in node.decorator_list:
+                if (
+                    isinstance(deco, ast.Call)
+                    and getattr(deco.func, "id", getattr(deco.func, "attr", None)) == "register"
+                    and deco.args
+                    and isinstance(deco.args[0], ast.Constant)
+                ):
+                    ids.append(deco.args[0].value)
+    return ids
+
+
+def test_every_check_module_is_discovered_and_registers_the_check_it_is_named_after() -> None:
+    """One module per check, discovered in grader/checks/ (no list to forget): each module
+    but the shared ones and `_` helpers registers exactly the check named after it, nothing
+    else registers one, and the registry holds exactly those, run by their own modules."""
+    modules = sorted(p.stem for p in CHECKS_DIR.glob("*.py") if p.stem != "__init__")
+    expected = [m for m in modules if m not in SHARED_MODULES and not m.startswith("_")]
+    assert list(CHECK_MODULES) == expected
+    assert {m: _registers(CHECKS_DIR / f"{m}.py") for m in modules} == {
+        m: [m] if m in CHECK_MODULES else [] for m in modules
+    }
+    assert sorted(REGISTRY) == expected
+    assert {i: c.run.__module__ for i, c in REGISTRY.items()} == {
+        i: f"grader.checks.{i}" for i in REGISTRY
+    }
+
+
+def _catalogs() -> dict[str, dict[str, Any]]:
+    import tomllib
+
+    folder = ROOT / "grader" / "i18n"
+    return {p.stem: tomllib.loads(p.read_text(encoding="utf-8")) for p in folder.glob("*.toml")}
+
+
+def test_every_check_has_its_texts_in_every_language_catalog() -> None:
+    """`[checks.<id>]` in every shipped catalog (grader/i18n/<lang>.toml), with the same keys
+    as the messages the check registered, each text with the English one's placeholders."""
+    catalogs = _catalogs()
+    assert {"en", "es"} <= set(catalogs)
+    for check_id, check in REGISTRY.items():
+        for lang, catalog in catalogs.items():
+            texts = catalog.get("checks", {}).get(check_id)
+            assert isinstance(texts, dict), f"grader/i18n/{lang}.toml has no [checks.{check_id}]"
+            assert set(texts) == set(check.messages), (lang, check_id)
+            for key, template in texts.items():
+                english = catalogs["en"]["checks"][check_id][key]
+                assert placeholders(template) == placeholders(english), (lang, check_id, key)
+
+
+def test_every_check_is_documented_and_used_by_a_shipped_assignment() -> None:
+    """The recipe's other places: docs/authoring.md's table of each check's params, and a
+    `[rubric.<id>]` entry in at least one shipped assignment (so validate grades it)."""
+    authoring = (ROOT / "docs" / "authoring.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `(\w+)` \|", authoring, flags=re.M))
+    assert set(REGISTRY) <= documented, sorted(set(REGISTRY) - documented)
+    used = {
+        item.id
+        for path in spec_module.ASSIGNMENTS_DIR.glob("*/assignment.toml")
+        for item in spec_module.load(path.parent).rubric
+    }
+    assert set(REGISTRY) <= used, sorted(set(REGISTRY) - used)
+    design = (ROOT / "docs" / "DESIGN.md").read_text(encoding="utf-8")
+    assert "\n## Adding a check\n" in design
 
 
 # --- consistency: the trained model is the inspected one ----------------------------------

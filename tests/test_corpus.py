@@ -43,7 +43,11 @@ SUBSET = 256
 # What a spreadsheet reads as the start of a formula (or a cell split by a tab or CR).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed"),
+    # The corpus graded in full: 863 s of the suite in one process (tests/conftest.py).
+    pytest.mark.slow,
+]
 
 
 def _settings(spec: Path, cache: Path) -> RunSettings:

@@ -65,14 +65,9 @@ def exam_arrays(name: str) -> np.ndarray:
     return np.frombuffer(content, np.uint8, offset=16).reshape(-1, 784)
 
 
-@pytest.fixture(scope="session")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return data.prepare(data_dir=DEBIAN, cache_dir=tmp_path_factory.mktemp("cache"))
-
-
-@pytest.fixture(scope="session")
-def split(cache: Path) -> data.TrainVal:
-    return data.load_train_val(cache)
+@pytest.fixture(scope="module")
+def split(fashion_cache: Path) -> data.TrainVal:
+    return data.load_train_val(fashion_cache)
 
 
 # ---------------------------------------------------------------------------- verify
@@ -190,21 +185,27 @@ def test_cache_root_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 # ---------------------------------------------------------------------------- cache
 
 
-def test_cache_layout_keeps_the_test_set_out_of_trainval(cache: Path) -> None:
-    assert cache.name == data.CACHE_NAME
-    assert sorted(p.name for p in (cache / "trainval").iterdir()) == ["images.npy", "labels.npy"]
-    assert sorted(p.name for p in (cache / "test").iterdir()) == ["images.npy", "labels.npy"]
-    manifest = json.loads((cache / data.MANIFEST).read_text())
+def test_cache_layout_keeps_the_test_set_out_of_trainval(fashion_cache: Path) -> None:
+    assert fashion_cache.name == data.CACHE_NAME
+    assert sorted(p.name for p in (fashion_cache / "trainval").iterdir()) == [
+        "images.npy",
+        "labels.npy",
+    ]
+    assert sorted(p.name for p in (fashion_cache / "test").iterdir()) == [
+        "images.npy",
+        "labels.npy",
+    ]
+    manifest = json.loads((fashion_cache / data.MANIFEST).read_text())
     assert manifest["format"] == data.CACHE_FORMAT
     assert manifest["sources"][TRAIN_IMAGES]["gz_sha256"] == data.FILES[0].gz_sha256
     assert manifest["files"]["trainval/images.npy"]["shape"] == [60000, 784]
 
 
 def test_second_prepare_does_not_decode_again(
-    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fashion_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     copy = tmp_path / data.CACHE_NAME
-    shutil.copytree(cache, copy)
+    shutil.copytree(fashion_cache, copy)
 
     def must_not_run(*args: object, **kwargs: object) -> None:
         raise AssertionError("the .gz files were read again")
@@ -217,10 +218,10 @@ def test_second_prepare_does_not_decode_again(
 
 @pytest.mark.parametrize("damage", ["truncate_images", "garbage_manifest", "no_manifest"])
 def test_damaged_cache_is_rebuilt(
-    damage: str, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    damage: str, fashion_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     copy = tmp_path / data.CACHE_NAME
-    shutil.copytree(cache, copy)
+    shutil.copytree(fashion_cache, copy)
     if damage == "truncate_images":
         images = copy / "trainval" / "images.npy"
         images.write_bytes(images.read_bytes()[:1000])
@@ -241,8 +242,8 @@ def test_damaged_cache_is_rebuilt(
 # ---------------------------------------------------------------------------- split
 
 
-def test_split_shapes_dtypes_and_ranges(split: data.TrainVal, cache: Path) -> None:
-    test = data.load_test(cache)
+def test_split_shapes_dtypes_and_ranges(split: data.TrainVal, fashion_cache: Path) -> None:
+    test = data.load_test(fashion_cache)
     assert split.x_train.shape == (50000, 784) and split.y_train.shape == (50000, 10)
     assert split.x_val.shape == (10000, 784) and split.y_val.shape == (10000, 10)
     assert test.x_test.shape == (10000, 784) and test.y_test.shape == (10000, 10)
@@ -255,7 +256,7 @@ def test_split_shapes_dtypes_and_ranges(split: data.TrainVal, cache: Path) -> No
         assert set(np.unique(y)) == {0.0, 1.0}
 
 
-def test_split_equals_the_exam_code(split: data.TrainVal, cache: Path) -> None:
+def test_split_equals_the_exam_code(split: data.TrainVal, fashion_cache: Path) -> None:
     # The exam: reshape(-1, 784).astype("float32") / 255.0, then [:-10000] / [-10000:].
     x_train_val = exam_arrays(TRAIN_IMAGES).astype("float32") / 255.0
     y_train_val = np.eye(10, dtype=np.float32)[exam_arrays(TRAIN_LABELS)]
@@ -264,7 +265,7 @@ def test_split_equals_the_exam_code(split: data.TrainVal, cache: Path) -> None:
     rows = [0, 1, 12345, 49999]
     assert np.array_equal(split.x_train[rows], x_train_val[:-10000][rows])
     assert np.array_equal(split.y_train, y_train_val[:-10000])
-    test = data.load_test(cache)
+    test = data.load_test(fashion_cache)
     assert np.array_equal(
         test.x_test[[0, 9999]], exam_arrays(TEST_IMAGES)[[0, 9999]].astype("float32") / 255.0
     )
@@ -272,31 +273,31 @@ def test_split_equals_the_exam_code(split: data.TrainVal, cache: Path) -> None:
 
 
 def test_subset_keeps_the_first_rows_of_train_and_validation(
-    split: data.TrainVal, cache: Path
+    split: data.TrainVal, fashion_cache: Path
 ) -> None:
-    small = data.load_train_val(cache, subset=100)
+    small = data.load_train_val(fashion_cache, subset=100)
     assert small.x_train.shape == (100, 784) and small.x_val.shape == (100, 784)
     assert np.array_equal(small.x_train, split.x_train[:100])
     assert np.array_equal(small.x_val, split.x_val[:100])
     assert np.array_equal(small.y_val, split.y_val[:100])
     with pytest.raises(DataError, match="subset"):
-        data.load_train_val(cache, subset=0)
+        data.load_train_val(fashion_cache, subset=0)
 
 
-def test_other_validation_size(split: data.TrainVal, cache: Path) -> None:
-    other = data.load_train_val(cache, validation_size=5000)
+def test_other_validation_size(split: data.TrainVal, fashion_cache: Path) -> None:
+    other = data.load_train_val(fashion_cache, validation_size=5000)
     assert other.x_train.shape == (55000, 784) and other.x_val.shape == (5000, 784)
     assert np.array_equal(other.x_val, split.x_val[5000:])
     assert np.array_equal(other.x_train[50000:], split.x_val[:5000])
     with pytest.raises(DataError, match="validation_size"):
-        data.load_train_val(cache, validation_size=60000)
+        data.load_train_val(fashion_cache, validation_size=60000)
 
 
 def test_child_can_load_from_trainval_alone(
-    split: data.TrainVal, cache: Path, tmp_path: Path
+    split: data.TrainVal, fashion_cache: Path, tmp_path: Path
 ) -> None:
     alone = tmp_path / "given-to-child"
-    shutil.copytree(data.trainval_dir(cache), alone)
+    shutil.copytree(data.trainval_dir(fashion_cache), alone)
     loaded = data.load_train_val(alone, subset=5)
     assert np.array_equal(loaded.x_val, split.x_val[:5])
     with pytest.raises(DataError, match="expected \\(10000, 784\\)"):
@@ -315,7 +316,7 @@ def test_decode_rejects_a_wrong_header() -> None:
 
 @pytest.mark.slow
 def test_identical_to_keras_load_data(
-    split: data.TrainVal, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    split: data.TrainVal, fashion_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The exam's own code, run on the same files, gives bit-identical arrays."""
     keras_home = tmp_path / "keras-home"
@@ -335,4 +336,4 @@ def test_identical_to_keras_load_data(
     assert np.array_equal(split.x_train, exam["x_train"])
     assert np.array_equal(split.x_val, exam["x_val"])
     assert np.array_equal(np.concatenate([split.y_train, split.y_val]), exam["y"])
-    assert np.array_equal(data.load_test(cache).x_test, exam["xt"])
+    assert np.array_equal(data.load_test(fashion_cache).x_test, exam["xt"])

@@ -101,6 +101,7 @@ def test_a_crash_is_told_in_the_reports_language(tmp_path: Path) -> None:
     assert result.message.startswith("gone.py no se puede leer: ")
 
 
+@pytest.mark.slow  # a pool grades two notebooks: 37 s, the slowest test of `-m "not slow"` here
 def test_local_pool_grades_for_real(tmp_path: Path) -> None:
     """The spawn path end to end: the real task, the data found by the worker, the child."""
     root = Path(__file__).resolve().parent.parent / "submissions"

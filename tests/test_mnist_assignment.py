@@ -8,9 +8,10 @@ in grader/datasets.py, and no option of `grade` can change it: the first test sh
 generated file refused by it).
 
 The examples and the reference are graded in one batch on a 2,000-image subset under the
-smoke budget. The images are synthetic (one bright bar per class), so no accuracy can be
-compared with MNIST's: under a subset the accuracy check is skipped, as in the Fashion
-exam's tests, and every other check must give its expected verdict.
+smoke budget by tests/test_validate_shipped.py (its row in tests/validate_helpers.py). The
+images are synthetic (one bright bar per class), so no accuracy can be compared with
+MNIST's: under a subset the accuracy check is skipped, as in the Fashion exam's tests, and
+every other check must give its expected verdict.
 """
 
 from __future__ import annotations
@@ -20,15 +21,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mnist_helpers import accepting, write_synthetic_mnist
-from validate_helpers import assert_valid_on_subset
+from mnist_helpers import write_synthetic_mnist
 
 from grader import data, datasets
 from grader import spec as spec_module
-from grader.batch import BatchOptions
 from grader.errors import DataError
-from grader.settings import Source
-from grader.validate import Validation, validate
 
 ASSIGNMENT = "mnist-polynomial-decay"
 SPEC = spec_module.load(ASSIGNMENT)
@@ -59,12 +56,6 @@ def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pytest.MonkeyP
         yield patch
 
 
-@pytest.fixture(scope="module")
-def accepted(offline: pytest.MonkeyPatch, mnist_dir: Path) -> None:
-    """The registry's MNIST with the generated file's hash, for this module only."""
-    offline.setitem(datasets.REGISTRY, "mnist", accepting(mnist_dir / "mnist.npz"))
-
-
 def test_the_registry_refuses_the_generated_file(
     offline: pytest.MonkeyPatch, mnist_dir: Path, tmp_path: Path
 ) -> None:
@@ -93,29 +84,3 @@ def test_the_spec_is_the_seeds_exercise() -> None:
         "PolynomialDecay (SGD, this exercise)"
     ] == 0.9814
     assert SPEC.budget("full").max_trials == 10 and SPEC.budget("full").max_epochs == 100
-
-
-@pytest.fixture(scope="module")
-def validated(
-    accepted: None, mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Validation:
-    """`grade validate` on a subset: the reference and examples/ graded in one batch."""
-    source = Source(
-        ASSIGNMENT, "smoke", data_dir=mnist_dir, cache_dir=tmp_path_factory.mktemp("cache")
-    )
-    return validate(
-        source,
-        out=tmp_path_factory.mktemp("reports"),
-        subset=SUBSET,
-        batch=BatchOptions(jobs=1, echo=lambda line: None),
-    )
-
-
-@pytest.mark.slow
-def test_the_reference_and_every_example_validate(validated: Validation) -> None:
-    result = assert_valid_on_subset(validated, EXPECTED)
-    # Trained and tested on the generated file's arrays (two one-epoch smoke trials).
-    assert len(result.trials) == 2 and all(t.epochs == 1 for t in result.trials)
-    assert result.test_accuracy is not None and result.test_accuracy > 0.5
-    assert set(result.best_hyperparameters) == {"initial_learning_rate", "end_learning_rate"}
-    assert 0.3168 <= result.best_hyperparameters["initial_learning_rate"] <= 0.34

@@ -25,6 +25,9 @@ from grader.errors import ExitCode
 from grader.results import Status
 from grader.settings import Source
 
+# Every test reads or runs `grade check` (177 s in one process, tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "submissions"
 EXPECTED = tomllib.loads((SUBMISSIONS / "EXPECTED.toml").read_text(encoding="utf-8"))
@@ -52,11 +55,6 @@ def assignment(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert marker in text
     toml.write_text(text.replace(marker, marker + "hidden = true\n"), encoding="utf-8")
     return folder
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
 
 
 @pytest.fixture(scope="module")

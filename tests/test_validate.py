@@ -1,130 +1,32 @@
 """`grade validate`: the spec loads, the reference gets full marks, examples/ match EXPECTED.toml.
 
-Two grades in all, each on a 500-image subset under `smoke`: a copy of the Fashion exam
-with an examples/ folder (two examples that need no training), and a copy whose
-reference is the wrong-schedule example. The verdicts on other expectations are judged
-from the first grade's results (`validate.judge` only reads), so they cost nothing.
+One grade here, on a 500-image subset under `smoke`: a copy of the Fashion exam whose
+reference is the wrong-schedule example. The exam's copy with an examples/ folder (two
+examples that need no training) is validated with every shipped assignment in
+tests/test_validate_shipped.py, which also judges other expectations from its results
+(`validate.judge` only reads, so they cost nothing).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
 import pytest
+from validate_helpers import EXAM_EXPECTED, with_examples
 
-from grader import cli, data, datasets, report
+from grader import cli, data, datasets
 from grader import spec as spec_module
-from grader import validate as validate_module
-from grader.batch import BatchOptions
 from grader.errors import DataError, ExitCode, SpecError
 from grader.results import CheckStatus, Location, Status
 from grader.settings import Source
-from grader.validate import Expectation, Graded, judge, read_expected, render, validate
+from grader.validate import Expectation, Graded, judge, read_expected, validate
 from tests.sample_results import graded_result
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = spec_module.ASSIGNMENTS_DIR / "fashion-mnist-polynomial-decay"
 SUBMISSIONS = ROOT / "submissions"
 SUBSET = 500
-
-# The two examples' entries, as submissions/EXPECTED.toml gives them.
-EXPECTED = """\
-[syntax_error]
-status = "error"
-fail = []
-message_contains = "SyntaxError in cell 7, line 2"
-error_location = { cell = 7, line = 2 }
-
-[no_hypermodel]
-status = "graded"
-fail = ["structure"]
-skipped = [
-    "architecture", "loss_metrics", "optimizer", "schedule", "schedule_params",
-    "search_space", "fit_config", "callbacks_passthrough", "accuracy",
-]
-message_contains = "MyHypermodel"
-"""
-
-
-def _with_examples(folder: Path, expected: str = EXPECTED) -> Path:
-    shutil.copytree(SHIPPED, folder)
-    (folder / "examples").mkdir()
-    for name in ("syntax_error.ipynb", "no_hypermodel.ipynb"):
-        shutil.copy(SUBMISSIONS / name, folder / "examples" / name)
-    (folder / "examples" / "EXPECTED.toml").write_text(expected, encoding="utf-8")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(scope="module")
-def validated(
-    tmp_path_factory: pytest.TempPathFactory, cache: Path
-) -> tuple[validate_module.Validation, Path]:
-    folder = _with_examples(tmp_path_factory.mktemp("course") / "fashion")
-    out = tmp_path_factory.mktemp("out")
-    lines: list[str] = []
-    validation = validate(
-        Source(assignment=folder, lang="en", cache_dir=cache),
-        out=out,
-        subset=SUBSET,
-        batch=BatchOptions(echo=lines.append),
-    )
-    return validation, folder
-
-
-@pytest.mark.slow
-def test_the_exam_reference_validates_with_its_examples(validated) -> None:
-    validation, _ = validated
-    assert validation.reference.status is Status.GRADED
-    assert validation.lost == ()
-    assert validation.not_judged == ("accuracy",)  # a subset has no calibration
-    assert [(v.id, v.problems) for v in validation.examples] == [
-        ("no_hypermodel", ()),
-        ("syntax_error", ()),
-    ]
-    assert validation.ok and validation.exit_code == ExitCode.OK
-    text = render(validation, "en")
-    assert text.startswith("fashion-mnist-polynomial-decay: valid (budget 'smoke')")
-    assert "not judged under --subset" in text and "accuracy" in text
-    assert "válida" in render(validation, "es")
-    # The reports stay in --out: the instructor can read why each example got its verdict.
-    assert (validation.out / "no_hypermodel" / "report.html").is_file()
-
-
-@pytest.mark.slow
-def test_examples_that_differ_from_expected_are_each_named(validated) -> None:
-    validation, folder = validated
-    spec = spec_module.load(folder)
-    expected = read_expected(folder / "examples" / "EXPECTED.toml", spec)
-    wrong = {
-        "syntax_error": dataclasses.replace(
-            expected["syntax_error"],
-            status=Status.GRADED,
-            fail=frozenset({"schedule"}),
-            error_location=None,
-        ),
-        "no_hypermodel": Expectation(
-            id="no_hypermodel", status=Status.GRADED, fail=frozenset(), message_contains="Adam"
-        ),
-    }
-    results = {sid: report.read_result(validation.out / sid / report.RESULT_FILE) for sid in wrong}
-    graded = Graded(validation.reference, results)
-    judged = judge(spec, "smoke", graded, wrong, lang="en", subset=SUBSET)
-    problems = {v.id: v.problems for v in judged.examples}
-    assert any("status error, expected graded" in p for p in problems["syntax_error"])
-    assert any("should fail schedule" in p for p in problems["syntax_error"])
-    assert any("fails structure, which is in neither" in p for p in problems["no_hypermodel"])
-    assert any("no message contains 'Adam'" in p for p in problems["no_hypermodel"])
-    assert judged.lost == () and not judged.ok and judged.exit_code == ExitCode.NOT_VALID
-    text = render(judged, "en")
-    assert "NOT valid" in text and "example no_hypermodel:" in text
-    assert "the reference" not in text  # the reference itself is fine: not listed
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +40,7 @@ def broken(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_a_reference_that_loses_points_fails_with_the_checks_named(
-    broken: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+    broken: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = cli.main(
         [
@@ -149,7 +51,7 @@ def test_a_reference_that_loses_points_fails_with_the_checks_named(
             "--lang",
             "en",
             "--cache-dir",
-            str(cache),
+            str(cache_dir),
         ]
     )
     err = capsys.readouterr().err
@@ -182,14 +84,14 @@ def test_expected_errors_name_the_key(tmp_path: Path) -> None:
 
 
 def test_examples_and_tables_must_match_before_anything_trains(tmp_path: Path) -> None:
-    orphan = EXPECTED + '\n[adam]\nstatus = "graded"\nfail = ["optimizer"]\n'
-    folder = _with_examples(tmp_path / "orphan", orphan)
+    orphan = EXAM_EXPECTED + '\n[adam]\nstatus = "graded"\nfail = ["optimizer"]\n'
+    folder = with_examples(tmp_path / "orphan", orphan)
     with pytest.raises(SpecError, match=r"table\(s\) \['adam'\] name no example"):
         validate(Source(assignment=folder, cache_dir=tmp_path / "never-used"))
-    folder = _with_examples(tmp_path / "untold", EXPECTED.split("[no_hypermodel]")[0])
+    folder = with_examples(tmp_path / "untold", EXAM_EXPECTED.split("[no_hypermodel]")[0])
     with pytest.raises(SpecError, match=r"no table for example\(s\) \['no_hypermodel'\]"):
         validate(Source(assignment=folder, cache_dir=tmp_path / "never-used"))
-    folder = _with_examples(tmp_path / "none")
+    folder = with_examples(tmp_path / "none")
     (folder / "examples" / "EXPECTED.toml").unlink()
     with pytest.raises(SpecError, match=r"has no EXPECTED\.toml"):
         validate(Source(assignment=folder, cache_dir=tmp_path / "never-used"))

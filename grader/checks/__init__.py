@@ -10,27 +10,20 @@ whose prerequisite stage failed, and never lets one check's bug sink the batch.
 Message templates live in the language catalogs, `[checks.<id>]` of
 grader/i18n/<lang>.toml (see grader/checks/base.py); the spec's `[rubric.<id>].messages`
 overrides them per key and language.
+
+Every module of this package is a check except the shared ones (`base`, `params`) and
+helpers whose name starts with `_`: each is imported here, which registers it, so a check
+is added by adding its module (docs/DESIGN.md, "Adding a check"), never to a list.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import pkgutil
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from grader.checks import (  # noqa: F401 - importing a check module registers it
-    accuracy,
-    architecture,
-    callbacks_passthrough,
-    consistency,
-    fit_config,
-    loss_metrics,
-    optimizer,
-    schedule,
-    schedule_params,
-    search_space,
-    structure,
-)
 from grader.checks.base import (
     COMMON_MESSAGES,
     REGISTRY,
@@ -49,8 +42,23 @@ from grader.results import CheckResult, CheckStatus
 if TYPE_CHECKING:  # grader.spec imports the checks to read a rubric
     from grader.spec import RubricItem, Spec
 
+# The modules that are not checks: what every check shares.
+SHARED_MODULES = frozenset({"base", "params"})
+# One module per check id, found in the package (a wheel's too): importing one registers it.
+CHECK_MODULES = tuple(
+    sorted(
+        info.name
+        for info in pkgutil.iter_modules(__path__)
+        if info.name not in SHARED_MODULES and not info.name.startswith("_")
+    )
+)
+for _name in CHECK_MODULES:
+    importlib.import_module(f"{__name__}.{_name}")
+
 __all__ = [
+    "CHECK_MODULES",
     "REGISTRY",
+    "SHARED_MODULES",
     "CheckContext",
     "Verdict",
     "register",
