@@ -20,7 +20,7 @@ from validate_helpers import CASES, EXAM, Validated, assert_valid_on_subset
 
 from grader import report
 from grader import spec as spec_module
-from grader.child.probe import DRY_RUN_MAX_EPOCHS
+from grader.child.simulate import DRY_RUN_MAX_EPOCHS
 from grader.errors import ExitCode
 from grader.results import CheckStatus, GradeResult, Status
 from grader.validate import Expectation, judge, read_expected, render

@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # grader.spec imports the checks to read a rubric
     from grader.spec import RubricItem, Spec
 
 # The modules that are not checks: what every check shares.
-SHARED_MODULES = frozenset({"base", "params"})
+SHARED_MODULES = frozenset({"base", "params", "rubric"})
 # One module per check id, found in the package (a wheel's too): importing one registers it.
 CHECK_MODULES = tuple(
     sorted(
