@@ -29,6 +29,7 @@ from grader.checks.base import (
     register,
 )
 from grader.checks.params import present
+from grader.child.declaration import space_record
 from grader.results import Evidence
 
 # Texts: the [checks.search_space] table of grader/i18n/<lang>.toml.
@@ -129,22 +130,7 @@ class Params:
 
 def declared_space(entries: tuple[Mapping[str, Any], ...]) -> list[dict[str, Any]]:
     """keras-tuner's `{class_name, config}` entries in the shape of the probe's record."""
-    space = []
-    for entry in entries:
-        config = entry.get("config") or {}
-        space.append(
-            {
-                "name": config.get("name"),
-                "type": entry.get("class_name"),
-                "min": config.get("min_value"),
-                "max": config.get("max_value"),
-                "step": config.get("step"),
-                "sampling": config.get("sampling"),
-                "default": config.get("default"),
-                "values": config.get("values"),
-            }
-        )
-    return space
+    return [space_record(str(e.get("class_name")), e.get("config") or {}) for e in entries]
 
 
 @register("search_space", MESSAGES, requires=("build",), evidence=Evidence.CHILD, params=Params)

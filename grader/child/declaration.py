@@ -452,6 +452,22 @@ def _scalar(value: Any, where: str) -> None:
     _finite(value, where)
 
 
+def space_record(class_name: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """One keras-tuner hyperparameter (its class name and `get_config()`) as the probe's
+    record and the search_space check describe it: the probe's view and the declared one
+    read alike."""
+    return {
+        "name": config.get("name"),
+        "type": class_name,
+        "min": config.get("min_value"),
+        "max": config.get("max_value"),
+        "step": config.get("step"),
+        "sampling": config.get("sampling"),
+        "default": config.get("default"),
+        "values": config.get("values"),
+    }
+
+
 def _hyperparameters(data: Any) -> dict[str, Any]:
     data = _mapping(data, "hyperparameters", {"space", "values"})
     space, values = data["space"], data["values"]

@@ -107,6 +107,7 @@ from typing import Any
 
 import numpy as np
 
+from grader.child.declaration import space_record
 from grader.child.protocol import describe_exception, sample_steps
 from grader.child.simulate import captured_warnings, dry_fit, finite, jsonable
 
@@ -507,21 +508,7 @@ def _float_or_none(value: Any) -> float | None:
 
 
 def _search_space(hp: Any) -> dict[str, Any]:
-    entries = []
-    for p in hp.space:
-        config = p.get_config()
-        entries.append(
-            {
-                "name": p.name,
-                "type": type(p).__name__,
-                "min": config.get("min_value"),
-                "max": config.get("max_value"),
-                "step": config.get("step"),
-                "sampling": config.get("sampling"),
-                "default": config.get("default"),
-                "values": config.get("values"),
-            }
-        )
+    entries = [space_record(type(p).__name__, {**p.get_config(), "name": p.name}) for p in hp.space]
     return {"status": "ok", "hyperparameters": entries, "values": dict(hp.values)}
 
 
