@@ -62,7 +62,7 @@ from grader.child.declaration import (
 )
 from grader.child.foreign import foreign_config, foreign_objects, is_keras
 from grader.child.protocol import PROTOCOL, describe_exception
-from grader.child.rates import callback_rates, said, tabulate
+from grader.child.rates import Span, callback_rates, said, tabulate
 
 KERAS_BATCH_SIZE = 32  # Model.fit's batch size when none is given
 REASON_TEXT = 300  # characters of one reason
@@ -482,9 +482,7 @@ class _Declarer:
             elif type(cb) is keras.callbacks.LearningRateScheduler:
                 # Keras' own callback, run as Keras runs it: it sets the rate at each
                 # epoch's start from schedule(epoch, rate), so one batch per epoch will do.
-                rates = callback_rates(
-                    cb, model, names, reasons, steps=1, epochs=epochs, val_steps=1
-                )
+                rates = callback_rates(cb, model, names, reasons, Span(1, epochs, 1))
                 if rates is not None:
                     function = getattr(cb.schedule, "__name__", type(cb.schedule).__name__)
                     table = RateTable(RatePer.EPOCH, tuple(rates[1]), str(function)[:200])
@@ -492,16 +490,8 @@ class _Declarer:
                     setters.append(name)
             elif simulate.can_set_learning_rate(cb):  # a callback class the student wrote
                 val_steps = self._validation_steps(batch_size)
-                rates = callback_rates(
-                    cb,
-                    model,
-                    names,
-                    reasons,
-                    steps=steps,
-                    epochs=epochs,
-                    val_steps=val_steps,
-                    stateful=True,
-                )
+                span = Span(steps, epochs, val_steps)
+                rates = callback_rates(cb, model, names, reasons, span, stateful=True)
                 if rates is not None and rates[2]:
                     table = RateTable(RatePer.STEP, tuple(rates[0]), name[:200])
                     plans.append(CallbackPlan(CallbackKind.RATES, name, rates=table))

@@ -109,7 +109,7 @@ import numpy as np
 
 from grader.child.declaration import space_record
 from grader.child.protocol import describe_exception, sample_steps
-from grader.child.simulate import captured_warnings, dry_fit, finite, jsonable
+from grader.child.simulate import FitCall, captured_warnings, dry_fit, finite, jsonable
 
 PROBE_VERSION = 1
 SAMPLE_SECONDS = 5.0  # one-by-one sampling stops after this (slow hand-written schedules)
@@ -172,16 +172,13 @@ def run_probe(
             record["fit"] = _skipped()
         else:
             metric_names = [m["name"] for m in record["build"]["metrics"] if m["name"]]
-            record["fit"] = dry_fit(
-                instance,
-                hp,
-                model,
+            call = FitCall(
                 fit_data,
                 int(epochs),
-                metric_names,
-                validation=(setup.validation, setup.validation_split),
-                steps_per_epoch=int(steps_per_epoch),
+                (setup.validation, setup.validation_split),
+                int(steps_per_epoch),
             )
+            record["fit"] = dry_fit(instance, hp, model, call, metric_names)
             # The tuner hands `fit` the same hp: one declared there (a searched batch
             # size, say) is part of the search too, so the space is read again.
             record["search_space"] = _search_space(hp)

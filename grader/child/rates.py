@@ -132,15 +132,23 @@ class _TooSlow(Exception):
     """The dry run's time ran out."""
 
 
+@dataclass(frozen=True)
+class Span:
+    """The training a callback's dry runs simulate: batches per epoch, epochs, and
+    validation batches per epoch."""
+
+    steps: int
+    epochs: int
+    val_steps: int
+
+
 def callback_rates(
     cb: Any,
     model: Any,
     metric_names: list[str],
     reasons: list[str],
+    span: Span,
     *,
-    steps: int,
-    epochs: int,
-    val_steps: int,
     stateful: bool = False,
 ) -> tuple[list[float], list[float], bool] | None:
     """(per-batch rates, per-epoch rates, whether it set any) of a callback judged to only
@@ -162,6 +170,7 @@ def callback_rates(
     on the real data, and weights set to the values they already had.
     """
     name = type(cb).__name__
+    steps, epochs, val_steps = span.steps, span.epochs, span.val_steps
     total = steps * epochs
     if total > MAX_TABLE:
         reasons.append(f"callback {name} would need {total:,} rates (at most {MAX_TABLE:,})")

@@ -15,6 +15,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -78,17 +79,24 @@ def marker_class() -> type:
     return _TunerMarker
 
 
+@dataclass(frozen=True)
+class FitCall:
+    """How keras-tuner's search calls the student's fit, and the training the dry run
+    simulates: the (x, y, xy_val) it passes, how validation reaches fit ("xy_val",
+    "validation_data" or ("validation_split", split)), the epochs and batches per epoch."""
+
+    fit_data: tuple[Any, Any, Any]
+    epochs: int
+    validation: tuple[str, float | None] = ("xy_val", None)
+    steps_per_epoch: int = 1
+
+
 def dry_fit(
-    instance: Any,
-    hp: Any,
-    model: Any,
-    fit_data: tuple,
-    epochs: int,
-    metric_names: list[str],
-    validation: tuple[str, float | None] = ("xy_val", None),
-    steps_per_epoch: int = 1,
+    instance: Any, hp: Any, model: Any, call: FitCall, metric_names: list[str]
 ) -> dict[str, Any]:
     """Call the student's fit as keras-tuner does, with Model.fit recording instead of training."""
+    fit_data, epochs, validation = call.fit_data, call.epochs, call.validation
+    steps_per_epoch = call.steps_per_epoch
     import keras
 
     out: dict[str, Any] = {
@@ -503,7 +511,8 @@ def best_callbacks(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = instance.build(hp)
-        fit = dry_fit(instance, hp, model, fit_data, epochs, [], steps_per_epoch=steps_per_epoch)
+        call = FitCall(fit_data, epochs, steps_per_epoch=steps_per_epoch)
+        fit = dry_fit(instance, hp, model, call, [])
         out["callbacks"] = [
             cb for call in fit["calls"] for cb in call["callbacks"] if cb.get("dry_run")
         ]
