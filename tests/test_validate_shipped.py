@@ -23,7 +23,7 @@ from grader import spec as spec_module
 from grader.child.simulate import DRY_RUN_MAX_EPOCHS
 from grader.errors import ExitCode
 from grader.results import CheckStatus, GradeResult, Status
-from grader.validate import Expectation, judge, read_expected, render
+from grader.validate import Expectation, Graded, judge, read_expected, render
 
 pytestmark = pytest.mark.slow  # each row trains: the whole module is a handful of grades
 
@@ -96,7 +96,8 @@ def test_examples_that_differ_from_expected_are_each_named(validated: Validated)
         ),
     }
     results = {sid: report.read_result(validation.out / sid / report.RESULT_FILE) for sid in wrong}
-    judged = judge(spec, "smoke", validation.reference, wrong, results, lang="en", subset=subset)
+    graded = Graded(validation.reference, results)
+    judged = judge(spec, "smoke", graded, wrong, lang="en", subset=subset)
     problems = {v.id: v.problems for v in judged.examples}
     assert any("status error, expected graded" in p for p in problems["syntax_error"])
     assert any("should fail schedule" in p for p in problems["syntax_error"])
