@@ -82,8 +82,8 @@ test: system-test python-test
 	$(VENV)/bin/python -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=30
 
 # The same suite without the tests marked `slow` (those that train a model or grade a
-# batch, docs/DESIGN.md "The test suite"), for the edit-test loop; meant to take under
-# 5 minutes on two quiet cores (8.5 min measured beside two benchmark runs, 2026-12-07).
+# batch, docs/DESIGN.md "The test suite"), for the edit-test loop: under 5 minutes on two
+# quiet cores (3 min 3 s measured, bench/RESULTS.md).
 # CI runs `make test`.
 test-fast: system-test python-test
 	$(VENV)/bin/python -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=10 -m "not slow"
