@@ -9,6 +9,7 @@ the reference through the pipeline, and the pipeline read it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -36,31 +37,30 @@ TRAINING_SETTINGS = "3"
 HARDWARE = ("machine", "cpu", "cpu_id", "cpus")
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def cpu_id() -> str:
-    """ "family 25 model 17" from /proc/cpuinfo; "unknown" where it has none."""
+@functools.cache
+def _first_processor() -> dict[str, str]:
+    """The fields of /proc/cpuinfo's first processor ({} where there is none): read once a
+    process, since every fingerprint (every grade's search-store key) names the CPU."""
     fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key in ("cpu family", "model") and key not in fields:
-                    fields[key] = value.strip()
                 if not line.strip() and fields:
                     break  # the first processor is enough
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    return fields
+
+
+def cpu_model() -> str:
+    return _first_processor().get("model name") or platform.processor() or "unknown"
+
+
+def cpu_id() -> str:
+    """ "family 25 model 17" from /proc/cpuinfo; "unknown" where it has none."""
+    fields = _first_processor()
     if "cpu family" not in fields or "model" not in fields:
         return "unknown"
     return f"family {fields['cpu family']} model {fields['model']}"
