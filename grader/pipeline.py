@@ -122,10 +122,7 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
             who = "grader"
             model_json, keras_config = trained.model_json, trained.keras_config
             if best:
-                declared = trained.evidence
-                artifacts = dataclasses.replace(
-                    from_data(model_json, keras_config), declared=declared
-                )
+                artifacts, declared = from_data(model_json, keras_config), trained.evidence
             evaluation, optimizer = trained.evaluation, trained.saved_optimizer
             message_override = trained.failure
             if trained.shared:  # another submission's search: this one only declared
@@ -146,10 +143,8 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
         if shared is not None:
             evaluation, optimizer = shared.evaluation, shared.saved_optimizer
             if best:
+                artifacts = from_data(shared.model_json, shared.keras_config)
                 declared = shared.declared
-                artifacts = dataclasses.replace(
-                    from_data(shared.model_json, shared.keras_config), declared=declared
-                )
             timings.update(shared.timings, reused=timings["child"])  # reused: the look-up
         else:
             cost = {k: timings[k] for k in ("child", "evaluate") if k in timings}
@@ -166,6 +161,8 @@ def grade_one(ref: SubmissionRef, settings: RunSettings, test: data.TestSet) -> 
             reuse.record(
                 settings, loaded, request, stored, evaluation_failed=bool(message_override)
             )
+        if declared is not None:  # what the grader trained is what the checks judge
+            artifacts = dataclasses.replace(artifacts, declared=declared)
         timings["total"] = round(time.monotonic() - start, 3)
         measured = score.Measured(evaluation, optimizer, artifacts)
         result = score.assemble(settings, loaded, outcome, measured, timings=timings)
