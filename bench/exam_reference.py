@@ -132,5 +132,6 @@ def main() -> None:
 if __name__ == "__main__":
     if "--compare" in sys.argv:  # trains nothing: no conditions to watch
         main()
-    with Conditions():  # prints "quiet" or "DISTURBED" with what else ran
-        main()
+    else:
+        with Conditions():  # prints "quiet" or "DISTURBED" with what else ran
+            main()
