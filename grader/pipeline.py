@@ -28,7 +28,7 @@ from grader.fingerprint import fingerprint
 from grader.results import GradeResult, Status, to_jsonable
 from grader.runner import Confinement, run_child, start_session
 from grader.settings import RunSettings
-from grader.trainer.wire import SearchRequest
+from grader.trainer.wire import TRAINER_FORMAT, SearchRequest
 
 
 def _request(loaded: submission.LoadedSubmission, settings: RunSettings) -> ChildRequest:
@@ -300,6 +300,7 @@ def _search_base(settings: RunSettings) -> str:
         "executions_per_trial": spec.executions_per_trial,
         "calling": spec.calling.request(),
         "limits_resources": to_jsonable(settings.effective_limits),
+        "trainer": TRAINER_FORMAT,
     }
     return store.settings_hash(values)
 

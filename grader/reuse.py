@@ -48,6 +48,7 @@ from grader.results import to_jsonable
 from grader.runner import ChildEnd, ChildOutcome
 from grader.settings import RunSettings
 from grader.submission import LoadedSubmission, program_sha256
+from grader.trainer.wire import TRAINER_FORMAT
 
 FORMAT = 3  # 2: the trained files kept with the training; 3: what the grader trained too
 # How the child names places in the student's file: the pseudo file names it compiles
@@ -91,6 +92,7 @@ def program_key(loaded: LoadedSubmission, settings: RunSettings) -> str:
         "resource_limits": to_jsonable(settings.effective_limits),
         "sandbox": settings.sandbox.enabled,
         "training": settings.training,
+        "trainer": TRAINER_FORMAT,
     }
     return store.settings_hash(values)
 

@@ -31,7 +31,7 @@ import numpy as np
 from grader import architecture, i18n, store
 from grader.artifacts import DeclaredEvidence
 from grader.boundary import AnswerStatus, ChildAnswer, parse_answer_data
-from grader.child.declaration import Declaration, DeclareRequest, Outcome
+from grader.child.declaration import FLOAT64, Declaration, DeclareRequest, Outcome
 from grader.child.protocol import PROGRESS_NAME, PROTOCOL, ProgressLine
 from grader.errors import SubmissionError
 from grader.evaluate import Evaluation, scores, within_ceilings
@@ -182,7 +182,9 @@ class _Relay:
             self.failure = exc
             return exc.message
         key = declaration.key()
-        values = json.dumps(hyperparameters.get("values", {}), sort_keys=True)
+        values = json.dumps(
+            [hyperparameters.get("values", {}), hyperparameters.get(FLOAT64, [])], sort_keys=True
+        )
         if self.seen.setdefault(values, key) != key:
             self.inconsistent = True
         self.steps.append([purpose, hyperparameters, key])

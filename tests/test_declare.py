@@ -25,6 +25,7 @@ from probe_helpers import FIT_DATA, PRELUDE, REFERENCE, VARIANTS, namespace_for,
 from grader.child import declare
 from grader.child.dataset import Split
 from grader.child.declaration import (
+    FLOAT64,
     CallbackKind,
     CallbackPlan,
     Declaration,
@@ -51,7 +52,11 @@ def declared(
 ) -> Declaration:
     """The declaration of `source`'s MyHyperModel, checked as the parent checks it."""
     namespace = namespace_for(source)
-    request = DeclareRequest(3, {"space": space or [], "values": values or {}})
+    values = dict(values or {})
+    asked: dict[str, Any] = {"space": space or [], "values": values}
+    if FLOAT64 in values:  # the names keras-tuner holds as numpy.float64
+        asked[FLOAT64] = values.pop(FLOAT64)
+    request = DeclareRequest(3, asked)
     data = declare.declare(
         namespace["MyHyperModel"](),
         request,
@@ -136,6 +141,43 @@ def test_the_exam_reference_declares_what_the_exam_trains() -> None:
         CallbackPlan(TUNER),
         CallbackPlan(KERAS, "EarlyStopping", early),
     )
+
+
+def test_bayesian_values_are_built_as_numpy_float64_and_the_declaration_says_where() -> None:
+    """keras-tuner's Bayesian oracle proposes each Float as a numpy.float64, and Keras'
+    PolynomialDecay then computes in float64: the request names those values, the
+    student's build gets them as the notebook's does, and the declaration says where its
+    configs hold one, so the trainer can rebuild the same schedule."""
+    values = {"initial_learning_rate": 0.3048029736840056, "end_learning_rate": 0.2801505730}
+    space = list(declared(REFERENCE).hyperparameters["space"])
+    plain = declared(REFERENCE, values, space=space)
+    bayesian = declared(REFERENCE, {**values, FLOAT64: list(values)}, space=space)
+    assert not plain.float64
+    rate = ("optimizer", "config", "learning_rate", "config")
+    assert bayesian.float64.compile == (
+        (*rate, "end_learning_rate"),
+        (*rate, "initial_learning_rate"),
+    )
+    assert bayesian.float64.model == ()
+    # The same numbers in JSON, another training: another key.
+    assert bayesian.compile == plain.compile and bayesian.key() != plain.key()
+    # A student who makes them Python floats builds what the random trials build.
+    cast = variant(
+        ("lr_schedule = keras.optimizers.schedules.PolynomialDecay(\n"
+         "            initial_learning_rate,",
+         "lr_schedule = keras.optimizers.schedules.PolynomialDecay(\n"
+         "            float(initial_learning_rate),"),
+        ("decay_steps, end_learning_rate)", "decay_steps, float(end_learning_rate))"),
+    )  # fmt: skip
+    casting = declared(cast, {**values, FLOAT64: list(values)}, space=space)
+    assert not casting.float64 and casting.key() == plain.key()
+
+
+def test_a_request_names_only_values_with_a_fraction_as_float64() -> None:
+    asked = {"space": [], "values": {"units": 8}, FLOAT64: ["units"]}
+    line = json.dumps({"op": "declare", "n": 1, "hyperparameters": asked})
+    with pytest.raises(DeclarationError, match="names of values with a fraction"):
+        DeclareRequest.from_json(line)
 
 
 def test_a_hyperparameter_declared_in_fit_comes_after_build_count() -> None:

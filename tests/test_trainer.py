@@ -141,6 +141,108 @@ def test_names_are_labels_that_change_no_number(trained: dict) -> None:
     assert trained["trainer_named"] == trained["student_plain"]
 
 
+_FLOAT64_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import keras
+    from grader.child.declaration import Declaration
+    from grader.child.declare import _float64_paths
+    from grader.trainer.search import _compile_arguments, with_float64
+
+    rng = np.random.default_rng(0)
+    x = rng.random((512, 784), dtype=np.float32)
+    y = keras.utils.to_categorical(rng.integers(0, 10, 512), 10)
+    # A Bayesian trial's values (numpy.float64), decaying over the 32 steps trained.
+    VALUES = (np.float64(0.3048029736840056), np.float64(0.28015057303903057))
+
+    def student(number):
+        M = keras.Sequential()
+        M.add(keras.Input(shape=(784,)))
+        M.add(keras.layers.Dense(units=800, activation="relu"))
+        M.add(keras.layers.Dense(10, activation="softmax"))
+        first, end = (number(v) for v in VALUES)
+        schedule = keras.optimizers.schedules.PolynomialDecay(first, 100, end)
+        opt = keras.optimizers.SGD(learning_rate=schedule, momentum=number(0.5))
+        M.compile(loss="categorical_crossentropy", optimizer=opt, metrics=["accuracy"])
+        return M
+
+    def declare(model, restore):
+        raw = model.get_compile_config()
+        config = json.loads(model.to_json())
+        config.pop("compile_config")
+        paths = [list(p) for p in _float64_paths(raw)]
+        return Declaration.from_data({
+            "n": 1, "outcome": "ok", "hyperparameters": {"space": [], "values": {}},
+            "build_count": 0, "model": config, "compile": json.loads(json.dumps(raw)),
+            "learning_rate": None, "reasons": [], "error": None,
+            "fit": {"batch_size": 32, "epochs": 2, "shuffle": True, "callbacks": []},
+            # restore=False: what the trainer trained before it told float64 apart
+            "float64": {"model": [], "compile": paths} if restore else None,
+        })
+
+    def trainer(declaration):
+        def make():
+            made = keras.saving.deserialize_keras_object(
+                with_float64(declaration.model, declaration.float64.model), safe_mode=True
+            )
+            made.compile(**_compile_arguments(declaration))
+            return made
+        return make
+
+    def train(make):
+        keras.utils.set_random_seed(23)
+        model = make()
+        model.fit(x, y, batch_size=32, epochs=2, shuffle=True, verbose=0)
+        return [np.asarray(w).tolist() for w in model.weights]
+
+    def rate_dtype(declaration):
+        return str(trainer(declaration)().optimizer._learning_rate(1).dtype)
+
+    told, untold = declare(student(np.float64), True), declare(student(np.float64), False)
+    out = {
+        "student_float64": train(lambda: student(np.float64)),
+        "student_float": train(lambda: student(float)),
+        "trainer": train(trainer(told)),
+        "trainer_without": train(trainer(untold)),
+        "paths": told.float64.to_data(),
+        "dtype": rate_dtype(told),
+        "dtype_without": rate_dtype(untold),
+    }
+    json.dump(out, sys.stdout)
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_float64_the_student_built_with_is_trained_as_float64() -> None:
+    """A Bayesian trial's numpy.float64 values make Keras' PolynomialDecay compute in
+    float64 (the exam's four Bayesian trials): the declaration says where, and the trainer
+    rebuilds the schedule with them, to the student's weights; without that it trains
+    what a Python float would (the test shows the difference is real)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FLOAT64_SCRIPT],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "tensorflow",
+             "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", "PYTHONHASHSEED": "23"},
+        timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout)
+    rate = ["optimizer", "config", "learning_rate", "config"]
+    assert out["paths"]["compile"] == [
+        [*rate, "end_learning_rate"],
+        [*rate, "initial_learning_rate"],
+        ["optimizer", "config", "momentum"],
+    ]
+    assert (out["dtype"], out["dtype_without"]) == ("<dtype: 'float64'>", "<dtype: 'float32'>")
+    assert out["student_float64"] != out["student_float"]
+    assert out["trainer"] == out["student_float64"]
+    assert out["trainer_without"] == out["student_float"]
+
+
 def _declaration(**changes: object) -> dict:
     data: dict = {
         "n": 3,
@@ -173,6 +275,25 @@ def test_a_declaration_round_trips_as_data() -> None:
     declaration = Declaration.from_data(_declaration(fit=plan.to_data()))
     assert declaration.outcome is Outcome.OK and declaration.fit == plan
     assert Declaration.from_json(declaration.to_json()) == declaration
+
+
+def test_where_a_config_holds_a_float64_is_part_of_what_trains() -> None:
+    compile_config = {"optimizer": {"class_name": "SGD", "config": {"momentum": 0.5}}}
+    plain = Declaration.from_data(_declaration(compile=compile_config))
+    told = Declaration.from_data(
+        _declaration(
+            compile=compile_config,
+            float64={"model": [], "compile": [["optimizer", "config", "momentum"]]},
+        )
+    )
+    assert told.float64.compile == (("optimizer", "config", "momentum"),)
+    assert Declaration.from_json(told.to_json()) == told
+    assert told.key() != plain.key()
+    # None said, or an empty list: the key a declaration had before float64 was told apart.
+    empty = Declaration.from_data(
+        _declaration(compile=compile_config, float64={"model": [], "compile": []})
+    )
+    assert empty.key() == plain.key() and "float64" not in plain.what_trains()
 
 
 @pytest.mark.parametrize(
@@ -224,6 +345,17 @@ def test_a_declaration_round_trips_as_data() -> None:
         ({"outcome": "undeclarable"}, "reasons"),
         ({"outcome": "error"}, "error"),
         ({"reasons": ["custom layer"]}, "no error and no reasons"),
+        ({"float64": {"model": [["config", "nowhere"]], "compile": []}}, "leads nowhere"),
+        ({"float64": {"model": [], "compile": [["optimizer"]]}}, "a number with a fraction"),
+        ({"float64": {"model": [], "compile": [[]]}}, "a list of 1 to"),
+        (
+            {
+                "outcome": "undeclarable",
+                "reasons": ["custom layer"],
+                "float64": {"model": [], "compile": []},
+            },
+            "only an ok declaration",
+        ),
     ],
 )
 def test_a_declaration_not_of_the_protocols_shape_is_refused(changes: dict, said: str) -> None:

@@ -12,6 +12,16 @@ table of learning rates where the student wrote the schedule as code. The traine
 (`grader/trainer/`) deserialises only standard Keras objects, in safe mode, and trains
 exactly that; so what is judged is what is trained, whatever the child's process did.
 
+NumPy's float64 is part of what trains. keras-tuner's Bayesian oracle proposes each Float
+as a `numpy.float64`, and Keras' schedules compute in the dtype of their first argument
+(`PolynomialDecay(numpy.float64(0.3), ...)` computes its rates in float64, a Python float
+in float32), so the notebook's Bayesian trials train on other rates than its random ones.
+JSON has one kind of number; the request names the values that are float64
+(`FLOAT64`), and the declaration lists where its configs hold one (`Float64Paths`), so
+the child builds with what the notebook's build gets and the trainer rebuilds what the
+child's build made. Keras' own serialisation keeps a float64 (a subclass of float) and
+turns other NumPy scalars into Python numbers; float32 computes as a Python float does.
+
 `Declaration.from_json` is the only way in: it refuses anything not of this shape (types,
 sizes, finite numbers), so the parent and the trainer hold typed values. The model and
 compile configs stay JSON (Keras' own format); they are bounded in size and depth here
@@ -37,6 +47,10 @@ MAX_HYPERPARAMETERS = 64
 MAX_DEPTH = 40  # nesting of the model and compile configs
 MAX_REASONS = 16
 MAX_TEXT = 2000
+MAX_FLOAT64 = 256  # places a config holds a numpy.float64 (module docstring)
+# keras-tuner's `HyperParameters.get_config()` as the grader sends it: plus the names of the
+# values keras-tuner holds as numpy.float64 (optional; absent when there are none).
+FLOAT64 = "float64"
 # The marker callbacks the child passes a student's fit in kwargs["callbacks"]: a plan with
 # fewer `tuner` entries dropped some of the tuner's callbacks (callbacks_passthrough).
 TUNER_MARKERS = 2
@@ -230,6 +244,55 @@ class StudentError:
         }
 
 
+ConfigPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Float64Paths:
+    """Where the model and compile configs hold a numpy.float64 (module docstring): each
+    a path of keys and list indices to a number of that config."""
+
+    model: tuple[ConfigPath, ...] = ()
+    compile: tuple[ConfigPath, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.model or self.compile)
+
+    def to_data(self) -> dict[str, Any]:
+        return {"model": [list(p) for p in self.model], "compile": [list(p) for p in self.compile]}
+
+    @classmethod
+    def from_data(cls, data: Any, configs: Mapping[str, Any]) -> Float64Paths:
+        data = _mapping(data, FLOAT64, {"model", "compile"})
+        found: dict[str, tuple[ConfigPath, ...]] = {}
+        for part in ("model", "compile"):
+            paths = data[part]
+            where = f"{FLOAT64}.{part}"
+            if not isinstance(paths, list) or len(paths) > MAX_FLOAT64:
+                raise DeclarationError(f"{where}: a list of at most {MAX_FLOAT64} paths")
+            found[part] = tuple(
+                _float_path(path, configs.get(part), f"{where}[{i}]")
+                for i, path in enumerate(paths)
+            )
+        return cls(found["model"], found["compile"])
+
+
+def _float_path(path: Any, config: Any, where: str) -> ConfigPath:
+    """A path that leads, key by key, to a float of `config`."""
+    if not isinstance(path, list) or not 0 < len(path) <= MAX_DEPTH:
+        raise DeclarationError(f"{where}: a list of 1 to {MAX_DEPTH} keys")
+    item = config
+    for step in path:
+        by_key = isinstance(item, dict) and isinstance(step, str) and step in item
+        by_index = isinstance(item, list) and type(step) is int and 0 <= step < len(item)
+        if not (by_key or by_index):
+            raise DeclarationError(f"{where}: {step!r} leads nowhere in the config")
+        item = item[step]
+    if type(item) is not float:
+        raise DeclarationError(f"{where}: does not lead to a number with a fraction")
+    return tuple(path)
+
+
 @dataclass(frozen=True)
 class Declaration:
     """The child's answer to one `DeclareRequest` (see the module docstring)."""
@@ -250,6 +313,8 @@ class Declaration:
     fit: FitPlan | None
     reasons: tuple[str, ...] = ()  # UNDECLARABLE: why, for the report
     error: StudentError | None = None  # ERROR
+    # OK: where the configs hold a numpy.float64 (the module docstring).
+    float64: Float64Paths = field(default_factory=Float64Paths)
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Declaration:
@@ -262,8 +327,8 @@ class Declaration:
     @classmethod
     def from_data(cls, data: Any) -> Declaration:
         keys = {"protocol", "n", "outcome", "hyperparameters", "build_count", "model",
-                "compile", "learning_rate", "fit", "reasons", "error"}  # fmt: skip
-        data = _mapping(data, "declaration", keys)
+                "compile", "learning_rate", "fit", "reasons", "error", FLOAT64}  # fmt: skip
+        data = _mapping(data, "declaration", keys, optional={FLOAT64})
         _depth(data, "declaration")
         n = _int(data["n"], "n", 0, 1_000_000_000)
         try:
@@ -281,9 +346,14 @@ class Declaration:
         if data["error"] is not None:
             error = StudentError.from_data(data["error"], "error")
         model = compile_ = lr = plan = None
+        float64 = Float64Paths()
         if outcome is Outcome.OK:
             model = _config(data["model"], "model")
             compile_ = _config(data["compile"], "compile")
+            if data.get(FLOAT64) is not None:
+                float64 = Float64Paths.from_data(
+                    data[FLOAT64], {"model": model, "compile": compile_}
+                )
             if data["learning_rate"] is not None:
                 lr = RateTable.from_data(data["learning_rate"], "learning_rate")
             plan = FitPlan.from_data(data["fit"], "fit")
@@ -293,7 +363,11 @@ class Declaration:
             raise DeclarationError("error: missing for an error declaration")
         elif outcome is Outcome.UNDECLARABLE and not reasons:
             raise DeclarationError("reasons: missing for an undeclarable submission")
-        return cls(n, outcome, space, build_count, model, compile_, lr, plan, reasons, error)
+        if outcome is not Outcome.OK and data.get(FLOAT64) is not None:
+            raise DeclarationError(f"{FLOAT64}: only an ok declaration has configs")
+        return cls(
+            n, outcome, space, build_count, model, compile_, lr, plan, reasons, error, float64
+        )
 
     def to_data(self) -> dict[str, Any]:
         return {
@@ -308,6 +382,7 @@ class Declaration:
             "fit": self.fit.to_data() if self.fit else None,
             "reasons": list(self.reasons),
             "error": self.error.to_data() if self.error else None,
+            FLOAT64: self.float64.to_data() if self.outcome is Outcome.OK else None,
         }
 
     def to_json(self) -> str:
@@ -323,14 +398,19 @@ class Declaration:
         Labels that change no number are set aside (`canonical`): the names of the
         model, its layers, the optimizer and the schedule. The hyperparameters' values
         are in it (the trial's); their declared ranges are not (they steer the search,
-        which is keyed by its trials, not train one).
+        which is keyed by its trials, not train one). Where the configs hold a
+        numpy.float64 is in it when there is one (a declaration without any keeps the key
+        it had before float64 was told apart: it trained the same then).
         """
-        return {
+        trains = {
             "model": canonical_model(_thaw(self.model)),
             "compile": canonical_compile(_thaw(self.compile)),
             "learning_rate": self.learning_rate.to_data() if self.learning_rate else None,
             "fit": self.fit.to_data() if self.fit else None,
         }
+        if self.float64:
+            trains[FLOAT64] = self.float64.to_data()
+        return trains
 
     def key(self) -> str:
         """SHA-256 of `what_trains`, as canonical JSON; for a declaration that trains
@@ -469,7 +549,7 @@ def space_record(class_name: str, config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _hyperparameters(data: Any) -> dict[str, Any]:
-    data = _mapping(data, "hyperparameters", {"space", "values"})
+    data = _mapping(data, "hyperparameters", {"space", "values", FLOAT64}, optional={FLOAT64})
     space, values = data["space"], data["values"]
     if not isinstance(space, list) or len(space) > MAX_HYPERPARAMETERS:
         raise DeclarationError(f"hyperparameters.space: a list of at most {MAX_HYPERPARAMETERS}")
@@ -486,6 +566,11 @@ def _hyperparameters(data: Any) -> dict[str, Any]:
     for name, value in values.items():
         _text(name, "hyperparameters.values", 200)
         _scalar(value, f"hyperparameters.values.{name}")
+    names = data.get(FLOAT64, [])
+    if not isinstance(names, list) or any(
+        not isinstance(name, str) or type(values.get(name)) is not float for name in names
+    ):
+        raise DeclarationError(f"hyperparameters.{FLOAT64}: names of values with a fraction")
     return data
 
 

@@ -46,16 +46,20 @@ import numpy as np
 from grader.child import probe, simulate
 from grader.child.declaration import (
     DECLARATION_LIMIT,
+    FLOAT64,
     KERAS_CALLBACKS,
     MAX_CALLBACKS,
+    MAX_FLOAT64,
     MAX_REASONS,
     TUNER_MARKERS,
     CallbackKind,
     CallbackPlan,
+    ConfigPath,
     Declaration,
     DeclarationError,
     DeclareRequest,
     FitPlan,
+    Float64Paths,
     Outcome,
     RatePer,
     RateTable,
@@ -140,6 +144,7 @@ class _Found:
     fit: FitPlan | None = None
     reasons: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None
+    float64: Float64Paths = field(default_factory=Float64Paths)
 
 
 def declare(
@@ -191,9 +196,16 @@ class _Declarer:
         self.how, self.split = validation
         self.model: Any = None
         self.markers: tuple[Any, ...] = ()
+        self.float64: frozenset[str] = frozenset()  # the request's (run)
 
     def run(self) -> _Found:
-        hp = keras_tuner.HyperParameters.from_config(_thaw(self.request.hyperparameters))
+        asked = _thaw(self.request.hyperparameters)
+        hp = keras_tuner.HyperParameters.from_config(asked)
+        # The values keras-tuner holds as numpy.float64 (its Bayesian oracle's), as the
+        # student's build gets them in the notebook (grader.child.declaration's docstring).
+        self.float64 = frozenset(asked.get(FLOAT64, ()))
+        for name in self.float64:
+            hp.values[name] = np.float64(hp.values[name])
         found = _Found(hp.get_config())
         built: list[str] = []
         model: Any = None
@@ -237,8 +249,9 @@ class _Declarer:
                 reasons.append(f"hyperparameter {name}, declared in fit, comes before build's")
         reasons.extend(f"hyperparameter {p.name} is conditional" for p in hp.space if p.conditions)
         for name, value in hp.values.items():
+            number = np.float64 if name in self.float64 else float
             plain = type(value) in (bool, int, str) or (
-                type(value) is float and math.isfinite(value)
+                type(value) is number and math.isfinite(value)
             )
             if not plain:
                 reasons.append(f"hyperparameter {name} is {_short(value)}, not a plain value")
@@ -288,6 +301,7 @@ class _Declarer:
             )
         reasons.extend(call.reasons)
         found.model, found.compile = call.model, call.compile
+        found.float64 = call.float64
         found.learning_rate, found.fit = call.learning_rate, call.plan
 
     def _call_fit(self, hp: Any) -> Any:
@@ -330,9 +344,12 @@ class _Declarer:
         if type(shuffle) is not bool:
             reasons.append(f"fit passes shuffle={_short(shuffle)}")
         callbacks = _callback_list(arguments.get("callbacks"), reasons)
-        call.model = self._model_config(model, reasons)
+        call.model, in_model = self._model_config(model, reasons)
         reasons.extend(foreign_objects(model))
-        schedule, call.compile = self._compile_config(model, reasons)
+        schedule, call.compile, in_compile = self._compile_config(model, reasons)
+        if len(in_model) + len(in_compile) > MAX_FLOAT64:
+            reasons.append(f"the configs hold more than {MAX_FLOAT64} numpy.float64 numbers")
+        call.float64 = Float64Paths(in_model, in_compile)
         if reasons or epochs is None or type(shuffle) is not bool:
             return  # undeclarable already: the tables below are the expensive part
         trained = min(epochs, self.max_epochs)
@@ -393,17 +410,22 @@ class _Declarer:
         rows = self._rows()
         return 1 if rows is None else math.ceil(rows[1] / (batch_size or KERAS_BATCH_SIZE))
 
-    def _model_config(self, model: Any, reasons: list[str]) -> dict[str, Any] | None:
+    def _model_config(
+        self, model: Any, reasons: list[str]
+    ) -> tuple[dict[str, Any] | None, tuple[ConfigPath, ...]]:
+        """(the model's config, where it holds a numpy.float64)."""
         # Written without its compile config, as worker.architecture_json does: Keras
         # leaves it out when get_compile_config() returns None (an instance attribute, for
         # this one call); a student schedule without get_config() would raise there, and
-        # the compile config is read on its own below.
+        # the compile config is read on its own below. Serialised as `model.to_json()`
+        # does, but read before JSON, where a float64 is still one.
         model.get_compile_config = lambda: None
         try:
-            config = json.loads(model.to_json())
+            raw = keras.saving.serialize_keras_object(model)
+            config = json.loads(json.dumps(raw))
         except Exception as exc:
             reasons.append(f"the model cannot be written as a Keras config ({said(exc)})")
-            return None
+            return None, ()
         finally:
             del model.get_compile_config
         config.pop("compile_config", None)
@@ -411,12 +433,15 @@ class _Declarer:
             config = _json(config)
         except ValueError as exc:
             reasons.append(f"the model config is not JSON ({said(exc)})")
-            return None
+            return None, ()
         reasons.extend(foreign_config(config, "model"))
-        return config
+        return config, _float64_paths(raw, skip=("compile_config",))
 
-    def _compile_config(self, model: Any, reasons: list[str]) -> tuple[Any, dict[str, Any] | None]:
-        """(the student's schedule to tabulate or None, the compile config)."""
+    def _compile_config(
+        self, model: Any, reasons: list[str]
+    ) -> tuple[Any, dict[str, Any] | None, tuple[ConfigPath, ...]]:
+        """(the student's schedule to tabulate or None, the compile config, where it holds
+        a numpy.float64)."""
         lr = getattr(getattr(model, "optimizer", None), "_learning_rate", None)
         schedule = None
         if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
@@ -433,25 +458,29 @@ class _Declarer:
             except AttributeError:
                 pass
         try:
-            config = _json(model.get_compile_config())
+            raw = model.get_compile_config()
+            config = _json(raw)
         except Exception as exc:
             reasons.append(f"the compile config cannot be written ({said(exc)})")
-            return schedule, None
+            return schedule, None, ()
         finally:
             if patched:
                 del schedule.get_config
         if not isinstance(config, dict):
             reasons.append("the model has no compile config")
-            return schedule, None
+            return schedule, None, ()
+        float64 = _float64_paths(raw)
         if schedule is not None:
             inner = config.get("optimizer")
             inner = inner.get("config") if isinstance(inner, dict) else None
             if not isinstance(inner, dict) or "learning_rate" not in inner:
                 reasons.append("the optimizer's config has no learning_rate")
-                return schedule, None
+                return schedule, None, ()
             inner["learning_rate"] = 0.0  # the table's first rate, once tabulated
+            rate = ("optimizer", "config", "learning_rate")
+            float64 = tuple(p for p in float64 if p[:3] != rate)
         reasons.extend(foreign_config(config, "compile config"))
-        return schedule, config
+        return schedule, config, float64
 
     # --- callbacks ---
 
@@ -516,6 +545,7 @@ class _Call:
     compile: dict[str, Any] | None = None
     learning_rate: RateTable | None = None
     plan: FitPlan | None = None
+    float64: Float64Paths = field(default_factory=Float64Paths)
 
 
 class _Recorder:
@@ -693,6 +723,7 @@ def _data(request: DeclareRequest, found: _Found) -> dict[str, Any]:
         "fit": found.fit.to_data() if ok and found.fit else None,
         "reasons": reasons if outcome is Outcome.UNDECLARABLE else [],
         "error": found.error if outcome is Outcome.ERROR else None,
+        FLOAT64: found.float64.to_data() if ok else None,
     }
 
 
@@ -721,6 +752,27 @@ def _declared_names(hp: Any, into: list[str]) -> Iterator[None]:
         yield
     finally:
         vars(hp).pop("_retrieve", None)
+
+
+def _float64_paths(value: Any, skip: tuple[str, ...] = ()) -> tuple[ConfigPath, ...]:
+    """Where `value` (a config as Keras' serialisation returns it, before JSON) holds a
+    numpy.float64, in a fixed order (the declaration's key depends on it); top-level keys
+    in `skip` are left out."""
+    found: list[ConfigPath] = []
+    stack: list[tuple[Any, ConfigPath]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if type(item) is np.float64:
+            found.append(path)
+        elif isinstance(item, dict):
+            stack.extend(
+                (v, (*path, k))
+                for k, v in item.items()
+                if isinstance(k, str) and not (not path and k in skip)
+            )
+        elif isinstance(item, list | tuple):
+            stack.extend((v, (*path, i)) for i, v in enumerate(item))
+    return tuple(sorted(found, key=lambda p: json.dumps(p)))
 
 
 def _json(value: Any) -> Any:

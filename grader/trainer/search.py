@@ -27,11 +27,14 @@ from typing import Any
 
 import keras
 import keras_tuner
+import numpy as np
 from keras_tuner.src.engine.hyperparameters import hp_types
 
 from grader.child.declaration import (
+    FLOAT64,
     CallbackKind,
     CallbackPlan,
+    ConfigPath,
     Declaration,
     Outcome,
     RatePer,
@@ -144,7 +147,7 @@ class DeclaredHyperModel(keras_tuner.HyperModel):
         self.callbacks: list[keras.callbacks.Callback] = []  # the grader's, per trial
 
     def build(self, hp: Any) -> Any:
-        declaration = self.ask(self.purpose, hp.get_config())
+        declaration = self.ask(self.purpose, request_of(hp))
         if declaration.outcome is Outcome.ERROR:
             error = declaration.error
             raise StudentFailure(f"{error.type}: {error.message}" if error else "build failed")
@@ -154,9 +157,8 @@ class DeclaredHyperModel(keras_tuner.HyperModel):
         self.current = declaration
         if self.log is not None:
             self.log.declaration = declaration.key()
-        model = keras.saving.deserialize_keras_object(
-            json.loads(json.dumps(declaration.model)), custom_objects=None, safe_mode=True
-        )
+        config = with_float64(declaration.model, declaration.float64.model)
+        model = keras.saving.deserialize_keras_object(config, custom_objects=None, safe_mode=True)
         if not isinstance(model, keras.Model):
             raise Abort(f"the declared model is a {type(model).__name__}")
         model.compile(**_compile_arguments(declaration))
@@ -191,6 +193,31 @@ class DeclaredHyperModel(keras_tuner.HyperModel):
         )
 
 
+def request_of(hp: Any) -> dict[str, Any]:
+    """keras-tuner's `hp.get_config()`, plus the names of the values it holds as
+    numpy.float64 (its Bayesian oracle's proposals), which JSON would make Python floats:
+    the child gives the student's build what keras-tuner gives it in the notebook."""
+    config = hp.get_config()
+    float64 = sorted(name for name, value in hp.values.items() if type(value) is np.float64)
+    if float64:
+        config[FLOAT64] = float64
+    return config
+
+
+def with_float64(config: Any, paths: tuple[ConfigPath, ...]) -> Any:
+    """A copy of a declared config with its float64 places numpy.float64 again, as the
+    student's build made them: Keras keeps them through `from_config`, and a schedule
+    built on one computes its rates in float64 (grader.child.declaration's docstring)."""
+    config = json.loads(json.dumps(config))
+    for path in paths:
+        *parents, last = path
+        place = config
+        for step in parents:
+            place = place[step]
+        place[last] = np.float64(place[last])
+    return config
+
+
 def _declare(hp: Any, declaration: Declaration, start: int, stop: int | None) -> None:
     """Declare entries [start:stop] of the child's space on keras-tuner's `hp`, in order,
     and check that they take the values the child built with."""
@@ -210,7 +237,7 @@ def _compile_arguments(declaration: Declaration) -> dict[str, Any]:
     `compile_from_config` deserialises them (safe mode), without building the optimizer
     early: the student's compile leaves that to the first training step."""
     # A copy: Keras' deserialiser replaces nested configs by the objects it builds.
-    config = json.loads(json.dumps(declaration.compile or {}))
+    config = with_float64(declaration.compile or {}, declaration.float64.compile)
     table = declaration.learning_rate
     arguments = keras.saving.deserialize_keras_object(config, safe_mode=True)
     if not isinstance(arguments, dict):

@@ -15,6 +15,11 @@ from typing import Any
 LOG_FILE = "evaluator.log"
 NEED_DECLARATION = "declare"  # trainer -> parent: {"need": "declare", "n", "purpose", ...}
 PROGRESS = "progress"  # trainer -> parent: {"progress": ProgressLine fields}
+# How the trainer asks for declarations and trains them: part of every stored search's and
+# shared training's key, bumped when the same declarations would train other numbers, so
+# nothing trained the old way is ever reused. 2: numpy.float64 values and config entries
+# kept as such (before, the Bayesian trials' float64 schedules trained in float32).
+TRAINER_FORMAT = 2
 
 
 class InitialWeights:
