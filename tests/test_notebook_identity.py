@@ -101,9 +101,7 @@ def test_grader_search_equals_notebook_search(tmp_path: Path) -> None:
     spec = spec_module.load("fashion-mnist-polynomial-decay")
     smoke = spec.budget("smoke")
     assert smoke.max_epochs == 1
-    budget = dataclasses.replace(
-        smoke, max_trials=7, submission_seconds=7 * smoke.trial_seconds
-    )
+    budget = dataclasses.replace(smoke, max_trials=7, submission_seconds=7 * smoke.trial_seconds)
     cache = data.prepare(cache_dir=tmp_path / "cache")
     test = data.load_test(cache, num_classes=spec.num_classes)
     settings = RunSettings(spec=spec, budget=budget, cache=cache, lang="en", subset=SUBSET)

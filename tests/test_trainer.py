@@ -109,10 +109,10 @@ _SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def trained() -> dict:
+def _run(script: str) -> dict:
+    """`script`'s JSON output, run in a fresh Python with TensorFlow (never in this one)."""
     done = subprocess.run(
-        [sys.executable, "-c", _SCRIPT],
+        [sys.executable, "-c", script],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -122,6 +122,11 @@ def trained() -> dict:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def trained() -> dict:
+    return _run(_SCRIPT)
 
 
 @pytest.mark.slow
@@ -220,17 +225,7 @@ def test_a_float64_the_student_built_with_is_trained_as_float64() -> None:
     float64 (the exam's four Bayesian trials): the declaration says where, and the trainer
     rebuilds the schedule with them, to the student's weights; without that it trains
     what a Python float would (the test shows the difference is real)."""
-    done = subprocess.run(
-        [sys.executable, "-c", _FLOAT64_SCRIPT],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "tensorflow",
-             "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", "PYTHONHASHSEED": "23"},
-        timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout)
+    out = _run(_FLOAT64_SCRIPT)
     rate = ["optimizer", "config", "learning_rate", "config"]
     assert out["paths"]["compile"] == [
         [*rate, "end_learning_rate"],
