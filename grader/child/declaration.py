@@ -13,9 +13,10 @@ table of learning rates where the student wrote the schedule as code. The traine
 exactly that; so what is judged is what is trained, whatever the child's process did.
 
 NumPy's float64 is part of what trains. keras-tuner's Bayesian oracle proposes each Float
-as a `numpy.float64`, and Keras' schedules compute in the dtype of their first argument
-(`PolynomialDecay(numpy.float64(0.3), ...)` computes its rates in float64, a Python float
-in float32), so the notebook's Bayesian trials train on other rates than its random ones.
+as a `numpy.float64`, and Keras' decaying schedules (all but PiecewiseConstantDecay)
+compute in the dtype of their initial_learning_rate (`PolynomialDecay(numpy.float64(0.3),
+...)` computes its rates in float64, a Python float in float32), so the notebook's
+Bayesian trials train on other rates than its random ones.
 JSON has one kind of number; the request names the values that are float64
 (`FLOAT64`), and the declaration lists where its configs hold one (`Float64Paths`), so
 the child builds with what the notebook's build gets and the trainer rebuilds what the
