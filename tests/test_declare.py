@@ -47,15 +47,15 @@ def declared(
     values: dict[str, Any] | None = None,
     *,
     space: list[Any] | None = None,
+    float64: list[str] | None = None,
     max_epochs: int = 4,
     validation: tuple[str, float | None] = ("xy_val", None),
 ) -> Declaration:
     """The declaration of `source`'s MyHyperModel, checked as the parent checks it."""
     namespace = namespace_for(source)
-    values = dict(values or {})
-    asked: dict[str, Any] = {"space": space or [], "values": values}
-    if FLOAT64 in values:  # the names keras-tuner holds as numpy.float64
-        asked[FLOAT64] = values.pop(FLOAT64)
+    asked: dict[str, Any] = {"space": space or [], "values": values or {}}
+    if float64:  # the names keras-tuner holds as numpy.float64
+        asked[FLOAT64] = float64
     request = DeclareRequest(3, asked)
     data = declare.declare(
         namespace["MyHyperModel"](),
@@ -151,7 +151,7 @@ def test_bayesian_values_are_built_as_numpy_float64_and_the_declaration_says_whe
     values = {"initial_learning_rate": 0.3048029736840056, "end_learning_rate": 0.2801505730}
     space = list(declared(REFERENCE).hyperparameters["space"])
     plain = declared(REFERENCE, values, space=space)
-    bayesian = declared(REFERENCE, {**values, FLOAT64: list(values)}, space=space)
+    bayesian = declared(REFERENCE, values, space=space, float64=list(values))
     assert not plain.float64
     rate = ("optimizer", "config", "learning_rate", "config")
     assert bayesian.float64.compile == (
@@ -169,12 +169,17 @@ def test_bayesian_values_are_built_as_numpy_float64_and_the_declaration_says_whe
          "            float(initial_learning_rate),"),
         ("decay_steps, end_learning_rate)", "decay_steps, float(end_learning_rate))"),
     )  # fmt: skip
-    casting = declared(cast, {**values, FLOAT64: list(values)}, space=space)
+    casting = declared(cast, values, space=space, float64=list(values))
     assert not casting.float64 and casting.key() == plain.key()
 
 
-def test_a_request_names_only_values_with_a_fraction_as_float64() -> None:
-    asked = {"space": [], "values": {"units": 8}, FLOAT64: ["units"]}
+@pytest.mark.parametrize(
+    "named",
+    [["units"], ["rate", "rate"], ["missing"]],
+    ids=["an int", "a name twice", "no such value"],
+)
+def test_a_request_names_only_values_with_a_fraction_as_float64(named: list[str]) -> None:
+    asked = {"space": [], "values": {"units": 8, "rate": 0.5}, FLOAT64: named}
     line = json.dumps({"op": "declare", "n": 1, "hyperparameters": asked})
     with pytest.raises(DeclarationError, match="names of values with a fraction"):
         DeclareRequest.from_json(line)

@@ -568,8 +568,10 @@ def _hyperparameters(data: Any) -> dict[str, Any]:
         _text(name, "hyperparameters.values", 200)
         _scalar(value, f"hyperparameters.values.{name}")
     names = data.get(FLOAT64, [])
-    if not isinstance(names, list) or any(
-        not isinstance(name, str) or type(values.get(name)) is not float for name in names
+    if (
+        not isinstance(names, list)
+        or len(set(map(str, names))) != len(names)  # distinct: at most one per value
+        or any(not isinstance(name, str) or type(values.get(name)) is not float for name in names)
     ):
         raise DeclarationError(f"hyperparameters.{FLOAT64}: names of values with a fraction")
     return data
