@@ -48,9 +48,9 @@ ASK_ABOVE_SECONDS = 10 * 60
 # is stored under any budget. Both were fitted on the committed
 # smoke (2 epochs, 14-35 s) and default (16 epochs, 52-77 s) calibrations of the 2-core
 # grading machine, full 50 000-image split, batch 256: start-up + epochs x per epoch.
-# The exam's 10 x 100 epochs give 50 min per seed; measured, about an hour a seed on the
-# 2-core AMD machine and half that on the Intel one (both disturbed, bench/RESULTS.md):
-# either way far above the line, so `grade` asks (cli.EXAM_CALIBRATION_TIME says so).
+# The exam's 10 x 100 epochs give 50 min per seed; measured on the 2-core machines, from
+# 11 min (AMD EPYC family 26) to about an hour (session 5's AMD) a seed (bench/RESULTS.md):
+# above the line either way, so `grade` asks (cli.EXAM_CALIBRATION_TIME says so).
 STARTUP_SECONDS = 16.0
 EPOCH_SECONDS = 3.0
 FULL_TRAIN_IMAGES = 50_000
